@@ -1,0 +1,37 @@
+# The quick start is two commands: `make serve` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: serve test unit bench-start install install-test clean
+
+$(BIN)/hub: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $(BIN)/hub
+
+$(VENV)/.test-deps: $(BIN)/hub
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(BIN)/hub
+install-test: $(VENV)/.test-deps
+
+## Set up and run the hub on an embedded local Ray (http://127.0.0.1:8000).
+serve: install
+	$(BIN)/hub serve $(ARGS)
+
+## Set up and run the whole test suite (unit, then integration on one local Ray).
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: install-test
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+## Measure POST /api/jobs -> queued / processing / completed on this machine.
+bench-start: install
+	$(BIN)/python bench/job_start.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,205 @@
+"""RegistryShard: the ordered streams and job states of the educators that hash to one shard.
+
+A plain class (unit-tested without Ray) made a Ray actor at the edge by `actors.handles`.
+Ingress processes read it by long-poll: one outstanding `pull` per (ingress, shard), each returning
+everything new for the educators that ingress watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from hub.feed import IngressFeed
+from hub.jobstate import JobState, check_transition, message_for
+from hub.settings import ShardConfig
+from hub.stream import EducatorStream, Envelope
+
+log = logging.getLogger("hub.shard")
+
+
+class RegistryShard:
+    def __init__(self, index: int, config: ShardConfig, clock: Callable[[], float] = time.time) -> None:
+        self.index = index
+        self.config = config
+        self.clock = clock
+        self.epoch = uuid.uuid4().hex[:16]  # a new incarnation: every stream's history is new
+        self.streams: dict[str, EducatorStream] = {}
+        self.jobs: dict[str, JobState] = {}
+        self.results: dict[str, Any] = {}
+        self.jobs_by_educator: dict[str, OrderedDict[str, None]] = {}
+        self.feeds: dict[str, IngressFeed] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self.published = 0
+        log.info("shard %d up, epoch %s", index, self.epoch)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _stream(self, educator_id: str) -> EducatorStream:
+        stream = self.streams.get(educator_id)
+        if stream is None:
+            stream = self.streams[educator_id] = EducatorStream(
+                educator_id, self.epoch,
+                max_messages=self.config.history_max, max_age=self.config.history_age,
+            )
+        return stream
+
+    def _deliver(self, env: Envelope) -> None:
+        for ingress_id, feed in self.feeds.items():
+            if feed.wants(env.educator_id):
+                feed.push(env)
+                self._wakeups[ingress_id].set()
+        self.published += 1
+
+    def _remember(self, state: JobState) -> None:
+        order = self.jobs_by_educator.setdefault(state.educator_id, OrderedDict())
+        order[state.job_id] = None
+        order.move_to_end(state.job_id)
+        while len(order) > self.config.jobs_per_educator:
+            oldest = next(iter(order))
+            if not self.jobs[oldest].terminal:
+                break
+            del order[oldest]
+            self.jobs.pop(oldest, None)
+            self.results.pop(oldest, None)
+
+    async def publish(self, updates: list[dict[str, Any]]) -> list[int]:
+        """Apply job-state updates (JobState wire dicts, optional `result`) in order; return their seqs
+        (0 for an update refused by the transition table: a stale update after a terminal status)."""
+        seqs = []
+        for raw in updates:
+            result = raw.pop("result", None) if "result" in raw else None
+            state = JobState.model_validate(raw)
+            old = self.jobs.get(state.job_id)
+            try:
+                transition = check_transition(old.status if old else None, state.status)
+            except Exception as exc:  # InvalidTransition: never let a late tick undo a terminal status
+                log.warning("shard %d: dropped update of job %s: %s", self.index, state.job_id, exc)
+                seqs.append(0)
+                continue
+            self.jobs[state.job_id] = state
+            if result is not None:
+                self.results[state.job_id] = result
+            self._remember(state)
+            mtype, data = message_for(state)
+            env = self._stream(state.educator_id).append(
+                mtype, data, self.clock(), job_id=state.job_id, tick=not transition
+            )
+            self._deliver(env)
+            seqs.append(env.seq)
+        return seqs
+
+    async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:
+        """Deliver a message that is not a job state (analytics_update, notification)."""
+        now = self.clock()
+        for educator_id in educator_ids:
+            self._deliver(self._stream(educator_id).append(mtype, data, now))
+        return len(educator_ids)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def snapshot(self, educator_id: str) -> list[dict[str, Any]]:
+        order = self.jobs_by_educator.get(educator_id, {})
+        return [self.jobs[j].wire() for j in reversed(order)]
+
+    async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
+        return self.snapshot(educator_id)
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        state = self.jobs.get(job_id)
+        return state.wire() if state else None
+
+    async def result(self, job_id: str) -> tuple[dict[str, Any] | None, Any]:
+        state = self.jobs.get(job_id)
+        return (state.wire() if state else None), self.results.get(job_id)
+
+    async def ping(self) -> str:
+        return self.epoch
+
+    # -- ingress attachment and long-poll ---------------------------------------------------
+
+    def _feed(self, ingress_id: str) -> IngressFeed:
+        feed = self.feeds.get(ingress_id)
+        if feed is None:
+            feed = self.feeds[ingress_id] = IngressFeed(ingress_id, self.config.feed_limit, self.clock())
+            self._wakeups[ingress_id] = asyncio.Event()
+            log.info("shard %d: ingress %s attached", self.index, ingress_id)
+        return feed
+
+    async def hello(
+        self, ingress_id: str, educator_id: str, resume: tuple[str, int] | None
+    ) -> dict[str, Any]:
+        """Watch `educator_id` for `ingress_id` and answer a client's hello, atomically: what the
+        reply does not hold, the ingress's feed will."""
+        self._feed(ingress_id).watch(educator_id)
+        stream = self._stream(educator_id)
+        if resume is not None:
+            missed = stream.since(resume[0], resume[1], self.clock())
+            if missed is not None:
+                return {"epoch": stream.epoch, "seq": stream.last_seq, "resumed": True, "messages": missed}
+        return {
+            "epoch": stream.epoch, "seq": stream.last_seq, "resumed": False,
+            "snapshot": self.snapshot(educator_id),
+        }
+
+    async def unwatch(self, ingress_id: str, educator_id: str) -> None:
+        feed = self.feeds.get(ingress_id)
+        if feed is not None:
+            feed.unwatch(educator_id)
+
+    async def attach(self, ingress_id: str, educator_ids: list[str]) -> str:
+        """(Re-)attach an ingress with the educators it holds, e.g. after this shard restarted."""
+        feed = self._feed(ingress_id)
+        for educator_id in educator_ids:
+            feed.watch(educator_id)
+        return self.epoch
+
+    async def detach(self, ingress_id: str) -> None:
+        self.feeds.pop(ingress_id, None)
+        event = self._wakeups.pop(ingress_id, None)
+        if event is not None:
+            event.set()
+        log.info("shard %d: ingress %s detached", self.index, ingress_id)
+
+    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> dict[str, Any]:
+        """Everything after `ack` for `ingress_id`; waits up to `timeout` when there is nothing.
+
+        `unknown` tells an ingress this shard has no feed for it (first contact, a restart, or a
+        lapsed lease): it must `attach` again. `lost` says messages were dropped on overflow: its
+        clients must resume from history."""
+        feed = self.feeds.get(ingress_id)
+        if feed is None:
+            return {"epoch": self.epoch, "unknown": True, "items": [], "lost": False}
+        if not feed.has_after(ack):
+            event = self._wakeups[ingress_id]
+            event.clear()
+            try:
+                await asyncio.wait_for(event.wait(), timeout or self.config.poll_timeout)
+            except asyncio.TimeoutError:
+                pass
+            if self.feeds.get(ingress_id) is not feed:
+                return {"epoch": self.epoch, "unknown": True, "items": [], "lost": False}
+        items, lost = feed.take(ack, self.clock())
+        self._expire_feeds()
+        return {"epoch": self.epoch, "unknown": False, "items": items, "lost": lost}
+
+    def _expire_feeds(self) -> None:
+        """Drop the feeds of ingress processes that stopped pulling (a dead ingress)."""
+        horizon = self.clock() - self.config.ingress_lease
+        for ingress_id, feed in list(self.feeds.items()):
+            if feed.last_pull < horizon:
+                log.warning("shard %d: ingress %s lease lapsed, detaching", self.index, ingress_id)
+                self.feeds.pop(ingress_id, None)
+                self._wakeups.pop(ingress_id).set()
+
+    async def stats(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "epoch": self.epoch, "educators": len(self.streams),
+            "jobs": len(self.jobs), "ingresses": len(self.feeds), "published": self.published,
+            "pending": {i: f.pending for i, f in self.feeds.items()},
+        }

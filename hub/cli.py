@@ -1,0 +1,60 @@
+"""`hub serve` and `hub token`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from hub.auth import ROLES, issue_token, resolve_secret
+from hub.errors import HubError
+from hub.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("cmd", "educator_id", "role", "ttl")}
+    return Settings(**given)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hub", description="Actor-model notification hub")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    serve = sub.add_parser("serve", help="start the hub (a local Ray unless --address is given)")
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--address", help="Ray address to join, e.g. auto (default: start a local Ray)")
+    serve.add_argument("--shards", type=int, help="registry shards (default 4)")
+    serve.add_argument("--data-dir", type=Path, help="where the hub keeps its files")
+    serve.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
+    serve.add_argument("--log-level", help="debug, info, warning")
+
+    token = sub.add_parser("token", help="print a token signed with the hub's secret")
+    token.add_argument("educator_id")
+    token.add_argument("--role", choices=ROLES, default="educator")
+    token.add_argument("--ttl", type=float, default=86400.0, help="seconds the token is valid")
+    token.add_argument("--data-dir", type=Path, help="the data dir of the hub the token is for")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.cmd == "token":
+            secret = resolve_secret(settings.secret, settings.data_dir, "127.0.0.1", create=False)
+            print(issue_token(secret, args.educator_id, role=args.role, ttl=args.ttl, now=time.time()))
+            return 0
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        from hub.server import serve as run
+
+        run(settings)
+        return 0
+    except HubError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

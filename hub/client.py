@@ -1,0 +1,233 @@
+"""Python client of the hub protocol (asyncio): hello/resume, dedupe, heartbeats, reconnection.
+
+    client = HubClient("http://127.0.0.1:8000", token)
+    client.on("quiz_status", lambda env: print(env["data"]["progress"]))
+    await client.start()          # returns once the first welcome has arrived
+    ...
+    await client.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from hub.protocol import SUBPROTOCOL
+
+log = logging.getLogger("hub.client")
+
+FATAL_CLOSE = {4400: "bad hello", 4401: "unauthorized", 4403: "origin not allowed"}
+Handler = Callable[[dict[str, Any]], Any]
+
+
+class HubClientError(Exception):
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def ws_url(base: str) -> str:
+    base = base.rstrip("/")
+    if base.startswith(("ws://", "wss://")):
+        return base if base.endswith("/ws") else base + "/ws"
+    return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws"
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return rng.uniform(0, min(cap, base * 2**attempt))
+
+
+class HubClient:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        types: list[str] | None = None,
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+        max_attempts: int | None = None,
+        heartbeat: float | None = None,
+        compression: bool = True,
+        offline_queue: int = 100,
+    ) -> None:
+        self.url = ws_url(url)
+        self.token = token
+        self.types = types
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_attempts = max_attempts
+        self.heartbeat = heartbeat
+        self.compression = compression
+        self.state = "idle"
+        self.epoch: str | None = None
+        self.seq = 0
+        self.session: str | None = None
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.connects = 0
+        self._handlers: dict[str, list[Handler]] = {}
+        self._outgoing: deque[dict[str, Any]] = deque(maxlen=offline_queue)
+        self._ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._welcomed: asyncio.Future[dict[str, Any]] | None = None
+        self._closing = False
+        self._rng = random.Random()
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    def on(self, event: str, handler: Handler) -> Handler:
+        """Call `handler(envelope)` for a message type, or "*" for all; "welcome", "state",
+        "snapshot" and "error" receive the frame (or {"state": ...})."""
+        self._handlers.setdefault(event, []).append(handler)
+        return handler
+
+    def _emit(self, event: str, payload: dict[str, Any]) -> None:
+        for handler in self._handlers.get(event, ()):
+            try:
+                handler(payload)
+            except Exception:
+                log.exception("handler for %s failed", event)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self._emit("state", {"state": state})
+
+    # -- life ----------------------------------------------------------------------------------
+
+    async def start(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Connect (and keep reconnecting in the background); return the first welcome."""
+        loop = asyncio.get_running_loop()
+        self._welcomed = loop.create_future()
+        self._task = loop.create_task(self._run())
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._welcomed), timeout)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._set_state("closed")
+
+    async def send(self, op: dict[str, Any]) -> None:
+        """Send an op now, or queue it (bounded, oldest dropped) until the connection is back."""
+        if self._ws is not None and self.state == "connected":
+            await self._ws.send(json.dumps(op))
+        else:
+            self._outgoing.append(op)
+
+    async def cancel(self, job_id: str) -> None:
+        await self.send({"op": "cancel", "jobId": job_id})
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            self._set_state("connecting" if self.connects == 0 else "reconnecting")
+            try:
+                await self._session()
+                attempt = 0
+            except HubClientError as exc:
+                self._fail(exc)
+                return
+            except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:
+                code = getattr(getattr(exc, "rcvd", None), "code", None)
+                if code in FATAL_CLOSE:
+                    self._fail(HubClientError(f"closed {code}: {exc}", code))
+                    return
+                log.info("connection lost (%s); reconnecting", exc)
+            if self._closing:
+                break
+            if self.max_attempts is not None and attempt >= self.max_attempts:
+                self._fail(HubClientError(f"gave up after {attempt} attempts"))
+                return
+            self._set_state("reconnecting")
+            await asyncio.sleep(backoff_delay(attempt, self.base_delay, self.max_delay, self._rng))
+            attempt += 1
+
+    def _fail(self, exc: HubClientError) -> None:
+        self._set_state("closed")
+        if self._welcomed is not None and not self._welcomed.done():
+            self._welcomed.set_exception(exc)
+        self._emit("error", {"code": exc.code, "message": str(exc)})
+
+    async def _session(self) -> None:
+        async with connect(
+            self.url, subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            compression="deflate" if self.compression else None, open_timeout=10,
+            max_size=None,
+        ) as ws:
+            self._ws = ws
+            hello: dict[str, Any] = {"op": "hello", "token": self.token}
+            if self.epoch is not None:
+                hello["resume"] = {"epoch": self.epoch, "seq": self.seq}
+            if self.types is not None:
+                hello["types"] = self.types
+            await ws.send(json.dumps(hello))
+            pinger = asyncio.get_running_loop().create_task(self._pinger(ws))
+            try:
+                async for raw in ws:
+                    self._handle(json.loads(raw))
+                    if self.state == "connected":
+                        while self._outgoing:
+                            await ws.send(json.dumps(self._outgoing.popleft()))
+            finally:
+                pinger.cancel()
+                self._ws = None
+            code = ws.close_code
+            if code in FATAL_CLOSE:
+                raise HubClientError(f"closed {code}: {ws.close_reason or FATAL_CLOSE[code]}", code)
+
+    async def _pinger(self, ws: ClientConnection) -> None:
+        n = 0
+        while True:
+            await asyncio.sleep(self.heartbeat or 20.0)
+            n += 1
+            await ws.send(json.dumps({"op": "ping", "id": n}))
+
+    # -- frames --------------------------------------------------------------------------------
+
+    def _handle(self, frame: dict[str, Any]) -> None:
+        op = frame.get("op")
+        if op == "batch":
+            for env in frame["messages"]:
+                if env["seq"] <= self.seq:
+                    continue  # at least once: drop what was already seen
+                self.seq = env["seq"]
+                data = env.get("data", {})
+                if "jobId" in data:
+                    self.jobs[data["jobId"]] = {**self.jobs.get(data["jobId"], {}), **data}
+                self._emit(env["type"], env)
+                self._emit("*", env)
+        elif op == "welcome":
+            self.connects += 1
+            self.session = frame["session"]
+            if self.heartbeat is None:
+                self.heartbeat = float(frame.get("heartbeat", 20.0))
+            if not frame["resumed"]:
+                self.epoch, self.seq = frame["epoch"], frame["seq"]
+                for job in frame.get("snapshot", []):
+                    self.jobs[job["jobId"]] = job
+                self._emit("snapshot", frame)
+            self._set_state("connected")
+            self._emit("welcome", frame)
+            if self._welcomed is not None and not self._welcomed.done():
+                self._welcomed.set_result(frame)
+        elif op == "error":
+            self._emit("error", frame)
+        elif op == "pong":
+            self._emit("pong", frame)

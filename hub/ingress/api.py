@@ -1,0 +1,93 @@
+"""The HTTP API (PROTOCOL.md section 5)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.auth import Identity, verify_token
+from hub.errors import AuthError, Forbidden, HubError
+from hub.ingress.desk import JobDesk
+
+
+class SubmitJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any) -> APIRouter:
+    router = APIRouter()
+
+    def identity(authorization: str | None = Header(default=None)) -> Identity:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise AuthError("missing bearer token")
+        return verify_token(secret, authorization[7:].strip())
+
+    def educator(who: Identity = Depends(identity)) -> Identity:
+        if not who.may("educator"):
+            raise Forbidden(f"this endpoint needs an educator token, not {who.role}")
+        return who
+
+    @router.post("/api/jobs", status_code=202)
+    async def submit(body: SubmitJob, who: Identity = Depends(educator)) -> dict[str, Any]:
+        state = await desk.submit(who, body.kind, body.params)
+        return {"jobId": state["jobId"], "status": "queued"}
+
+    @router.get("/api/jobs")
+    async def list_jobs(who: Identity = Depends(educator)) -> list[dict[str, Any]]:
+        return await desk.list(who)
+
+    @router.get("/api/jobs/{job_id}")
+    async def get_job(job_id: str, who: Identity = Depends(identity)) -> dict[str, Any]:
+        return await desk.get(who, job_id)
+
+    @router.get("/api/jobs/{job_id}/result")
+    async def get_result(job_id: str, who: Identity = Depends(identity)) -> Any:
+        return await desk.result(who, job_id)
+
+    @router.post("/api/jobs/{job_id}/cancel", status_code=202)
+    async def cancel(job_id: str, who: Identity = Depends(educator)) -> dict[str, Any]:
+        await desk.cancel(who, job_id)
+        return {"jobId": job_id, "status": "cancelling"}
+
+    @router.get("/healthz")
+    async def healthz() -> JSONResponse:
+        ok, detail = await health()
+        return JSONResponse({"status": "ok" if ok else "unavailable", **detail}, status_code=200 if ok else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(metrics_text(), media_type="text/plain; version=0.0.4")
+
+    return router
+
+
+def install_error_handlers(app: Any, metrics: Any) -> None:
+    from jobs.kinds import BadParams
+
+    async def hub_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HubError)
+        metrics.errors.inc(code=exc.code)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.http_status, headers=headers)
+
+    async def bad_params(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BadParams)
+        metrics.errors.inc(code="bad_params")
+        return JSONResponse({"detail": exc.errors}, status_code=422)
+
+    app.add_exception_handler(HubError, hub_error)
+    app.add_exception_handler(BadParams, bad_params)
+
+
+async def ping_all(shards: list[Any], timeout: float = 3.0) -> tuple[bool, dict[str, Any]]:
+    try:
+        epochs = await asyncio.wait_for(asyncio.gather(*(s.ping() for s in shards)), timeout)
+    except (asyncio.TimeoutError, HubError) as exc:
+        return False, {"error": str(exc) or "registry shards did not answer in time"}
+    return True, {"shards": len(epochs)}

@@ -1,0 +1,60 @@
+"""The ingress application: FastAPI routes, the WebSocket endpoint and the relay's lifetime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, WebSocket
+
+from hub import __version__
+from hub.ingress.api import build_router, install_error_handlers, ping_all
+from hub.ingress.desk import ClusterLike, JobDesk
+from hub.ingress.relay import Relay
+from hub.ingress.ws import WsContext, serve_websocket
+from hub.metrics import IngressMetrics
+from hub.settings import Settings
+
+log = logging.getLogger("hub.ingress")
+
+
+def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI:
+    metrics = IngressMetrics()
+    relay = Relay(cluster.shards, metrics, poll_timeout=settings.poll_timeout)
+    desk = JobDesk(cluster, metrics)
+    metrics.gauge("hub_connections", "Open WebSocket connections", lambda: relay.connection_count)
+    metrics.gauge("hub_educators", "Educators with an open connection here", lambda: len(relay.conns))
+    metrics.gauge("hub_send_queue_messages", "Messages waiting in send queues",
+                  lambda: sum(len(c.outbox) for cs in relay.conns.values() for c in cs))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        relay.start()
+        log.info("ingress %s relaying from %d shards", relay.ingress_id, len(cluster.shards))
+        yield
+        relay.close_all(1001, "server shutting down: reconnect and resume")
+        await relay.stop()
+
+    app = FastAPI(title="hub", version=__version__, lifespan=lifespan)
+    app.state.relay = relay
+    app.state.metrics = metrics
+    install_error_handlers(app, metrics)
+
+    async def ws_cancel(who: Any, job_id: str) -> None:
+        await desk.cancel(who, job_id)
+
+    ctx = WsContext(settings=settings, secret=secret, relay=relay, metrics=metrics, cancel=ws_cancel)
+
+    @app.websocket("/ws")
+    async def ws_endpoint(ws: WebSocket) -> None:
+        await serve_websocket(ws, ctx)
+
+    app.include_router(build_router(desk, secret, lambda: ping_all(cluster.shards), metrics.render))
+
+    @app.get("/")
+    async def index() -> dict[str, Any]:
+        return {"hub": __version__, "websocket": "/ws", "api": "/api/jobs", "docs": "/docs"}
+
+    return app

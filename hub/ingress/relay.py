@@ -1,0 +1,147 @@
+"""The relay: one long-poll loop per registry shard, fanning each message out to this ingress's
+connections of that educator. One outstanding Ray call per (ingress, shard), whatever the load."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any, Protocol
+
+from hub.errors import UpstreamError
+from hub.ingress.connection import Connection
+from hub.metrics import IngressMetrics
+from hub.protocol import envelope_json
+from hub.sharding import shard_of
+
+log = logging.getLogger("hub.relay")
+
+
+class Shard(Protocol):
+    index: int
+
+    async def hello(self, ingress_id: str, educator_id: str, resume: tuple[str, int] | None) -> dict[str, Any]: ...
+    async def unwatch(self, ingress_id: str, educator_id: str) -> None: ...
+    async def attach(self, ingress_id: str, educator_ids: list[str]) -> str: ...
+    async def detach(self, ingress_id: str) -> None: ...
+    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> dict[str, Any]: ...
+
+
+class Relay:
+    def __init__(self, shards: list[Any], metrics: IngressMetrics, *, poll_timeout: float = 15.0) -> None:
+        self.shards: list[Shard] = shards
+        self.metrics = metrics
+        self.poll_timeout = poll_timeout
+        self.ingress_id = f"ingress-{uuid.uuid4().hex[:12]}"
+        self.conns: dict[str, set[Connection]] = {}
+        self.epochs: dict[int, str] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def shard_for(self, educator_id: str) -> Shard:
+        return self.shards[shard_of(educator_id, len(self.shards))]
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(c) for c in self.conns.values())
+
+    # -- connections -------------------------------------------------------------------------
+
+    async def join(self, conn: Connection, resume: tuple[str, int] | None) -> dict[str, Any]:
+        """Register `conn` (buffering what arrives meanwhile) and get its hello answer from the shard."""
+        self.conns.setdefault(conn.educator_id, set()).add(conn)
+        try:
+            return await self.shard_for(conn.educator_id).hello(self.ingress_id, conn.educator_id, resume)
+        except BaseException:
+            self.leave(conn, unwatch=False)
+            raise
+
+    def leave(self, conn: Connection, *, unwatch: bool = True) -> None:
+        held = self.conns.get(conn.educator_id)
+        if held is None or conn not in held:
+            return
+        held.discard(conn)
+        if not held:
+            del self.conns[conn.educator_id]
+        if unwatch:
+            asyncio.get_running_loop().create_task(self._unwatch(conn.educator_id))
+
+    async def _unwatch(self, educator_id: str) -> None:
+        try:
+            await self.shard_for(educator_id).unwatch(self.ingress_id, educator_id)
+        except UpstreamError as exc:
+            log.warning("unwatch %s: %s", educator_id, exc)
+
+    # -- the pumps ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._pump(shard)) for shard in self.shards]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(s.detach(self.ingress_id) for s in self.shards), return_exceptions=True)
+
+    def _held_on(self, shard: Shard) -> list[str]:
+        """One entry per connection, so the shard's watch counts match this ingress's connections."""
+        return [e for e, conns in self.conns.items() if self.shard_for(e) is shard for _ in conns]
+
+    async def _pump(self, shard: Shard) -> None:
+        ack = 0
+        backoff = 0.05
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                reply = await shard.pull(self.ingress_id, ack, self.poll_timeout)
+            except UpstreamError as exc:
+                log.warning("shard %d pull failed: %s; retrying in %.2fs", shard.index, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.05
+            self.metrics.poll_cycle.observe(time.monotonic() - started)
+            epoch = reply["epoch"]
+            known = self.epochs.get(shard.index)
+            if known is not None and known != epoch:
+                self._restart_clients(shard, "registry shard restarted: reconnect and resume")
+            self.epochs[shard.index] = epoch
+            if reply["unknown"]:
+                ack = 0
+                try:
+                    await shard.attach(self.ingress_id, self._held_on(shard))
+                except UpstreamError as exc:
+                    log.warning("shard %d attach failed: %s", shard.index, exc)
+                continue
+            if reply["lost"]:
+                self._restart_clients(shard, "ingress fell behind: reconnect and resume")
+            items = reply["items"]
+            if items:
+                ack = items[-1][0]
+                self._fan_out(items)
+
+    def _fan_out(self, items: list[tuple[int, Any]]) -> None:
+        conns = self.conns
+        count = self.metrics.messages_in.inc
+        for _, env in items:
+            count(type=env.type)
+            held = conns.get(env.educator_id)
+            if not held:
+                continue
+            text = envelope_json(env.seq, env.type, env.ts, env.data)
+            for conn in held:
+                conn.offer(env, text)
+
+    def _restart_clients(self, shard: Shard, reason: str) -> None:
+        for educator_id, conns in list(self.conns.items()):
+            if self.shard_for(educator_id) is shard:
+                for conn in conns:
+                    conn.close(1012, reason)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for conns in self.conns.values():
+            for conn in conns:
+                conn.close(code, reason)

@@ -1,0 +1,158 @@
+"""`GET /ws`: the handshake (origin, subprotocol, hello, token) and the read loop of one client.
+Errors are mapped to close codes and error frames here, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from hub.auth import verify_token
+from hub.errors import BadFrame, ClientError, HubError, UpstreamError
+from hub.ingress.connection import Connection
+from hub.ingress.relay import Relay
+from hub.metrics import IngressMetrics
+from hub.outbox import Outbox
+from hub.protocol import (
+    MESSAGE_TYPES, SUBPROTOCOL, Cancel, Hello, Ping, Subscribe, Unsubscribe, error_frame, parse_client_frame,
+    pong_frame, welcome_frame,
+)
+from hub.settings import Settings
+
+log = logging.getLogger("hub.ws")
+
+_LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127(?:\.\d{1,3}){3}|\[::1\])(:\d+)?$")
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
+    """No Origin (a non-browser client), same origin, an allowed one, or loopback when none is set."""
+    if not origin:
+        return True
+    origin = origin.rstrip("/")
+    if allowed:
+        return origin in allowed or "*" in allowed
+    if host and urlsplit(origin).netloc == host:
+        return True
+    return bool(_LOOPBACK_ORIGIN.match(origin))
+
+
+@dataclass
+class WsContext:
+    settings: Settings
+    secret: str
+    relay: Relay
+    metrics: IngressMetrics
+    cancel: Any  # async (identity, job_id) -> None; raises ClientError
+
+
+async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
+    settings, metrics = ctx.settings, ctx.metrics
+    session = uuid.uuid4().hex[:12]
+    offered = ws.scope.get("subprotocols") or []
+    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    metrics.connections_total.inc()
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.origins):
+        log.warning("[%s] origin %s refused", session, ws.headers.get("origin"))
+        return await _refuse(ws, metrics, 4403, "origin not allowed")
+
+    try:
+        first = await asyncio.wait_for(_receive_text(ws), settings.hello_timeout)
+    except asyncio.TimeoutError:
+        return await _refuse(ws, metrics, 4408, f"no hello within {settings.hello_timeout:g}s")
+    except (WebSocketDisconnect, _Gone):
+        return
+    try:
+        hello = parse_client_frame(first)
+        if not isinstance(hello, Hello):
+            raise BadFrame(f"the first frame must be hello, not {hello.op}", ref=hello.op)
+    except BadFrame as exc:
+        return await _refuse(ws, metrics, 4400, exc.message)
+    try:
+        identity = verify_token(ctx.secret, hello.token)
+    except ClientError as exc:
+        return await _refuse(ws, metrics, exc.close_code, exc.message)
+
+    conn = Connection(
+        ws, session=session, educator_id=identity.sub,
+        types=set(hello.types) if hello.types is not None else None,
+        outbox=Outbox(settings.send_queue_limit, settings.conflate_after),
+        batch_max=settings.batch_max, metrics=metrics,
+    )
+    resume = (hello.resume.epoch, hello.resume.seq) if hello.resume else None
+    try:
+        reply = await ctx.relay.join(conn, resume)
+    except UpstreamError as exc:
+        log.error("[%s] hello failed: %s", session, exc)
+        return await _refuse(ws, metrics, 1013, "registry unavailable: retry")
+    conn.start(
+        welcome_frame(
+            session=session, educator_id=identity.sub, epoch=reply["epoch"], seq=reply["seq"],
+            heartbeat=settings.heartbeat, resumed=reply["resumed"], snapshot=reply.get("snapshot"),
+        ),
+        reply["epoch"], reply["seq"], reply.get("messages", []),
+    )
+    log.info("[%s] %s connected (resumed=%s, seq=%d)", session, identity.sub, reply["resumed"], reply["seq"])
+    sender = asyncio.get_running_loop().create_task(conn.run_sender())
+    try:
+        await _read_loop(ws, conn, identity, ctx)
+    finally:
+        ctx.relay.leave(conn)
+        if not sender.done():
+            conn.close(1000, "")
+            try:
+                await asyncio.wait_for(sender, 5.0)
+            except (asyncio.TimeoutError, Exception):
+                sender.cancel()
+
+
+class _Gone(Exception):
+    pass
+
+
+async def _receive_text(ws: WebSocket) -> str:
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise _Gone()
+    text = message.get("text")
+    if text is None:
+        raise BadFrame("frames must be text (JSON)")
+    return text
+
+
+async def _read_loop(ws: WebSocket, conn: Connection, identity: Any, ctx: WsContext) -> None:
+    """Read until the client goes (or the sender closed the socket and the client acknowledged)."""
+    metrics = ctx.metrics
+    while True:
+        try:
+            frame = parse_client_frame(await _receive_text(ws))
+            metrics.ops_in.inc(op=frame.op)
+            if isinstance(frame, Ping):
+                conn.send_control(pong_frame(frame.id))
+            elif isinstance(frame, Subscribe):
+                if conn.types is not None:
+                    conn.types |= set(frame.types)
+            elif isinstance(frame, Unsubscribe):
+                conn.types = (MESSAGE_TYPES if conn.types is None else conn.types) - set(frame.types)
+            elif isinstance(frame, Cancel):
+                await ctx.cancel(identity, frame.job_id)
+            else:
+                raise BadFrame("hello was already received", ref="hello")
+        except (_Gone, WebSocketDisconnect):
+            return
+        except HubError as exc:
+            metrics.errors.inc(code=exc.code)
+            conn.send_control(error_frame(exc.code, exc.message, getattr(exc, "ref", None)))
+
+
+async def _refuse(ws: WebSocket, metrics: IngressMetrics, code: int, reason: str) -> None:
+    metrics.closes.inc(code=str(code))
+    try:
+        await ws.close(code, reason)
+    except (RuntimeError, OSError, WebSocketDisconnect):
+        pass

@@ -1,0 +1,121 @@
+"""Job state: the one table of status transitions, the job record, and the message a state becomes.
+
+Pure: no clock (callers pass `now`), no Ray, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from hub.errors import InvalidTransition
+
+Status = Literal["queued", "processing", "completed", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+# Every allowed (old -> new) status change, in one place (h11 style).
+# processing -> processing is a progress tick; every other change is a transition.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "queued": frozenset({"processing", "failed", "cancelled"}),
+    "processing": frozenset({"processing", "completed", "failed", "cancelled"}),
+    "completed": frozenset(),
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+}
+
+# The message type each built-in job kind reports with; custom kinds report as quiz_status-shaped
+# job messages of their own kind name registered by jobs.kinds.
+MESSAGE_TYPE_BY_KIND: dict[str, str] = {
+    "quiz_generation": "quiz_status",
+    "question_replace": "question_replace",
+    "document_processing": "document_processing",
+}
+
+
+def check_transition(old: str | None, new: str) -> bool:
+    """Return True when old -> new is a status transition, False for a progress tick.
+
+    Raises InvalidTransition for a change the table does not allow. A job's first state is `queued`
+    (or, for a job re-announced to a restarted shard, whatever it is now).
+    """
+    if old is None:
+        return True
+    if new not in TRANSITIONS[old]:
+        raise InvalidTransition(f"job status cannot go from {old!r} to {new!r}", old=old, new=new)
+    return old != new
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class JobState(CamelModel):
+    """A job's state as snapshots, `GET /api/jobs/{jobId}` and the job store hold it (PROTOCOL.md 4)."""
+
+    job_id: str
+    kind: str
+    educator_id: str
+    quiz_id: str | None = None
+    question_id: str | None = None
+    document_id: str | None = None
+    status: Status = "queued"
+    progress: float = Field(default=0.0, ge=0, le=100)
+    message: str = ""
+    created_at: float
+    updated_at: float
+    error: str | None = None
+    eta_seconds: float | None = None
+    stage: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def advance(self, now: float, **changes: Any) -> JobState:
+        """A copy with `changes` applied, checked against the transition table."""
+        new_status = changes.get("status", self.status)
+        check_transition(self.status, new_status)
+        return self.model_copy(update={**changes, "updated_at": now})
+
+
+def message_type_of(kind: str) -> str:
+    return MESSAGE_TYPE_BY_KIND.get(kind, "quiz_status")
+
+
+def message_for(state: JobState) -> tuple[str, dict[str, Any]]:
+    """The (type, data) a job state is delivered as (PROTOCOL.md 3)."""
+    mtype = message_type_of(state.kind)
+    data: dict[str, Any] = {
+        "jobId": state.job_id,
+        "status": state.status,
+        "progress": round(state.progress, 1),
+        "message": state.message,
+    }
+    if mtype == "quiz_status":
+        data["quizId"] = state.quiz_id
+        if state.kind != "quiz_generation":
+            data["kind"] = state.kind
+    elif mtype == "question_replace":
+        data["quizId"] = state.quiz_id
+        data["questionId"] = state.question_id
+    elif mtype == "document_processing":
+        data["documentId"] = state.document_id
+        data["stage"] = state.stage or "uploaded"
+    if state.eta_seconds is not None and not state.terminal:
+        data["etaSeconds"] = round(state.eta_seconds, 1)
+    if state.error is not None:
+        data["error"] = state.error
+    return mtype, data
+
+
+def estimate_eta(started_at: float, now: float, progress: float) -> float | None:
+    """Seconds left from the observed progress rate; None until there is enough to go on."""
+    elapsed = now - started_at
+    if progress < 5 or progress >= 100 or elapsed <= 0:
+        return None
+    return elapsed * (100.0 - progress) / progress

@@ -1,0 +1,128 @@
+"""Wire protocol v1 (PROTOCOL.md section 2): inbound op models and outbound frame builders. Pure."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+
+from hub.errors import BadFrame
+
+MessageType = Literal[
+    "quiz_status", "question_replace", "document_processing", "analytics_update", "notification"
+]
+MESSAGE_TYPES: frozenset[str] = frozenset(MessageType.__args__)  # type: ignore[attr-defined]
+SUBPROTOCOL = "hub.v1"
+
+
+class _Op(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Resume(_Op):
+    epoch: str
+    seq: int = Field(ge=0)
+
+
+class Hello(_Op):
+    op: Literal["hello"]
+    token: str
+    resume: Resume | None = None
+    types: list[MessageType] | None = None
+
+
+class Subscribe(_Op):
+    op: Literal["subscribe"]
+    types: list[MessageType]
+
+
+class Unsubscribe(_Op):
+    op: Literal["unsubscribe"]
+    types: list[MessageType]
+
+
+class Ping(_Op):
+    op: Literal["ping"]
+    id: Any = None
+
+
+class Cancel(_Op):
+    op: Literal["cancel"]
+    job_id: str = Field(min_length=1, max_length=128)
+
+
+ClientOp = Annotated[Union[Hello, Subscribe, Unsubscribe, Ping, Cancel], Field(discriminator="op")]
+_client_op: TypeAdapter[ClientOp] = TypeAdapter(ClientOp)
+KNOWN_OPS = frozenset({"hello", "subscribe", "unsubscribe", "ping", "cancel"})
+
+
+def parse_client_frame(text: str | bytes) -> Hello | Subscribe | Unsubscribe | Ping | Cancel:
+    """Parse one inbound frame; BadFrame (with the offending op as `ref`) when it is not a valid op."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadFrame(f"frame is not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise BadFrame("frame must be a JSON object")
+    op = raw.get("op")
+    ref = op if isinstance(op, str) else None
+    if op not in KNOWN_OPS:
+        raise BadFrame(f"unknown op {op!r}", ref=ref)
+    try:
+        return _client_op.validate_python(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "frame"
+        raise BadFrame(f"{op}: {where}: {first['msg']}", ref=ref) from None
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def envelope_json(seq: int, mtype: str, ts: float, data: dict[str, Any]) -> str:
+    """One envelope as JSON text; made once per message per ingress and shared by all connections."""
+    return dumps({"seq": seq, "type": mtype, "ts": ts, "data": data})
+
+
+def batch_frame(envelopes: list[str], skipped: int = 0) -> str:
+    """A `batch` frame from already-serialised envelopes (no re-encoding per connection)."""
+    tail = f',"skipped":{skipped}}}' if skipped else "}"
+    return '{"op":"batch","messages":[' + ",".join(envelopes) + "]" + tail
+
+
+def welcome_frame(
+    *,
+    session: str,
+    educator_id: str,
+    epoch: str,
+    seq: int,
+    heartbeat: float,
+    resumed: bool,
+    snapshot: list[dict[str, Any]] | None,
+) -> str:
+    frame: dict[str, Any] = {
+        "op": "welcome",
+        "session": session,
+        "educatorId": educator_id,
+        "epoch": epoch,
+        "seq": seq,
+        "heartbeat": heartbeat,
+        "resumed": resumed,
+    }
+    if not resumed:
+        frame["snapshot"] = snapshot or []
+    return dumps(frame)
+
+
+def pong_frame(ping_id: Any) -> str:
+    return dumps({"op": "pong", "id": ping_id})
+
+
+def error_frame(code: str, message: str, ref: str | None = None) -> str:
+    frame: dict[str, Any] = {"op": "error", "code": code, "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    return dumps(frame)

@@ -1,0 +1,93 @@
+"""Starting the hub: Ray (local or joined), the registry shards and the uvicorn ingress."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from hub.auth import issue_token, resolve_secret
+from hub.settings import Settings
+
+log = logging.getLogger("hub.server")
+
+
+def init_ray(settings: Settings) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"namespace": settings.namespace, "include_dashboard": False,
+                              "log_to_driver": True, "configure_logging": False}
+    if settings.address:
+        ray.init(address=settings.address, **kwargs)
+    else:
+        ray.init(num_cpus=settings.num_cpus, **kwargs)
+
+
+def build(settings: Settings, *, create_secret: bool = True) -> tuple[Any, str]:
+    """Start (or join) Ray and the shards; return the ingress app and the token secret."""
+    from actors.handles import Cluster, start_shards
+    from hub.ingress.app import create_app
+
+    secret = resolve_secret(settings.secret, settings.data_dir, settings.host, create=create_secret)
+    init_ray(settings)
+    start_shards(settings.shards, settings.namespace, settings.shard_config())
+    cluster = Cluster(settings.shards, settings.namespace, settings.progress_interval)
+    return create_app(settings, secret, cluster), secret
+
+
+def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app, host=settings.host, port=settings.port, ws="websockets-sansio",
+        ws_max_size=settings.max_frame, ws_per_message_deflate=True,
+        ws_ping_interval=settings.heartbeat, ws_ping_timeout=settings.heartbeat,
+        log_level=settings.log_level, timeout_graceful_shutdown=5, **extra,
+    )
+
+
+def serve(settings: Settings) -> None:
+    app, _ = build(settings)
+    print(f"hub: listening on {settings.public_url}  (WebSocket {settings.public_url.replace('http', 'ws')}/ws)")
+    print(f"hub: data dir {settings.data_dir}; a token for an educator: hub token EDUCATOR_ID", flush=True)
+    uvicorn.Server(uvicorn_config(app, settings)).run()
+
+
+class LocalHub:
+    """A hub in this process (for notebooks and tests): Ray, shards and uvicorn on a thread."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings(port=0)
+        app, self.secret = build(self.settings)
+        config = uvicorn_config(app, self.settings)
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, name="hub-ingress", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the hub's ingress did not start")
+            time.sleep(0.02)
+        sock = self.server.servers[0].sockets[0]
+        self.port: int = sock.getsockname()[1]
+        self.url = f"http://{self.settings.host}:{self.port}"
+
+    @property
+    def app(self) -> Any:
+        return self.server.config.app
+
+    def token(self, educator_id: str, role: str = "educator", ttl: float = 86400.0) -> str:
+        return issue_token(self.secret, educator_id, role=role, ttl=ttl, now=time.time())
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=15)
+
+    def __enter__(self) -> LocalHub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

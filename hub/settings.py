@@ -1,0 +1,71 @@
+"""The one Settings object, read once at start-up (environment `HUB_*`, then command-line options)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "hub"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardConfig:
+    """What a registry shard needs; plain values so it crosses into the actor as it is."""
+
+    history_max: int = 1000
+    history_age: float = 300.0
+    feed_limit: int = 100_000
+    poll_timeout: float = 15.0
+    ingress_lease: float = 60.0
+    jobs_per_educator: int = 500
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    address: str | None = Field(default=None, description="Ray address to join; None starts a local Ray")
+    namespace: str = "hub"
+    shards: int = Field(default=4, ge=1, le=1024)
+    secret: str | None = None
+    data_dir: Path = Field(default_factory=default_data_dir)
+    allowed_origins: str = ""
+    heartbeat: float = 20.0
+    hello_timeout: float = 10.0
+    max_frame: int = 64 * 1024
+    send_queue_limit: int = 2000
+    conflate_after: int = 64
+    batch_max: int = 500
+    history_max: int = 1000
+    history_age: float = 300.0
+    poll_timeout: float = 15.0
+    progress_interval: float = 0.05
+    num_cpus: int | None = None
+    log_level: str = "info"
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _expand(cls, v: object) -> object:
+        return Path(str(v)).expanduser() if v else v
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+
+    def shard_config(self) -> ShardConfig:
+        return ShardConfig(
+            history_max=self.history_max, history_age=self.history_age, poll_timeout=self.poll_timeout
+        )
+
+    @property
+    def public_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,76 @@
+"""An educator's ordered stream: epoch, seq and a bounded history for resume. Pure: `now` is passed in."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One message of one educator's stream.
+
+    `job_id` and `tick` are routing facts that never go on the wire: a `tick` is a progress update
+    that a later tick of the same job supersedes (the only kind of message conflation may drop).
+    """
+
+    educator_id: str
+    seq: int
+    type: str
+    ts: float
+    data: dict[str, Any]
+    job_id: str | None = None
+    tick: bool = False
+
+    def wire(self) -> dict[str, Any]:
+        return {"seq": self.seq, "type": self.type, "ts": self.ts, "data": self.data}
+
+
+class EducatorStream:
+    """Assigns seqs and keeps the newest messages, bounded by count and by age."""
+
+    __slots__ = ("educator_id", "epoch", "max_messages", "max_age", "last_seq", "_history")
+
+    def __init__(self, educator_id: str, epoch: str, *, max_messages: int, max_age: float) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
+        self.educator_id = educator_id
+        self.epoch = epoch
+        self.max_messages = max_messages
+        self.max_age = max_age
+        self.last_seq = 0
+        self._history: deque[Envelope] = deque(maxlen=max_messages)
+
+    def append(
+        self, mtype: str, data: dict[str, Any], now: float, *, job_id: str | None = None, tick: bool = False
+    ) -> Envelope:
+        self.last_seq += 1
+        env = Envelope(self.educator_id, self.last_seq, mtype, now, data, job_id, tick)
+        self._history.append(env)
+        self.trim(now)
+        return env
+
+    def trim(self, now: float) -> None:
+        horizon = now - self.max_age
+        history = self._history
+        while history and history[0].ts < horizon:
+            history.popleft()
+
+    @property
+    def first_retained_seq(self) -> int:
+        """The oldest seq still held; last_seq + 1 when nothing is held."""
+        return self._history[0].seq if self._history else self.last_seq + 1
+
+    def since(self, epoch: str, seq: int, now: float) -> list[Envelope] | None:
+        """Every message after `seq` when a client at (epoch, seq) can resume; None when it cannot."""
+        self.trim(now)
+        if epoch != self.epoch or seq > self.last_seq or seq < self.first_retained_seq - 1:
+            return None
+        if seq == self.last_seq:
+            return []
+        skip = seq - self.first_retained_seq + 1
+        return [env for i, env in enumerate(self._history) if i >= skip]
+
+    def __len__(self) -> int:
+        return len(self._history)
