@@ -1,0 +1,472 @@
+"""Quiz generation from a document's text, in pure Python.
+
+`analyse` splits the text into sentences, extracts key terms (common content words, capitalised
+names, acronyms, numbers and years), scores them tf-idf style over the sentences and ranks the
+sentences that can carry a question. `plan_questions` picks which sentences to ask about and
+`build_question` / `build_question_steps` turn one sentence into a multiple-choice or cloze
+question whose distractors are other terms of the same document with the same shape.
+Everything is deterministic: the only randomness is `random.Random(seed)` for option order.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+MIN_WORDS = 6
+MAX_WORDS = 45
+BLANK = "_____"
+STEPS: tuple[str, ...] = ("Choosing the key term", "Finding distractors", "Writing the question")
+
+_STOPWORDS = frozenset("""
+a about above after again against all almost along already also although always am among an and
+another any anyone anything are around as at back be became because become becomes been before
+being below between both but by can cannot could did do does doing done down during each either
+else enough even ever every few first for from further had has have having he her here hers
+herself him himself his how however i if in into is it its itself just last later least less let
+like made make makes many may me might more most much must my myself near nearly neither never
+new next no nor not now of off often on once one only onto or other others our ours ourselves out
+over own per perhaps quite rather really said same second several shall she should since so some
+something still such than that the their theirs them themselves then there therefore these they
+this those though three through thus to today together too toward towards two under until up
+upon us use used uses using very via was we well were what when where whether which while who
+whom whose why will with within without would yet you your yours yourself also became called
+""".split())
+
+_ABBREVIATIONS = frozenset("""
+e.g i.e etc vs cf al dr mr mrs ms prof sr jr st mt fig figs vol pp approx ca inc ltd co corp
+dept est jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k a.m p.m ph.d gen gov sen rep
+rev capt col lt sgt ave eq ref refs ed eds
+""".split())
+
+_CONNECTORS = frozenset("of de van von der den da di du la le del".split())
+_TOKEN_RE = re.compile(
+    r"\d+(?:[.,]\d+)*(?:%|(?:st|nd|rd|th|s)\b)?|[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+_BOUNDARY_RE = re.compile(r"([.!?]+)([\"'”’)\]]*)\s+")
+_BULLET_RE = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")
+_HEADING_END_RE = re.compile(r"[.!?:;,][\"'”’)\]]*$")
+
+Token = tuple[str, int, int]  # text, start, end within its sentence
+Candidate = tuple[str, int, int]  # term key, start, end within its sentence
+Occurrence = tuple[str, str, int, int]  # term key, term class, start, end within its sentence
+
+
+class QuizInputError(ValueError):
+    """The text cannot yield any question (too short, no usable sentences). Message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    sentences: tuple[str, ...]
+    term_scores: dict[str, float]
+    ranked: tuple[int, ...]
+    # term -> "name" | "acronym" | "number" | "word" (distractors come from the same class)
+    term_classes: dict[str, str]
+    # per sentence: the terms that may be blanked, with their span; the preferred answer first
+    # (preferred answers are made distinct across sentences where the document allows it)
+    candidates: tuple[tuple[Candidate, ...], ...]
+    # per sentence: how good a question it makes (0 for unusable sentences)
+    sentence_scores: tuple[float, ...]
+
+
+def _split_segment(segment: str) -> list[str]:
+    parts: list[str] = []
+    start = 0
+    for m in _BOUNDARY_RE.finditer(segment):
+        nxt = segment[m.end():m.end() + 1]
+        if not nxt or nxt.islower():
+            continue
+        if m.group(1) == ".":
+            before = segment[start:m.start()].rsplit(None, 1)
+            word = before[-1].lstrip("(\"'“‘[") if before else ""
+            if word.lower() in _ABBREVIATIONS and not (word.lower() == "etc" and nxt.isupper()):
+                continue
+            if len(word) == 1 and word.isupper():  # an initial, as in "J. Smith"
+                continue
+            if word.lower() == "no" and nxt.isdigit():
+                continue
+        parts.append(segment[start:m.end()].strip())
+        start = m.end()
+    parts.append(segment[start:].strip())
+    return parts
+
+
+def _split_sentences(text: str) -> list[str]:
+    segments: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
+        buf: list[str] = []
+        for k, line in enumerate(lines):
+            nxt = lines[k + 1] if k + 1 < len(lines) else ""
+            heading = (not _HEADING_END_RE.search(line) and len(line.split()) <= 8
+                       and nxt[:1].isupper() and (not buf or _HEADING_END_RE.search(buf[-1])))
+            if heading:
+                if buf:
+                    segments.append(" ".join(buf))
+                    buf = []
+                segments.append(line)
+            else:
+                buf.append(line)
+        if buf:
+            segments.append(" ".join(buf))
+    sentences: list[str] = []
+    for segment in segments:
+        for part in _split_segment(" ".join(segment.split())):
+            cleaned = _BULLET_RE.sub("", part).strip()
+            if cleaned and _TOKEN_RE.search(cleaned):
+                sentences.append(cleaned)
+    return sentences
+
+
+def _tokens(sentence: str) -> list[Token]:
+    out: list[Token] = []
+    for m in _TOKEN_RE.finditer(sentence):
+        text, end = m.group(), m.end()
+        if len(text) > 2 and text[-2] in "'’" and text[-1] in "sS":  # possessive
+            text, end = text[:-2], end - 2
+        out.append((text, m.start(), end))
+    return out
+
+
+def _is_content_word(word: str) -> bool:
+    return len(word) >= 4 and word.lower() not in _STOPWORDS
+
+
+def _extract(sentence: str, toks: list[Token], mid_caps: set[str]) -> list[Occurrence]:
+    """The terms of one sentence as (key, class, start, end)."""
+    out: list[Occurrence] = []
+    i, n = 0, len(toks)
+    while i < n:
+        text, start, end = toks[i]
+        if text[0].isdigit():
+            out.append((text, "number", start, end))
+            i += 1
+            continue
+        if not text[0].isupper():
+            if _is_content_word(text):
+                out.append((text, "word", start, end))
+            i += 1
+            continue
+        j = i + 1
+        while j < n and sentence[toks[j - 1][2]:toks[j][1]] == " ":
+            if toks[j][0][0].isupper():
+                j += 1
+            elif (toks[j][0] in _CONNECTORS and j + 1 < n and toks[j + 1][0][0].isupper()
+                  and sentence[toks[j][2]:toks[j + 1][1]] == " "):
+                j += 2
+            else:
+                break
+        first = i
+        while first < j and toks[first][0].lower() in _STOPWORDS:
+            first += 1
+        i = j
+        if first == j:
+            continue
+        group = toks[first:j]
+        start, end = group[0][1], group[-1][2]
+        key = sentence[start:end]
+        if len(group) == 1 and first == 0 and key.lower() not in mid_caps:
+            if _is_content_word(key) and not key.isupper():  # a common word starting the sentence
+                out.append((key.lower(), "word", start, end))
+            continue
+        if len(group) == 1 and key.isupper() and len(key) >= 2:
+            out.append((key, "acronym", start, end))
+        elif len(group) > 1 or (len(key) >= 2 and key.lower() not in _ABBREVIATIONS):
+            out.append((key, "name", start, end))
+    return out
+
+
+def _class_weight(key: str, cls: str) -> float:
+    if cls == "name":
+        return 1.3 + 0.15 * (min(len(key.split()), 3) - 1)
+    if cls == "acronym":
+        return 1.2
+    if cls == "number":
+        return 1.25 if _number_shape(key) == "year" else 1.1
+    return (0.55 + 0.05 * min(len(key), 13)) * (1.0 if _word_shape(key) == "noun" else 0.6)
+
+
+def _word_shape(word: str) -> str:
+    """A crude part of speech from the ending, so that distractors read alike."""
+    for suffix, shape in (("ly", "adverb"), ("ed", "past"), ("ing", "gerund")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 3:
+            return shape
+    return "noun"
+
+
+def _number_shape(key: str) -> str:
+    if key.endswith("%"):
+        return "percent"
+    if key[-1].isalpha():
+        return "decade" if key.endswith("s") else "ordinal"
+    if "." in key or "," in key:
+        return "decimal"
+    return "year" if len(key) == 4 and 1000 <= int(key) <= 2099 else "integer"
+
+
+def _number_value(key: str) -> float:
+    digits = re.match(r"\d+(?:\.\d+)?", key.replace(",", ""))
+    return float(digits.group()) if digits else 0.0
+
+
+def _contains_words(outer: str, inner: str) -> bool:
+    return f" {inner.lower()} " in f" {outer.lower()} "
+
+
+def analyse(text: str) -> Analysis:
+    """Split, tokenise and score the document; raise QuizInputError if no sentence is usable."""
+    if not isinstance(text, str) or not text.strip():
+        raise QuizInputError("The text is empty, so there is nothing to make questions from.")
+    sentences = _split_sentences(text)
+    if not sentences:
+        raise QuizInputError("The text contains no words or numbers, so no sentence can become "
+                             "a question.")
+    toks = [_tokens(s) for s in sentences]
+    mid_caps = {t.lower() for ts in toks for t, _, _ in ts[1:] if t[0].isupper()}
+    # titles and headings (short, no final punctuation) give no terms
+    occurrences = [[] if len(ts) < MIN_WORDS and s[-1] not in ".!?\"'”’)"
+                   else _extract(s, ts, mid_caps) for s, ts in zip(sentences, toks)]
+
+    classes: dict[str, str] = {}
+    tf: Counter[str] = Counter()
+    df: Counter[str] = Counter()
+    for occ in occurrences:
+        for key, cls, _, _ in occ:
+            classes.setdefault(key, cls)
+            tf[key] += 1
+        df.update({key for key, _, _, _ in occ})
+    n_sent = len(sentences)
+    raw = {k: (1 + math.log(tf[k])) * (math.log((1 + n_sent) / (1 + df[k])) + 1)
+           * _class_weight(k, c) for k, c in classes.items()}
+    top = max(raw.values(), default=1.0)
+    scores = {k: round(v / top, 4) for k, v in raw.items()}
+    ordered = sorted(scores.values())
+    threshold = ordered[len(ordered) // 2] if ordered else 1.0
+
+    prefs: dict[int, list[Candidate]] = {}
+    sentence_scores = [0.0] * n_sent
+    seen: set[str] = set()
+    too_short = too_long = no_terms = 0
+    for i, (sentence, ts, occ) in enumerate(zip(sentences, toks, occurrences)):
+        if len(ts) < MIN_WORDS:
+            too_short += 1
+            continue
+        if len(ts) > MAX_WORDS:
+            too_long += 1
+            continue
+        lowered = [t.lower() for t, _, _ in ts]
+        normal = " ".join(lowered)
+        content = {t for t in lowered if t not in _STOPWORDS and len(t) >= 3 and t.isalpha()}
+        prose = any(t in _STOPWORDS for t in lowered)  # word lists and keyboard mash have none
+        counts = Counter(key.lower() for key, _, _, _ in occ)
+        multi = [key for key, _, _, _ in occ if " " in key]
+        cands: list[Candidate] = []
+        for key, _, start, end in occ:
+            if counts[key.lower()] != 1 or not (df[key] >= 2 or scores[key] >= threshold):
+                continue
+            if any(o != key and _contains_words(o, key) for o in multi) or (
+                    " " in key and any(o != key and _contains_words(key, o) for o, _, _, _ in occ)):
+                continue  # part of a longer name here, or holding a shorter one
+            cands.append((key, start, end))
+        if normal in seen or len(content) < 3 or not prose or not cands:
+            no_terms += 1
+            continue
+        seen.add(normal)
+        cands.sort(key=lambda c: (-scores[c[0]], c[1]))
+        prefs[i] = cands
+        best = [scores[c[0]] for c in cands[:3]] + [0.0, 0.0]
+        density = sum(scores[k] for k, _, _, _ in occ) / math.sqrt(len(ts))
+        value = best[0] + 0.5 * best[1] + 0.25 * best[2] + 0.3 * density
+        sentence_scores[i] = round(value * (0.85 if len(ts) < 8 or len(ts) > 35 else 1.0), 6)
+
+    if not prefs:
+        raise QuizInputError(
+            f"The text cannot yield any question: of its {n_sent} sentence(s), none has between "
+            f"{MIN_WORDS} and {MAX_WORDS} words and an informative key term (a name, a number or a "
+            f"less common word) to ask about ({too_short} too short, {too_long} too long, "
+            f"{no_terms} without a usable key term).")
+    ranked = tuple(sorted(prefs, key=lambda i: (-sentence_scores[i], i)))
+    assigned = _assign_answers(ranked, prefs)
+    candidates = tuple(
+        tuple([assigned[i]] + [c for c in prefs[i] if c != assigned[i]]) if i in prefs else ()
+        for i in range(n_sent))
+    return Analysis(sentences=tuple(sentences), term_scores=scores, ranked=ranked,
+                    term_classes=classes, candidates=candidates,
+                    sentence_scores=tuple(sentence_scores))
+
+
+def _assign_answers(ranked: tuple[int, ...],
+                    prefs: dict[int, list[Candidate]]) -> dict[int, Candidate]:
+    """Give each sentence a preferred answer, distinct across sentences where possible: best
+    sentences choose first; a sentence left without a free term may take one from an earlier
+    sentence that can move to another free term of its own."""
+    owner: dict[str, int] = {}
+    assigned: dict[int, Candidate] = {}
+    for i in ranked:
+        free = [c for c in prefs[i] if c[0].lower() not in owner]
+        if free:
+            assigned[i] = free[0]
+            owner[free[0][0].lower()] = i
+            continue
+        assigned[i] = prefs[i][0]
+        for cand in prefs[i]:
+            holder = owner[cand[0].lower()]
+            alternatives = [c for c in prefs[holder] if c[0].lower() not in owner]
+            if alternatives:
+                assigned[holder] = alternatives[0]
+                owner[alternatives[0][0].lower()] = holder
+                assigned[i] = cand
+                owner[cand[0].lower()] = i
+                break
+    return assigned
+
+
+def _choose_answer(analysis: Analysis, sentence_index: int, avoid: frozenset[str]) -> Candidate:
+    cands = analysis.candidates[sentence_index]
+    if not cands:
+        raise QuizInputError(f"Sentence {sentence_index + 1} has no key term to ask about.")
+    avoided = {a.lower() for a in avoid}
+    return next((c for c in cands if c[0].lower() not in avoided), cands[0])
+
+
+def plan_questions(analysis: Analysis, n: int) -> list[int]:
+    """Up to n distinct sentence indices, best first: high rank, distinct answers, spread out.
+
+    Building the questions of these sentences (with no avoid_answers) gives distinct answers
+    wherever the document has enough distinct key terms."""
+    if n <= 0 or not analysis.ranked:
+        return []
+    pool = list(analysis.ranked[:max(60, 20 * n)])
+    top = analysis.sentence_scores[pool[0]] or 1.0
+    window = max(1.0, len(analysis.sentences) / (n + 1))
+    chosen: list[int] = []
+    used: set[str] = set()
+    while len(chosen) < n and pool:
+        best: tuple[float, int, str] | None = None
+        for i in pool:
+            answer = _choose_answer(analysis, i, frozenset())[0].lower()
+            value = analysis.sentence_scores[i] / top * (0.3 if answer in used else 1.0)
+            near = max((1.0 - abs(i - j) / window for j in chosen), default=0.0)
+            value *= 1.0 - 0.5 * max(0.0, near)
+            if best is None or value > best[0]:
+                best = (value, i, answer)
+        assert best is not None
+        chosen.append(best[1])
+        pool.remove(best[1])
+        used.add(best[2])
+    return chosen
+
+
+def _distance(analysis: Analysis, answer: str, cand: str, cls: str) -> float:
+    scores = analysis.term_scores
+    d = abs(scores[answer] - scores[cand])
+    if cls == "number":
+        a, c = _number_value(answer), _number_value(cand)
+        if _number_shape(answer) == "year":
+            return d + abs(a - c) / 100
+        return d + 3 * abs(math.log10(1 + abs(a)) - math.log10(1 + abs(c)))
+    if cls == "name":
+        return d + abs(len(answer.split()) - len(cand.split())) + abs(len(answer) - len(cand)) / 10
+    d += abs(len(answer) - len(cand)) / 3
+    if cls == "word":
+        d += 0.5 if answer.endswith("s") != cand.endswith("s") else 0.0
+        d -= 0.3 if answer[-3:] == cand[-3:] else 0.0
+        d += 1.5 if _word_shape(answer) != _word_shape(cand) else 0.0
+    return d
+
+
+def _related(a: str, b: str, cls: str) -> bool:
+    """Too close to be a fair distractor: contains the other, or shares its stem."""
+    a, b = a.lower(), b.lower()
+    if a == b or _contains_words(a, b) or _contains_words(b, a):
+        return True
+    if cls != "word":
+        return False
+    prefix = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return prefix >= max(4, min(len(a), len(b)) - 3)
+
+
+def _find_distractors(analysis: Analysis, key: str, surface: str, sentence: str) -> list[str]:
+    cls = analysis.term_classes[key]
+    shape = _number_shape(key) if cls == "number" else cls
+    lowered = sentence.lower()
+    pool = [t for t, c in analysis.term_classes.items()
+            if c == cls and t != key and (cls != "number" or _number_shape(t) == shape)]
+    pool.sort(key=lambda t: (_distance(analysis, key, t, cls), t))
+    picked: list[str] = []
+    for term in pool:
+        if _related(term, key, cls) or any(_related(term, p, cls) for p in picked):
+            continue
+        if re.search(r"(?<!\w)" + re.escape(term.lower()) + r"(?!\w)", lowered):
+            continue
+        picked.append(term)
+        if len(picked) == 3:
+            break
+    if cls == "word" and surface[:1].isupper():  # the answer starts the sentence
+        picked = [p[:1].upper() + p[1:] for p in picked]
+    return picked
+
+
+def build_steps() -> tuple[str, ...]:
+    """Human-readable names of the steps build_question goes through, in order."""
+    return STEPS
+
+
+def build_question_steps(analysis: Analysis, slot: int, sentence_index: int, seed: int, *,
+                         avoid_answers: frozenset[str] = frozenset()
+                         ) -> Iterator[tuple[float, str] | dict[str, Any]]:
+    """Yield (fraction, step name) before each step, then the question dict."""
+    if slot < 0:
+        raise ValueError(f"slot must be 0 or more, not {slot}")
+    if not 0 <= sentence_index < len(analysis.sentences):
+        raise QuizInputError(f"There is no sentence {sentence_index + 1}; the document has "
+                             f"{len(analysis.sentences)}.")
+    total = len(STEPS)
+    yield (0 / total, STEPS[0])
+    key, start, end = _choose_answer(analysis, sentence_index, avoid_answers)
+    sentence = analysis.sentences[sentence_index]
+    answer = sentence[start:end]
+    blanked = sentence[:start] + BLANK + sentence[end:]
+
+    yield (1 / total, STEPS[1])
+    distractors = _find_distractors(analysis, key, answer, sentence)
+
+    yield (2 / total, STEPS[2])
+    cls = analysis.term_classes[key]
+    kind = {"name": "name", "acronym": "abbreviation", "number": "number"}.get(cls, "term")
+    explanation = f'The missing {kind} is "{answer}": the document says "{sentence}"'
+    multiple_choice = slot % 2 == 0 and len(distractors) >= 3
+    question: dict[str, Any] = {
+        "id": f"q{slot + 1}",
+        "type": "multiple_choice" if multiple_choice else "cloze",
+        "prompt": (f"Which term completes the sentence? {blanked}" if multiple_choice
+                   else f"Fill in the blank: {blanked}"),
+        "answer": answer,
+    }
+    if multiple_choice:
+        options = [answer, *distractors]
+        random.Random(seed).shuffle(options)
+        question["options"] = options
+        others = ", ".join(f'"{d}"' for d in distractors)
+        explanation += (f" The other options ({others}) appear elsewhere in the document but do "
+                        f"not fit this sentence.")
+    question |= {"sourceSentence": sentence, "sentenceIndex": sentence_index,
+                 "explanation": explanation}
+    yield question
+
+
+def build_question(analysis: Analysis, slot: int, sentence_index: int, seed: int, *,
+                   avoid_answers: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The question for one sentence: the last item of build_question_steps."""
+    question: dict[str, Any] | None = None
+    steps = build_question_steps(analysis, slot, sentence_index, seed, avoid_answers=avoid_answers)
+    for item in steps:
+        if isinstance(item, dict):
+            question = item
+    assert question is not None
+    return question
