@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from typing import Any
@@ -53,7 +54,12 @@ def serve(settings: Settings) -> None:
     app, _ = build(settings)
     print(f"hub: listening on {settings.public_url}  (WebSocket {settings.public_url.replace('http', 'ws')}/ws)")
     print(f"hub: data dir {settings.data_dir}; a token for an educator: hub token EDUCATOR_ID", flush=True)
+    # uvicorn handles SIGINT/SIGTERM (drain, close 1001/1012) and re-raises the signal afterwards to
+    # the handler it found; make that one a no-op instead of Ray's driver handler, which exits 15.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     uvicorn.Server(uvicorn_config(app, settings)).run()
+    log.info("hub stopped")
 
 
 class LocalHub:

@@ -39,7 +39,9 @@ class JobDesk:
             status="queued", progress=0.0, message="Waiting to start", **job_kind.ids(valid),
         ).wire()
         await self.cluster.shard_for(who.sub).publish([dict(state)])
-        self.cluster.spawn_job(state, valid.model_dump(by_alias=True))
+        # Creating a named actor waits on Ray's control store: off the event loop, so the
+        # `queued` frame goes out meanwhile.
+        await asyncio.to_thread(self.cluster.spawn_job, state, valid.model_dump(by_alias=True))
         self.metrics.jobs_submitted.inc(kind=kind)
         log.info("job %s (%s) submitted by %s", state["jobId"], kind, who.sub)
         return state

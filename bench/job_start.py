@@ -1,0 +1,148 @@
+"""Job start latency: POST /api/jobs -> first `queued` frame, first `processing` frame, `completed`.
+
+Runs an in-process hub on a local Ray (or uses --url), submits jobs one after another while a real
+WebSocket client listens, and reports medians beside two baselines measured in the same run:
+an empty HTTP round trip (GET /healthz) and starting a bare Ray actor and calling it once.
+
+    python bench/job_start.py [--jobs 10] [--questions 5] [--out bench/results/job_start.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from websockets.asyncio.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DOC = (ROOT / "tests" / "data" / "photosynthesis.txt").read_text()
+
+
+class Listener:
+    """Timestamps each job's first frame of every status as it arrives, independent of the POST."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.seen: dict[tuple[str, str], float] = {}
+        self.changed = asyncio.Event()
+
+    async def run(self) -> None:
+        async for raw in self.ws:
+            now = time.perf_counter()
+            for env in json.loads(raw).get("messages", []):
+                key = (env["data"].get("jobId"), env["data"]["status"])
+                self.seen.setdefault(key, now)
+                if key[1] == "failed":
+                    raise RuntimeError(env["data"])
+            self.changed.set()
+
+
+async def one_job(http: httpx.AsyncClient, listener: Listener, questions: int) -> dict[str, float]:
+    t0 = time.perf_counter()
+    reply = await http.post("/api/jobs", json={"kind": "quiz_generation",
+                                               "params": {"text": DOC, "numQuestions": questions}})
+    marks: dict[str, float] = {"http_202": time.perf_counter() - t0}
+    job_id = reply.json()["jobId"]
+    while (job_id, "completed") not in listener.seen:
+        listener.changed.clear()
+        await asyncio.wait_for(listener.changed.wait(), 60)
+    for status in ("queued", "processing", "completed"):
+        marks[status] = listener.seen[(job_id, status)] - t0
+    return marks
+
+
+def actor_start_baseline(runs: int) -> list[float]:
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Bare:
+        def ping(self) -> int:
+            return 1
+
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        actor = Bare.remote()
+        ray.get(actor.ping.remote())
+        times.append(time.perf_counter() - t0)
+        ray.kill(actor)
+    return times
+
+
+async def measure(url: str, token: str, jobs: int, questions: int) -> tuple[list[dict[str, float]], list[float]]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+        rtts = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            await http.get("/healthz")
+            rtts.append(time.perf_counter() - t0)
+        async with connect(url.replace("http", "ws", 1) + "/ws", compression="deflate") as ws:
+            await ws.send(json.dumps({"op": "hello", "token": token}))
+            await ws.recv()
+            listener = Listener(ws)
+            reader = asyncio.ensure_future(listener.run())
+            await one_job(http, listener, questions)  # warm-up: imports, worker processes
+            results = [await one_job(http, listener, questions) for _ in range(jobs)]
+            reader.cancel()
+    return results, rtts
+
+
+def ms(values: list[float]) -> str:
+    return f"{1000 * statistics.median(values):.0f} ms (min {1000 * min(values):.0f}, max {1000 * max(values):.0f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=10)
+    parser.add_argument("--questions", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "job_start.md")
+    args = parser.parse_args()
+
+    import tempfile
+
+    from hub.server import LocalHub
+    from hub.settings import Settings
+
+    with tempfile.TemporaryDirectory() as data, LocalHub(Settings(port=0, data_dir=data, log_level="warning")) as hub:
+        results, rtts = asyncio.run(measure(hub.url, hub.token("bench"), args.jobs, args.questions))
+        actor = actor_start_baseline(5)
+
+    col = {k: [r[k] for r in results] for k in ("http_202", "queued", "processing", "completed")}
+    base_actor = statistics.median(actor)
+    base_http = statistics.median(rtts)
+    lines = [
+        f"# Job start latency ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()})",
+        "",
+        f"{args.jobs} `quiz_generation` jobs of {args.questions} questions, one after another, "
+        "timed from sending `POST /api/jobs`.",
+        "",
+        "| from POST to | median (min, max) | ratio to its baseline |",
+        "|---|---|---|",
+        f"| the 202 reply | {ms(col['http_202'])} | {statistics.median(col['http_202']) / base_http:.1f} x empty HTTP round trip |",
+        f"| first `queued` frame | {ms(col['queued'])} | {statistics.median(col['queued']) / base_http:.1f} x empty HTTP round trip |",
+        f"| first `processing` frame | {ms(col['processing'])} | {statistics.median(col['processing']) / base_actor:.2f} x bare actor start + call |",
+        f"| `completed` frame | {ms(col['completed'])} | {statistics.median(col['completed']) / base_actor:.2f} x bare actor start + call |",
+        "",
+        f"Baselines in the same run: empty HTTP round trip (GET /healthz) {ms(rtts)}; "
+        f"bare Ray actor start + one call {ms(actor)}.",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
