@@ -11,14 +11,38 @@ from ray.exceptions import RayError
 
 from actors.job_monitor import JobMonitor
 from actors.registry import RegistryShard
+from actors.store import JobStore
 from hub.errors import UpstreamError
 from hub.settings import ShardConfig
 from hub.sharding import job_actor_name, shard_name, shard_of
 
+STORE_NAME = "hub-store"
+
 log = logging.getLogger("hub.ray")
 
 # Coordinating actors hold no CPU: they only wait on I/O and other actors.
-RegistryShardActor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(RegistryShard)
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+class RegistryShardActor(RegistryShard):
+    def __init__(self, index: int, config: ShardConfig, namespace: str) -> None:
+        super().__init__(index, config, store=StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)))
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class JobStoreActor(JobStore):
+    """The store on the node that owns the data dir. On start it fails the unfinished jobs whose
+    monitors are gone (the hub was stopped, or the store restarted after their node died)."""
+
+    def __init__(self, path: str, namespace: str) -> None:
+        super().__init__(path)
+        self.recover(lambda job_id: _actor_exists(job_actor_name(job_id), namespace))
+
+
+def _actor_exists(name: str, namespace: str) -> bool:
+    try:
+        ray.get_actor(name, namespace=namespace)
+        return True
+    except ValueError:
+        return False
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -26,7 +50,15 @@ class JobMonitorActor(JobMonitor):
     def __init__(self, state: dict[str, Any], params: dict[str, Any], shard: str, namespace: str,
                  progress_interval: float) -> None:
         super().__init__(state, params, ShardClient(ray.get_actor(shard, namespace=namespace)),
+                         StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)),
                          progress_interval=progress_interval)
+
+    def cancel_tasks(self, refs: list[Any]) -> None:
+        for ref in refs:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception as exc:  # already finished, or not cancellable: nothing left to stop
+                log.debug("cancel %s: %s", ref, exc)
 
     async def run_and_exit(self) -> str:
         status = await self.run()
@@ -34,10 +66,11 @@ class JobMonitorActor(JobMonitor):
         return status
 
 
-class ShardClient:
-    """Awaitable calls into one RegistryShard actor; Ray failures become UpstreamError."""
+class _Client:
+    """Awaitable calls into one actor; Ray failures become UpstreamError."""
 
     __slots__ = ("index", "_h")
+    what = "actor"
 
     def __init__(self, handle: Any, index: int = -1) -> None:
         self._h = handle
@@ -47,7 +80,56 @@ class ShardClient:
         try:
             return await getattr(self._h, method).remote(*args)
         except RayError as exc:
-            raise UpstreamError(f"registry shard {self.index} {method}: {type(exc).__name__}") from exc
+            raise UpstreamError(f"{self.what} {self.index} {method}: {type(exc).__name__}") from exc
+
+
+class StoreClient(_Client):
+    what = "job store"
+
+    async def save(self, state: dict[str, Any], result: Any = None) -> None:
+        await self._call("save", state, result)
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        return await self._call("get", job_id)
+
+    async def result(self, job_id: str) -> Any:
+        return await self._call("result", job_id)
+
+    async def list(self, educator_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        return await self._call("list", educator_id, limit)
+
+    async def educator_stats(self, educator_id: str) -> dict[str, Any]:
+        return await self._call("educator_stats", educator_id)
+
+    async def save_quiz(self, quiz_id: str, educator_id: str, source_text: str,
+                        questions: list[dict[str, Any]], document_id: str | None = None) -> None:
+        await self._call("save_quiz", quiz_id, educator_id, source_text, questions, document_id)
+
+    async def quiz(self, quiz_id: str) -> dict[str, Any] | None:
+        return await self._call("quiz", quiz_id)
+
+    async def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None:
+        await self._call("replace_question", quiz_id, question_id, question)
+
+    async def save_document(self, document_id: str, educator_id: str, filename: str | None, text: str,
+                            index: dict[str, Any]) -> None:
+        await self._call("save_document", document_id, educator_id, filename, text, index)
+
+    async def document(self, document_id: str) -> dict[str, Any] | None:
+        return await self._call("document", document_id)
+
+    async def register_kind(self, name: str, kind: Any) -> None:
+        await self._call("register_kind", name, kind)
+
+    async def kind(self, name: str) -> Any:
+        return await self._call("kind", name)
+
+    async def kind_names(self) -> list[str]:
+        return await self._call("kind_names")
+
+
+class ShardClient(_Client):
+    what = "registry shard"
 
     async def publish(self, updates: list[dict[str, Any]]) -> list[int]:
         return await self._call("publish", updates)
@@ -76,8 +158,14 @@ class ShardClient:
     async def job(self, job_id: str) -> dict[str, Any] | None:
         return await self._call("job", job_id)
 
-    async def result(self, job_id: str) -> tuple[dict[str, Any] | None, Any]:
-        return await self._call("result", job_id)
+    async def resend(self, job_id: str) -> int:
+        return await self._call("resend", job_id)
+
+    async def update_job(self, job_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._call("update_job", job_id, changes)
+
+    async def broadcast(self, mtype: str, data: dict[str, Any]) -> int:
+        return await self._call("broadcast", mtype, data)
 
     async def ping(self) -> str:
         return await self._call("ping")
@@ -95,6 +183,7 @@ class Cluster:
         self.shards = [
             ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k) for k in range(shards)
         ]
+        self.store = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
 
     def shard_for(self, educator_id: str) -> ShardClient:
         return self.shards[shard_of(educator_id, len(self.shards))]
@@ -116,12 +205,31 @@ class Cluster:
         return True
 
 
-def start_shards(count: int, namespace: str, config: ShardConfig) -> None:
-    """Create the named shard actors, or find them when another hub process already made them."""
+def discover_shards(namespace: str) -> int:
+    """How many registry shards a running hub has in `namespace`."""
+    count = 0
+    while _actor_exists(shard_name(count), namespace):
+        count += 1
+    if count == 0:
+        raise UpstreamError(f"no hub registry shards in Ray namespace {namespace!r}: is `hub serve` running?")
+    return count
+
+
+def start_actors(count: int, namespace: str, config: ShardConfig, db_path: str) -> None:
+    """Create the named store and shard actors, or find them when another hub process made them.
+    The store is pinned to this node: its database file lives in this node's data dir."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    store = JobStoreActor.options(
+        name=STORE_NAME, namespace=namespace, lifetime="detached", get_if_exists=True,
+        scheduling_strategy=here,
+    ).remote(db_path, namespace)
+    log.info("job store ready at %s", ray.get(store.ping.remote()))
     handles = [
         RegistryShardActor.options(
             name=shard_name(k), namespace=namespace, lifetime="detached", get_if_exists=True
-        ).remote(k, config)
+        ).remote(k, config, namespace)
         for k in range(count)
     ]
     epochs = ray.get([h.ping.remote() for h in handles])

@@ -1,5 +1,6 @@
 """JobMonitor: one actor per job. Runs the job (its Ray tasks), aggregates their progress, keeps the
-job's state and publishes it to the educator's registry shard, coalesced; exits when the job ends."""
+job's state, records it in the job store and publishes it to the educator's registry shard,
+coalesced; exits when the job ends."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from hub.errors import UpstreamError
 from hub.jobstate import JobState, estimate_eta
 from hub.pacing import UpdateCoalescer
 from jobs.context import JobCancelled
-from jobs.kinds import KINDS
+from jobs.kinds import resolve_kind
 
 log = logging.getLogger("hub.job")
 
 SLOW_AFTER = 15.0  # seconds: after this, progress messages say larger documents take longer
+STORE_INTERVAL = 1.0  # seconds between job-store writes of progress (transitions: every one)
 PUBLISH_RETRIES = 30
 
 
@@ -27,6 +29,7 @@ class JobMonitor:
         state: dict[str, Any],
         params: dict[str, Any],
         shard: Any,
+        store: Any,
         *,
         progress_interval: float = 0.05,
         clock: Callable[[], float] = time.time,
@@ -34,9 +37,9 @@ class JobMonitor:
         self.state = JobState.model_validate(state)
         self.job_id = self.state.job_id
         self.educator_id = self.state.educator_id
-        self.kind = KINDS[self.state.kind]
-        self.params = self.kind.params.model_validate(params)
+        self.raw_params = params
         self.shard = shard  # an actors.handles.ShardClient (or a fake in unit tests)
+        self.store = store  # an actors.handles.StoreClient (or a fake)
         self.clock = clock
         self.started_at = clock()
         self._cancelled = False
@@ -44,6 +47,9 @@ class JobMonitor:
         self._wake = asyncio.Event()
         self._send_lock = asyncio.Lock()
         self._publisher: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[Any] | None = None
+        self._tasks: list[Any] = []
+        self._stored_at = float("-inf")
 
     # -- JobContext ---------------------------------------------------------------------------
 
@@ -51,14 +57,11 @@ class JobMonitor:
         if self.state.terminal:
             return
         now = self.clock()
-        elapsed = now - self.started_at
-        if elapsed > SLOW_AFTER and "larger documents" not in message:
+        if now - self.started_at > SLOW_AFTER and "larger documents" not in message:
             message = f"{message} (still working: larger documents take longer)"
         percent = max(self.state.progress, min(99.0, percent))  # never goes back, 100 only on completion
-        self._update(
-            status="processing", progress=percent, message=message,
-            eta_seconds=estimate_eta(self.started_at, now, percent), **fields,
-        )
+        self._update(status="processing", progress=percent, message=message,
+                     eta_seconds=estimate_eta(self.started_at, now, percent), **fields)
 
     @property
     def cancelled(self) -> bool:
@@ -68,14 +71,24 @@ class JobMonitor:
         if self._cancelled:
             raise JobCancelled(self.job_id)
 
+    def track(self, ref: Any) -> Any:
+        """Remember a Ray task (ref or streaming generator) so that cancelling the job stops it."""
+        self._tasks.append(ref)
+        return ref
+
+    def cancel_tasks(self, refs: list[Any]) -> None:
+        """Stop the job's tasks; the Ray edge (actors.handles) implements it."""
+
     # -- publishing ---------------------------------------------------------------------------
 
-    def _update(self, result: Any = None, **changes: Any) -> None:
+    def _update(self, result: Any = None, extra: dict[str, Any] | None = None, **changes: Any) -> None:
         transition = changes.get("status", self.state.status) != self.state.status
         self.state = self.state.advance(self.clock(), **changes)
         update = self.state.wire()
         if result is not None:
             update["result"] = result
+        if extra:
+            update["extra"] = extra
         self._coalescer.add(update, transition)
         self._wake.set()
         if self._publisher is None:
@@ -98,14 +111,31 @@ class JobMonitor:
             batch = self._coalescer.take(self.clock())
             if not batch:
                 return
-            for attempt in range(PUBLISH_RETRIES):
-                try:
-                    await self.shard.publish(batch)
-                    return
-                except UpstreamError as exc:  # the shard is restarting: it will be back
-                    log.warning("job %s: publish failed (%s), retrying", self.job_id, exc)
-                    await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
-            log.error("job %s: gave up publishing %d updates", self.job_id, len(batch))
+            await self._record(batch)
+            for update in batch:
+                update.pop("result", None)
+            await self._retry("publish", lambda: self.shard.publish(batch))
+
+    async def _record(self, batch: list[dict[str, Any]]) -> None:
+        """Write the newest state to the store: at every transition (with the result, before the
+        client can see `completed`), progress at most every STORE_INTERVAL seconds."""
+        last = batch[-1]
+        now = self.clock()
+        if last["status"] == "processing" and len(batch) == 1 and now - self._stored_at < STORE_INTERVAL:
+            return
+        self._stored_at = now
+        state = {k: v for k, v in last.items() if k not in ("result", "extra")}
+        await self._retry("store", lambda: self.store.save(state, last.get("result")))
+
+    async def _retry(self, what: str, call: Callable[[], Any]) -> None:
+        for attempt in range(PUBLISH_RETRIES):
+            try:
+                await call()
+                return
+            except UpstreamError as exc:  # the actor is restarting: it will be back
+                log.warning("job %s: %s failed (%s), retrying", self.job_id, what, exc)
+                await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
+        log.error("job %s: gave up on %s", self.job_id, what)
 
     async def flush(self) -> None:
         await self._send()
@@ -118,10 +148,18 @@ class JobMonitor:
         """Run the job to its end and publish every status; returns the final status."""
         log.info("job %s (%s) of %s starting", self.job_id, self.state.kind, self.educator_id)
         try:
+            if self._cancelled:
+                raise JobCancelled(self.job_id)
+            kind = await resolve_kind(self.state.kind, self.store)
+            if kind is None:
+                raise LookupError(f"unknown job kind {self.state.kind!r}")
+            params = kind.params.model_validate(self.raw_params)
             self._update(status="processing", progress=1.0, message="Starting")
-            result = await self.kind.runner(self, self.params)
+            self._runner = asyncio.get_running_loop().create_task(kind.call(self, params))
+            result = await self._runner
+            extra = kind.message_extra(result) if kind.message_extra else None
             self._update(status="completed", progress=100.0, message=self._done_message(result),
-                         eta_seconds=None, result=result if result is not None else {})
+                         eta_seconds=None, result=result if result is not None else {}, extra=extra)
         except (JobCancelled, asyncio.CancelledError):
             if not self.state.terminal:
                 self._update(status="cancelled", message="Cancelled", eta_seconds=None)
@@ -131,17 +169,38 @@ class JobMonitor:
                 reason = str(exc) or type(exc).__name__
                 self._update(status="failed", message=f"Failed: {reason}", error=reason, eta_seconds=None)
         finally:
+            self.cancel_tasks(self._tasks)
             await self.flush()
+        if self.state.status == "completed":
+            await self._publish_analytics()
         log.info("job %s ended %s in %.2fs", self.job_id, self.state.status, self.clock() - self.started_at)
         return self.state.status
 
+    async def _publish_analytics(self) -> None:
+        try:
+            stats = await self.store.educator_stats(self.educator_id)
+            await self.shard.publish_message(
+                [self.educator_id], "analytics_update", {"educatorId": self.educator_id, "updates": stats}
+            )
+        except UpstreamError as exc:
+            log.warning("job %s: analytics not published: %s", self.job_id, exc)
+
     def _done_message(self, result: Any) -> str:
-        n = result.get("numQuestions") if isinstance(result, dict) else None
         took = self.clock() - self.started_at
+        summary = result.get("summary") if isinstance(result, dict) else None
+        n = result.get("numQuestions") if isinstance(result, dict) else None
+        if summary:
+            return f"Done: {summary} in {took:.1f}s"
         return f"Done: {n} questions in {took:.1f}s" if n is not None else f"Done in {took:.1f}s"
 
     async def cancel(self) -> None:
+        """Stop the job: its Ray tasks are cancelled and it ends `cancelled`."""
+        if self._cancelled or self.state.terminal:
+            return
         self._cancelled = True
+        self.cancel_tasks(self._tasks)
+        if self._runner is not None:
+            self._runner.cancel()
 
     async def status(self) -> dict[str, Any]:
         return self.state.wire()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.feed import IngressFeed
+from hub.errors import InvalidTransition
 from hub.jobstate import JobState, check_transition, message_for
 from hub.settings import ShardConfig
 from hub.stream import EducatorStream, Envelope
@@ -24,14 +25,16 @@ log = logging.getLogger("hub.shard")
 
 
 class RegistryShard:
-    def __init__(self, index: int, config: ShardConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, index: int, config: ShardConfig, clock: Callable[[], float] = time.time,
+                 store: Any = None) -> None:
         self.index = index
         self.config = config
         self.clock = clock
+        self.store = store  # a StoreClient: educators' earlier jobs are loaded from it on first sight
+        self._loaded: dict[str, asyncio.Future[None]] = {}
         self.epoch = uuid.uuid4().hex[:16]  # a new incarnation: every stream's history is new
         self.streams: dict[str, EducatorStream] = {}
         self.jobs: dict[str, JobState] = {}
-        self.results: dict[str, Any] = {}
         self.jobs_by_educator: dict[str, OrderedDict[str, None]] = {}
         self.feeds: dict[str, IngressFeed] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
@@ -66,33 +69,79 @@ class RegistryShard:
                 break
             del order[oldest]
             self.jobs.pop(oldest, None)
-            self.results.pop(oldest, None)
 
     async def publish(self, updates: list[dict[str, Any]]) -> list[int]:
-        """Apply job-state updates (JobState wire dicts, optional `result`) in order; return their seqs
-        (0 for an update refused by the transition table: a stale update after a terminal status)."""
+        """Apply job-state updates (JobState wire dicts; an optional `extra` dict is added to the
+        message's data) in order; return their seqs (0 for an update the transition table refuses:
+        a stale update after a terminal status)."""
         seqs = []
         for raw in updates:
-            result = raw.pop("result", None) if "result" in raw else None
+            extra = raw.pop("extra", None)
             state = JobState.model_validate(raw)
             old = self.jobs.get(state.job_id)
+            if old is None:
+                await self._load(state.educator_id)
+                old = self.jobs.get(state.job_id)
             try:
                 transition = check_transition(old.status if old else None, state.status)
-            except Exception as exc:  # InvalidTransition: never let a late tick undo a terminal status
+            except InvalidTransition as exc:  # never let a late update undo a terminal status
                 log.warning("shard %d: dropped update of job %s: %s", self.index, state.job_id, exc)
                 seqs.append(0)
                 continue
-            self.jobs[state.job_id] = state
-            if result is not None:
-                self.results[state.job_id] = result
-            self._remember(state)
-            mtype, data = message_for(state)
-            env = self._stream(state.educator_id).append(
-                mtype, data, self.clock(), job_id=state.job_id, tick=not transition
-            )
-            self._deliver(env)
-            seqs.append(env.seq)
+            seqs.append(self._apply(state, transition, extra))
         return seqs
+
+    def _apply(self, state: JobState, transition: bool, extra: dict[str, Any] | None = None) -> int:
+        self.jobs[state.job_id] = state
+        self._remember(state)
+        mtype, data = message_for(state)
+        if extra:
+            data.update(extra)
+        env = self._stream(state.educator_id).append(
+            mtype, data, self.clock(), job_id=state.job_id, tick=not transition
+        )
+        self._deliver(env)
+        return env.seq
+
+    async def resend(self, job_id: str) -> int:
+        """Send a job's current state again (as a message that is never conflated); 0 if unknown."""
+        state = self.jobs.get(job_id)
+        return 0 if state is None else self._apply(state, transition=True)
+
+    async def update_job(self, job_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Change a job this shard holds (for jobs driven from outside, e.g. by a back end) and
+        publish the result; None if unknown. InvalidTransition for a change the table refuses."""
+        state = self.jobs.get(job_id)
+        if state is None:
+            return None
+        new = state.advance(self.clock(), **changes)
+        self._apply(new, transition=new.status != state.status)
+        return new.wire()
+
+    async def broadcast(self, mtype: str, data: dict[str, Any]) -> int:
+        """Deliver to every educator this shard has a stream for; returns how many."""
+        return await self.publish_message(list(self.streams), mtype, data)
+
+    async def _load(self, educator_id: str) -> None:
+        """Bring in an educator's earlier jobs from the store, once per shard incarnation."""
+        if self.store is None:
+            return
+        pending = self._loaded.get(educator_id)
+        if pending is None:
+            pending = self._loaded[educator_id] = asyncio.get_running_loop().create_future()
+            try:
+                for raw in reversed(await self.store.list(educator_id, self.config.jobs_per_educator)):
+                    state = JobState.model_validate(raw)
+                    if state.job_id not in self.jobs:
+                        self.jobs[state.job_id] = state
+                        self._remember(state)
+                pending.set_result(None)
+            except Exception as exc:  # go on without history; the next sight of them tries again
+                del self._loaded[educator_id]
+                pending.set_result(None)
+                log.warning("shard %d: could not load %s's jobs: %s", self.index, educator_id, exc)
+                return
+        await asyncio.shield(pending)
 
     async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:
         """Deliver a message that is not a job state (analytics_update, notification)."""
@@ -108,15 +157,12 @@ class RegistryShard:
         return [self.jobs[j].wire() for j in reversed(order)]
 
     async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
+        await self._load(educator_id)
         return self.snapshot(educator_id)
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
         state = self.jobs.get(job_id)
         return state.wire() if state else None
-
-    async def result(self, job_id: str) -> tuple[dict[str, Any] | None, Any]:
-        state = self.jobs.get(job_id)
-        return (state.wire() if state else None), self.results.get(job_id)
 
     async def ping(self) -> str:
         return self.epoch
@@ -137,6 +183,7 @@ class RegistryShard:
         """Watch `educator_id` for `ingress_id` and answer a client's hello, atomically: what the
         reply does not hold, the ingress's feed will."""
         self._feed(ingress_id).watch(educator_id)
+        await self._load(educator_id)
         stream = self._stream(educator_id)
         if resume is not None:
             missed = stream.since(resume[0], resume[1], self.clock())

@@ -31,12 +31,12 @@ def init_ray(settings: Settings) -> None:
 
 def build(settings: Settings, *, create_secret: bool = True) -> tuple[Any, str]:
     """Start (or join) Ray and the shards; return the ingress app and the token secret."""
-    from actors.handles import Cluster, start_shards
+    from actors.handles import Cluster, start_actors
     from hub.ingress.app import create_app
 
     secret = resolve_secret(settings.secret, settings.data_dir, settings.host, create=create_secret)
     init_ray(settings)
-    start_shards(settings.shards, settings.namespace, settings.shard_config())
+    start_actors(settings.shards, settings.namespace, settings.shard_config(), str(settings.db_path))
     cluster = Cluster(settings.shards, settings.namespace, settings.progress_interval)
     return create_app(settings, secret, cluster), secret
 

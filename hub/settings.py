@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     shards: int = Field(default=4, ge=1, le=1024)
     secret: str | None = None
     data_dir: Path = Field(default_factory=default_data_dir)
+    db: Path | None = Field(default=None, description="the job store's SQLite file; default DATA_DIR/jobs.db")
     allowed_origins: str = ""
     heartbeat: float = 20.0
     hello_timeout: float = 10.0
@@ -64,6 +65,10 @@ class Settings(BaseSettings):
         return ShardConfig(
             history_max=self.history_max, history_age=self.history_age, poll_timeout=self.poll_timeout
         )
+
+    @property
+    def db_path(self) -> Path:
+        return self.db or self.data_dir / "jobs.db"
 
     @property
     def public_url(self) -> str:

@@ -1,8 +1,10 @@
-"""What a running job sees: a way to report progress and to know it was cancelled."""
+"""What a running job sees: progress reporting, cancellation, its tasks and the job store."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class JobCancelled(Exception):
@@ -12,6 +14,7 @@ class JobCancelled(Exception):
 class JobContext(Protocol):
     job_id: str
     educator_id: str
+    store: Any  # the job store client: documents and quizzes
 
     def progress(self, percent: float, message: str, **fields: Any) -> None:
         """Report overall progress (0-100) and a human message; coalesced before it is published."""
@@ -22,3 +25,6 @@ class JobContext(Protocol):
 
     def check_cancelled(self) -> None:
         """Raise JobCancelled if the job has been cancelled."""
+
+    def track(self, ref: T) -> T:
+        """Remember a Ray task (ref or streaming generator) so cancelling the job stops it."""

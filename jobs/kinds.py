@@ -1,9 +1,17 @@
-"""Job kinds: their parameters (validated at submission, 422 on bad params) and their runners."""
+"""Job kinds: their parameters (validated at submission, 422 on bad params) and their runners.
+
+Built-in kinds live here; custom kinds are registered at run time by a notebook or service
+(`jobs.job_kind`) and kept by the job store actor, where monitors find them by name.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import inspect
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +21,21 @@ from pydantic.alias_generators import to_camel
 from jobs.context import JobContext
 
 MAX_TEXT = 2_000_000  # characters of inline document text
+MAX_UPLOAD = 20 * 1024 * 1024  # bytes of a document upload
 
 
 class Params(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class AnyParams(Params):
+    """Params of a custom kind that declared no model: any JSON object."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 class QuizGenerationParams(Params):
@@ -30,19 +49,79 @@ class QuizGenerationParams(Params):
         if not (self.text and self.text.strip()) and not self.document_id:
             raise ValueError("give the source document's `text` or a `documentId`")
         if self.quiz_id is None:
-            self.quiz_id = "quiz-" + uuid.uuid4().hex[:12]
+            self.quiz_id = _new_id("quiz")
         return self
 
 
-Runner = Callable[[JobContext, Any], Awaitable[Any]]
+class QuestionReplaceParams(Params):
+    quiz_id: str = Field(min_length=1, max_length=128)
+    question_id: str = Field(min_length=1, max_length=128)
 
 
-@dataclass(frozen=True, slots=True)
+class DocumentProcessingParams(Params):
+    document_id: str | None = Field(default=None, max_length=128)
+    text: str | None = Field(default=None, max_length=MAX_TEXT)
+    content: str | None = Field(default=None, description="the file, base64")
+    filename: str | None = Field(default=None, max_length=255)
+
+    @model_validator(mode="after")
+    def _source(self) -> DocumentProcessingParams:
+        if self.content is not None:
+            if not self.filename:
+                raise ValueError("`content` needs its `filename` (.txt, .md, .html or .pdf)")
+            if len(self.content) > MAX_UPLOAD * 4 // 3 + 4:
+                raise ValueError(f"the document is over {MAX_UPLOAD // 2**20} MiB")
+            try:
+                base64.b64decode(self.content, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("`content` is not valid base64") from None
+        elif not (self.text and self.text.strip()):
+            raise ValueError("give the document's `text`, or its `content` (base64) with a `filename`")
+        if self.document_id is None:
+            self.document_id = _new_id("doc")
+        return self
+
+    def raw_bytes(self) -> tuple[bytes, str]:
+        if self.content is not None:
+            return base64.b64decode(self.content), self.filename or "document.txt"
+        return (self.text or "").encode(), self.filename or "document.txt"
+
+
+Runner = Callable[[JobContext, Any], Any]
+
+
+@dataclass(frozen=True)
 class JobKind:
     name: str
     params: type[Params]
-    runner: Runner
-    ids: Callable[[Any], dict[str, str | None]]  # routing ids a job state carries (quizId, ...)
+    runner: Runner  # async def or plain def (run on a thread) taking (ctx, params)
+    ids: Callable[[Any], dict[str, str | None]] = lambda p: {}  # routing ids a job state carries
+    message_extra: Callable[[Any], dict[str, Any] | None] | None = None  # added to `completed`
+
+    async def call(self, ctx: Any, params: Any) -> Any:
+        if inspect.iscoroutinefunction(self.runner):
+            return await self.runner(ctx, params)
+        return await asyncio.to_thread(self.runner, _ThreadContext(ctx, asyncio.get_running_loop()), params)
+
+
+class _ThreadContext:
+    """A JobContext for a plain function on a worker thread: progress hops to the monitor's loop."""
+
+    def __init__(self, ctx: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._ctx = ctx
+        self._loop = loop
+        self.job_id = ctx.job_id
+        self.educator_id = ctx.educator_id
+
+    def progress(self, percent: float, message: str, **fields: Any) -> None:
+        self._loop.call_soon_threadsafe(lambda: self._ctx.progress(percent, message, **fields))
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self._ctx.cancelled)
+
+    def check_cancelled(self) -> None:
+        self._ctx.check_cancelled()
 
 
 KINDS: dict[str, JobKind] = {}
@@ -59,25 +138,60 @@ class BadParams(ValueError):
         self.errors = errors
 
 
-def validate(kind: str, params: dict[str, Any]) -> tuple[JobKind, Params]:
-    """The kind and its validated params; BadParams with pydantic-style errors otherwise."""
-    job_kind = KINDS.get(kind)
-    if job_kind is None:
-        raise BadParams([{"loc": ["body", "kind"], "msg": f"unknown job kind {kind!r}; one of {sorted(KINDS)}",
-                          "type": "value_error"}])
+def validate_with(job_kind: JobKind, params: dict[str, Any]) -> Params:
     try:
-        return job_kind, job_kind.params.model_validate(params)
+        return job_kind.params.model_validate(params)
     except ValidationError as exc:
         raise BadParams(
             [{"loc": ["body", "params", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         ) from None
 
 
+def unknown_kind(kind: str, custom: list[str] = []) -> BadParams:  # noqa: B006 (read only)
+    names = sorted([*KINDS, *custom])
+    return BadParams([{"loc": ["body", "kind"], "msg": f"unknown job kind {kind!r}; one of {names}",
+                       "type": "value_error"}])
+
+
+async def resolve_kind(name: str, store: Any) -> JobKind | None:
+    """A built-in kind, or a custom one the job store holds (pickled by value: see `pack_kind`)."""
+    kind = KINDS.get(name)
+    if kind is None and store is not None:
+        blob = await store.kind(name)
+        if blob is not None:
+            from ray import cloudpickle
+
+            kind = cloudpickle.loads(blob)
+    return kind
+
+
+def pack_kind(kind: JobKind) -> bytes:
+    """Pickle a custom kind by value, so the store, the ingress and monitors can load it without
+    importing the notebook's or script's own modules."""
+    import sys
+
+    from ray import cloudpickle
+
+    if kind.name in KINDS:
+        raise ValueError(f"{kind.name!r} is a built-in job kind")
+    for obj in (kind.runner, kind.params):
+        module = sys.modules.get(getattr(obj, "__module__", "__main__"))
+        if module is not None and module.__name__ not in ("__main__", "builtins") and \
+                not module.__name__.startswith(("jobs.", "hub.", "actors.", "pydantic")):
+            cloudpickle.register_pickle_by_value(module)
+    return cloudpickle.dumps(kind)
+
+
 def _load_builtin() -> None:
-    from jobs import quiz_job
+    from jobs import document_job, quiz_job
 
     register_kind(JobKind("quiz_generation", QuizGenerationParams, quiz_job.run,
-                          lambda p: {"quiz_id": p.quiz_id}))
+                          lambda p: {"quiz_id": p.quiz_id, "document_id": p.document_id}))
+    register_kind(JobKind("question_replace", QuestionReplaceParams, quiz_job.replace_question,
+                          lambda p: {"quiz_id": p.quiz_id, "question_id": p.question_id},
+                          message_extra=lambda r: {"question": r["question"]}))
+    register_kind(JobKind("document_processing", DocumentProcessingParams, document_job.run,
+                          lambda p: {"document_id": p.document_id}))
 
 
 _load_builtin()

@@ -44,6 +44,7 @@ class Hub:
         self.educator_id = educator_id or os.environ.get("HUB_EDUCATOR") or os.environ.get("USER") or "notebook"
         self.token = token or os.environ.get("HUB_TOKEN") or self._local_token(data_dir)
         self._local = local
+        self.namespace = local.settings.namespace if local is not None else os.environ.get("HUB_NAMESPACE", "hub")
         self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"},
                                   timeout=30.0)
         self._changed = threading.Condition()
@@ -80,6 +81,29 @@ class Hub:
         if quiz_id:
             params["quizId"] = quiz_id
         return self.submit("quiz_generation", **params)
+
+    def register_kind(self, name: str, fn: Any, params: Any = None) -> None:
+        """Make `fn(ctx, params)` a job kind of this hub. It runs in its job's monitor actor: a plain
+        function on a thread, an async one on the actor's loop; `ctx.progress(percent, message)`
+        reports, `ctx.cancelled` says when to stop. `params` is a pydantic model (jobs.kinds.Params)
+        or None for any JSON object. Needs this process on the hub's Ray cluster (`local_hub()`, or
+        `ray.init(address=...)` with HUB_NAMESPACE), since the code travels through Ray."""
+        import ray
+
+        from actors.handles import STORE_NAME
+        from jobs.kinds import AnyParams, JobKind, pack_kind
+
+        if not ray.is_initialized():
+            ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), configure_logging=False)
+        store = ray.get_actor(STORE_NAME, namespace=self.namespace)
+        ray.get(store.register_kind.remote(name, pack_kind(JobKind(name, params or AnyParams, fn))))
+
+    def job_kind(self, name: str, params: Any = None) -> Any:
+        """Decorator form of `register_kind`: `@hub.job_kind("word_count")`."""
+        def register(fn: Any) -> Any:
+            self.register_kind(name, fn, params)
+            return fn
+        return register
 
     def job(self, job_id: str) -> Job:
         return Job(self, job_id)

@@ -1,4 +1,5 @@
-"""The `quiz_generation` job: analyse the document, then one Ray task per question, in parallel."""
+"""The `quiz_generation` and `question_replace` jobs: analyse the source document, then one Ray
+task per question, in parallel; the quiz is kept in the job store."""
 
 from __future__ import annotations
 
@@ -10,21 +11,52 @@ from jobs import quiz
 from jobs.context import JobContext
 
 if TYPE_CHECKING:
-    from jobs.kinds import QuizGenerationParams
+    from jobs.kinds import QuestionReplaceParams, QuizGenerationParams
 
 # Share of the overall progress each phase takes.
 ANALYSE_DONE = 10.0
 QUESTIONS_DONE = 95.0
 
 
-async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
-    from jobs.tasks import analyse_document, generate_question
+async def _source_text(ctx: JobContext, params: QuizGenerationParams) -> str:
+    if params.text:
+        return params.text
+    doc = await ctx.store.document(params.document_id)
+    if doc is None or doc["educatorId"] != ctx.educator_id:
+        raise quiz.QuizInputError(f"no processed document {params.document_id!r}: run document_processing first")
+    return str(doc["text"])
 
-    if not params.text:
-        raise quiz.QuizInputError(f"document {params.document_id!r} has no stored text to generate from")
-    ctx.progress(2.0, "Reading the document")
-    analysis: quiz.Analysis = await analyse_document.remote(params.text)
+
+async def _analyse(ctx: JobContext, text: str) -> quiz.Analysis:
+    from jobs.tasks import analyse_document
+
+    analysis: quiz.Analysis = await ctx.track(analyse_document.remote(text))
     ctx.check_cancelled()
+    return analysis
+
+
+async def _build(ctx: JobContext, analysis: quiz.Analysis, slot: int, sentence_index: int, seed: int,
+                 avoid: frozenset[str], on_step: Any) -> dict[str, Any]:
+    """One question as a Ray task, reporting each of its steps through `on_step(fraction, text)`."""
+    from jobs.tasks import generate_question
+
+    question: dict[str, Any] | None = None
+    async for ref in ctx.track(generate_question.remote(analysis, slot, sentence_index, seed, avoid)):
+        item = await ref
+        if isinstance(item, dict):
+            question = item
+        else:
+            on_step(float(item[0]), str(item[1]))
+        ctx.check_cancelled()
+    if question is None:
+        raise RuntimeError("a question task ended without its question")
+    return question
+
+
+async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
+    ctx.progress(2.0, "Reading the document")
+    text = await _source_text(ctx, params)
+    analysis = await _analyse(ctx, text)
     slots = quiz.plan_questions(analysis, params.num_questions)
     total = len(slots)
     note = "" if total == params.num_questions else f" (the document has material for {total})"
@@ -41,26 +73,50 @@ async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
 
     async def one(slot: int, sentence_index: int) -> dict[str, Any]:
         nonlocal done
-        question: dict[str, Any] | None = None
-        async for ref in generate_question.remote(analysis, slot, sentence_index, seed + slot, frozenset()):
-            item = await ref
-            if isinstance(item, dict):
-                question = item
-            else:
-                fractions[slot] = float(item[0])
-                report(f"Generating question {min(done + 1, total)} of {total}: {item[1].lower()}")
-            ctx.check_cancelled()
-        assert question is not None, "question task ended without a question"
+
+        def step(fraction: float, text: str) -> None:
+            fractions[slot] = fraction
+            report(f"Generating question {min(done + 1, total)} of {total}: {text.lower()}")
+
+        question = await _build(ctx, analysis, slot, sentence_index, seed + slot, frozenset(), step)
         fractions[slot] = 1.0
         done += 1
         report(f"Generated {done} of {total} questions")
         return question
 
-    questions = await asyncio.gather(*(one(slot, idx) for slot, idx in enumerate(slots)))
-    ctx.progress(QUESTIONS_DONE, "Assembling the quiz")
-    return {
-        "quizId": params.quiz_id,
-        "documentId": params.document_id,
-        "numQuestions": len(questions),
-        "questions": list(questions),
-    }
+    questions = list(await asyncio.gather(*(one(slot, idx) for slot, idx in enumerate(slots))))
+    ctx.progress(QUESTIONS_DONE, "Saving the quiz")
+    assert params.quiz_id is not None
+    await ctx.store.save_quiz(params.quiz_id, ctx.educator_id, text, questions, params.document_id)
+    return {"quizId": params.quiz_id, "documentId": params.document_id,
+            "numQuestions": len(questions), "questions": questions}
+
+
+async def replace_question(ctx: JobContext, params: QuestionReplaceParams) -> dict[str, Any]:
+    ctx.progress(2.0, "Loading the quiz")
+    found = await ctx.store.quiz(params.quiz_id)
+    if found is None or found["educatorId"] != ctx.educator_id:
+        raise quiz.QuizInputError(f"no quiz {params.quiz_id!r}")
+    questions = found["questions"]
+    slot = next((i for i, q in enumerate(questions) if q["id"] == params.question_id), None)
+    if slot is None:
+        raise quiz.QuizInputError(f"quiz {params.quiz_id!r} has no question {params.question_id!r}")
+    others = [q for q in questions if q["id"] != params.question_id]
+    analysis = await _analyse(ctx, found["sourceText"])
+    used = {q["sentenceIndex"] for q in questions}
+    fresh = [i for i in quiz.plan_questions(analysis, len(analysis.ranked)) if i not in used]
+    if not fresh:
+        raise quiz.QuizInputError("the document has no sentence left that the quiz does not already use")
+    ctx.progress(ANALYSE_DONE, f"Writing a new question {slot + 1} of {len(questions)}")
+    avoid = frozenset(q["answer"] for q in others)
+
+    def step(fraction: float, text: str) -> None:
+        ctx.progress(ANALYSE_DONE + (QUESTIONS_DONE - ANALYSE_DONE) * fraction, text)
+
+    seed = zlib.crc32(ctx.job_id.encode())
+    question = await _build(ctx, analysis, slot, fresh[0], seed, avoid, step)
+    question["id"] = params.question_id
+    ctx.progress(QUESTIONS_DONE, "Saving the quiz")
+    await ctx.store.replace_question(params.quiz_id, params.question_id, question)
+    return {"quizId": params.quiz_id, "questionId": params.question_id, "question": question,
+            "summary": f"question {slot + 1} replaced"}

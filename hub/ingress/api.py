@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity, verify_token
 from hub.errors import AuthError, Forbidden, HubError
-from hub.ingress.desk import JobDesk
+from hub.ingress.desk import JobDesk, Publish
 
 
 class SubmitJob(BaseModel):
@@ -54,6 +54,10 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any) -> 
     async def cancel(job_id: str, who: Identity = Depends(educator)) -> dict[str, Any]:
         await desk.cancel(who, job_id)
         return {"jobId": job_id, "status": "cancelling"}
+
+    @router.post("/api/publish", status_code=202)
+    async def publish(body: Publish, who: Identity = Depends(identity)) -> dict[str, Any]:
+        return {"delivered": await desk.publish(who, body)}
 
     @router.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -1,4 +1,5 @@
-"""Job operations shared by the HTTP API and the WebSocket `cancel` op, with ownership checks."""
+"""Job and publishing operations shared by the HTTP API, the WebSocket `cancel` op and the
+Python back-end helpers, with the ownership checks in one place."""
 
 from __future__ import annotations
 
@@ -6,23 +7,51 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.auth import Identity
-from hub.errors import Conflict, NotFound
+from hub.errors import Conflict, Forbidden, NotFound
 from hub.jobstate import TERMINAL, JobState
 from hub.metrics import IngressMetrics
-from jobs.kinds import validate
+from hub.sharding import shard_of
+from jobs.kinds import BadParams, resolve_kind, unknown_kind, validate_with
 
 log = logging.getLogger("hub.jobs")
 
 
 class ClusterLike(Protocol):
     shards: list[Any]
+    store: Any
 
     def shard_for(self, educator_id: str) -> Any: ...
     def spawn_job(self, state: dict[str, Any], params: dict[str, Any]) -> None: ...
     def cancel_job(self, job_id: str) -> bool: ...
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class AnalyticsData(_Data):
+    educator_id: str | None = Field(default=None, alias="educatorId", max_length=128)
+    updates: dict[str, Any]
+
+
+class NotificationData(_Data):
+    id: str = Field(default_factory=lambda: "n-" + uuid.uuid4().hex[:12], max_length=128)
+    level: Literal["info", "success", "warning", "error"] = "info"
+    title: str = Field(max_length=200)
+    body: str = Field(default="", max_length=5000)
+    broadcast: bool = False
+
+
+class Publish(_Data):
+    type: Literal["analytics_update", "notification"]
+    data: dict[str, Any]
+    educator_ids: list[str] | None = Field(default=None, alias="educatorIds", max_length=10_000)
+    broadcast: bool = False
 
 
 class JobDesk:
@@ -30,15 +59,21 @@ class JobDesk:
         self.cluster = cluster
         self.metrics = metrics
 
+    # -- jobs -------------------------------------------------------------------------------
+
     async def submit(self, who: Identity, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Validate, publish `queued` (before the job's actor exists), then start the actor."""
-        job_kind, valid = validate(kind, params)  # BadParams -> 422
+        """Validate, record and publish `queued` (before the job's actor exists), start the actor."""
+        job_kind = await resolve_kind(kind, self.cluster.store)
+        if job_kind is None:
+            raise unknown_kind(kind, await self.cluster.store.kind_names())
+        valid = validate_with(job_kind, params)  # BadParams -> 422
         now = time.time()
         state = JobState(
             job_id=uuid.uuid4().hex, kind=kind, educator_id=who.sub, created_at=now, updated_at=now,
             status="queued", progress=0.0, message="Waiting to start", **job_kind.ids(valid),
         ).wire()
-        await self.cluster.shard_for(who.sub).publish([dict(state)])
+        await asyncio.gather(self.cluster.store.save(dict(state)),
+                             self.cluster.shard_for(who.sub).publish([dict(state)]))
         # Creating a named actor waits on Ray's control store: off the event loop, so the
         # `queued` frame goes out meanwhile.
         await asyncio.to_thread(self.cluster.spawn_job, state, valid.model_dump(by_alias=True))
@@ -46,17 +81,21 @@ class JobDesk:
         log.info("job %s (%s) submitted by %s", state["jobId"], kind, who.sub)
         return state
 
+    async def _find(self, job_id: str, educator_id: str | None) -> dict[str, Any] | None:
+        if educator_id is not None:
+            state = await self.cluster.shard_for(educator_id).job(job_id)
+        else:
+            found = await asyncio.gather(*(s.job(job_id) for s in self.cluster.shards))
+            state = next((s for s in found if s is not None), None)
+        return state or await self.cluster.store.get(job_id)
+
     async def get(self, who: Identity, job_id: str) -> dict[str, Any]:
         """The job's state; 404 for a job that is not the caller's (educators) or unknown."""
-        if who.role == "educator":
-            state = await self.cluster.shard_for(who.sub).job(job_id)
-            if state is not None and state["educatorId"] == who.sub:
-                return state
-        else:
-            for state in await asyncio.gather(*(s.job(job_id) for s in self.cluster.shards)):
-                if state is not None:
-                    return state
-        raise NotFound(f"no job {job_id}")
+        mine = who.role == "educator"
+        state = await self._find(job_id, who.sub if mine else None)
+        if state is None or (mine and state["educatorId"] != who.sub):
+            raise NotFound(f"no job {job_id}")
+        return state
 
     async def list(self, who: Identity) -> list[dict[str, Any]]:
         return await self.cluster.shard_for(who.sub).jobs_of(who.sub)
@@ -66,15 +105,75 @@ class JobDesk:
         if state["status"] != "completed":
             raise Conflict(f"job {job_id} is {state['status']}; its result exists once it is completed",
                            status=state["status"])
-        _, result = await self.cluster.shard_for(state["educatorId"]).result(job_id)
-        return result
+        return await self.cluster.store.result(job_id)
 
     async def cancel(self, who: Identity, job_id: str) -> dict[str, Any]:
         state = await self.get(who, job_id)
         if who.role == "service":
-            raise NotFound(f"no job {job_id}")  # services read jobs; only owners (and admins) cancel
+            raise Forbidden("services read jobs; their owners cancel them")
         if state["status"] in TERMINAL:
             raise Conflict(f"job {job_id} is already {state['status']}", status=state["status"])
-        if not self.cluster.cancel_job(job_id):
-            raise Conflict(f"job {job_id} has no running actor to cancel", status=state["status"])
+        if not await asyncio.to_thread(self.cluster.cancel_job, job_id):
+            # No monitor: it died or the hub restarted under it. End the record here.
+            await self.update(job_id, state["educatorId"], status="cancelled", message="Cancelled")
         return state
+
+    async def update(self, job_id: str, educator_id: str, **changes: Any) -> dict[str, Any]:
+        """Change a job from outside its monitor (back-end helpers), record and publish it."""
+        shard = self.cluster.shard_for(educator_id)
+        await shard.jobs_of(educator_id)  # make sure the shard holds the educator's jobs
+        state = await shard.update_job(job_id, changes)
+        if state is None:
+            raise NotFound(f"no job {job_id}")
+        await self.cluster.store.save(state)
+        return state
+
+    async def create_record(self, educator_id: str, kind: str, **ids: Any) -> dict[str, Any]:
+        """A job record driven from outside (no monitor): routed to `educator_id`'s stream."""
+        now = time.time()
+        state = JobState(job_id=ids.pop("job_id", None) or uuid.uuid4().hex, kind=kind,
+                         educator_id=educator_id, created_at=now, updated_at=now,
+                         message=ids.pop("message", "Waiting to start"), **ids).wire()
+        await asyncio.gather(self.cluster.store.save(dict(state)),
+                             self.cluster.shard_for(educator_id).publish([dict(state)]))
+        return state
+
+    async def resend(self, job_id: str) -> int:
+        state = await self._find(job_id, None)
+        if state is None:
+            raise NotFound(f"no job {job_id}")
+        shard = self.cluster.shard_for(state["educatorId"])
+        await shard.jobs_of(state["educatorId"])
+        return await shard.resend(job_id)
+
+    # -- publishing -------------------------------------------------------------------------
+
+    async def publish(self, who: Identity, body: Publish) -> int:
+        """Deliver an analytics_update or notification; returns how many educators it reached."""
+        if not who.may("service"):
+            raise Forbidden("publishing needs a service or admin token")
+        if body.broadcast and who.role != "admin":
+            raise Forbidden("broadcast needs an admin token")
+        try:
+            if body.type == "notification":
+                data = NotificationData.model_validate({**body.data, "broadcast": body.broadcast}).model_dump()
+            else:
+                data = AnalyticsData.model_validate(body.data).model_dump(by_alias=True, exclude_none=True)
+        except ValidationError as exc:
+            raise BadParams([{"loc": ["body", "data", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                             for e in exc.errors()]) from None
+        if body.broadcast:
+            return sum(await asyncio.gather(*(s.broadcast(body.type, data) for s in self.cluster.shards)))
+        targets = list(dict.fromkeys(body.educator_ids or ([data["educatorId"]] if data.get("educatorId") else [])))
+        if not targets:
+            raise BadParams([{"loc": ["body", "educatorIds"], "type": "value_error",
+                              "msg": "say who gets it: educatorIds, data.educatorId or broadcast"}])
+        if body.type == "analytics_update":  # each educator's update names that educator
+            sends = [self.cluster.shard_for(e).publish_message([e], body.type, {**data, "educatorId": e})
+                     for e in targets]
+        else:
+            by_shard: dict[int, list[str]] = {}
+            for educator_id in targets:
+                by_shard.setdefault(shard_of(educator_id, len(self.cluster.shards)), []).append(educator_id)
+            sends = [self.cluster.shards[k].publish_message(es, body.type, data) for k, es in by_shard.items()]
+        return sum(await asyncio.gather(*sends))

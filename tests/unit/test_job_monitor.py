@@ -26,9 +26,44 @@ async def count_runner(ctx: JobContext, params: CountParams) -> dict[str, int]:
 register_kind(JobKind("unit_count", CountParams, count_runner, lambda p: {}))
 
 
+def slow_count(ctx: JobContext, params: CountParams) -> dict[str, int]:
+    """A plain (not async) custom kind: runs on a thread, reports progress, checks cancellation."""
+    import time
+
+    for i in range(params.steps):
+        if ctx.cancelled:
+            return {"steps": i}
+        ctx.progress(100 * (i + 1) / params.steps, f"Step {i + 1}")
+        time.sleep(0.01)
+    return {"steps": params.steps}
+
+
+register_kind(JobKind("unit_thread", CountParams, slow_count))
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.saved: list[tuple[dict[str, Any], Any]] = []
+
+    async def save(self, state: dict[str, Any], result: Any = None) -> None:
+        self.saved.append((dict(state), result))
+
+    async def educator_stats(self, educator_id: str) -> dict[str, Any]:
+        return {"jobsToday": len(self.saved)}
+
+    async def kind(self, name: str) -> Any:
+        return None
+
+
 class FakeShard:
     def __init__(self) -> None:
         self.batches: list[list[dict[str, Any]]] = []
+        self.messages: list[tuple[list[str], str, dict[str, Any]]] = []
+        self.store = FakeStore()
+
+    async def publish_message(self, educators: list[str], mtype: str, data: dict[str, Any]) -> int:
+        self.messages.append((educators, mtype, data))
+        return len(educators)
 
     async def publish(self, updates: list[dict[str, Any]]) -> list[int]:
         self.batches.append([dict(u) for u in updates])
@@ -40,19 +75,22 @@ class FakeShard:
         return [u for b in self.batches for u in b]
 
 
-def queued() -> dict[str, Any]:
-    return {"jobId": "j1", "kind": "unit_count", "educatorId": "alice", "status": "queued",
+def queued(kind: str = "unit_count") -> dict[str, Any]:
+    return {"jobId": "j1", "kind": kind, "educatorId": "alice", "status": "queued",
             "progress": 0, "message": "", "createdAt": 1.0, "updatedAt": 1.0}
 
 
-def run_monitor(params: dict[str, Any], interval: float = 0.0, cancel: bool = False) -> FakeShard:
+def run_monitor(params: dict[str, Any], interval: float = 0.0, cancel_after: float | None = None,
+                kind: str = "unit_count") -> FakeShard:
     shard = FakeShard()
 
     async def go() -> None:
-        monitor = JobMonitor(queued(), params, shard, progress_interval=interval)
-        if cancel:
+        monitor = JobMonitor(queued(kind), params, shard, shard.store, progress_interval=interval)
+        run = asyncio.ensure_future(monitor.run())
+        if cancel_after is not None:
+            await asyncio.sleep(cancel_after)
             await monitor.cancel()
-        await monitor.run()
+        await run
 
     asyncio.run(go())
     return shard
@@ -62,7 +100,7 @@ def test_completes_with_every_transition_and_rising_progress() -> None:
     shard = run_monitor({"steps": 20})
     statuses = [u["status"] for u in shard.updates]
     assert statuses[0] == "processing" and statuses[-1] == "completed"
-    assert shard.updates[-1]["result"] == {"steps": 20} and shard.updates[-1]["progress"] == 100
+    assert shard.store.saved[-1][1] == {"steps": 20} and shard.updates[-1]["progress"] == 100
     progress = [u["progress"] for u in shard.updates]
     assert progress == sorted(progress)
     assert all(u["progress"] < 100 for u in shard.updates[:-1])
@@ -81,6 +119,32 @@ def test_failure_is_published_with_its_reason() -> None:
     assert "step 2 broke" in last["message"]
 
 
-def test_cancelled_job_ends_cancelled() -> None:
-    shard = run_monitor({"steps": 5}, cancel=True)
+def test_cancelled_job_ends_cancelled_and_is_recorded() -> None:
+    shard = run_monitor({"steps": 500}, cancel_after=0.05)
     assert [u["status"] for u in shard.updates][-1] == "cancelled"
+    assert shard.store.saved[-1][0]["status"] == "cancelled"
+    assert len(shard.updates) < 400  # it stopped early
+
+
+def test_store_gets_every_transition_and_the_result_before_the_shard_sees_completed() -> None:
+    shard = run_monitor({"steps": 50}, interval=0.0)
+    stored = [s["status"] for s, _ in shard.store.saved]
+    assert stored[0] == "processing" and stored[-1] == "completed"
+    assert len(stored) < len(shard.updates)  # progress is written at a bounded rate
+    assert shard.store.saved[-1][1] == {"steps": 50}
+    assert all("result" not in u for u in shard.updates)  # results go to the store only
+
+
+def test_completion_publishes_the_educators_analytics() -> None:
+    shard = run_monitor({"steps": 3})
+    assert shard.messages and shard.messages[-1][1] == "analytics_update"
+    educators, _, data = shard.messages[-1]
+    assert educators == ["alice"] and data["educatorId"] == "alice" and "jobsToday" in data["updates"]
+
+
+def test_plain_function_kind_runs_on_a_thread_with_progress_and_cancellation() -> None:
+    done = run_monitor({"steps": 5}, kind="unit_thread")
+    assert done.updates[-1]["status"] == "completed"
+    assert any(u["message"] == "Step 3" for u in done.updates)
+    stopped = run_monitor({"steps": 1000}, kind="unit_thread", cancel_after=0.05)
+    assert stopped.updates[-1]["status"] == "cancelled"

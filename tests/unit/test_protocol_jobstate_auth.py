@@ -97,7 +97,7 @@ def test_tokens_round_trip_and_refusals() -> None:
     who = verify_token(SECRET, tok)
     assert who.sub == "alice" and who.role == "service"
     with pytest.raises(AuthError):
-        verify_token("other", tok)
+        verify_token("another-secret-of-the-same-length-0123456789", tok)
     with pytest.raises(AuthError, match="expired"):
         verify_token(SECRET, issue_token(SECRET, "alice", ttl=-10, now=1e9))
     with pytest.raises(AuthError, match="missing"):

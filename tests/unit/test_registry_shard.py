@@ -27,13 +27,14 @@ def test_publish_assigns_seqs_marks_ticks_and_keeps_latest_state(clock: FakeCloc
         s = shard(clock)
         await s.attach("ing", ["alice"])
         seqs = await s.publish([state("j1", "queued"), state("j1", "processing", 10),
-                                state("j1", "processing", 20), state("j1", "completed", 100, result={"ok": 1})])
+                                state("j1", "processing", 20),
+                                state("j1", "completed", 100, extra={"question": {"id": "q1"}})])
         assert seqs == [1, 2, 3, 4]
         reply = await s.pull("ing", 0)
         ticks = [env.tick for _, env in reply["items"]]
         assert ticks == [False, False, True, False]
         assert (await s.job("j1"))["status"] == "completed"
-        assert (await s.result("j1"))[1] == {"ok": 1}
+        assert reply["items"][-1][1].data["question"] == {"id": "q1"}  # `extra` joins the message
     run(go())
 
 
@@ -95,4 +96,45 @@ def test_history_and_jobs_are_bounded(clock: FakeClock) -> None:
             await s.publish([state(f"j{i}", "queued"), state(f"j{i}", "failed", error="x")])
         assert len(s.streams["alice"]) == 5
         assert len(await s.jobs_of("alice")) == 3
+    run(go())
+
+
+class FakeStore:
+    def __init__(self, jobs: list[dict[str, Any]]) -> None:
+        self.jobs = jobs
+        self.calls = 0
+
+    async def list(self, educator_id: str, limit: int) -> list[dict[str, Any]]:
+        self.calls += 1
+        await asyncio.sleep(0.01)
+        return [j for j in self.jobs if j["educatorId"] == educator_id]
+
+
+def test_earlier_jobs_are_loaded_from_the_store_once(clock: FakeClock) -> None:
+    async def go() -> None:
+        store = FakeStore([state("old2", "completed", 100), state("old1", "failed")])
+        s = RegistryShard(0, ShardConfig(), clock, store=store)
+        replies = await asyncio.gather(s.hello("ing", "alice", None), s.jobs_of("alice"))
+        assert [j["jobId"] for j in replies[0]["snapshot"]] == ["old2", "old1"]
+        assert store.calls == 1
+        await s.publish([state("new", "queued")])
+        assert [j["jobId"] for j in await s.jobs_of("alice")] == ["new", "old2", "old1"]
+        assert await s.publish([state("old2", "processing", 5)]) == [0]  # terminal stays terminal
+    run(go())
+
+
+def test_resend_update_and_broadcast(clock: FakeClock) -> None:
+    async def go() -> None:
+        s = shard(clock)
+        await s.attach("ing", ["alice", "bob"])
+        await s.publish([state("j1", "queued"), state("j2", "queued", educator="bob")])
+        assert await s.resend("j1") == 2
+        assert await s.resend("nope") == 0
+        updated = await s.update_job("j1", {"status": "processing", "progress": 40.0, "message": "Half"})
+        assert updated is not None and updated["status"] == "processing"
+        assert await s.broadcast("notification", {"title": "Maintenance"}) == 2
+        items = [env for _, env in (await s.pull("ing", 0))["items"]]
+        alice = [(e.seq, e.type, e.tick) for e in items if e.educator_id == "alice"]
+        assert alice == [(1, "quiz_status", False), (2, "quiz_status", False), (3, "quiz_status", False),
+                         (4, "notification", False)]
     run(go())

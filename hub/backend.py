@@ -1,0 +1,76 @@
+"""Server-side helpers for a Python back end, as the web app used them: publish analytics and
+notifications, re-send a job's status, update a job and notify in one call, and create job records
+routed to an educator. The back end runs as a driver on the hub's Ray cluster:
+
+    backend = Backend.connect()                       # ray.init(address="auto") unless already up
+    await backend.publish("analytics_update", {"updates": {"quizzesToday": 3}}, educator_ids=["alice"])
+    job = await backend.create_job_record("alice", "question_replace", quiz_id="q1", question_id="q1-3")
+    await backend.update_job_with_notification(job["jobId"], status="processing", progress=40,
+                                                message="Rewriting the question")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.auth import Identity
+from hub.ingress.desk import JobDesk, Publish
+from hub.metrics import IngressMetrics
+
+_BACKEND = Identity(sub="backend", role="admin")
+_LEVEL = {"completed": "success", "failed": "error", "cancelled": "warning"}
+
+
+class Backend:
+    def __init__(self, desk: JobDesk) -> None:
+        self.desk = desk
+
+    @classmethod
+    def connect(cls, address: str | None = "auto", namespace: str = "hub") -> Backend:
+        import ray
+
+        from actors.handles import Cluster, discover_shards
+
+        if not ray.is_initialized():
+            ray.init(address=address, namespace=namespace, configure_logging=False)
+        cluster = Cluster(discover_shards(namespace), namespace)
+        return cls(JobDesk(cluster, IngressMetrics()))
+
+    async def publish(self, type: str, data: dict[str, Any], educator_ids: list[str] | None = None,
+                      broadcast: bool = False) -> int:
+        """Deliver an `analytics_update` or a `notification`; returns how many educators it reached."""
+        body = Publish(type=type, data=data, educatorIds=educator_ids, broadcast=broadcast)  # type: ignore[arg-type]
+        return await self.desk.publish(_BACKEND, body)
+
+    async def notify(self, educator_ids: list[str], title: str, body: str = "", level: str = "info") -> int:
+        return await self.publish("notification", {"title": title, "body": body, "level": level}, educator_ids)
+
+    async def send_job_status_update(self, job_id: str) -> int:
+        """Send the job's current status to its educator again; returns the message's seq."""
+        return await self.desk.resend(job_id)
+
+    async def update_job_with_notification(
+        self, job_id: str, *, status: str | None = None, progress: float | None = None,
+        message: str | None = None, notify: bool = True, title: str | None = None,
+    ) -> dict[str, Any]:
+        """Update a job (recorded and streamed as its job message) and, when `notify`, send its
+        educator a notification saying so."""
+        found = await self.desk._find(job_id, None)
+        if found is None:
+            from hub.errors import NotFound
+
+            raise NotFound(f"no job {job_id}")
+        changes = {k: v for k, v in (("status", status), ("progress", progress), ("message", message))
+                   if v is not None}
+        state = await self.desk.update(job_id, found["educatorId"], **changes)
+        if notify:
+            await self.notify([state["educatorId"]], title or f"Job {state['status']}",
+                              state["message"], _LEVEL.get(state["status"], "info"))
+        return state
+
+    async def create_job_record(self, educator_id: str, kind: str, *, quiz_id: str | None = None,
+                                question_id: str | None = None, document_id: str | None = None,
+                                job_id: str | None = None, message: str = "Waiting to start") -> dict[str, Any]:
+        """A job record the back end drives itself (no monitor actor), routed by educator id."""
+        return await self.desk.create_record(educator_id, kind, quiz_id=quiz_id, question_id=question_id,
+                                             document_id=document_id, job_id=job_id, message=message)

@@ -1,0 +1,46 @@
+"""The `document_processing` job: uploaded -> parsing -> chunking -> indexing -> done, in a Ray task;
+the text and its index are kept in the job store, so `quiz_generation` can use it by documentId."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jobs.context import JobContext
+
+if TYPE_CHECKING:
+    from jobs.kinds import DocumentProcessingParams
+
+# Where each stage starts in the overall progress.
+STAGE_START = {"parsing": 5.0, "chunking": 60.0, "indexing": 70.0}
+STAGE_SPAN = {"parsing": 55.0, "chunking": 10.0, "indexing": 25.0}
+STAGE_TEXT = {"parsing": "Extracting the text", "chunking": "Splitting into chunks",
+              "indexing": "Indexing key terms"}
+
+
+async def run(ctx: JobContext, params: DocumentProcessingParams) -> dict[str, Any]:
+    from jobs.tasks import process_document
+
+    content, filename = params.raw_bytes()
+    ctx.progress(1.0, f"Uploaded {filename} ({len(content):,} bytes)", stage="uploaded")
+    stage = "parsing"
+    result: dict[str, Any] | None = None
+    async for ref in ctx.track(process_document.remote(content, filename)):
+        item = await ref
+        ctx.check_cancelled()
+        if item[0] == "stage":
+            stage = item[1]
+            ctx.progress(STAGE_START[stage], STAGE_TEXT[stage], stage=stage)
+        elif item[0] == "result":
+            result = item[1]
+        else:
+            fraction, message = item
+            ctx.progress(STAGE_START[stage] + STAGE_SPAN[stage] * float(fraction), message, stage=stage)
+    if result is None:
+        raise RuntimeError("document processing ended without a result")
+    ctx.progress(97.0, "Saving the document", stage="indexing")
+    assert params.document_id is not None
+    await ctx.store.save_document(params.document_id, ctx.educator_id, filename, result["text"], result["index"])
+    ctx.progress(99.0, "Done", stage="done")
+    return {"documentId": params.document_id, "filename": filename, "characters": len(result["text"]),
+            "chunks": result["chunks"], "terms": result["terms"],
+            "summary": f"{result['chunks']} chunks indexed"}

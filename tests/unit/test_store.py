@@ -1,0 +1,72 @@
+"""The job store on a real SQLite file (no Ray)."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.store import STOPPED_REASON, JobStore
+from tests.unit.conftest import FakeClock
+
+
+def state(job: str, status: str, educator: str = "alice", created: float = 1000.0, **kw: Any) -> dict[str, Any]:
+    return {"jobId": job, "kind": "quiz_generation", "educatorId": educator, "status": status,
+            "progress": 0, "message": status, "createdAt": created, "updatedAt": created + 5, **kw}
+
+
+def test_records_survive_reopening_and_list_newest_first(tmp_path: Path, clock: FakeClock) -> None:
+    db = tmp_path / "jobs.db"
+    store = JobStore(db, clock)
+    store.save(state("a", "queued", created=1.0))
+    store.save(state("b", "queued", created=2.0))
+    store.save(state("a", "completed", created=1.0), result={"numQuestions": 3})
+    store.save(state("c", "queued", educator="bob"))
+    store.db.close()
+    again = JobStore(db, clock)
+    assert [j["jobId"] for j in again.list("alice")] == ["b", "a"]
+    assert again.get("a")["status"] == "completed" and again.result("a") == {"numQuestions": 3}
+    assert again.get("zzz") is None and again.result("b") is None
+
+
+def test_terminal_records_are_not_overwritten(tmp_path: Path, clock: FakeClock) -> None:
+    store = JobStore(tmp_path / "jobs.db", clock)
+    store.save(state("a", "cancelled"))
+    store.save(state("a", "processing"))
+    assert store.get("a")["status"] == "cancelled"
+
+
+def test_recover_fails_unfinished_jobs_whose_monitor_is_gone(tmp_path: Path, clock: FakeClock) -> None:
+    store = JobStore(tmp_path / "jobs.db", clock)
+    store.save(state("running", "processing", etaSeconds=3.0))
+    store.save(state("alive", "processing"))
+    store.save(state("done", "completed"))
+    fixed = store.recover(alive=lambda job_id: job_id == "alive")
+    assert [j["jobId"] for j in fixed] == ["running"]
+    rec = store.get("running")
+    assert rec["status"] == "failed" and rec["error"] == STOPPED_REASON and "etaSeconds" not in rec
+    assert store.get("alive")["status"] == "processing" and store.get("done")["status"] == "completed"
+
+
+def test_educator_stats(tmp_path: Path, clock: FakeClock) -> None:
+    store = JobStore(tmp_path / "jobs.db", clock)
+    now = clock()
+    store.save(state("a", "completed", created=now - 10), result={"numQuestions": 5})
+    store.save({**state("b", "completed", created=now - 20), "updatedAt": now - 5}, result={"numQuestions": 3})
+    store.save(state("c", "queued", created=now - 2 * 86400))
+    stats = store.educator_stats("alice")
+    assert stats["jobsToday"] == 2 and stats["quizzesGenerated"] == 2 and stats["questionsGenerated"] == 8
+    assert stats["averageGenerationSeconds"] == pytest.approx(10.0)
+    assert store.educator_stats("nobody")["averageGenerationSeconds"] is None
+
+
+def test_quizzes_and_documents(tmp_path: Path, clock: FakeClock) -> None:
+    store = JobStore(tmp_path / "jobs.db", clock)
+    store.save_quiz("q1", "alice", "source text", [{"id": "q1-1", "answer": "x"}, {"id": "q1-2", "answer": "y"}])
+    store.replace_question("q1", "q1-2", {"id": "q1-2", "answer": "z"})
+    assert [q["answer"] for q in store.quiz("q1")["questions"]] == ["x", "z"]
+    assert store.quiz("nope") is None
+    with pytest.raises(KeyError):
+        store.replace_question("nope", "a", {})
+    store.save_document("d1", "alice", "a.pdf", "full text", {"chunks": []})
+    doc = store.document("d1")
+    assert doc["text"] == "full text" and doc["educatorId"] == "alice" and doc["index"] == {"chunks": []}
