@@ -154,9 +154,11 @@ class JobMonitor:
             if kind is None:
                 raise LookupError(f"unknown job kind {self.state.kind!r}")
             params = kind.params.model_validate(self.raw_params)
+            self.check_cancelled()  # cancel() may have come while the kind was being looked up
             self._update(status="processing", progress=1.0, message="Starting")
             self._runner = asyncio.get_running_loop().create_task(kind.call(self, params))
             result = await self._runner
+            self.check_cancelled()  # a job that noticed the cancel and returned early
             extra = kind.message_extra(result) if kind.message_extra else None
             self._update(status="completed", progress=100.0, message=self._done_message(result),
                          eta_seconds=None, result=result if result is not None else {}, extra=extra)
