@@ -39,12 +39,13 @@ class Hub:
     """A connection to a running hub: HTTP for commands, one WebSocket for every job's updates."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, educator_id: str | None = None,
-                 data_dir: str | Path | None = None, local: Any = None) -> None:
+                 data_dir: str | Path | None = None, local: Any = None, namespace: str | None = None) -> None:
         self.url = (url or os.environ.get("HUB_URL") or DEFAULT_URL).rstrip("/")
         self.educator_id = educator_id or os.environ.get("HUB_EDUCATOR") or os.environ.get("USER") or "notebook"
         self.token = token or os.environ.get("HUB_TOKEN") or self._local_token(data_dir)
         self._local = local
-        self.namespace = local.settings.namespace if local is not None else os.environ.get("HUB_NAMESPACE", "hub")
+        self.namespace = namespace or (local.settings.namespace if local is not None
+                                       else os.environ.get("HUB_NAMESPACE", "hub"))
         self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"},
                                   timeout=30.0)
         self._changed = threading.Condition()
