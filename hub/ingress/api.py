@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity, verify_token
 from hub.errors import AuthError, Forbidden, HubError
 from hub.ingress.desk import JobDesk, Publish
+from hub.ingress.polling import MAX_TIMEOUT, poll_events
 
 
 class SubmitJob(BaseModel):
@@ -20,7 +21,7 @@ class SubmitJob(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any) -> APIRouter:
+def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, relay: Any) -> APIRouter:
     router = APIRouter()
 
     def identity(authorization: str | None = Header(default=None)) -> Identity:
@@ -54,6 +55,15 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any) -> 
     async def cancel(job_id: str, who: Identity = Depends(educator)) -> dict[str, Any]:
         await desk.cancel(who, job_id)
         return {"jobId": job_id, "status": "cancelling"}
+
+    @router.get("/api/events")
+    async def events(
+        epoch: str | None = Query(default=None, max_length=64),
+        after: int | None = Query(default=None, ge=0),
+        timeout: float = Query(default=25.0, ge=0, description=f"seconds, at most {MAX_TIMEOUT:g}"),
+        who: Identity = Depends(educator),
+    ) -> dict[str, Any]:
+        return await poll_events(relay, who.sub, epoch, after, timeout)
 
     @router.post("/api/publish", status_code=202)
     async def publish(body: Publish, who: Identity = Depends(identity)) -> dict[str, Any]:

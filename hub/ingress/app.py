@@ -51,7 +51,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     async def ws_endpoint(ws: WebSocket) -> None:
         await serve_websocket(ws, ctx)
 
-    app.include_router(build_router(desk, secret, lambda: ping_all(cluster.shards), metrics.render))
+    app.include_router(build_router(desk, secret, lambda: ping_all(cluster.shards), metrics.render, relay))
 
     @app.get("/")
     async def index() -> dict[str, Any]:
