@@ -41,6 +41,17 @@ def build(settings: Settings, *, create_secret: bool = True) -> tuple[Any, str]:
     return create_app(settings, secret, cluster), secret
 
 
+class HubServer(uvicorn.Server):
+    """uvicorn, but on shutdown the hub first drains its WebSockets: queued batches are flushed and
+    clients are closed with 1001 so they resume elsewhere, before uvicorn drops what is left."""
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        relay = getattr(getattr(self.config.app, "state", None), "relay", None)
+        if relay is not None:
+            await relay.drain(timeout=5.0)
+        await super().shutdown(sockets)
+
+
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app, host=settings.host, port=settings.port, ws="websockets-sansio",
@@ -58,7 +69,7 @@ def serve(settings: Settings) -> None:
     # the handler it found; make that one a no-op instead of Ray's driver handler, which exits 15.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    HubServer(uvicorn_config(app, settings)).run()
     log.info("hub stopped")
 
 
@@ -69,7 +80,7 @@ class LocalHub:
         self.settings = settings or Settings(port=0)
         app, self.secret = build(self.settings)
         config = uvicorn_config(app, self.settings)
-        self.server = uvicorn.Server(config)
+        self.server = HubServer(config)
         self._thread = threading.Thread(target=self.server.run, name="hub-ingress", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30

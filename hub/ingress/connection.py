@@ -46,6 +46,8 @@ class Connection:
         self._wake = asyncio.Event()
         self.close_code: int | None = None
         self.close_reason = ""
+        self._flush_on_close = False
+        self.closed = asyncio.Event()
 
     # -- called by the relay ---------------------------------------------------------------
 
@@ -81,9 +83,12 @@ class Connection:
         self._control.append(frame)
         self._wake.set()
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, *, flush: bool = False) -> None:
+        """Close with `code`; with `flush`, after sending what is queued (a graceful drain), else
+        at once (a slow consumer's queue is the problem, not something to send)."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
+            self._flush_on_close = flush
             self._wake.set()
 
     # -- the one writer --------------------------------------------------------------------
@@ -97,7 +102,7 @@ class Connection:
             while self._control:
                 await ws.send_text(self._control.popleft())
                 metrics.frames_out.inc(op="control")
-            if self.close_code is not None:
+            if self.close_code is not None and not self._flush_on_close:
                 break
             while len(self.outbox):
                 texts, skipped, oldest = self.outbox.drain(self.batch_max)
@@ -108,9 +113,11 @@ class Connection:
                 metrics.batch_size.observe(len(texts))
                 metrics.messages_out.inc(len(texts))
                 metrics.latency.observe(time.time() - oldest)
-                if self._control or self.close_code is not None:
+                if self._control or (self.close_code is not None and not self._flush_on_close):
                     self._wake.set()
                     break
+            if self.close_code is not None and not len(self.outbox):
+                break
         await self._close_ws()
 
     async def _close_ws(self) -> None:
@@ -121,4 +128,5 @@ class Connection:
                 await self.ws.close(code, self.close_reason)
             except (RuntimeError, OSError):
                 pass
+        self.closed.set()
         log.info("[%s] closed %d %s", self.session, code, self.close_reason)

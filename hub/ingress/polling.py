@@ -39,7 +39,7 @@ class PollWaiter:
             self.offer(env)
         self._early = []
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, *, flush: bool = False) -> None:
         self.event.set()  # the stream restarted under us: answer now, the next poll re-syncs
 
 

@@ -141,7 +141,19 @@ class Relay:
                 for conn in conns:
                     conn.close(1012, reason)
 
-    def close_all(self, code: int, reason: str) -> None:
+    def close_all(self, code: int, reason: str, *, flush: bool = False) -> None:
         for conns in self.conns.values():
             for conn in conns:
-                conn.close(code, reason)
+                conn.close(code, reason, flush=flush)
+
+    async def drain(self, timeout: float) -> None:
+        """Graceful stop: every connection gets what is queued for it, then 1001 (resume elsewhere)."""
+        held = [c for conns in self.conns.values() for c in conns]
+        self.close_all(1001, "server shutting down: reconnect and resume", flush=True)
+        waits = [c.closed.wait() for c in held if hasattr(c, "closed")]
+        if waits:
+            try:
+                await asyncio.wait_for(asyncio.gather(*waits), timeout)
+            except asyncio.TimeoutError:
+                log.warning("drain: %d connections still open after %.1fs", len(waits), timeout)
+        log.info("drained %d connections", len(held))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import ray
+from websockets.exceptions import ConnectionClosed
 
 from hub.server import LocalHub
 from tests.conftest import scaled
@@ -76,13 +77,19 @@ def test_hub_serve_joins_a_cluster_and_hub_token_works(tmp_path: Path, hub: Loca
         remote = Remote()
         remote.url = url  # type: ignore[attr-defined]
 
-        async def hello() -> dict:
+        async def hello_then_sigterm() -> tuple[dict, int | None]:
             ws, welcome = await open_ws(remote, {"token": token})  # type: ignore[arg-type]
-            await ws.close()
-            return welcome
+            server.send_signal(signal.SIGTERM)
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), scaled(20))
+            except ConnectionClosed:
+                pass
+            return welcome, ws.close_code
 
-        welcome = asyncio.run(hello())
+        welcome, code = asyncio.run(hello_then_sigterm())
         assert welcome["op"] == "welcome" and welcome["educatorId"] == "cli-alice"
+        assert code == 1001  # drained: the client reconnects elsewhere and resumes
         assert (tmp_path / "secret").exists()
     finally:
         server.send_signal(signal.SIGTERM)

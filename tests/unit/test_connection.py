@@ -111,3 +111,18 @@ def test_queue_over_its_bound_closes_4409() -> None:
 
     ws = asyncio.run(go())
     assert ws.closed is not None and ws.closed[0] == 4409
+
+
+def test_drain_close_flushes_what_is_queued_first() -> None:
+    async def go() -> FakeSocket:
+        ws = FakeSocket(send_delay=0.01)
+        conn = make(ws)
+        stream = EducatorStream("alice", "e", max_messages=100, max_age=60)
+        offer(conn, stream, 30)
+        conn.close(1001, "shutting down", flush=True)
+        await asyncio.wait_for(conn.run_sender(), 5)
+        return ws
+
+    ws = asyncio.run(go())
+    assert sum(len(f["messages"]) for f in ws.sent if f["op"] == "batch") == 30
+    assert ws.closed == (1001, "shutting down")
