@@ -25,6 +25,14 @@ log = logging.getLogger("hub.ray")
 class RegistryShardActor(RegistryShard):
     def __init__(self, index: int, config: ShardConfig, namespace: str) -> None:
         super().__init__(index, config, store=StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)))
+        self.namespace = namespace
+
+    async def monitor_gone(self, job_id: str) -> None:
+        try:
+            monitor = ray.get_actor(job_actor_name(job_id), namespace=self.namespace)
+            await monitor.wait_done.remote()
+        except (ValueError, RayError):
+            pass  # no such actor any more, or it died (also how a finished monitor ends: exit_actor)
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -131,7 +139,7 @@ class StoreClient(_Client):
 class ShardClient(_Client):
     what = "registry shard"
 
-    async def publish(self, updates: list[dict[str, Any]]) -> list[int]:
+    async def publish(self, updates: list[dict[str, Any]]) -> dict[str, Any]:
         return await self._call("publish", updates)
 
     async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:

@@ -20,6 +20,7 @@ log = logging.getLogger("hub.job")
 
 SLOW_AFTER = 15.0  # seconds: after this, progress messages say larger documents take longer
 STORE_INTERVAL = 1.0  # seconds between job-store writes of progress (transitions: every one)
+ANNOUNCE_INTERVAL = 5.0  # a silent job checks this often that its shard has not restarted
 PUBLISH_RETRIES = 30
 
 
@@ -50,6 +51,9 @@ class JobMonitor:
         self._runner: asyncio.Task[Any] | None = None
         self._tasks: list[Any] = []
         self._stored_at = float("-inf")
+        self._published_at = clock()
+        self._shard_epoch: str | None = None
+        self._done = asyncio.Event()
 
     # -- JobContext ---------------------------------------------------------------------------
 
@@ -96,14 +100,32 @@ class JobMonitor:
 
     async def _publish_loop(self) -> None:
         while True:
-            due = self._coalescer.due_in(self.clock())
+            now = self.clock()
+            due = self._coalescer.due_in(now)
             if due is None or due > 0:
+                quiet_for = now - self._published_at
+                if quiet_for >= ANNOUNCE_INTERVAL:
+                    await self._check_shard()
+                    continue
+                wait = ANNOUNCE_INTERVAL - quiet_for if due is None else min(due, ANNOUNCE_INTERVAL - quiet_for)
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), due)
+                    await asyncio.wait_for(self._wake.wait(), wait)
                 except asyncio.TimeoutError:
                     pass
                 continue
+            await self._send()
+
+    async def _check_shard(self) -> None:
+        """A silent job re-announces its state to a shard that restarted (and lost it)."""
+        self._published_at = self.clock()
+        try:
+            epoch = await self.shard.ping()
+        except UpstreamError:
+            return
+        if self._shard_epoch is not None and epoch != self._shard_epoch and not self.state.terminal:
+            log.info("job %s: shard restarted, re-announcing", self.job_id)
+            self._coalescer.add(self.state.wire(), True)
             await self._send()
 
     async def _send(self) -> None:
@@ -114,7 +136,10 @@ class JobMonitor:
             await self._record(batch)
             for update in batch:
                 update.pop("result", None)
-            await self._retry("publish", lambda: self.shard.publish(batch))
+            reply = await self._retry("publish", lambda: self.shard.publish(batch))
+            self._published_at = self.clock()
+            if reply is not None:
+                self._shard_epoch = reply["epoch"]
 
     async def _record(self, batch: list[dict[str, Any]]) -> None:
         """Write the newest state to the store: at every transition (with the result, before the
@@ -127,15 +152,15 @@ class JobMonitor:
         state = {k: v for k, v in last.items() if k not in ("result", "extra")}
         await self._retry("store", lambda: self.store.save(state, last.get("result")))
 
-    async def _retry(self, what: str, call: Callable[[], Any]) -> None:
+    async def _retry(self, what: str, call: Callable[[], Any]) -> Any:
         for attempt in range(PUBLISH_RETRIES):
             try:
-                await call()
-                return
+                return await call()
             except UpstreamError as exc:  # the actor is restarting: it will be back
                 log.warning("job %s: %s failed (%s), retrying", self.job_id, what, exc)
                 await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
         log.error("job %s: gave up on %s", self.job_id, what)
+        return None
 
     async def flush(self) -> None:
         await self._send()
@@ -173,6 +198,7 @@ class JobMonitor:
         finally:
             self.cancel_tasks(self._tasks)
             await self.flush()
+        self._done.set()
         if self.state.status == "completed":
             await self._publish_analytics()
         log.info("job %s ended %s in %.2fs", self.job_id, self.state.status, self.clock() - self.started_at)
@@ -206,3 +232,8 @@ class JobMonitor:
 
     async def status(self) -> dict[str, Any]:
         return self.state.wire()
+
+    async def wait_done(self) -> str:
+        """Returns when the job has ended; a shard holds this call open to notice a dead monitor."""
+        await self._done.wait()
+        return self.state.status

@@ -23,6 +23,8 @@ from hub.stream import EducatorStream, Envelope
 
 log = logging.getLogger("hub.shard")
 
+MONITOR_LOST = "the job's monitor stopped unexpectedly"
+
 
 class RegistryShard:
     def __init__(self, index: int, config: ShardConfig, clock: Callable[[], float] = time.time,
@@ -32,6 +34,7 @@ class RegistryShard:
         self.clock = clock
         self.store = store  # a StoreClient: educators' earlier jobs are loaded from it on first sight
         self._loaded: dict[str, asyncio.Future[None]] = {}
+        self._watched: dict[str, asyncio.Task[None]] = {}  # job -> the task waiting on its monitor
         self.epoch = uuid.uuid4().hex[:16]  # a new incarnation: every stream's history is new
         self.streams: dict[str, EducatorStream] = {}
         self.jobs: dict[str, JobState] = {}
@@ -70,10 +73,11 @@ class RegistryShard:
             del order[oldest]
             self.jobs.pop(oldest, None)
 
-    async def publish(self, updates: list[dict[str, Any]]) -> list[int]:
-        """Apply job-state updates (JobState wire dicts; an optional `extra` dict is added to the
-        message's data) in order; return their seqs (0 for an update the transition table refuses:
-        a stale update after a terminal status)."""
+    async def publish(self, updates: list[dict[str, Any]]) -> dict[str, Any]:
+        """Apply job-state updates from job monitors (JobState wire dicts; an optional `extra` dict
+        is added to the message's data) in order. Returns this shard's epoch (a monitor that sees
+        it change re-announces its job) and the seqs (0 for an update the transition table
+        refuses: a stale update after a terminal status)."""
         seqs = []
         for raw in updates:
             extra = raw.pop("extra", None)
@@ -89,7 +93,31 @@ class RegistryShard:
                 seqs.append(0)
                 continue
             seqs.append(self._apply(state, transition, extra))
-        return seqs
+            if state.status == "processing" and state.job_id not in self._watched:
+                self._watched[state.job_id] = asyncio.get_running_loop().create_task(self._watch(state.job_id))
+        return {"epoch": self.epoch, "seqs": seqs}
+
+    async def _watch(self, job_id: str) -> None:
+        """Fail a running job whose monitor dies without ending it, within seconds."""
+        try:
+            await self.monitor_gone(job_id)
+        finally:
+            self._watched.pop(job_id, None)
+        state = self.jobs.get(job_id)
+        if state is not None and not state.terminal:
+            log.warning("shard %d: job %s lost its monitor", self.index, job_id)
+            failed = state.advance(self.clock(), status="failed", error=MONITOR_LOST, eta_seconds=None,
+                                   message=f"Failed: {MONITOR_LOST}")
+            self._apply(failed, transition=True)
+            if self.store is not None:
+                try:
+                    await self.store.save(failed.wire())
+                except Exception as exc:
+                    log.warning("shard %d: could not record job %s failed: %s", self.index, job_id, exc)
+
+    async def monitor_gone(self, job_id: str) -> None:
+        """Return when the job's monitor actor is gone; the Ray edge waits on the actor itself."""
+        await asyncio.Event().wait()
 
     def _apply(self, state: JobState, transition: bool, extra: dict[str, Any] | None = None) -> int:
         self.jobs[state.job_id] = state

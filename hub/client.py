@@ -49,7 +49,7 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
 class HubClient:
     def __init__(
         self,
-        url: str,
+        url: str | list[str],
         token: str,
         *,
         types: list[str] | None = None,
@@ -60,7 +60,8 @@ class HubClient:
         compression: bool = True,
         offline_queue: int = 100,
     ) -> None:
-        self.url = ws_url(url)
+        self.urls = [ws_url(u) for u in ([url] if isinstance(url, str) else url)]
+        self._url_index = 0
         self.token = token
         self.types = types
         self.base_delay = base_delay
@@ -81,6 +82,10 @@ class HubClient:
         self._welcomed: asyncio.Future[dict[str, Any]] | None = None
         self._closing = False
         self._rng = random.Random()
+
+    @property
+    def url(self) -> str:
+        return self.urls[self._url_index]
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -149,7 +154,8 @@ class HubClient:
                 if code in FATAL_CLOSE:
                     self._fail(HubClientError(f"closed {code}: {exc}", code))
                     return
-                log.info("connection lost (%s); reconnecting", exc)
+                self._url_index = (self._url_index + 1) % len(self.urls)  # try the next ingress
+                log.info("connection lost (%s); reconnecting to %s", exc, self.url)
             if self._closing:
                 break
             if self.max_attempts is not None and attempt >= self.max_attempts:
@@ -189,6 +195,8 @@ class HubClient:
                 pinger.cancel()
                 self._ws = None
             code = ws.close_code
+            if code in (1001, 1012):  # that ingress is going away: resume on the next one
+                self._url_index = (self._url_index + 1) % len(self.urls)
             if code in FATAL_CLOSE:
                 raise HubClientError(f"closed {code}: {ws.close_reason or FATAL_CLOSE[code]}", code)
 

@@ -60,15 +60,19 @@ class FakeShard:
         self.batches: list[list[dict[str, Any]]] = []
         self.messages: list[tuple[list[str], str, dict[str, Any]]] = []
         self.store = FakeStore()
+        self.epoch = "e1"
 
     async def publish_message(self, educators: list[str], mtype: str, data: dict[str, Any]) -> int:
         self.messages.append((educators, mtype, data))
         return len(educators)
 
-    async def publish(self, updates: list[dict[str, Any]]) -> list[int]:
+    async def publish(self, updates: list[dict[str, Any]]) -> dict[str, Any]:
         self.batches.append([dict(u) for u in updates])
         await asyncio.sleep(0.002)  # a publish call takes time: ticks coalesce meanwhile
-        return list(range(len(updates)))
+        return {"epoch": self.epoch, "seqs": list(range(len(updates)))}
+
+    async def ping(self) -> str:
+        return self.epoch
 
     @property
     def updates(self) -> list[dict[str, Any]]:
@@ -148,3 +152,27 @@ def test_plain_function_kind_runs_on_a_thread_with_progress_and_cancellation() -
     assert any(u["message"] == "Step 3" for u in done.updates)
     stopped = run_monitor({"steps": 1000}, kind="unit_thread", cancel_after=0.05)
     assert stopped.updates[-1]["status"] == "cancelled"
+
+
+def test_a_silent_job_re_announces_itself_to_a_restarted_shard(monkeypatch: Any) -> None:
+    import actors.job_monitor as jm
+
+    monkeypatch.setattr(jm, "ANNOUNCE_INTERVAL", 0.05)
+    shard = FakeShard()
+
+    async def quiet(ctx: JobContext, params: CountParams) -> dict[str, int]:
+        ctx.progress(50, "Half way")
+        await asyncio.sleep(0.2)
+        shard.epoch = "e2"  # the shard restarted while the job said nothing
+        await asyncio.sleep(0.3)
+        return {}
+
+    register_kind(JobKind("unit_quiet", CountParams, quiet))
+
+    async def go() -> None:
+        await JobMonitor(queued("unit_quiet"), {}, shard, shard.store).run()
+
+    asyncio.run(go())
+    announced = [u for u in shard.updates if u["status"] == "processing" and u["message"] == "Half way"]
+    assert len(announced) >= 2  # once as progress, again after the restart
+    assert shard.updates[-1]["status"] == "completed"

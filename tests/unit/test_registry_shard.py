@@ -26,9 +26,9 @@ def test_publish_assigns_seqs_marks_ticks_and_keeps_latest_state(clock: FakeCloc
     async def go() -> None:
         s = shard(clock)
         await s.attach("ing", ["alice"])
-        seqs = await s.publish([state("j1", "queued"), state("j1", "processing", 10),
+        seqs = (await s.publish([state("j1", "queued"), state("j1", "processing", 10),
                                 state("j1", "processing", 20),
-                                state("j1", "completed", 100, extra={"question": {"id": "q1"}})])
+                                state("j1", "completed", 100, extra={"question": {"id": "q1"}})]))["seqs"]
         assert seqs == [1, 2, 3, 4]
         reply = await s.pull("ing", 0)
         ticks = [env.tick for _, env in reply["items"]]
@@ -42,7 +42,7 @@ def test_late_update_cannot_undo_a_terminal_status(clock: FakeClock) -> None:
     async def go() -> None:
         s = shard(clock)
         await s.publish([state("j1", "queued"), state("j1", "cancelled")])
-        assert await s.publish([state("j1", "processing", 50)]) == [0]
+        assert (await s.publish([state("j1", "processing", 50)]))["seqs"] == [0]
         assert (await s.job("j1"))["status"] == "cancelled"
     run(go())
 
@@ -119,7 +119,7 @@ def test_earlier_jobs_are_loaded_from_the_store_once(clock: FakeClock) -> None:
         assert store.calls == 1
         await s.publish([state("new", "queued")])
         assert [j["jobId"] for j in await s.jobs_of("alice")] == ["new", "old2", "old1"]
-        assert await s.publish([state("old2", "processing", 5)]) == [0]  # terminal stays terminal
+        assert (await s.publish([state("old2", "processing", 5)]))["seqs"] == [0]  # terminal stays terminal
     run(go())
 
 
@@ -137,4 +137,30 @@ def test_resend_update_and_broadcast(clock: FakeClock) -> None:
         alice = [(e.seq, e.type, e.tick) for e in items if e.educator_id == "alice"]
         assert alice == [(1, "quiz_status", False), (2, "quiz_status", False), (3, "quiz_status", False),
                          (4, "notification", False)]
+    run(go())
+
+
+class MortalShard(RegistryShard):
+    """A shard whose job monitors die when the test says so."""
+
+    deaths: dict[str, asyncio.Event]
+
+    async def monitor_gone(self, job_id: str) -> None:
+        await self.deaths.setdefault(job_id, asyncio.Event()).wait()
+
+
+def test_a_running_job_whose_monitor_dies_is_failed(clock: FakeClock) -> None:
+    async def go() -> None:
+        s = MortalShard(0, ShardConfig(), clock)
+        s.deaths = {}
+        await s.publish([state("j1", "queued"), state("j1", "processing", 30),
+                         state("j2", "queued"), state("j2", "processing", 10)])
+        await s.publish([state("j2", "completed", 100)])
+        await asyncio.sleep(0)
+        for job in ("j1", "j2"):
+            s.deaths[job].set()
+        await asyncio.sleep(0.01)
+        j1, j2 = await s.job("j1"), await s.job("j2")
+        assert j1["status"] == "failed" and "monitor" in j1["error"]
+        assert j2["status"] == "completed"  # a monitor that ended its job leaves it be
     run(go())
