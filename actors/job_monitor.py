@@ -86,8 +86,9 @@ class JobMonitor:
     # -- publishing ---------------------------------------------------------------------------
 
     def _update(self, result: Any = None, extra: dict[str, Any] | None = None, **changes: Any) -> None:
-        transition = changes.get("status", self.state.status) != self.state.status
-        self.state = self.state.advance(self.clock(), **changes)
+        old = self.state
+        self.state = old.advance(self.clock(), **changes)
+        transition = self.state.status != old.status or self.state.stage != old.stage
         update = self.state.wire()
         if result is not None:
             update["result"] = result

@@ -88,6 +88,7 @@ class RegistryShard:
                 old = self.jobs.get(state.job_id)
             try:
                 transition = check_transition(old.status if old else None, state.status)
+                transition = transition or (old is not None and old.stage != state.stage)  # a new stage
             except InvalidTransition as exc:  # never let a late update undo a terminal status
                 log.warning("shard %d: dropped update of job %s: %s", self.index, state.job_id, exc)
                 seqs.append(0)

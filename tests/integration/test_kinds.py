@@ -74,7 +74,8 @@ def test_document_processing_stages_and_quiz_from_the_document(hub: LocalHub, ed
             "".join(f"<p>{s}</p>" for s in sentences) + "</body></html>"
         params = {"content": base64.b64encode(page.encode()).decode(), "filename": "page.html"}
     else:
-        params = {"content": base64.b64encode(make_pdf(sentences)).decode(), "filename": "paper.pdf"}
+        params = {"content": base64.b64encode(make_pdf([sentences[:12], sentences[12:]])).decode(),
+                  "filename": "paper.pdf"}
     msgs = run_job(hub, educator, "document_processing", params)
     assert {m["type"] for m in msgs} == {"document_processing"}
     assert statuses(msgs)[-1] == "completed", msgs[-1]

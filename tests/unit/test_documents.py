@@ -9,6 +9,8 @@ import re
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from tests.pdfgen import make_pdf
+
 from jobs.documents import (
     MAX_BYTES,
     SUPPORTED,
@@ -34,37 +36,10 @@ Krakatoa exploded in 1883 with a sound heard nearly five thousand kilometres awa
 threw so much ash into the air that sunsets around the world glowed red for months. Tsunamis \
 caused by the collapse of the island killed more than thirty thousand people.
 
-Shield volcanoes such as Mauna Loa have gentle slopes built from runny basalt lava. Stratovolcanoes \
-such as Mount Fuji are steep cones made of layers of ash and thick lava. Scientists watch \
-volcanoes with seismometers, gas sensors and satellites to warn people before an eruption."""
-
-
-def make_pdf(pages: list[list[str]]) -> bytes:
-    """A minimal valid PDF: one page per list of lines, Helvetica text, exact xref offsets."""
-    def esc(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-    n = len(pages)
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n))
-    objects = ["<< /Type /Catalog /Pages 2 0 R >>",
-               f"<< /Type /Pages /Kids [{kids}] /Count {n} >>",
-               "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    for i, lines in enumerate(pages):
-        stream = "BT /F1 12 Tf 72 720 Td 16 TL " + " ".join(f"({esc(s)}) '" for s in lines) + " ET"
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-                       f"/Contents {5 + 2 * i} 0 R /Resources << /Font << /F1 3 0 R >> >> >>")
-        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n"
-            f"%%EOF\n").encode()
-    return bytes(out)
+Shield volcanoes such as Mauna Loa have gentle slopes built from runny basalt lava. \
+Stratovolcanoes such as Mount Fuji are steep cones made of layers of ash and thick lava. \
+Scientists watch volcanoes with seismometers, gas sensors and satellites \
+to warn people before an eruption."""
 
 
 def words(text: str) -> list[str]:
@@ -112,7 +87,8 @@ def test_html_drops_script_style_head_and_keeps_blocks() -> None:
 <style>body { color: red } .leak { }</style><script>var leak = "script text";</script></head>
 <body><h1>Caf&eacute; &amp; Bar</h1><p>First   paragraph
 spread over lines.<br>After a break.</p><script>alert("leak")</script>
-<ul><li>One</li><li>Two</li></ul><noscript>leak</noscript><p>Last &lt;p&gt; here.</p></body></html>"""
+<ul><li>One</li><li>Two</li></ul><noscript>leak</noscript>
+<p>Last &lt;p&gt; here.</p></body></html>"""
     text = extract_text(page, "page.HTM")
     assert "leak" not in text and "color" not in text and "Secret" not in text
     assert text == ("Café & Bar\n\nFirst paragraph spread over lines.\nAfter a break.\n\n"
@@ -239,7 +215,7 @@ def test_index_terms_and_search() -> None:
         for term in c.terms:
             assert term == term.lower() and c.index in index.terms[term]
     krakatoa = next(c.index for c in chunks if "Krakatoa" in c.text)
-    assert "krakatoa" in index.chunks[krakatoa].terms
+    assert "1883" in index.chunks[krakatoa].terms and index.terms["1883"] == (krakatoa,)
     hits = index.search("Krakatoa sunsets")
     assert hits[0][0] == krakatoa and hits[0][1] > 0
     assert all(a[1] >= b[1] for a, b in zip(hits, hits[1:]))

@@ -1,0 +1,412 @@
+"""Document processing in pure Python: extract text, split it into chunks, index key terms.
+
+`extract_text` reads .txt, .md, .html/.htm and .pdf uploads (PDFs through pypdf) into plain text,
+`chunk_text` cuts that text into sentence-aligned chunks that overlap by a sentence, and
+`build_index` picks the key terms of each chunk, scored against the whole document, into a
+`DocumentIndex` that can be searched and stored as JSON. Sentence splitting, tokenisation,
+stopwords and term extraction are those of `jobs.quiz`, so quizzes and the index agree.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from jobs.quiz import (
+    _STOPWORDS,
+    _TOKEN_RE,
+    _class_weight,
+    _extract,
+    _number_shape,
+    _split_sentences,
+    _tokens,
+)
+
+SUPPORTED = (".txt", ".md", ".html", ".htm", ".pdf")
+MAX_BYTES = 20 * 1024 * 1024
+
+Progress = Callable[[float, str], None]
+
+
+class DocumentError(ValueError):
+    """Unsupported type, unreadable/corrupt file, empty text. Plain-words message."""
+
+
+# -- extraction ------------------------------------------------------------------------------------
+
+def extract_text(content: bytes, filename: str, progress: Progress | None = None) -> str:
+    """The plain text of an uploaded document, chosen by the file's extension."""
+    content = bytes(content)
+    name = filename.strip() or "the document"
+    if len(content) > MAX_BYTES:
+        raise DocumentError(f"{name} is {len(content) / 2**20:.1f} MiB; the limit is "
+                            f"{MAX_BYTES // 2**20} MiB.")
+    ext = "." + name.lower().rsplit(".", 1)[-1] if "." in name else ""
+    if ext not in SUPPORTED:
+        raise DocumentError(f"{name} is not a supported file type ({ext or 'no extension'}); "
+                            f"upload one of: {', '.join(SUPPORTED)}.")
+    if not content:
+        raise DocumentError(f"{name} is empty.")
+    if ext == ".pdf":
+        text = _pdf_text(content, name, progress)
+    else:
+        raw = _decode(content, name)
+        text = {".md": _markdown_text, ".html": _html_text, ".htm": _html_text}.get(
+            ext, str)(raw)
+        if progress is not None:
+            progress(1.0, f"Read {name}")
+    text = _tidy(text)
+    if not _TOKEN_RE.search(text):
+        raise DocumentError(f"{name} contains no readable text.")
+    return text
+
+
+def _decode(content: bytes, name: str) -> str:
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return content.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = content.decode("latin-1")
+    if "\x00" in text:
+        raise DocumentError(f"{name} looks like a binary file, not text.")
+    return text
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _pdf_text(content: bytes, name: str, progress: Progress | None) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError
+
+    try:
+        reader = PdfReader(io.BytesIO(content))
+        if reader.is_encrypted:
+            try:
+                opened = reader.decrypt("")
+            except DependencyError as exc:
+                raise DocumentError(f"{name} is encrypted in a way this server cannot open; "
+                                    f"save it without encryption and upload it again.") from exc
+            if not opened:
+                raise DocumentError(f"{name} is protected by a password; remove the password "
+                                    f"and upload it again.")
+        pages = len(reader.pages)
+    except DocumentError:
+        raise
+    except Exception as exc:  # pypdf raises many kinds on damaged files
+        raise DocumentError(f"{name} could not be read as a PDF; the file may be damaged.") from exc
+    if pages == 0:
+        raise DocumentError(f"{name} has no pages.")
+    texts: list[str] = []
+    failed = 0
+    for i in range(1, pages + 1):
+        try:
+            texts.append(reader.pages[i - 1].extract_text() or "")
+        except Exception:  # one bad page should not lose the others
+            failed += 1
+        if progress is not None:
+            progress(i / pages, f"Reading page {i} of {pages}")
+    text = "\n\n".join(t.strip() for t in texts if t.strip())
+    if failed == pages:
+        raise DocumentError(f"{name} could not be read as a PDF; the file may be damaged.")
+    if not _TOKEN_RE.search(text):
+        raise DocumentError(f"{name} has no extractable text (it may be scanned images); "
+                            f"upload a PDF with a text layer or the text itself.")
+    return re.sub(r"(\w)-\n(?=[a-z])", r"\1", text)  # words hyphenated across lines
+
+
+_MD_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
+    (r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[[^\]]*\]", ""),  # images
+    (r"\[([^\]]*)\]\([^)]*\)|\[([^\]]+)\]\[[^\]]*\]", r"\1\2"),  # links
+    (r"<(https?://[^>\s]+)>", r"\1"),  # autolinks
+    (r"</?[A-Za-z][^>\n]*>", ""),  # inline html tags
+    (r"`+([^`]+?)`+", r"\1"),  # inline code
+    (r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2"),
+    (r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", r"\1"),
+    (r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)", r"\1"),
+    (r"~~(.+?)~~", r"\1"),
+    (r"\\([\\`*_{}\[\]()#+\-.!>|])", r"\1"),  # backslash escapes
+))
+_MD_LINE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
+    (r"^\s{0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*$", r"\1"),  # headings
+    (r"^\s{0,3}(?:>\s?)+", ""),  # block quotes
+    (r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(?:\[[ xX]\]\s+)?", ""),  # list items, task boxes
+))
+_MD_DROP = re.compile(r"^\s{0,3}(?:[-*_=]\s*){3,}$|^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)+\|?\s*$"
+                      r"|^\s{0,3}\[[^\]]+\]:\s+\S+.*$")  # rules, underlines, table rules, refs
+_FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
+
+
+def _markdown_text(source: str) -> str:
+    out: list[str] = []
+    fence = ""
+    for line in source.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        m = _FENCE.match(line)
+        if fence:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+                fence = ""
+            else:
+                out.append(line)  # code is kept as it is
+            continue
+        if m:
+            fence = m.group(1)
+            continue
+        if _MD_DROP.match(line):
+            out.append("")
+            continue
+        for pattern, repl in _MD_LINE_RULES:
+            line = pattern.sub(repl, line)
+        if line.lstrip().startswith("|"):
+            line = " ".join(cell.strip() for cell in line.strip().strip("|").split("|"))
+        for pattern, repl in _MD_RULES:
+            line = pattern.sub(repl, line)
+        out.append(re.sub(r"(?<=\S)[ \t]{2,}(?=\S)", " ", html.unescape(line)))
+    return "\n".join(out)
+
+
+_SKIP_TAGS = frozenset("script style head noscript template svg".split())
+_LINE_TAGS = frozenset("br li tr dt dd option".split())
+_BLOCK_TAGS = frozenset("""p div h1 h2 h3 h4 h5 h6 ul ol dl table thead tbody tfoot pre blockquote
+section article aside header footer nav main figure figcaption form fieldset address hr body html
+caption details summary""".split())
+
+
+class _HTMLText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping: list[str] = []
+        self.pre = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body" and "head" in self.skipping:  # a head left open ends at the body
+            self.skipping.clear()
+        if tag in _SKIP_TAGS:
+            self.skipping.append(tag)
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
+        self._boundary(tag)
+        self.pre += tag == "pre"
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._boundary(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.skipping:
+            while self.skipping and self.skipping.pop() != tag:
+                pass
+            return
+        self._boundary(tag)
+        if tag == "pre" and self.pre:
+            self.pre -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data if self.pre else re.sub(r"\s+", " ", data))
+
+    def _boundary(self, tag: str) -> None:
+        if not self.skipping and (tag in _LINE_TAGS or tag in _BLOCK_TAGS):
+            self.parts.append("\x01" if tag in _LINE_TAGS else "\x02")
+
+
+def _html_text(source: str) -> str:
+    parser = _HTMLText()
+    try:
+        parser.feed(source)
+        parser.close()
+    except Exception as exc:  # the stdlib parser is lenient; this is a last resort
+        raise DocumentError("The HTML could not be read.") from exc
+    text = re.sub(r"[\x01\x02\s]*[\x01\x02][\x01\x02\s]*",  # merge adjacent boundaries
+                  lambda m: "\n\n" if "\x02" in m.group() else "\n", "".join(parser.parts))
+    lines = (re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n"))
+    return "\n".join(lines)
+
+
+# -- chunking --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    index: int
+    text: str
+    start: int  # character offset in the full text
+    terms: tuple[str, ...] = ()  # key terms of this chunk, best first (filled by build_index)
+
+
+def _sentence_spans(text: str, max_words: int) -> list[tuple[int, int, int, bool]]:
+    """(start, end, words, starts a paragraph) of each sentence of the text, in order; sentences
+    longer than max_words are cut at word boundaries."""
+    positions = [i for i, c in enumerate(text) if not c.isspace()]
+    compact = "".join(text[i] for i in positions)
+    spans: list[tuple[int, int, int, bool]] = []
+    cursor, prev_end, piece = 0, 0, max(1, max_words * 2 // 3)
+    for sentence in _split_sentences(text):
+        needle = "".join(sentence.split())
+        at = compact.find(needle, cursor)
+        if at < 0:  # cannot happen with quiz's splitter; skip rather than misplace
+            continue
+        cursor = at + len(needle)
+        start, end = positions[at], positions[cursor - 1] + 1
+        para = not spans or re.search(r"\n[ \t]*\n", text[prev_end:start]) is not None
+        words = [(m.start(), m.end()) for m in _TOKEN_RE.finditer(text, start, end)]
+        done = 0
+        while len(words) - done > max_words:  # an over-long "sentence": a table, no stops
+            cut = words[done + piece - 1][1]
+            spans.append((start, cut, piece, para))
+            done += piece
+            start = next(i for i in range(cut, words[done][0] + 1) if not text[i].isspace())
+            para = False
+        spans.append((start, end, len(words) - done, para))
+        prev_end = end
+    return spans
+
+
+def chunk_text(text: str, target_words: int = 200, overlap_sentences: int = 1) -> list[Chunk]:
+    """Sentence-aligned chunks of about target_words words, consecutive chunks sharing
+    overlap_sentences sentences; a paragraph break near the target is preferred as the end."""
+    if target_words < 1 or overlap_sentences < 0:
+        raise ValueError("target_words must be 1 or more and overlap_sentences 0 or more")
+    low, high = target_words / 2, target_words * 1.5
+    spans = _sentence_spans(text, max(1, int(high)))
+    chunks: list[Chunk] = []
+    first, n = 0, len(spans)
+    while first < n:
+        total, last, reached, best, best_total = 0, first, -1, -1, 0
+        for e in range(first, n):
+            total += spans[e][2]
+            if total > high and e > first:
+                break
+            last = e
+            if reached < 0 and total >= target_words:
+                reached = e
+            if e + 1 < n and spans[e + 1][3] and total >= low:
+                if best < 0 or abs(total - target_words) < abs(best_total - target_words):
+                    best, best_total = e, total
+        end = last if last == n - 1 else best if best >= 0 else reached if reached >= 0 else last
+        start = spans[first][0]
+        chunks.append(Chunk(len(chunks), text[start:spans[end][1]], start))
+        if end == n - 1:
+            break
+        first = max(end + 1 - overlap_sentences, first + 1)
+    return chunks
+
+
+# -- indexing --------------------------------------------------------------------------------------
+
+def _fold(word: str) -> str:
+    """A lower-cased search key; a plain plural folds onto its singular."""
+    word = word.lower()
+    return word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _idf(df: int, n: int) -> float:
+    return math.log((1 + n) / (1 + df)) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentIndex:
+    chunks: tuple[Chunk, ...]
+    terms: dict[str, tuple[int, ...]]  # key term (lower-cased) -> chunk indices containing it
+    _counts: list[Counter[str]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _chunk_counts(self) -> list[Counter[str]]:
+        if self._counts is None:
+            counts = [Counter(_fold(t) for t, _, _ in _tokens(c.text)) for c in self.chunks]
+            object.__setattr__(self, "_counts", counts)
+        assert self._counts is not None
+        return self._counts
+
+    def search(self, query: str, limit: int = 5) -> list[tuple[int, float]]:
+        """(chunk index, score) of the chunks that best match the query, best first (BM25)."""
+        toks = [t.lower() for t, _, _ in _tokens(query or "")]
+        if not toks or limit <= 0 or not self.chunks:
+            return []
+        words = {_fold(t) for t in toks if t not in _STOPWORDS} or {_fold(t) for t in toks}
+        counts = self._chunk_counts()
+        n = len(counts)
+        lengths = [sum(c.values()) for c in counts]
+        average = sum(lengths) / n or 1.0
+        scores = [0.0] * n
+        for word in words:
+            df = sum(1 for c in counts if word in c)
+            idf = _idf(df, n)
+            for i, c in enumerate(counts):
+                if tf := c.get(word, 0):
+                    scores[i] += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * lengths[i] / average))
+        phrase = f" {' '.join(toks)} "
+        for term, where in self.terms.items():  # a multi-word key term named in the query
+            if " " in term and f" {term} " in phrase:
+                for i in where:
+                    scores[i] += _idf(len(where), n)
+        ranked = sorted((i for i in range(n) if scores[i] > 0), key=lambda i: (-scores[i], i))
+        return [(self.chunks[i].index, round(scores[i], 6)) for i in ranked[:limit]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": 1,
+                "chunks": [{"index": c.index, "text": c.text, "start": c.start,
+                            "terms": list(c.terms)} for c in self.chunks],
+                "terms": {term: list(where) for term, where in self.terms.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DocumentIndex:
+        try:
+            chunks = tuple(Chunk(int(c["index"]), str(c["text"]), int(c["start"]),
+                                 tuple(str(t) for t in c["terms"])) for c in data["chunks"])
+            terms = {str(t): tuple(int(i) for i in where) for t, where in data["terms"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DocumentError("The stored document index is malformed.") from exc
+        return cls(chunks=chunks, terms=terms)
+
+
+def build_index(chunks: list[Chunk], terms_per_chunk: int = 8,
+                progress: Progress | None = None) -> DocumentIndex:
+    """Key terms of each chunk, scored tf-idf style against the whole document."""
+    sentences = [_split_sentences(c.text) for c in chunks]
+    toks = [[_tokens(s) for s in ss] for ss in sentences]
+    mid_caps = {t.lower() for ts in toks for sts in ts for t, _, _ in sts[1:] if t[0].isupper()}
+    found: list[Counter[str]] = []
+    first_at: list[dict[str, int]] = []
+    classes: dict[str, str] = {}
+    total = len(chunks)
+    for k, (ss, ts) in enumerate(zip(sentences, toks)):
+        tf: Counter[str] = Counter()
+        order: dict[str, int] = {}
+        for sentence, sentence_toks in zip(ss, ts):
+            for key, cls, _, _ in _extract(sentence, sentence_toks, mid_caps):
+                if cls == "number" and _number_shape(key) == "integer":
+                    continue  # page numbers, counts: poor search terms
+                term = key.lower()
+                classes.setdefault(term, cls)
+                tf[term] += 1
+                order.setdefault(term, len(order))
+        found.append(tf)
+        first_at.append(order)
+        if progress is not None:
+            progress((k + 1) / total, f"Indexing chunk {k + 1} of {total}")
+    df: Counter[str] = Counter(term for tf in found for term in tf)
+    best: dict[str, float] = {}
+    built: list[Chunk] = []
+    for chunk, tf, order in zip(chunks, found, first_at):
+        scored = {t: (1 + math.log(c)) * _idf(df[t], total) * _class_weight(t, classes[t])
+                  for t, c in tf.items()}
+        top = sorted(scored, key=lambda t: (-scored[t], order[t]))[:max(0, terms_per_chunk)]
+        for t in top:
+            best[t] = max(best.get(t, 0.0), scored[t])
+        built.append(Chunk(len(built), chunk.text, chunk.start, tuple(top)))
+    terms = {t: tuple(i for i, tf in enumerate(found) if t in tf)
+             for t in sorted(best, key=lambda t: (-best[t], t))}
+    return DocumentIndex(chunks=tuple(built), terms=terms)
