@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     progress_interval: float = 0.05
     num_cpus: int | None = None
     log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _queue_holds_a_resume(self) -> Settings:
+        if self.send_queue_limit <= self.history_max:
+            raise ValueError("send_queue_limit must exceed history_max, or a resume backlog could never fit")
+        return self
 
     @field_validator("data_dir", mode="before")
     @classmethod
