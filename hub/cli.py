@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--data-dir", type=Path, help="where the hub keeps its files")
     serve.add_argument("--db", type=Path, help="the job store's SQLite file (default DATA_DIR/jobs.db)")
     serve.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
+    serve.add_argument("--ssl-certfile", type=Path, help="serve https/wss with this certificate (PEM)")
+    serve.add_argument("--ssl-keyfile", type=Path, help="the certificate's private key (PEM)")
     serve.add_argument("--log-level", help="debug, info, warning")
 
     token = sub.add_parser("token", help="print a token signed with the hub's secret")

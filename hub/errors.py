@@ -62,6 +62,24 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class RateLimited(ClientError):
+    """Too many requests, frames or connections: HTTP 429 with Retry-After, or close 4429."""
+
+    close_code = 4429
+    http_status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class TooLarge(ClientError):
+    close_code = 1009
+    http_status = 413
+    code = "too_large"
+
+
 class SlowConsumer(ClientError):
     """A connection's send queue stayed over its bound."""
 

@@ -57,13 +57,15 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
         app, host=settings.host, port=settings.port, ws="websockets-sansio",
         ws_max_size=settings.max_frame, ws_per_message_deflate=True,
         ws_ping_interval=settings.heartbeat, ws_ping_timeout=settings.heartbeat,
-        log_level=settings.log_level, timeout_graceful_shutdown=5, **extra,
+        log_level=settings.log_level, timeout_graceful_shutdown=5,
+        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None, **extra,
     )
 
 
 def serve(settings: Settings) -> None:
     app, _ = build(settings)
-    print(f"hub: listening on {settings.public_url}  (WebSocket {settings.public_url.replace('http', 'ws')}/ws)")
+    print(f"hub: listening on {settings.public_url}  (WebSocket {settings.public_url.replace('http', 'ws', 1)}/ws)")
     print(f"hub: data dir {settings.data_dir}; a token for an educator: hub token EDUCATOR_ID", flush=True)
     # uvicorn handles SIGINT/SIGTERM (drain, close 1001/1012) and re-raises the signal afterwards to
     # the handler it found; make that one a no-op instead of Ray's driver handler, which exits 15.
@@ -90,7 +92,7 @@ class LocalHub:
             time.sleep(0.02)
         sock = self.server.servers[0].sockets[0]
         self.port: int = sock.getsockname()[1]
-        self.url = f"http://{self.settings.host}:{self.port}"
+        self.url = f"{self.settings.scheme}://{self.settings.host}:{self.port}"
 
     @property
     def app(self) -> Any:

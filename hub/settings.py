@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     history_age: float = 300.0
     poll_timeout: float = 15.0
     progress_interval: float = 0.05
+    max_connections: int = 15_000  # per ingress process (open files are capped at 20,000)
+    max_connections_per_token: int = 20
+    inbound_rate: float = 20.0  # client frames a second per connection...
+    inbound_burst: float = 40.0  # ...with this burst; past it an error frame, then 4429
+    inbound_strikes: int = 20  # frames refused in a row before the connection is closed 4429
+    submit_rate: float = 1.0  # jobs a second per educator...
+    submit_burst: float = 20.0  # ...with this burst; past it HTTP 429 with Retry-After
+    max_body: int = 28 * 1024 * 1024  # bytes of an HTTP request body (a 20 MiB upload in base64)
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
     num_cpus: int | None = None
     log_level: str = "info"
 
@@ -77,6 +87,10 @@ class Settings(BaseSettings):
         return self.db or self.data_dir / "jobs.db"
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_certfile else "http"
+
+    @property
     def public_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity, verify_token
-from hub.errors import AuthError, Forbidden, HubError
+from hub.errors import AuthError, Forbidden, HubError, RateLimited, TooLarge
 from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
 
@@ -87,7 +88,9 @@ def install_error_handlers(app: Any, metrics: Any) -> None:
     async def hub_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HubError)
         metrics.errors.inc(code=exc.code)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return JSONResponse({"detail": exc.message}, status_code=exc.http_status, headers=headers)
 
     async def bad_params(request: Request, exc: Exception) -> JSONResponse:
@@ -105,3 +108,31 @@ async def ping_all(shards: list[Any], timeout: float = 3.0) -> tuple[bool, dict[
     except (asyncio.TimeoutError, HubError) as exc:
         return False, {"error": str(exc) or "registry shards did not answer in time"}
     return True, {"shards": len(epochs)}
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `max_body` bytes gets 413, declared or streamed."""
+
+    def __init__(self, app: Any, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            response = JSONResponse({"detail": f"request body over {self.max_body:,} bytes"}, status_code=413)
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise TooLarge(f"request body over {self.max_body:,} bytes")
+            return message
+
+        await self.app(scope, counted, send)

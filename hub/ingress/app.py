@@ -10,10 +10,11 @@ from typing import Any
 from fastapi import FastAPI, WebSocket
 
 from hub import __version__
-from hub.ingress.api import build_router, install_error_handlers, ping_all
+from hub.ingress.api import BodyLimit, build_router, install_error_handlers, ping_all
 from hub.ingress.desk import ClusterLike, JobDesk
 from hub.ingress.relay import Relay
 from hub.ingress.ws import WsContext, serve_websocket
+from hub.limits import Buckets, ConnectionCaps
 from hub.metrics import IngressMetrics
 from hub.settings import Settings
 
@@ -23,7 +24,7 @@ log = logging.getLogger("hub.ingress")
 def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI:
     metrics = IngressMetrics()
     relay = Relay(cluster.shards, metrics, poll_timeout=settings.poll_timeout)
-    desk = JobDesk(cluster, metrics)
+    desk = JobDesk(cluster, metrics, submit_limit=Buckets(settings.submit_rate, settings.submit_burst))
     metrics.gauge("hub_connections", "Open WebSocket connections", lambda: relay.connection_count)
     metrics.gauge("hub_educators", "Educators with an open connection here", lambda: len(relay.conns))
     metrics.gauge("hub_send_queue_messages", "Messages waiting in send queues",
@@ -41,11 +42,13 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     app.state.relay = relay
     app.state.metrics = metrics
     install_error_handlers(app, metrics)
+    app.add_middleware(BodyLimit, max_body=settings.max_body)
 
     async def ws_cancel(who: Any, job_id: str) -> None:
         await desk.cancel(who, job_id)
 
-    ctx = WsContext(settings=settings, secret=secret, relay=relay, metrics=metrics, cancel=ws_cancel)
+    caps = ConnectionCaps(settings.max_connections_per_token, settings.max_connections)
+    ctx = WsContext(settings=settings, secret=secret, relay=relay, metrics=metrics, cancel=ws_cancel, caps=caps)
 
     @app.websocket("/ws")
     async def ws_endpoint(ws: WebSocket) -> None:

@@ -78,6 +78,10 @@ class Connection:
             self.offer(env, text)
         self._wake.set()
 
+    @property
+    def pending_control(self) -> int:
+        return len(self._control)
+
     def send_control(self, frame: str) -> None:
         """pong, error: sent before pending batches (they are answers, not stream messages)."""
         self._control.append(frame)

@@ -12,11 +12,12 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.auth import Identity
-from hub.errors import Conflict, Forbidden, NotFound
+from hub.errors import Conflict, Forbidden, NotFound, RateLimited, TooLarge
 from hub.jobstate import TERMINAL, JobState
 from hub.metrics import IngressMetrics
 from hub.sharding import shard_of
-from jobs.kinds import BadParams, resolve_kind, unknown_kind, validate_with
+from hub.limits import Buckets
+from jobs.kinds import MAX_UPLOAD, BadParams, resolve_kind, unknown_kind, validate_with
 
 log = logging.getLogger("hub.jobs")
 
@@ -55,18 +56,26 @@ class Publish(_Data):
 
 
 class JobDesk:
-    def __init__(self, cluster: ClusterLike, metrics: IngressMetrics) -> None:
+    def __init__(self, cluster: ClusterLike, metrics: IngressMetrics, submit_limit: Buckets | None = None) -> None:
         self.cluster = cluster
         self.metrics = metrics
+        self.submit_limit = submit_limit
 
     # -- jobs -------------------------------------------------------------------------------
 
     async def submit(self, who: Identity, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         """Validate, record and publish `queued` (before the job's actor exists), start the actor."""
+        if self.submit_limit is not None:
+            wait = self.submit_limit.take(who.sub, time.monotonic())
+            if wait:
+                raise RateLimited(f"too many jobs submitted; try again in {wait:.1f}s", retry_after=wait)
         job_kind = await resolve_kind(kind, self.cluster.store)
         if job_kind is None:
             raise unknown_kind(kind, await self.cluster.store.kind_names())
         valid = validate_with(job_kind, params)  # BadParams -> 422
+        size = getattr(valid, "upload_size", lambda: 0)()
+        if size > MAX_UPLOAD:
+            raise TooLarge(f"the document is {size:,} bytes; the limit is {MAX_UPLOAD:,}", size=size)
         now = time.time()
         state = JobState(
             job_id=uuid.uuid4().hex, kind=kind, educator_id=who.sub, created_at=now, updated_at=now,

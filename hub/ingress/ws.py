@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,10 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth import verify_token
-from hub.errors import BadFrame, ClientError, HubError, UpstreamError
+from hub.errors import BadFrame, ClientError, HubError, RateLimited, UpstreamError
 from hub.ingress.connection import Connection
 from hub.ingress.relay import Relay
+from hub.limits import ConnectionCaps, TokenBucket
 from hub.metrics import IngressMetrics
 from hub.outbox import Outbox
 from hub.protocol import (
@@ -27,6 +29,7 @@ from hub.settings import Settings
 
 log = logging.getLogger("hub.ws")
 
+MAX_CONTROL = 256  # answers (pong, error) waiting to be sent before the client is deemed not reading
 _LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127(?:\.\d{1,3}){3}|\[::1\])(:\d+)?$")
 
 
@@ -49,6 +52,7 @@ class WsContext:
     relay: Relay
     metrics: IngressMetrics
     cancel: Any  # async (identity, job_id) -> None; raises ClientError
+    caps: ConnectionCaps
 
 
 async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
@@ -67,6 +71,8 @@ async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
         return await _refuse(ws, metrics, 4408, f"no hello within {settings.hello_timeout:g}s")
     except (WebSocketDisconnect, _Gone):
         return
+    except BadFrame as exc:  # a binary first frame
+        return await _refuse(ws, metrics, 4400, exc.message)
     try:
         hello = parse_client_frame(first)
         if not isinstance(hello, Hello):
@@ -78,6 +84,17 @@ async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
     except ClientError as exc:
         return await _refuse(ws, metrics, exc.close_code, exc.message)
 
+    refused = ctx.caps.admit(identity.sub)
+    if refused is not None:
+        return await _refuse(ws, metrics, 4429, refused)
+    try:
+        await _serve(ws, ctx, session, identity, hello)
+    finally:
+        ctx.caps.release(identity.sub)
+
+
+async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hello: Hello) -> None:
+    settings, metrics = ctx.settings, ctx.metrics
     conn = Connection(
         ws, session=session, educator_id=identity.sub,
         types=set(hello.types) if hello.types is not None else None,
@@ -127,10 +144,24 @@ async def _receive_text(ws: WebSocket) -> str:
 
 async def _read_loop(ws: WebSocket, conn: Connection, identity: Any, ctx: WsContext) -> None:
     """Read until the client goes (or the sender closed the socket and the client acknowledged)."""
-    metrics = ctx.metrics
+    metrics, settings = ctx.metrics, ctx.settings
+    bucket = TokenBucket(settings.inbound_rate, settings.inbound_burst, time.monotonic())
+    strikes = 0
     while True:
         try:
-            frame = parse_client_frame(await _receive_text(ws))
+            text = await _receive_text(ws)
+            if not bucket.take(time.monotonic()):
+                strikes += 1
+                if strikes > settings.inbound_strikes:
+                    conn.close(4429, "inbound rate limit exceeded")
+                    continue  # keep reading until the client acknowledges the close
+                raise RateLimited(f"more than {settings.inbound_rate:g} frames a second; slow down",
+                                  bucket.retry_after(time.monotonic()))
+            strikes = 0
+            if conn.pending_control > MAX_CONTROL:
+                conn.close(4409, "not reading answers: reconnect and resume")
+                continue
+            frame = parse_client_frame(text)
             metrics.ops_in.inc(op=frame.op)
             if isinstance(frame, Ping):
                 conn.send_control(pong_frame(frame.id))
