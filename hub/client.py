@@ -1,8 +1,9 @@
-"""Python client of the hub protocol (asyncio): hello/resume, dedupe, heartbeats, reconnection.
+"""Python client of the hub protocol (asyncio): hello/resume, dedupe, heartbeats with dead-connection
+detection, reconnection with backoff and jitter, an offline queue, and a long-poll fallback.
 
     client = HubClient("http://127.0.0.1:8000", token)
     client.on("quiz_status", lambda env: print(env["data"]["progress"]))
-    await client.start()          # returns once the first welcome has arrived
+    await client.start()          # returns once the first welcome (or first poll) has arrived
     ...
     await client.close()
 """
@@ -13,10 +14,12 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -25,6 +28,8 @@ from hub.protocol import SUBPROTOCOL
 log = logging.getLogger("hub.client")
 
 FATAL_CLOSE = {4400: "bad hello", 4401: "unauthorized", 4403: "origin not allowed"}
+WELCOME_TIMEOUT = 15.0  # seconds from hello to welcome before the attempt counts as failed
+STATES = ("idle", "connecting", "connected", "reconnecting", "polling", "closed")
 Handler = Callable[[dict[str, Any]], Any]
 
 
@@ -41,6 +46,13 @@ def ws_url(base: str) -> str:
     return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws"
 
 
+def http_url(base: str) -> str:
+    base = base.rstrip("/")
+    if base.endswith("/ws"):
+        base = base[:-3]
+    return base.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
+
+
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
     return rng.uniform(0, min(cap, base * 2**attempt))
@@ -55,18 +67,26 @@ class HubClient:
         types: list[str] | None = None,
         base_delay: float = 1.0,
         max_delay: float = 30.0,
-        max_attempts: int | None = None,
+        max_attempts: int | None = 5,
+        fallback: bool = True,
+        upgrade_retry: float = 30.0,
         heartbeat: float | None = None,
         compression: bool = True,
         offline_queue: int = 100,
+        websocket_url: str | None = None,
     ) -> None:
+        """`url`: the hub (or several ingresses, tried in turn). After `max_attempts` failed
+        WebSocket attempts in a row the client long-polls `/api/events` when `fallback` (else it
+        gives up), and tries the WebSocket again every `upgrade_retry` seconds."""
         self.urls = [ws_url(u) for u in ([url] if isinstance(url, str) else url)]
-        self._url_index = 0
+        self.websocket_url = websocket_url
         self.token = token
         self.types = types
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.max_attempts = max_attempts
+        self.fallback = fallback
+        self.upgrade_retry = upgrade_retry
         self.heartbeat = heartbeat
         self.compression = compression
         self.state = "idle"
@@ -75,17 +95,23 @@ class HubClient:
         self.session: str | None = None
         self.jobs: dict[str, dict[str, Any]] = {}
         self.connects = 0
+        self._url_index = 0
         self._handlers: dict[str, list[Handler]] = {}
         self._outgoing: deque[dict[str, Any]] = deque(maxlen=offline_queue)
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._welcomed: asyncio.Future[dict[str, Any]] | None = None
         self._closing = False
+        self._last_heard = 0.0
         self._rng = random.Random()
 
     @property
     def url(self) -> str:
-        return self.urls[self._url_index]
+        return self.websocket_url or self.urls[self._url_index]
+
+    @property
+    def http_base(self) -> str:
+        return http_url(self.urls[self._url_index])
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -140,12 +166,16 @@ class HubClient:
         await self.send({"op": "cancel", "jobId": job_id})
 
     async def _run(self) -> None:
-        attempt = 0
+        failures = 0
         while not self._closing:
-            self._set_state("connecting" if self.connects == 0 else "reconnecting")
+            if self.fallback and self.max_attempts is not None and failures >= self.max_attempts:
+                await self._poll_for(self.upgrade_retry)
+                if self._closing:
+                    break
+            self._set_state("connecting" if self.connects == 0 and failures == 0 else "reconnecting")
             try:
                 await self._session()
-                attempt = 0
+                failures = 0
             except HubClientError as exc:
                 self._fail(exc)
                 return
@@ -154,16 +184,17 @@ class HubClient:
                 if code in FATAL_CLOSE:
                     self._fail(HubClientError(f"closed {code}: {exc}", code))
                     return
+                failures += 1
                 self._url_index = (self._url_index + 1) % len(self.urls)  # try the next ingress
-                log.info("connection lost (%s); reconnecting to %s", exc, self.url)
+                log.info("connection failed or lost (%s); next try %s", exc, self.url)
             if self._closing:
                 break
-            if self.max_attempts is not None and attempt >= self.max_attempts:
-                self._fail(HubClientError(f"gave up after {attempt} attempts"))
+            if not self.fallback and self.max_attempts is not None and failures >= self.max_attempts:
+                self._fail(HubClientError(f"gave up after {failures} attempts"))
                 return
-            self._set_state("reconnecting")
-            await asyncio.sleep(backoff_delay(attempt, self.base_delay, self.max_delay, self._rng))
-            attempt += 1
+            if failures < (self.max_attempts or failures + 1):
+                self._set_state("reconnecting")
+                await asyncio.sleep(backoff_delay(failures, self.base_delay, self.max_delay, self._rng))
 
     def _fail(self, exc: HubClientError) -> None:
         self._set_state("closed")
@@ -174,8 +205,7 @@ class HubClient:
     async def _session(self) -> None:
         async with connect(
             self.url, subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-            compression="deflate" if self.compression else None, open_timeout=10,
-            max_size=None,
+            compression="deflate" if self.compression else None, open_timeout=10, max_size=None,
         ) as ws:
             self._ws = ws
             hello: dict[str, Any] = {"op": "hello", "token": self.token}
@@ -184,9 +214,14 @@ class HubClient:
             if self.types is not None:
                 hello["types"] = self.types
             await ws.send(json.dumps(hello))
-            pinger = asyncio.get_running_loop().create_task(self._pinger(ws))
+            self._handle(json.loads(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT)))
+            self._last_heard = time.monotonic()
+            pinger = asyncio.get_running_loop().create_task(self._pinger(ws))  # at the welcome's pace
             try:
+                while self._outgoing and self.state == "connected":
+                    await ws.send(json.dumps(self._outgoing.popleft()))
                 async for raw in ws:
+                    self._last_heard = time.monotonic()
                     self._handle(json.loads(raw))
                     if self.state == "connected":
                         while self._outgoing:
@@ -201,11 +236,57 @@ class HubClient:
                 raise HubClientError(f"closed {code}: {ws.close_reason or FATAL_CLOSE[code]}", code)
 
     async def _pinger(self, ws: ClientConnection) -> None:
+        """Heartbeat; a connection that stays silent for two heartbeats is dead: drop it."""
         n = 0
         while True:
-            await asyncio.sleep(self.heartbeat or 20.0)
+            interval = self.heartbeat or 20.0
+            await asyncio.sleep(interval)
+            if time.monotonic() - self._last_heard > 2 * interval:
+                log.info("no frame for %.0fs: the connection is dead, reconnecting", 2 * interval)
+                ws.transport.abort()
+                return
             n += 1
             await ws.send(json.dumps({"op": "ping", "id": n}))
+
+    # -- long-poll fallback --------------------------------------------------------------------
+
+    async def _poll_for(self, seconds: float) -> None:
+        """Long-poll `/api/events` for `seconds`, then return so the WebSocket is tried again."""
+        self._set_state("polling")
+        deadline = time.monotonic() + seconds
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with httpx.AsyncClient(base_url=self.http_base, headers=headers, timeout=40) as http:
+            while not self._closing and time.monotonic() < deadline:
+                params: dict[str, Any] = {"timeout": max(0.0, min(25.0, deadline - time.monotonic()))}
+                if self.epoch is not None:
+                    params.update(epoch=self.epoch, after=self.seq)
+                try:
+                    reply = await http.get("/api/events", params=params)
+                except httpx.HTTPError as exc:
+                    log.info("poll failed (%s)", exc)
+                    await asyncio.sleep(backoff_delay(1, self.base_delay, self.max_delay, self._rng))
+                    continue
+                if reply.status_code == 401:
+                    self._fail(HubClientError("unauthorized", 4401))
+                    self._closing = True
+                    return
+                if reply.status_code != 200:
+                    await asyncio.sleep(self.base_delay)
+                    continue
+                body = reply.json()
+                if not body["resumed"]:
+                    self._handle({"op": "welcome", "session": "poll", "epoch": body["epoch"],
+                                  "seq": body["seq"], "resumed": False, "snapshot": body.get("snapshot", []),
+                                  "polling": True})
+                    self._set_state("polling")
+                else:
+                    self._handle({"op": "batch", "messages": body["messages"]})
+                while self._outgoing:  # ops that have an HTTP form go that way meanwhile
+                    op = self._outgoing[0]
+                    if op.get("op") != "cancel":
+                        break
+                    self._outgoing.popleft()
+                    await http.post(f"/api/jobs/{op['jobId']}/cancel")
 
     # -- frames --------------------------------------------------------------------------------
 
@@ -224,14 +305,14 @@ class HubClient:
         elif op == "welcome":
             self.connects += 1
             self.session = frame["session"]
-            if self.heartbeat is None:
-                self.heartbeat = float(frame.get("heartbeat", 20.0))
+            if self.heartbeat is None and "heartbeat" in frame:
+                self.heartbeat = float(frame["heartbeat"])
             if not frame["resumed"]:
                 self.epoch, self.seq = frame["epoch"], frame["seq"]
-                for job in frame.get("snapshot", []):
-                    self.jobs[job["jobId"]] = job
+                self.jobs = {job["jobId"]: job for job in frame.get("snapshot", [])}
                 self._emit("snapshot", frame)
-            self._set_state("connected")
+            if not frame.get("polling"):
+                self._set_state("connected")
             self._emit("welcome", frame)
             if self._welcomed is not None and not self._welcomed.done():
                 self._welcomed.set_result(frame)

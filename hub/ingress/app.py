@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, WebSocket
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from hub import __version__
 from hub.ingress.api import BodyLimit, build_router, install_error_handlers, ping_all
@@ -19,6 +22,8 @@ from hub.metrics import IngressMetrics
 from hub.settings import Settings
 
 log = logging.getLogger("hub.ingress")
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI:
@@ -56,8 +61,11 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
 
     app.include_router(build_router(desk, secret, lambda: ping_all(cluster.shards), metrics.render, relay))
 
-    @app.get("/")
-    async def index() -> dict[str, Any]:
-        return {"hub": __version__, "websocket": "/ws", "api": "/api/jobs", "docs": "/docs"}
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        """The dashboard: open it with ?token=... (or paste a token on the page)."""
+        return FileResponse(STATIC / "index.html", media_type="text/html")
 
     return app

@@ -1,0 +1,400 @@
+// The hub's dashboard (served at /): an educator's jobs with live progress, a quiz form, the
+// finished quiz, notification toasts and analytics, all fed by hub-client.js.
+import { HubClient, HubHttpError, TERMINAL } from "./hub-client.js";
+
+const TOKEN_KEY = "hub.token";
+const $ = (selector) => document.querySelector(selector);
+const STATE_LABELS = {
+  idle: "Not connected", connecting: "Connecting…", connected: "Live", reconnecting: "Reconnecting…",
+  polling: "Polling (fallback)", closed: "Disconnected",
+};
+const KIND_LABELS = {
+  quiz_generation: "Quiz generation", question_replace: "Question replacement",
+  document_processing: "Document processing",
+};
+
+let client = null;
+const pastJobs = new Map(); // jobs from GET /api/jobs that the stream's snapshot did not carry
+const shownQuiz = { jobId: null, quizId: null, result: null };
+
+// -- small DOM helpers -------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value == null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) if (child != null) node.append(child);
+  return node;
+}
+
+function storage() {
+  try { return window.sessionStorage; } catch { return null; }
+}
+
+function humanize(key) {
+  const words = key.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/_/g, " ").toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function formatValue(key, value) {
+  if (typeof value === "number") {
+    const text = value.toLocaleString(undefined, { maximumFractionDigits: 1 });
+    return /seconds$/i.test(key) ? `${text} s` : text;
+  }
+  if (value && typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+function formatEta(seconds) {
+  if (seconds == null || !Number.isFinite(seconds)) return "";
+  if (seconds < 1) return "almost done";
+  if (seconds < 90) return `about ${Math.round(seconds)} s left`;
+  return `about ${Math.round(seconds / 60)} min left`;
+}
+
+function formatTime(ts) {
+  if (!ts) return "";
+  return new Date(ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function errorText(err) {
+  if (err instanceof HubHttpError) {
+    if (Array.isArray(err.detail)) {
+      return err.detail.map((d) => (d && typeof d === "object" ? d.msg ?? JSON.stringify(d) : String(d))).join("; ");
+    }
+    return typeof err.detail === "string" ? err.detail : `HTTP ${err.status}`;
+  }
+  return err?.message ?? String(err);
+}
+
+// -- toasts ------------------------------------------------------------------------------------
+
+function toast(level, title, body = "", timeout = level === "error" ? 10000 : 6000) {
+  const node = el("div", { class: `toast toast-${level}`, role: level === "error" ? "alert" : "status",
+    "data-level": level },
+  el("div", { class: "toast-text" }, el("strong", { text: title }), body ? el("p", { text: body }) : null),
+  el("button", { type: "button", class: "toast-close", "aria-label": "Dismiss", text: "×",
+    onclick: () => node.remove() }));
+  $("#toasts").append(node);
+  while ($("#toasts").children.length > 5) $("#toasts").firstElementChild.remove();
+  if (timeout) setTimeout(() => node.remove(), timeout);
+  return node;
+}
+
+// -- connection indicator ----------------------------------------------------------------------
+
+function showState(state) {
+  const node = $("#connection");
+  node.dataset.state = state;
+  node.querySelector(".label").textContent = STATE_LABELS[state] ?? state;
+  node.title = state === "polling" ? "WebSocket unavailable: updates arrive by long-polling" : "";
+}
+
+// -- jobs --------------------------------------------------------------------------------------
+
+function jobState(jobId) {
+  return client.jobs.get(jobId) ?? pastJobs.get(jobId);
+}
+
+function allJobs() {
+  const jobs = new Map(pastJobs);
+  for (const [id, job] of client.jobs) jobs.set(id, job);
+  return [...jobs.values()].sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0));
+}
+
+function buildRow(jobId) {
+  const row = el("li", { class: "job", "data-job-id": jobId },
+    el("div", { class: "job-head" },
+      el("span", { class: "job-title" }),
+      el("span", { class: "badge" }),
+      el("time", { class: "job-time muted" })),
+    el("div", { class: "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100,
+      "aria-label": "Progress" }, el("div", { class: "bar" })),
+    el("div", { class: "job-foot" },
+      el("span", { class: "job-message" }),
+      el("span", { class: "eta muted" })),
+    el("p", { class: "job-error error", hidden: true }),
+    el("div", { class: "job-actions" },
+      el("button", { type: "button", class: "cancel secondary", "data-job-id": jobId, text: "Cancel",
+        onclick: (event) => cancelJob(jobId, event.currentTarget) }),
+      el("button", { type: "button", class: "view secondary", "data-job-id": jobId, text: "View quiz",
+        hidden: true, onclick: () => showResult(jobId) })));
+  return row;
+}
+
+function renderJob(job) {
+  if (!job?.jobId) return;
+  const list = $("#jobs");
+  let row = list.querySelector(`li[data-job-id="${CSS.escape(job.jobId)}"]`);
+  if (!row) {
+    row = buildRow(job.jobId);
+    const older = [...list.children].find((r) => (jobState(r.dataset.jobId)?.createdAt ?? 0) < (job.createdAt ?? 0));
+    list.insertBefore(row, older ?? null); // newest first
+  }
+  const progress = Math.max(0, Math.min(100, Number(job.progress) || 0));
+  const running = !TERMINAL.includes(job.status);
+  row.dataset.status = job.status ?? "queued";
+  row.dataset.kind = job.kind ?? "";
+  let title = KIND_LABELS[job.kind] ?? humanize(job.kind ?? "job");
+  if (job.kind === "document_processing" && job.stage) title += ` · ${job.stage}`;
+  row.querySelector(".job-title").textContent = title;
+  row.querySelector(".badge").textContent = job.status ?? "queued";
+  row.querySelector(".job-time").textContent = formatTime(job.createdAt);
+  const bar = row.querySelector(".progress");
+  bar.dataset.progress = String(progress);
+  bar.setAttribute("aria-valuenow", String(progress));
+  bar.setAttribute("aria-valuetext", `${Math.round(progress)}%`);
+  bar.setAttribute("aria-label", `${title} progress`);
+  bar.querySelector(".bar").style.width = `${progress}%`;
+  row.querySelector(".job-message").textContent = job.message || "";
+  row.querySelector(".eta").textContent = running ? formatEta(job.etaSeconds) : `${Math.round(progress)}%`;
+  const error = row.querySelector(".job-error");
+  error.hidden = !job.error;
+  error.textContent = job.error ?? "";
+  const cancel = row.querySelector(".cancel");
+  cancel.hidden = !running;
+  if (!running) cancel.disabled = false;
+  row.querySelector(".view").hidden = !(job.status === "completed" && job.kind === "quiz_generation");
+  $("#no-jobs").hidden = list.children.length > 0;
+}
+
+function renderAllJobs() {
+  const list = $("#jobs");
+  const keep = new Set(allJobs().map((job) => job.jobId));
+  for (const row of [...list.children]) if (!keep.has(row.dataset.jobId)) row.remove();
+  for (const job of allJobs()) renderJob(job);
+  $("#no-jobs").hidden = list.children.length > 0;
+}
+
+function cancelJob(jobId, button) {
+  button.disabled = true;
+  button.textContent = "Cancelling…";
+  client.cancel(jobId);
+  setTimeout(() => { // no cancelled status by then (the hub said no): let it be tried again
+    button.disabled = false;
+    button.textContent = "Cancel";
+  }, 8000);
+}
+
+// -- the quiz ----------------------------------------------------------------------------------
+
+function renderQuestion(question) {
+  const options = Array.isArray(question.options)
+    ? el("ul", { class: "options" }, question.options.map((option) =>
+      el("li", { class: option === question.answer ? "option answer-option" : "option", text: option })))
+    : null;
+  return el("li", { class: "question", "data-question-id": question.id },
+    el("p", { class: "prompt", text: question.prompt }),
+    options,
+    el("details", {},
+      el("summary", { text: "Show answer" }),
+      el("p", { class: "answer" }, "Answer: ", el("strong", { text: question.answer })),
+      question.explanation ? el("p", { class: "explanation muted", text: question.explanation }) : null));
+}
+
+function renderQuiz(jobId, result) {
+  shownQuiz.jobId = jobId;
+  shownQuiz.quizId = result?.quizId ?? null;
+  shownQuiz.result = result;
+  const box = $("#quiz");
+  box.dataset.jobId = jobId;
+  box.dataset.quizId = result?.quizId ?? "";
+  const questions = result?.questions ?? [];
+  box.replaceChildren(
+    el("p", { class: "quiz-meta muted" },
+      `${questions.length} question${questions.length === 1 ? "" : "s"}`,
+      result?.quizId ? ` · quiz ${result.quizId}` : ""),
+    el("ol", { class: "questions" }, questions.map((q) => renderQuestion(q))));
+}
+
+async function showResult(jobId) {
+  const box = $("#quiz");
+  box.setAttribute("aria-busy", "true");
+  try {
+    renderQuiz(jobId, await client.getResult(jobId));
+  } catch (err) {
+    toast("error", "Could not load the quiz", errorText(err));
+  } finally {
+    box.removeAttribute("aria-busy");
+  }
+}
+
+function replaceQuestion(data) { // a question_replace job completed on the quiz on show
+  if (!data.question || data.quizId !== shownQuiz.quizId || !shownQuiz.result) return;
+  const questions = shownQuiz.result.questions.map((q) => (q.id === data.questionId ? data.question : q));
+  renderQuiz(shownQuiz.jobId, { ...shownQuiz.result, questions });
+}
+
+// -- analytics ---------------------------------------------------------------------------------
+
+function renderAnalytics() {
+  const stats = $("#analytics .stats");
+  const entries = Object.entries(client.analytics);
+  $("#analytics .empty").hidden = entries.length > 0;
+  for (const [key, value] of entries) {
+    let item = stats.querySelector(`[data-key="${CSS.escape(key)}"]`);
+    if (!item) {
+      const label = /.Seconds$/.test(key) ? `${humanize(key.slice(0, -7))} time` : humanize(key);
+      item = el("div", { class: "stat", "data-key": key }, el("dt", { text: label }), el("dd"));
+      stats.append(item);
+    }
+    const text = formatValue(key, value);
+    const dd = item.querySelector("dd");
+    if (dd.textContent !== text) {
+      dd.textContent = text;
+      item.classList.remove("changed");
+      void item.offsetWidth; // restart the highlight animation
+      item.classList.add("changed");
+    }
+  }
+}
+
+// -- stream events -----------------------------------------------------------------------------
+
+function onJobMessage(env) {
+  const data = env.data ?? {};
+  const job = client.jobs.get(data.jobId);
+  renderJob(job);
+  if (!TERMINAL.includes(data.status)) return;
+  const title = KIND_LABELS[job?.kind] ?? "Job";
+  if (data.status === "completed") {
+    if (env.type === "quiz_status" && job?.kind === "quiz_generation") {
+      toast("success", "Quiz ready", data.message || "The quiz is below.");
+      showResult(data.jobId);
+    } else if (env.type === "question_replace") {
+      toast("success", "Question replaced", data.message);
+      replaceQuestion(data);
+    } else {
+      toast("success", `${title} completed`, data.message);
+    }
+  } else if (data.status === "failed") {
+    toast("error", `${title} failed`, data.error || data.message);
+  } else {
+    toast("info", `${title} cancelled`, data.message);
+  }
+}
+
+function connect(token) {
+  const params = new URLSearchParams(location.search);
+  client = new HubClient({
+    url: window.NEXT_PUBLIC_WS_URL || location.origin,
+    token,
+    enabled: params.get("transport") === "poll" ? false : undefined,
+  });
+  window.hub = client; // for the console and end-to-end tests
+  client.on("state", (event) => showState(event.state));
+  client.on("welcome", (frame) => {
+    if (frame.educatorId) $("#educator").textContent = frame.educatorId;
+  });
+  client.on("snapshot", () => renderAllJobs());
+  // (custom job kinds report quiz_status messages carrying their `kind`)
+  for (const type of ["quiz_status", "question_replace", "document_processing"]) client.on(type, onJobMessage);
+  client.on("analytics_update", () => renderAnalytics());
+  client.on("notification", (env) => {
+    const d = env.data ?? {};
+    toast(["info", "success", "warning", "error"].includes(d.level) ? d.level : "info", d.title || "Notification", d.body);
+  });
+  client.on("error", (event) => {
+    if (event.fatal) return signedOut(`The hub refused this connection (${event.code}): ${event.message}`);
+    toast("warning", "The hub reported a problem", event.message);
+  });
+  showState(client.state);
+  $("#signin").hidden = true;
+  $("#app").hidden = false;
+  $("#sign-out").hidden = false;
+  client.start().then(loadHistory, () => {});
+}
+
+async function loadHistory() { // finished jobs the live snapshot may not carry
+  try {
+    for (const job of await client.listJobs()) if (!client.jobs.has(job.jobId)) pastJobs.set(job.jobId, job);
+    renderAllJobs();
+  } catch (err) {
+    if (!(err instanceof HubHttpError && err.status === 403)) console.warn("hub: could not list jobs", err);
+  }
+}
+
+function signedOut(message = "") {
+  client?.close();
+  client = null;
+  storage()?.removeItem(TOKEN_KEY);
+  pastJobs.clear();
+  $("#jobs").replaceChildren();
+  $("#analytics .stats").replaceChildren();
+  $("#analytics .empty").hidden = false;
+  $("#quiz").replaceChildren(el("p", { class: "muted", text: "A quiz appears here when its job completes." }));
+  Object.assign(shownQuiz, { jobId: null, quizId: null, result: null });
+  $("#app").hidden = true;
+  $("#sign-out").hidden = true;
+  $("#educator").textContent = "";
+  $("#signin").hidden = false;
+  const error = $("#signin-error");
+  error.hidden = !message;
+  error.textContent = message;
+  showState(message ? "closed" : "idle");
+  $("#token").focus();
+}
+
+// -- forms -------------------------------------------------------------------------------------
+
+async function submitQuiz(event) {
+  event.preventDefault();
+  const text = $("#quiz-text").value.trim();
+  const numQuestions = Number($("#num-questions").value);
+  const error = $("#form-error");
+  error.hidden = true;
+  if (!text) {
+    error.textContent = "Paste some text to make questions from.";
+    error.hidden = false;
+    return;
+  }
+  const button = $("#start-quiz");
+  button.disabled = true;
+  button.textContent = "Starting…";
+  try {
+    const { jobId } = await client.submitJob("quiz_generation", { text, numQuestions });
+    if (!jobState(jobId)) {
+      pastJobs.set(jobId, { jobId, kind: "quiz_generation", status: "queued", progress: 0,
+        message: "Queued", createdAt: Date.now() / 1000 });
+    }
+    renderJob(jobState(jobId));
+  } catch (err) {
+    error.textContent = errorText(err);
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+    button.textContent = "Generate quiz";
+  }
+}
+
+function init() {
+  $("#quiz-form").addEventListener("submit", submitQuiz);
+  $("#token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("#token").value.trim();
+    if (!token) return;
+    storage()?.setItem(TOKEN_KEY, token);
+    $("#token").value = "";
+    connect(token);
+  });
+  $("#sign-out").addEventListener("click", () => signedOut());
+
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get("token");
+  if (fromUrl) { // keep it for this tab, out of the address bar and the history
+    storage()?.setItem(TOKEN_KEY, fromUrl);
+    params.delete("token");
+    const query = params.toString();
+    window.history.replaceState(null, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
+  }
+  const token = fromUrl || storage()?.getItem(TOKEN_KEY);
+  if (token) connect(token);
+  else signedOut();
+}
+
+init();

@@ -1,0 +1,535 @@
+// Browser client of the hub protocol v1 (PROTOCOL.md): one dependency-free ES module.
+//
+//   import { HubClient } from "/static/hub-client.js";
+//   const hub = new HubClient({ url: "http://127.0.0.1:8000", token });
+//   const off = hub.on("quiz_status", (env) => console.log(env.data.progress));
+//   await hub.start();   // resolves with the first welcome (or first poll answer)
+//   ...
+//   hub.close();
+//
+// Same behaviour as hub/client.py: hello/resume, seq dedupe, heartbeats with dead-connection
+// detection, reconnection with exponential backoff and full jitter, a bounded offline queue, and a
+// long-poll fallback (GET /api/events) that upgrades back to the WebSocket.
+
+export const SUBPROTOCOL = "hub.v1";
+export const MESSAGE_TYPES = Object.freeze(
+  ["quiz_status", "question_replace", "document_processing", "analytics_update", "notification"]);
+export const JOB_TYPES = Object.freeze(["quiz_status", "question_replace", "document_processing"]);
+export const TERMINAL = Object.freeze(["completed", "failed", "cancelled"]);
+export const STATES = Object.freeze(["idle", "connecting", "connected", "reconnecting", "polling", "closed"]);
+export const FATAL_CLOSE = Object.freeze({ 4400: "bad hello", 4401: "unauthorized", 4403: "origin not allowed" });
+const KIND_OF_TYPE = { quiz_status: "quiz_generation", question_replace: "question_replace",
+  document_processing: "document_processing" };
+const DEFAULT_HEARTBEAT_MS = 20000;
+
+/** Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)). */
+export function backoffDelay(attempt, base = 1000, cap = 30000, random = Math.random) {
+  return random() * Math.min(cap, base * 2 ** Math.max(0, attempt));
+}
+
+/** The WebSocket URL of a hub given its http(s) or ws(s) base URL. */
+export function wsUrl(base) {
+  base = String(base).replace(/\/+$/, "");
+  if (/^wss?:\/\//.test(base)) return base.endsWith("/ws") ? base : base + "/ws";
+  return base.replace(/^https:\/\//, "wss://").replace(/^http:\/\//, "ws://") + "/ws";
+}
+
+/** The http(s) base URL of a hub given its http(s) or ws(s) URL. */
+export function httpUrl(base) {
+  base = String(base).replace(/\/+$/, "");
+  if (base.endsWith("/ws")) base = base.slice(0, -3);
+  return base.replace(/^wss:\/\//, "https://").replace(/^ws:\/\//, "http://");
+}
+
+function readEnv() {
+  const g = globalThis;
+  let url = g.NEXT_PUBLIC_WS_URL, enable = g.NEXT_PUBLIC_ENABLE_WEBSOCKET;
+  try { // literal names, so that bundlers (Next.js) can inline them
+    if (typeof process !== "undefined" && process.env) {
+      url ??= process.env.NEXT_PUBLIC_WS_URL;
+      enable ??= process.env.NEXT_PUBLIC_ENABLE_WEBSOCKET;
+    }
+  } catch { /* no process in this page */ }
+  return { url: url || g.location?.origin, enabled: String(enable) !== "false" };
+}
+
+/** An HTTP API error: `status` is the HTTP status, `detail` what FastAPI said. */
+export class HubHttpError extends Error {
+  constructor(status, detail) {
+    super(typeof detail === "string" ? detail : `HTTP ${status}: ${JSON.stringify(detail)}`);
+    this.name = "HubHttpError";
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+/**
+ * The pure part of a client: where the stream is (epoch, seq), dedupe, and the merged job states
+ * and analytics. No I/O, no timers.
+ */
+export class StreamState {
+  constructor() {
+    this.epoch = null;
+    this.seq = 0;
+    this.jobs = new Map();
+    this.analytics = {};
+  }
+
+  /** The `resume` field of the next hello (or null when there is nothing to resume). */
+  resume() {
+    return this.epoch == null ? null : { epoch: this.epoch, seq: this.seq };
+  }
+
+  /** Apply a welcome (or a poll answer): returns true when it replaced the state from a snapshot. */
+  applyWelcome(frame) {
+    if (frame.resumed) return false; // same epoch: what follows continues the stream
+    this.epoch = frame.epoch;
+    this.seq = frame.seq ?? 0;
+    this.jobs.clear();
+    for (const job of frame.snapshot ?? []) if (job && job.jobId) this.jobs.set(job.jobId, { ...job });
+    return true;
+  }
+
+  /** Take one envelope: false for a seq already seen (drop it), else merge it and return true. */
+  accept(env) {
+    if (!env || typeof env.seq !== "number" || env.seq <= this.seq) return false;
+    this.seq = env.seq;
+    const data = env.data ?? {};
+    if (env.type === "analytics_update") {
+      this.analytics = { ...this.analytics, ...(data.updates ?? {}) };
+    } else if (data.jobId) {
+      const prev = this.jobs.get(data.jobId);
+      const job = { ...(prev ?? {}), ...data };
+      if (!prev) job.createdAt ??= env.ts;
+      if (env.ts != null) job.updatedAt = env.ts;
+      job.kind ??= data.kind ?? KIND_OF_TYPE[env.type] ?? env.type;
+      if (JOB_TYPES.includes(env.type) || data.kind) {
+        // job messages carry the whole current state: an absent eta or error is no longer there
+        if (!("etaSeconds" in data)) delete job.etaSeconds;
+        if (!("error" in data)) delete job.error;
+      }
+      this.jobs.set(data.jobId, job);
+    }
+    return true;
+  }
+
+  /** The envelopes of a batch that are new, in seq order, merged. */
+  applyBatch(messages) {
+    const sorted = [...(messages ?? [])].sort((a, b) => a.seq - b.seq);
+    return sorted.filter((env) => this.accept(env));
+  }
+
+  /** After a poll: its `seq` is the stream's last seq, the `after` of the next poll. */
+  advanceTo(seq) {
+    if (typeof seq === "number" && seq > this.seq) this.seq = seq;
+  }
+}
+
+/** A browser (or Node) client of the hub. */
+export class HubClient {
+  constructor(options = {}) {
+    const env = readEnv();
+    this.url = options.url ?? env.url;
+    if (!this.url) throw new Error("HubClient: no url (and no NEXT_PUBLIC_WS_URL or location)");
+    this.token = options.token;
+    this.enabled = options.enabled ?? env.enabled;
+    this.types = options.types ? [...options.types] : null;
+    this.baseDelay = options.baseDelay ?? 1000;
+    this.maxDelay = options.maxDelay ?? 30000;
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.heartbeat = options.heartbeat ?? null;
+    this.offlineQueue = options.offlineQueue ?? 100;
+    this.upgradeRetry = options.upgradeRetry ?? 30000;
+    this.connectTimeout = options.connectTimeout ?? 15000;
+    this.pollTimeout = options.pollTimeout ?? 25;
+    this.pollMinInterval = options.pollMinInterval ?? 500;
+    this.random = options.random ?? Math.random;
+    this.WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    this.fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
+    this.stream = new StreamState();
+    this.session = null;
+    this.connects = 0;
+    this.failures = 0;
+    this._state = "idle";
+    this._handlers = new Map();
+    this._queue = [];
+    this._ws = null;
+    this._timers = new Set();
+    this._pollGen = 0;
+    this._abort = null;
+    this._closing = false;
+    this._ready = null;
+    this._onOnline = () => {
+      if (this._state === "reconnecting" && !this._ws) this._connectNow();
+    };
+  }
+
+  get state() { return this._state; }
+  get jobs() { return this.stream.jobs; }
+  get analytics() { return this.stream.analytics; }
+  get epoch() { return this.stream.epoch; }
+  get seq() { return this.stream.seq; }
+  get queued() { return this._queue.length; }
+  get httpBase() { return httpUrl(this.url); }
+
+  // -- handlers --------------------------------------------------------------------------------
+
+  /** Call `handler` for a message type, "*" (every envelope), "welcome", "snapshot", "state",
+   * "error" or "pong". Returns a function that removes it. */
+  on(event, handler) {
+    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
+    const entry = (payload) => handler(payload);
+    this._handlers.get(event).add(entry);
+    return () => { this._handlers.get(event)?.delete(entry); };
+  }
+
+  _emit(event, payload) {
+    for (const handler of [...(this._handlers.get(event) ?? [])]) {
+      try { handler(payload); } catch (err) { console.error(`hub: handler for ${event} failed`, err); }
+    }
+  }
+
+  _setState(state) {
+    if (state === this._state) return;
+    const previous = this._state;
+    this._state = state;
+    this._emit("state", { state, previous });
+  }
+
+  // -- life ------------------------------------------------------------------------------------
+
+  /** Connect (and keep reconnecting); resolves with the first welcome, rejects on a fatal close. */
+  start() {
+    if (this._ready) return this._ready;
+    this._ready = new Promise((resolve, reject) => { this._resolve = resolve; this._reject = reject; });
+    this._ready.catch(() => {}); // a caller that does not await start() gets no unhandled rejection
+    globalThis.addEventListener?.("online", this._onOnline);
+    if (this.enabled) {
+      this._setState("connecting");
+      this._openSocket(false);
+    } else {
+      this._startPolling();
+    }
+    return this._ready;
+  }
+
+  /** Stop for good: close the socket, stop polling and timers. */
+  close() {
+    if (this._closing) return;
+    this._closing = true;
+    globalThis.removeEventListener?.("online", this._onOnline);
+    this._clearTimers();
+    this._stopPolling();
+    this._dropSocket(1000, "client closed");
+    this._setState("closed");
+    this._reject?.(new Error("closed"));
+  }
+
+  /** Send an op now when connected, else queue it (bounded, oldest dropped). True when sent now. */
+  send(op) {
+    if (this._closing) return false;
+    this._trackTypes(op);
+    if (this._state === "connected" && this._ws) {
+      this._ws.send(JSON.stringify(op));
+      return true;
+    }
+    if (this._state === "polling" && op.op === "cancel") {
+      this._cancelOverHttp(op.jobId);
+      return true;
+    }
+    this._queue.push(op);
+    while (this._queue.length > Math.max(0, this.offlineQueue)) this._queue.shift();
+    return false;
+  }
+
+  cancel(jobId) { return this.send({ op: "cancel", jobId }); }
+  subscribe(types) { return this.send({ op: "subscribe", types: [...types] }); }
+  unsubscribe(types) { return this.send({ op: "unsubscribe", types: [...types] }); }
+
+  _trackTypes(op) { // mirror what the server does, so that a new hello asks for the same types
+    if (op.op === "subscribe" && this.types) this.types = [...new Set([...this.types, ...op.types])];
+    if (op.op === "unsubscribe") this.types = (this.types ?? MESSAGE_TYPES).filter((t) => !op.types.includes(t));
+  }
+
+  _later(fn, ms) {
+    const id = setTimeout(() => { this._timers.delete(id); fn(); }, Math.max(0, ms));
+    this._timers.add(id);
+    return id;
+  }
+
+  _clearTimer(id) {
+    if (id == null) return;
+    clearTimeout(id);
+    clearInterval(id);
+    this._timers.delete(id);
+  }
+
+  _clearTimers() {
+    for (const id of this._timers) { clearTimeout(id); clearInterval(id); }
+    this._timers.clear();
+  }
+
+  async _token() {
+    return typeof this.token === "function" ? await this.token() : this.token;
+  }
+
+  _fatal(code, message) {
+    this._clearTimers();
+    this._stopPolling();
+    this._dropSocket(1000, "");
+    this._closing = true;
+    globalThis.removeEventListener?.("online", this._onOnline);
+    this._setState("closed");
+    this._emit("error", { code, message, fatal: true });
+    this._reject?.(Object.assign(new Error(message), { code }));
+  }
+
+  // -- WebSocket -------------------------------------------------------------------------------
+
+  _openSocket(probe) {
+    if (this._closing || this._ws) return;
+    let ws;
+    try {
+      ws = new this.WebSocket(wsUrl(this.url), SUBPROTOCOL);
+    } catch (err) {
+      this._later(() => this._socketClosed(null, probe, false, 1006, String(err)), 0);
+      return;
+    }
+    const sock = { ws, welcomed: false, probe, heartbeat: null, watchdog: null, lastHeard: Date.now() };
+    this._sock = sock;
+    this._ws = ws;
+    const opening = this._later(() => {
+      if (!sock.welcomed) this._abandon(sock, 1006, "no welcome in time");
+    }, this.connectTimeout);
+    ws.onopen = async () => {
+      let token;
+      try { token = await this._token(); } catch (err) { return this._fatal(4401, `no token: ${err}`); }
+      if (this._sock !== sock) return;
+      const hello = { op: "hello", token };
+      const resume = this.stream.resume();
+      if (resume) hello.resume = resume;
+      if (this.types) hello.types = this.types;
+      ws.send(JSON.stringify(hello));
+    };
+    ws.onmessage = (event) => {
+      if (this._sock !== sock) return;
+      sock.lastHeard = Date.now();
+      let frame;
+      try { frame = JSON.parse(event.data); } catch { return; }
+      if (frame.op === "welcome" && !sock.welcomed) {
+        sock.welcomed = true;
+        this._clearTimer(opening);
+        this._welcomed(sock, frame);
+      } else {
+        this._handleFrame(frame);
+      }
+    };
+    ws.onclose = (event) => {
+      if (this._sock !== sock) return;
+      this._clearTimer(opening);
+      this._socketClosed(sock, probe, sock.welcomed, event.code ?? 1006, event.reason ?? "");
+    };
+    ws.onerror = () => { // a failed connection (some runtimes fire no close event after it)
+      this._clearTimer(opening);
+      this._abandon(sock, 1006, "connection error");
+    };
+  }
+
+  _welcomed(sock, frame) {
+    if (sock.probe) this._stopPolling(); // back from polling to the WebSocket
+    this.failures = 0;
+    this.connects += 1;
+    this.session = frame.session;
+    this._applyWelcome(frame);
+    this._setState("connected");
+    this._startHeartbeat(sock, this.heartbeat ?? (frame.heartbeat ? frame.heartbeat * 1000 : DEFAULT_HEARTBEAT_MS));
+    this._emit("welcome", frame);
+    this._resolve?.(frame);
+    const queue = this._queue.splice(0);
+    for (const op of queue) sock.ws.send(JSON.stringify(op));
+  }
+
+  _applyWelcome(frame) {
+    if (this.stream.applyWelcome(frame)) this._emit("snapshot", frame);
+  }
+
+  _handleFrame(frame) {
+    if (frame.op === "batch") {
+      const local = this._state === "polling" && this.types; // a poll answer has every type
+      for (const env of this.stream.applyBatch(frame.messages)) {
+        if (local && !this.types.includes(env.type)) continue;
+        this._emit(env.type, env);
+        this._emit("*", env);
+      }
+    } else if (frame.op === "error") {
+      this._emit("error", { ...frame, fatal: false });
+    } else if (frame.op === "pong") {
+      this._emit("pong", frame);
+    }
+  }
+
+  _startHeartbeat(sock, interval) {
+    let n = 0;
+    sock.heartbeat = setInterval(() => {
+      if (this._sock !== sock) return;
+      n += 1;
+      try { sock.ws.send(JSON.stringify({ op: "ping", id: n })); } catch { /* closing */ }
+    }, interval);
+    this._timers.add(sock.heartbeat);
+    const check = () => { // silent for two heartbeats: the connection is dead
+      if (this._sock !== sock) return;
+      const quiet = Date.now() - sock.lastHeard;
+      if (quiet >= 2 * interval) this._abandon(sock, 1006, "no frame for two heartbeats");
+      else sock.watchdog = this._later(check, 2 * interval - quiet);
+    };
+    sock.watchdog = this._later(check, 2 * interval);
+  }
+
+  /** Give up on a socket without waiting for its close handshake (it may be dead). */
+  _abandon(sock, code, reason) {
+    if (this._sock !== sock) return;
+    this._dropSocket(4000, reason);
+    this._socketClosed(sock, sock.probe, sock.welcomed, code, reason);
+  }
+
+  _dropSocket(code, reason) {
+    const sock = this._sock;
+    this._sock = null;
+    this._ws = null;
+    if (!sock) return;
+    this._clearTimer(sock.heartbeat);
+    this._clearTimer(sock.watchdog);
+    const { ws } = sock;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.onerror = () => {};
+    try { ws.close(code, reason); } catch { /* already closed */ }
+  }
+
+  _socketClosed(sock, probe, welcomed, code, reason) {
+    if (sock) {
+      this._clearTimer(sock.heartbeat);
+      this._clearTimer(sock.watchdog);
+      if (this._sock === sock) { this._sock = null; this._ws = null; }
+    }
+    if (this._closing) return;
+    if (code in FATAL_CLOSE) return this._fatal(code, reason || FATAL_CLOSE[code]);
+    if (probe && !welcomed) { // still polling: try again later
+      this._upgradeTimer = this._later(() => this._openSocket(true), this.upgradeRetry);
+      return;
+    }
+    if (!welcomed || code === 4429) this.failures += 1;
+    const fallback = this.maxAttempts != null && Number.isFinite(this.maxAttempts);
+    if (fallback && this.failures >= this.maxAttempts) return this._startPolling();
+    this._setState(this.connects === 0 && this.failures === 0 ? "connecting" : "reconnecting");
+    const delay = backoffDelay(Math.max(0, this.failures - 1), this.baseDelay, this.maxDelay, this.random);
+    this._retryTimer = this._later(() => this._openSocket(false), delay);
+  }
+
+  _connectNow() {
+    this._clearTimer(this._retryTimer);
+    this._openSocket(false);
+  }
+
+  // -- long-poll fallback ----------------------------------------------------------------------
+
+  _startPolling() {
+    if (this._closing) return;
+    this._setState("polling");
+    const gen = ++this._pollGen;
+    this._flushCancels();
+    this._pollLoop(gen);
+    if (this.enabled) this._upgradeTimer = this._later(() => this._openSocket(true), this.upgradeRetry);
+  }
+
+  _stopPolling() {
+    this._pollGen += 1;
+    this._abort?.abort();
+    this._abort = null;
+    this._clearTimer(this._upgradeTimer);
+  }
+
+  _sleep(ms) { return new Promise((resolve) => this._later(resolve, ms)); }
+
+  async _pollLoop(gen) {
+    let errors = 0;
+    const live = () => gen === this._pollGen && !this._closing;
+    while (live()) {
+      const started = Date.now();
+      const params = new URLSearchParams({ timeout: String(this.pollTimeout) });
+      const resume = this.stream.resume();
+      if (resume) { params.set("epoch", resume.epoch); params.set("after", String(resume.seq)); }
+      let reply, body;
+      try {
+        const token = await this._token();
+        if (!live()) return;
+        this._abort = typeof AbortController === "function" ? new AbortController() : null;
+        reply = await this.fetch(`${this.httpBase}/api/events?${params}`, {
+          headers: { Authorization: `Bearer ${token}` }, signal: this._abort?.signal });
+        if (!live()) return;
+        if (reply.status === 401 || reply.status === 403) {
+          return this._fatal(reply.status === 401 ? 4401 : 4403, `poll refused: HTTP ${reply.status}`);
+        }
+        if (!reply.ok) throw new Error(`HTTP ${reply.status}`);
+        body = await reply.json();
+      } catch (err) {
+        if (!live()) return;
+        errors += 1;
+        await this._sleep(backoffDelay(Math.min(errors, 5), this.baseDelay, this.maxDelay, this.random));
+        continue;
+      }
+      if (!live()) return;
+      errors = 0;
+      let fresh = false;
+      if (!body.resumed) {
+        const frame = { op: "welcome", session: "poll", epoch: body.epoch, seq: body.seq ?? 0,
+          resumed: false, snapshot: body.snapshot ?? [], polling: true };
+        fresh = this.stream.applyWelcome(frame);
+        if (fresh) this._emit("snapshot", frame);
+        this._emit("welcome", frame);
+        this._resolve?.(frame);
+      }
+      if (body.messages?.length) this._handleFrame({ op: "batch", messages: body.messages });
+      if (body.resumed) this.stream.advanceTo(body.seq);
+      this._flushCancels();
+      const quiet = !fresh && !body.messages?.length;
+      const wait = this.pollMinInterval - (Date.now() - started);
+      if (quiet && wait > 0 && live()) await this._sleep(wait); // never spin on an empty answer
+    }
+  }
+
+  _flushCancels() { // while polling, the ops that have an HTTP form go that way
+    const keep = [];
+    for (const op of this._queue.splice(0)) {
+      if (op.op === "cancel") this._cancelOverHttp(op.jobId);
+      else if (op.op !== "ping") keep.push(op);
+    }
+    this._queue.push(...keep);
+  }
+
+  _cancelOverHttp(jobId) {
+    this.cancelJob(jobId).catch((err) =>
+      this._emit("error", { code: "cancel_failed", message: err.message, ref: "cancel", fatal: false }));
+  }
+
+  // -- HTTP API --------------------------------------------------------------------------------
+
+  async request(method, path, body) {
+    const headers = { Authorization: `Bearer ${await this._token()}` };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const reply = await this.fetch(`${this.httpBase}${path}`, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    let payload = null;
+    const text = await reply.text();
+    if (text) { try { payload = JSON.parse(text); } catch { payload = text; } }
+    if (!reply.ok) throw new HubHttpError(reply.status, payload?.detail ?? payload ?? reply.statusText);
+    return payload;
+  }
+
+  submitJob(kind, params = {}) { return this.request("POST", "/api/jobs", { kind, params }); }
+  listJobs() { return this.request("GET", "/api/jobs"); }
+  getJob(jobId) { return this.request("GET", `/api/jobs/${encodeURIComponent(jobId)}`); }
+  getResult(jobId) { return this.request("GET", `/api/jobs/${encodeURIComponent(jobId)}/result`); }
+  cancelJob(jobId) { return this.request("POST", `/api/jobs/${encodeURIComponent(jobId)}/cancel`); }
+}
+
+export default HubClient;

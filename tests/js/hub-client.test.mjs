@@ -1,0 +1,525 @@
+// Unit tests of hub/static/hub-client.js: `node --test tests/js/` (Node 20, no packages).
+import assert from "node:assert/strict";
+import { afterEach, describe, test } from "node:test";
+
+import {
+  HubClient, HubHttpError, StreamState, backoffDelay, httpUrl, wsUrl,
+} from "../../hub/static/hub-client.js";
+
+// -- fakes -------------------------------------------------------------------------------------
+
+function fakeWebSocket() {
+  const sockets = [];
+  class FakeSocket {
+    constructor(url, protocol) {
+      this.url = url;
+      this.protocol = protocol;
+      this.sent = [];
+      this.closedWith = null;
+      sockets.push(this);
+    }
+    send(text) { this.sent.push(JSON.parse(text)); }
+    close(code, reason) { this.closedWith = { code, reason }; }
+    // what the server does
+    open() { this.onopen?.({}); }
+    receive(frame) { this.onmessage?.({ data: JSON.stringify(frame) }); }
+    serverClose(code, reason = "") { this.onclose?.({ code, reason }); }
+    ops(op) { return this.sent.filter((f) => f.op === op); }
+  }
+  FakeSocket.sockets = sockets;
+  FakeSocket.last = () => sockets[sockets.length - 1];
+  return FakeSocket;
+}
+
+/** fetch that answers with `respond(url, init)` -> {status, body, delay}; records every call. */
+function fakeFetch(respond) {
+  const calls = [];
+  const fetch = (url, init = {}) => {
+    calls.push({ url: new URL(url), init });
+    const { status = 200, body = {}, delay = 0 } = respond(new URL(url), init, calls.length) ?? {};
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => resolve(new Response(JSON.stringify(body), { status })), delay);
+      init.signal?.addEventListener("abort", () => {
+        clearTimeout(timer);
+        reject(new DOMException("aborted", "AbortError"));
+      });
+    });
+  };
+  fetch.calls = calls;
+  fetch.polls = () => calls.filter((c) => c.url.pathname === "/api/events");
+  return fetch;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+async function waitFor(cond, what = "condition", timeout = 2000) {
+  const deadline = Date.now() + timeout;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+const welcome = (extra = {}) => ({ op: "welcome", session: "s1", educatorId: "alice", epoch: "E1", seq: 0,
+  heartbeat: 20, resumed: false, snapshot: [], ...extra });
+const env = (seq, type = "quiz_status", data = {}) => ({ seq, type, ts: 1000 + seq, data });
+const quiz = (jobId, status, progress, extra = {}) =>
+  ({ jobId, quizId: "q", status, progress, message: `${status} ${progress}`, ...extra });
+
+const clients = [];
+function makeClient(options = {}) {
+  const WebSocket = options.WebSocket ?? fakeWebSocket();
+  const fetch = options.fetch ?? fakeFetch(() => ({ body: {}, delay: 10000 }));
+  const client = new HubClient({ url: "http://hub.test:8000", token: "tok", baseDelay: 1, maxDelay: 5,
+    heartbeat: 60000, random: () => 0.5, ...options, WebSocket, fetch });
+  clients.push(client);
+  return { client, WebSocket, fetch };
+}
+afterEach(() => { while (clients.length) clients.pop().close(); });
+
+async function connected(options) {
+  const made = makeClient(options);
+  made.client.start();
+  const ws = made.WebSocket.last();
+  ws.open();
+  await waitFor(() => ws.ops("hello").length === 1, "hello");
+  return { ...made, ws };
+}
+
+// -- pure helpers ------------------------------------------------------------------------------
+
+describe("backoffDelay", () => {
+  test("full jitter within [0, min(cap, base * 2**attempt))", () => {
+    assert.equal(backoffDelay(3, 100, 30000, () => 0), 0);
+    assert.equal(backoffDelay(0, 100, 30000, () => 0.5), 50);
+    assert.equal(backoffDelay(3, 100, 30000, () => 0.5), 400);
+    assert.equal(backoffDelay(20, 100, 30000, () => 0.5), 15000, "capped");
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const bound = Math.min(30000, 1000 * 2 ** attempt);
+      const samples = Array.from({ length: 200 }, () => backoffDelay(attempt, 1000, 30000));
+      assert.ok(samples.every((d) => d >= 0 && d < bound), `attempt ${attempt} within bounds`);
+      assert.ok(new Set(samples).size > 150, "jittered, not fixed");
+    }
+  });
+
+  test("wsUrl and httpUrl", () => {
+    assert.equal(wsUrl("http://h:8000"), "ws://h:8000/ws");
+    assert.equal(wsUrl("https://h/"), "wss://h/ws");
+    assert.equal(wsUrl("wss://h/ws"), "wss://h/ws");
+    assert.equal(httpUrl("wss://h/ws"), "https://h");
+    assert.equal(httpUrl("http://h:8000/"), "http://h:8000");
+  });
+});
+
+describe("StreamState", () => {
+  test("drops seqs already seen and merges job data", () => {
+    const s = new StreamState();
+    s.applyWelcome({ epoch: "E", seq: 0, resumed: false, snapshot: [] });
+    const got = s.applyBatch([env(2, "quiz_status", quiz("j1", "processing", 40, { etaSeconds: 3 })),
+      env(1, "quiz_status", quiz("j1", "queued", 0)), env(2, "quiz_status", quiz("j1", "processing", 40))]);
+    assert.deepEqual(got.map((e) => e.seq), [1, 2]);
+    assert.equal(s.accept(env(1)), false);
+    assert.equal(s.accept(env(2)), false);
+    assert.equal(s.jobs.get("j1").progress, 40);
+    assert.equal(s.jobs.get("j1").etaSeconds, 3);
+    assert.equal(s.jobs.get("j1").kind, "quiz_generation");
+    assert.ok(s.accept(env(5, "quiz_status", quiz("j1", "completed", 100))), "gaps are allowed");
+    assert.equal(s.jobs.get("j1").status, "completed");
+    assert.equal("etaSeconds" in s.jobs.get("j1"), false, "no stale eta on a finished job");
+    assert.deepEqual(s.resume(), { epoch: "E", seq: 5 });
+  });
+
+  test("analytics updates merge; snapshot replaces jobs; resumed keeps them", () => {
+    const s = new StreamState();
+    s.applyWelcome({ epoch: "E", seq: 3, resumed: false, snapshot: [{ jobId: "a", status: "queued" }] });
+    s.accept(env(4, "analytics_update", { educatorId: "alice", updates: { jobsToday: 1, quizzes: 2 } }));
+    s.accept(env(5, "analytics_update", { educatorId: "alice", updates: { jobsToday: 2 } }));
+    assert.deepEqual(s.analytics, { jobsToday: 2, quizzes: 2 });
+    assert.equal(s.applyWelcome({ epoch: "E", seq: 9, resumed: true }), false);
+    assert.deepEqual([...s.jobs.keys()], ["a"]);
+    assert.equal(s.seq, 5);
+    assert.equal(s.applyWelcome({ epoch: "F", seq: 2, resumed: false, snapshot: [{ jobId: "b" }] }), true);
+    assert.deepEqual([...s.jobs.keys()], ["b"]);
+    assert.deepEqual(s.resume(), { epoch: "F", seq: 2 });
+  });
+});
+
+// -- the client over a fake WebSocket ----------------------------------------------------------
+
+describe("HubClient over WebSocket", () => {
+  test("hello with token, types and subprotocol; states; typed handlers; dedupe", async () => {
+    const states = [];
+    const { client, WebSocket } = makeClient({ token: async () => "async-tok", types: ["quiz_status"] });
+    client.on("state", (e) => states.push(e.state));
+    const ready = client.start();
+    const ws = WebSocket.last();
+    assert.equal(ws.url, "ws://hub.test:8000/ws");
+    assert.equal(ws.protocol, "hub.v1");
+    ws.open();
+    await waitFor(() => ws.sent.length === 1, "hello");
+    assert.deepEqual(ws.sent[0], { op: "hello", token: "async-tok", types: ["quiz_status"] });
+    const seen = [], all = [];
+    const off = client.on("quiz_status", (e) => seen.push(e.seq));
+    client.on("*", (e) => all.push(e.type));
+    ws.receive(welcome({ snapshot: [{ jobId: "j0", status: "completed", progress: 100 }] }));
+    assert.equal((await ready).session, "s1");
+    ws.receive({ op: "batch", messages: [env(1, "quiz_status", quiz("j1", "queued", 0)),
+      env(2, "notification", { id: "n", level: "info", title: "t", body: "b", broadcast: false })] });
+    ws.receive({ op: "batch", messages: [env(1), env(2), env(3, "quiz_status", quiz("j1", "processing", 10))] });
+    assert.deepEqual(seen, [1, 3]);
+    assert.deepEqual(all, ["quiz_status", "notification", "quiz_status"]);
+    assert.deepEqual([...client.jobs.keys()], ["j0", "j1"]);
+    assert.equal(client.jobs.get("j1").progress, 10);
+    off();
+    ws.receive({ op: "batch", messages: [env(4)] });
+    assert.deepEqual(seen, [1, 3], "unsubscribed");
+    assert.deepEqual(states, ["connecting", "connected"]);
+    assert.equal(client.state, "connected");
+  });
+
+  test("reconnects after 1012 and resumes from the last seq; duplicates dropped", async () => {
+    const { client, WebSocket, ws } = await connected();
+    ws.receive(welcome({ seq: 4 }));
+    ws.receive({ op: "batch", messages: [env(5), env(6), env(7)] });
+    const seen = [];
+    client.on("quiz_status", (e) => seen.push(e.seq));
+    let snapshots = 0;
+    client.on("snapshot", () => snapshots++);
+    ws.serverClose(1012, "restarting");
+    assert.equal(client.state, "reconnecting");
+    await waitFor(() => WebSocket.sockets.length === 2, "a new socket");
+    const ws2 = WebSocket.last();
+    ws2.open();
+    await waitFor(() => ws2.sent.length === 1, "hello");
+    assert.deepEqual(ws2.sent[0].resume, { epoch: "E1", seq: 7 });
+    ws2.receive(welcome({ session: "s2", seq: 8, resumed: true, snapshot: undefined }));
+    ws2.receive({ op: "batch", messages: [env(6), env(7), env(8)] });
+    assert.deepEqual(seen, [8]);
+    assert.equal(snapshots, 0);
+    assert.equal(client.state, "connected");
+  });
+
+  for (const code of [4409, 1001, 1006]) {
+    test(`close ${code} reconnects with resume`, async () => {
+      const { client, WebSocket, ws } = await connected();
+      ws.receive(welcome({ seq: 3 }));
+      ws.serverClose(code);
+      await waitFor(() => WebSocket.sockets.length === 2, "a new socket");
+      WebSocket.last().open();
+      await waitFor(() => WebSocket.last().sent.length === 1, "hello");
+      assert.deepEqual(WebSocket.last().sent[0].resume, { epoch: "E1", seq: 3 });
+      assert.equal(client.state, "reconnecting");
+    });
+  }
+
+  test("an error event without a close event counts as a failed attempt", async () => {
+    const { client, WebSocket } = makeClient({ maxAttempts: 2, fetch: pollServer(), pollMinInterval: 5 });
+    client.start();
+    WebSocket.last().onerror({});
+    assert.equal(client.state, "reconnecting");
+    assert.ok(WebSocket.last().closedWith, "the failed socket is closed");
+    await waitFor(() => WebSocket.sockets.length === 2, "a new socket");
+    WebSocket.last().onerror({});
+    assert.equal(client.state, "polling");
+  });
+
+  test("resumed:false replaces the job states from the snapshot and emits snapshot", async () => {
+    const { client, WebSocket, ws } = await connected();
+    ws.receive(welcome({ seq: 0, snapshot: [{ jobId: "old", status: "processing", progress: 5 }] }));
+    ws.receive({ op: "batch", messages: [env(1, "quiz_status", quiz("j1", "processing", 50))] });
+    const snapshots = [];
+    client.on("snapshot", (f) => snapshots.push(f));
+    ws.serverClose(1006);
+    await waitFor(() => WebSocket.sockets.length === 2, "a new socket");
+    const ws2 = WebSocket.last();
+    ws2.open();
+    await waitFor(() => ws2.sent.length === 1, "hello");
+    ws2.receive(welcome({ epoch: "E2", seq: 0, resumed: false,
+      snapshot: [{ jobId: "j1", status: "completed", progress: 100 }] }));
+    assert.equal(snapshots.length, 1);
+    assert.deepEqual([...client.jobs.keys()], ["j1"]);
+    assert.equal(client.jobs.get("j1").status, "completed");
+    const seen = [];
+    client.on("*", (e) => seen.push(e.seq));
+    ws2.receive({ op: "batch", messages: [env(1, "notification", { id: "x" })] });
+    assert.deepEqual(seen, [1], "seq 1 of the new epoch is new");
+  });
+
+  test("offline queue: bounded, oldest dropped, flushed in order after the welcome", async () => {
+    const { client, WebSocket } = makeClient({ offlineQueue: 3 });
+    assert.equal(client.cancel("j1"), false);
+    client.send({ op: "subscribe", types: ["notification"] });
+    client.cancel("j2");
+    client.cancel("j3");
+    assert.equal(client.queued, 3);
+    client.start();
+    const ws = WebSocket.last();
+    ws.open();
+    await waitFor(() => ws.sent.length === 1, "hello");
+    assert.equal(ws.sent.length, 1, "nothing before the welcome");
+    ws.receive(welcome());
+    assert.deepEqual(ws.sent.slice(1), [{ op: "subscribe", types: ["notification"] },
+      { op: "cancel", jobId: "j2" }, { op: "cancel", jobId: "j3" }]);
+    assert.equal(client.queued, 0);
+    assert.equal(client.cancel("j4"), true, "sent at once when connected");
+    assert.deepEqual(ws.sent.at(-1), { op: "cancel", jobId: "j4" });
+  });
+
+  test("heartbeat pings; a silent connection is dropped after two heartbeats", async () => {
+    const { client, WebSocket, ws } = await connected({ heartbeat: 20 });
+    ws.receive(welcome({ seq: 2 }));
+    for (let i = 0; i < 5; i++) { // the server answers: the connection stays
+      await waitFor(() => ws.ops("ping").length > i, "a ping");
+      ws.receive({ op: "pong", id: ws.ops("ping")[i].id });
+    }
+    assert.equal(WebSocket.sockets.length, 1);
+    assert.equal(client.state, "connected");
+    const before = Date.now();
+    await waitFor(() => WebSocket.sockets.length === 2, "a reconnect"); // now the server is silent
+    const silent = Date.now() - before;
+    assert.ok(silent >= 20 && silent < 1500, `dropped after ${silent} ms`);
+    assert.ok(ws.closedWith, "the dead socket was closed");
+    WebSocket.last().open();
+    await waitFor(() => WebSocket.last().sent.length === 1, "hello");
+    assert.deepEqual(WebSocket.last().sent[0].resume, { epoch: "E1", seq: 2 });
+  });
+
+  test("heartbeat interval defaults to welcome.heartbeat seconds", async () => {
+    const { ws } = await connected({ heartbeat: undefined });
+    ws.receive(welcome({ heartbeat: 0.015 }));
+    const started = Date.now();
+    for (let i = 0; i < 2; i++) {
+      await waitFor(() => ws.ops("ping").length > i, "a ping");
+      ws.receive({ op: "pong", id: ws.ops("ping")[i].id });
+    }
+    assert.ok(Date.now() - started < 1000, "every 15 ms, not the 20 s default");
+  });
+
+  for (const code of [4400, 4401, 4403]) {
+    test(`close ${code} is fatal`, async () => {
+      const { client, WebSocket } = makeClient();
+      const errors = [];
+      client.on("error", (e) => errors.push(e));
+      const ready = client.start();
+      WebSocket.last().serverClose(code, "nope");
+      assert.equal(client.state, "closed");
+      assert.equal(errors.length, 1);
+      assert.equal(errors[0].code, code);
+      assert.equal(errors[0].fatal, true);
+      await assert.rejects(ready, (err) => err.code === code);
+      await sleep(20);
+      assert.equal(WebSocket.sockets.length, 1, "no reconnect");
+    });
+  }
+
+  test("error frames are not fatal", async () => {
+    const { client, ws } = await connected();
+    ws.receive(welcome());
+    const errors = [];
+    client.on("error", (e) => errors.push(e));
+    ws.receive({ op: "error", code: "bad_frame", message: "unknown op", ref: "nope" });
+    assert.equal(errors[0].code, "bad_frame");
+    assert.equal(client.state, "connected");
+  });
+});
+
+// -- the long-poll fallback ---------------------------------------------------------------------
+
+function pollServer() {
+  let n = 0;
+  return fakeFetch((url) => {
+    if (url.pathname !== "/api/events") return { status: 202, body: { jobId: "x", status: "cancelling" } };
+    n += 1;
+    if (!url.searchParams.get("epoch")) return { body: { epoch: "P1", seq: 3, resumed: false, messages: [],
+      snapshot: [{ jobId: "j1", status: "processing", progress: 20 }] } };
+    if (n === 2) return { body: { epoch: "P1", seq: 4, resumed: true,
+      messages: [env(3), env(4, "quiz_status", quiz("j1", "processing", 60))] } };
+    return { body: { epoch: "P1", seq: Number(url.searchParams.get("after")), resumed: true, messages: [] },
+      delay: 15 };
+  });
+}
+
+describe("HubClient long-poll fallback", () => {
+  test("falls back after maxAttempts and goes back to the WebSocket on upgradeRetry", async () => {
+    const fetch = pollServer();
+    const { client, WebSocket } = makeClient({ maxAttempts: 3, upgradeRetry: 300, fetch, pollMinInterval: 5 });
+    const states = [], seen = [];
+    client.on("state", (e) => states.push(e.state));
+    client.on("quiz_status", (e) => seen.push(e.seq));
+    const ready = client.start();
+    for (let i = 1; i <= 3; i++) {
+      await waitFor(() => WebSocket.sockets.length === i, `attempt ${i}`);
+      WebSocket.last().serverClose(1006);
+    }
+    assert.equal(client.state, "polling");
+    assert.deepEqual(states, ["connecting", "reconnecting", "polling"]);
+    assert.equal((await ready).polling, true);
+    await waitFor(() => fetch.polls().length >= 3, "polls");
+    const [first, second, third] = fetch.polls();
+    assert.equal(first.init.headers.Authorization, "Bearer tok");
+    assert.equal(first.url.origin, "http://hub.test:8000");
+    assert.equal(first.url.searchParams.get("timeout"), "25");
+    assert.equal(first.url.searchParams.get("epoch"), null);
+    assert.deepEqual([second.url.searchParams.get("epoch"), second.url.searchParams.get("after")], ["P1", "3"]);
+    assert.equal(third.url.searchParams.get("after"), "4");
+    assert.deepEqual(seen, [4], "seq 3 was in the snapshot already");
+    assert.equal(client.jobs.get("j1").progress, 60);
+    assert.equal(WebSocket.sockets.length, 3);
+
+    await waitFor(() => WebSocket.sockets.length === 4, "an upgrade attempt");
+    const probe = WebSocket.last();
+    probe.serverClose(1006); // the upgrade fails: still polling, try again later
+    assert.equal(client.state, "polling");
+    await waitFor(() => WebSocket.sockets.length === 5, "another upgrade attempt");
+    const ws = WebSocket.last();
+    ws.open();
+    await waitFor(() => ws.sent.length === 1, "hello");
+    assert.deepEqual(ws.sent[0].resume, { epoch: "P1", seq: 4 });
+    ws.receive(welcome({ epoch: "P1", seq: 4, resumed: true, snapshot: undefined }));
+    assert.equal(client.state, "connected");
+    const polls = fetch.polls().length;
+    await sleep(50);
+    assert.equal(fetch.polls().length, polls, "polling stopped");
+    ws.receive({ op: "batch", messages: [env(4), env(5)] });
+    assert.deepEqual(seen, [4, 5]);
+  });
+
+  test("enabled:false polls only; cancel goes over HTTP", async () => {
+    const fetch = pollServer();
+    const { client, WebSocket } = makeClient({ enabled: false, fetch, upgradeRetry: 10, pollMinInterval: 5 });
+    await client.start();
+    assert.equal(client.state, "polling");
+    client.cancel("j1");
+    await waitFor(() => fetch.calls.some((c) => c.url.pathname === "/api/jobs/j1/cancel"), "cancel");
+    const call = fetch.calls.find((c) => c.url.pathname === "/api/jobs/j1/cancel");
+    assert.equal(call.init.method, "POST");
+    assert.equal(call.init.headers.Authorization, "Bearer tok");
+    await sleep(40);
+    assert.equal(WebSocket.sockets.length, 0, "never a WebSocket");
+    assert.equal(client.state, "polling");
+  });
+
+  test("a 401 poll is fatal", async () => {
+    const fetch = fakeFetch(() => ({ status: 401, body: { detail: "expired" } }));
+    const { client } = makeClient({ enabled: false, fetch });
+    const errors = [];
+    client.on("error", (e) => errors.push(e.code));
+    await assert.rejects(client.start());
+    assert.equal(client.state, "closed");
+    assert.deepEqual(errors, [4401]);
+  });
+
+  test("close() stops polling", async () => {
+    const fetch = pollServer();
+    const { client } = makeClient({ enabled: false, fetch, pollMinInterval: 5 });
+    await client.start();
+    client.close();
+    const polls = fetch.polls().length;
+    await sleep(40);
+    assert.equal(fetch.polls().length, polls);
+    assert.equal(client.state, "closed");
+  });
+});
+
+describe("HTTP helpers", () => {
+  test("submitJob, getJob, getResult, cancelJob use the bearer token; errors carry detail", async () => {
+    const fetch = fakeFetch((url, init) => {
+      if (init.method === "POST" && url.pathname === "/api/jobs") {
+        const body = JSON.parse(init.body);
+        if (!body.params.text) return { status: 422, body: { detail: [{ msg: "text or documentId" }] } };
+        return { status: 202, body: { jobId: "j9", status: "queued" } };
+      }
+      if (url.pathname.endsWith("/result")) return { status: 409, body: { detail: "not completed" } };
+      return { body: { jobId: "j9", status: "processing" } };
+    });
+    const { client } = makeClient({ fetch, token: () => "fn-tok" });
+    assert.deepEqual(await client.submitJob("quiz_generation", { text: "x", numQuestions: 2 }),
+      { jobId: "j9", status: "queued" });
+    const sent = fetch.calls[0];
+    assert.equal(sent.init.headers.Authorization, "Bearer fn-tok");
+    assert.equal(sent.init.headers["Content-Type"], "application/json");
+    assert.deepEqual(JSON.parse(sent.init.body), { kind: "quiz_generation", params: { text: "x", numQuestions: 2 } });
+    await assert.rejects(client.submitJob("quiz_generation", {}),
+      (err) => err instanceof HubHttpError && err.status === 422 && Array.isArray(err.detail));
+    assert.equal((await client.getJob("j9")).status, "processing");
+    await assert.rejects(client.getResult("j9"), (err) => err.status === 409 && err.message === "not completed");
+    await client.cancelJob("j9");
+    assert.equal(fetch.calls.at(-1).url.pathname, "/api/jobs/j9/cancel");
+  });
+});
+
+// -- React bindings (react.js) against a tiny fake of React's hooks ----------------------------
+
+function fakeReact() {
+  const slots = [];
+  const pending = [];
+  let index = 0;
+  const R = {
+    useRef(init) { const k = index++; slots[k] ??= { current: init }; return slots[k]; },
+    useState(init) {
+      const k = index++;
+      if (!slots[k]) slots[k] = { value: typeof init === "function" ? init() : init };
+      const slot = slots[k];
+      return [slot.value, (value) => { slot.value = value; }];
+    },
+    useEffect(effect, deps) {
+      const k = index++;
+      const prev = slots[k];
+      if (prev && deps && deps.length === prev.deps.length && deps.every((d, j) => d === prev.deps[j])) return;
+      pending.push(() => { prev?.cleanup?.(); slots[k] = { deps: deps ?? [], cleanup: effect() }; });
+    },
+    render(component) { index = 0; const out = component(); pending.splice(0).forEach((run) => run()); return out; },
+    unmount() { slots.forEach((slot) => slot?.cleanup?.()); },
+  };
+  return R;
+}
+
+describe("React bindings", async () => {
+  const { register } = await import("node:module");
+  const shim = "const R = () => globalThis.__fakeReact; export const useEffect = (...a) => R().useEffect(...a); "
+    + "export const useRef = (...a) => R().useRef(...a); export const useState = (...a) => R().useState(...a);";
+  const hooks = `export async function resolve(specifier, context, next) {
+    if (specifier === "react") return { url: ${JSON.stringify(`data:text/javascript,${encodeURIComponent(shim)}`)}, shortCircuit: true };
+    return next(specifier, context);
+  }`;
+  register(`data:text/javascript,${encodeURIComponent(hooks)}`);
+  const { useHubMessages, useHubState, useHubJobs } = await import("../../hub/static/react.js");
+  const listeners = (client, event) => client._handlers.get(event)?.size ?? 0;
+
+  test("useHubState follows the connection state and unsubscribes on unmount", async () => {
+    const R = (globalThis.__fakeReact = fakeReact());
+    const { client, WebSocket } = makeClient();
+    assert.equal(R.render(() => useHubState(client)), "idle");
+    client.start();
+    assert.equal(R.render(() => useHubState(client)), "connecting");
+    WebSocket.last().open();
+    await waitFor(() => WebSocket.last().sent.length === 1, "hello");
+    WebSocket.last().receive(welcome());
+    assert.equal(R.render(() => useHubState(client)), "connected");
+    assert.equal(listeners(client, "state"), 1, "one subscription across renders");
+    R.unmount();
+    assert.equal(listeners(client, "state"), 0);
+  });
+
+  test("useHubMessages calls the latest handler; useHubJobs lists jobs", async () => {
+    const R = (globalThis.__fakeReact = fakeReact());
+    const { client, ws } = await connected();
+    ws.receive(welcome({ snapshot: [{ jobId: "a", status: "completed", progress: 100, createdAt: 1 }] }));
+    const got = [];
+    let jobs;
+    const component = (tag) => () => {
+      useHubMessages(client, "quiz_status", (env) => got.push(`${tag}:${env.seq}`));
+      jobs = useHubJobs(client);
+    };
+    R.render(component("first"));
+    ws.receive({ op: "batch", messages: [env(1, "quiz_status", quiz("b", "queued", 0))] });
+    R.render(component("second"));
+    ws.receive({ op: "batch", messages: [env(2, "quiz_status", quiz("b", "processing", 30))] });
+    assert.deepEqual(got, ["first:1", "second:2"]);
+    assert.equal(listeners(client, "quiz_status"), 1);
+    R.render(component("second"));
+    assert.deepEqual(jobs.map((j) => [j.jobId, j.progress]), [["b", 30], ["a", 100]]);
+    R.unmount();
+    assert.equal(listeners(client, "quiz_status"), 0);
+    assert.equal(listeners(client, "*"), 0);
+  });
+});
