@@ -22,8 +22,11 @@ install-test: $(VENV)/.test-deps
 serve: install
 	$(BIN)/hub serve $(ARGS)
 
-## Set up and run the whole test suite (unit, then integration on one local Ray).
+## Set up and run the whole test suite: the JS client's unit tests (Node's runner), then pytest
+## (unit, integration on one local Ray, browser tests in Debian's Chromium).
 test: install-test
+	./scripts/ensure-chromium
+	node --test tests/js/
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: install-test

@@ -3,9 +3,37 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 TIME_FACTOR = float(os.environ.get("HUB_TEST_TIME_FACTOR", "1"))
 
 
 def scaled(seconds: float) -> float:
     return seconds * TIME_FACTOR
+
+
+SECRET = "integration-test-secret-0123456789abcdef"
+DOCUMENT = (Path(__file__).parent / "data" / "photosynthesis.txt").read_text()
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One local Ray and one in-process hub (real uvicorn, shards, job actors) for the whole run."""
+    from hub.server import LocalHub
+    from hub.settings import Settings
+
+    settings = Settings(
+        port=0, secret=SECRET, data_dir=tmp_path_factory.mktemp("hub-data"), namespace="hub-test",
+        hello_timeout=scaled(1.5), shards=2, log_level="warning",
+    )
+    with LocalHub(settings) as local:
+        yield local
+    import ray
+
+    ray.shutdown()
+
+

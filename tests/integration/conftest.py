@@ -1,12 +1,11 @@
-"""One local Ray and one in-process hub (real uvicorn, real shards and job actors) per test run."""
+"""Helpers for the integration tests; the session's hub fixture is in tests/conftest.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,25 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from hub.server import LocalHub
-from hub.settings import Settings
-from tests.conftest import scaled
-
-SECRET = "integration-test-secret-0123456789abcdef"
-
-DOCUMENT = (Path(__file__).parent.parent / "data" / "photosynthesis.txt").read_text()
-
-
-@pytest.fixture(scope="session")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
-    settings = Settings(
-        port=0, secret=SECRET, data_dir=tmp_path_factory.mktemp("hub-data"), namespace="hub-test",
-        hello_timeout=scaled(1.5), shards=2, log_level="warning",
-    )
-    with LocalHub(settings) as local:
-        yield local
-    import ray
-
-    ray.shutdown()
+from tests.conftest import DOCUMENT, SECRET, scaled  # noqa: F401 (re-exported for the tests here)
 
 
 class Api:
