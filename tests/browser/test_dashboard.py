@@ -94,6 +94,7 @@ def test_blocked_websockets_fall_back_to_polling_and_still_complete(hub: LocalHu
     token = hub.token("browser-cat")
     open_dashboard(page, hub.url, token, "&baseDelay=100&maxAttempts=2&upgradeRetry=600000")
     page.wait_for_selector("#connection[data-state=polling]", timeout=ms(20))
+    page.wait_for_function("() => window.hub.epoch", timeout=ms(20))  # the first poll has answered
     page.fill("#quiz-text", DOCUMENT)
     page.fill("#num-questions", "3")
     page.click("#start-quiz")
@@ -101,5 +102,6 @@ def test_blocked_websockets_fall_back_to_polling_and_still_complete(hub: LocalHu
     bar = row.query_selector(".progress")
     assert bar is not None and float(bar.get_attribute("data-progress") or 0) == 100
     assert page.get_attribute("#connection", "data-state") == "polling"
-    statuses = [e["status"] for e in page.evaluate("window.__events")]
-    assert statuses[0] == "queued" and statuses[-1] == "completed"
+    events = page.evaluate("window.__events")
+    statuses = [e["status"] for e in events]
+    assert statuses[0] == "queued" and statuses[-1] == "completed", events
