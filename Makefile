@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test unit bench-start install install-test clean
+.PHONY: serve test unit lint bench-start install install-test clean
 
 $(BIN)/hub: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ test: install-test
 	./scripts/ensure-chromium
 	node --test tests/js/
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## ruff (lint and format check) and mypy.
+lint: install-test
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/ruff check hub actors jobs tests bench
+	$(BIN)/ruff format --check hub actors jobs tests bench
+	$(BIN)/mypy hub actors jobs
 
 unit: install-test
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -20,6 +20,7 @@ STORE_NAME = "hub-store"
 
 log = logging.getLogger("hub.ray")
 
+
 # Coordinating actors hold no CPU: they only wait on I/O and other actors.
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
 class RegistryShardActor(RegistryShard):
@@ -55,11 +56,16 @@ def _actor_exists(name: str, namespace: str) -> bool:
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class JobMonitorActor(JobMonitor):
-    def __init__(self, state: dict[str, Any], params: dict[str, Any], shard: str, namespace: str,
-                 progress_interval: float) -> None:
-        super().__init__(state, params, ShardClient(ray.get_actor(shard, namespace=namespace)),
-                         StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)),
-                         progress_interval=progress_interval)
+    def __init__(
+        self, state: dict[str, Any], params: dict[str, Any], shard: str, namespace: str, progress_interval: float
+    ) -> None:
+        super().__init__(
+            state,
+            params,
+            ShardClient(ray.get_actor(shard, namespace=namespace)),
+            StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)),
+            progress_interval=progress_interval,
+        )
 
     def cancel_tasks(self, refs: list[Any]) -> None:
         for ref in refs:
@@ -103,14 +109,20 @@ class StoreClient(_Client):
     async def result(self, job_id: str) -> Any:
         return await self._call("result", job_id)
 
-    async def list(self, educator_id: str, limit: int = 200) -> list[dict[str, Any]]:
-        return await self._call("list", educator_id, limit)
+    async def list_jobs(self, educator_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        return await self._call("list_jobs", educator_id, limit)
 
     async def educator_stats(self, educator_id: str) -> dict[str, Any]:
         return await self._call("educator_stats", educator_id)
 
-    async def save_quiz(self, quiz_id: str, educator_id: str, source_text: str,
-                        questions: list[dict[str, Any]], document_id: str | None = None) -> None:
+    async def save_quiz(
+        self,
+        quiz_id: str,
+        educator_id: str,
+        source_text: str,
+        questions: list[dict[str, Any]],
+        document_id: str | None = None,
+    ) -> None:
         await self._call("save_quiz", quiz_id, educator_id, source_text, questions, document_id)
 
     async def quiz(self, quiz_id: str) -> dict[str, Any] | None:
@@ -119,8 +131,9 @@ class StoreClient(_Client):
     async def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None:
         await self._call("replace_question", quiz_id, question_id, question)
 
-    async def save_document(self, document_id: str, educator_id: str, filename: str | None, text: str,
-                            index: dict[str, Any]) -> None:
+    async def save_document(
+        self, document_id: str, educator_id: str, filename: str | None, text: str, index: dict[str, Any]
+    ) -> None:
         await self._call("save_document", document_id, educator_id, filename, text, index)
 
     async def document(self, document_id: str) -> dict[str, Any] | None:
@@ -188,9 +201,7 @@ class Cluster:
     def __init__(self, shards: int, namespace: str, progress_interval: float = 0.05) -> None:
         self.namespace = namespace
         self.progress_interval = progress_interval
-        self.shards = [
-            ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k) for k in range(shards)
-        ]
+        self.shards = [ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k) for k in range(shards)]
         self.store = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
 
     def shard_for(self, educator_id: str) -> ShardClient:
@@ -199,7 +210,7 @@ class Cluster:
     def spawn_job(self, state: dict[str, Any], params: dict[str, Any]) -> None:
         """Start the job's monitor actor and its run; returns without waiting for the process."""
         shard = shard_name(shard_of(state["educatorId"], len(self.shards)))
-        actor = JobMonitorActor.options(
+        actor = JobMonitorActor.options(  # type: ignore[attr-defined]
             name=job_actor_name(state["jobId"]), namespace=self.namespace, lifetime="detached"
         ).remote(state, params, shard, self.namespace, self.progress_interval)
         actor.run_and_exit.remote()
@@ -229,13 +240,16 @@ def start_actors(count: int, namespace: str, config: ShardConfig, db_path: str) 
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    store = JobStoreActor.options(
-        name=STORE_NAME, namespace=namespace, lifetime="detached", get_if_exists=True,
+    store = JobStoreActor.options(  # type: ignore[attr-defined]
+        name=STORE_NAME,
+        namespace=namespace,
+        lifetime="detached",
+        get_if_exists=True,
         scheduling_strategy=here,
     ).remote(db_path, namespace)
     log.info("job store ready at %s", ray.get(store.ping.remote()))
     handles = [
-        RegistryShardActor.options(
+        RegistryShardActor.options(  # type: ignore[attr-defined]
             name=shard_name(k), namespace=namespace, lifetime="detached", get_if_exists=True
         ).remote(k, config, namespace)
         for k in range(count)

@@ -64,8 +64,13 @@ class JobMonitor:
         if now - self.started_at > SLOW_AFTER and "larger documents" not in message:
             message = f"{message} (still working: larger documents take longer)"
         percent = max(self.state.progress, min(99.0, percent))  # never goes back, 100 only on completion
-        self._update(status="processing", progress=percent, message=message,
-                     eta_seconds=estimate_eta(self.started_at, now, percent), **fields)
+        self._update(
+            status="processing",
+            progress=percent,
+            message=message,
+            eta_seconds=estimate_eta(self.started_at, now, percent),
+            **fields,
+        )
 
     @property
     def cancelled(self) -> bool:
@@ -112,7 +117,7 @@ class JobMonitor:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), wait)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             await self._send()
@@ -186,8 +191,14 @@ class JobMonitor:
             result = await self._runner
             self.check_cancelled()  # a job that noticed the cancel and returned early
             extra = kind.message_extra(result) if kind.message_extra else None
-            self._update(status="completed", progress=100.0, message=self._done_message(result),
-                         eta_seconds=None, result=result if result is not None else {}, extra=extra)
+            self._update(
+                status="completed",
+                progress=100.0,
+                message=self._done_message(result),
+                eta_seconds=None,
+                result=result if result is not None else {},
+                extra=extra,
+            )
         except (JobCancelled, asyncio.CancelledError):
             if not self.state.terminal:
                 self._update(status="cancelled", message="Cancelled", eta_seconds=None)

@@ -15,8 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from hub.feed import IngressFeed
 from hub.errors import InvalidTransition
+from hub.feed import IngressFeed
 from hub.jobstate import JobState, check_transition, message_for
 from hub.settings import ShardConfig
 from hub.stream import EducatorStream, Envelope
@@ -27,8 +27,9 @@ MONITOR_LOST = "the job's monitor stopped unexpectedly"
 
 
 class RegistryShard:
-    def __init__(self, index: int, config: ShardConfig, clock: Callable[[], float] = time.time,
-                 store: Any = None) -> None:
+    def __init__(
+        self, index: int, config: ShardConfig, clock: Callable[[], float] = time.time, store: Any = None
+    ) -> None:
         self.index = index
         self.config = config
         self.clock = clock
@@ -50,8 +51,10 @@ class RegistryShard:
         stream = self.streams.get(educator_id)
         if stream is None:
             stream = self.streams[educator_id] = EducatorStream(
-                educator_id, self.epoch,
-                max_messages=self.config.history_max, max_age=self.config.history_age,
+                educator_id,
+                self.epoch,
+                max_messages=self.config.history_max,
+                max_age=self.config.history_age,
             )
         return stream
 
@@ -107,8 +110,9 @@ class RegistryShard:
         state = self.jobs.get(job_id)
         if state is not None and not state.terminal:
             log.warning("shard %d: job %s lost its monitor", self.index, job_id)
-            failed = state.advance(self.clock(), status="failed", error=MONITOR_LOST, eta_seconds=None,
-                                   message=f"Failed: {MONITOR_LOST}")
+            failed = state.advance(
+                self.clock(), status="failed", error=MONITOR_LOST, eta_seconds=None, message=f"Failed: {MONITOR_LOST}"
+            )
             self._apply(failed, transition=True)
             if self.store is not None:
                 try:
@@ -159,7 +163,7 @@ class RegistryShard:
         if pending is None:
             pending = self._loaded[educator_id] = asyncio.get_running_loop().create_future()
             try:
-                for raw in reversed(await self.store.list(educator_id, self.config.jobs_per_educator)):
+                for raw in reversed(await self.store.list_jobs(educator_id, self.config.jobs_per_educator)):
                     state = JobState.model_validate(raw)
                     if state.job_id not in self.jobs:
                         self.jobs[state.job_id] = state
@@ -182,7 +186,7 @@ class RegistryShard:
     # -- reading ----------------------------------------------------------------------------
 
     def snapshot(self, educator_id: str) -> list[dict[str, Any]]:
-        order = self.jobs_by_educator.get(educator_id, {})
+        order: dict[str, None] = self.jobs_by_educator.get(educator_id, {})
         return [self.jobs[j].wire() for j in reversed(order)]
 
     async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
@@ -206,9 +210,7 @@ class RegistryShard:
             log.info("shard %d: ingress %s attached", self.index, ingress_id)
         return feed
 
-    async def hello(
-        self, ingress_id: str, educator_id: str, resume: tuple[str, int] | None
-    ) -> dict[str, Any]:
+    async def hello(self, ingress_id: str, educator_id: str, resume: tuple[str, int] | None) -> dict[str, Any]:
         """Watch `educator_id` for `ingress_id` and answer a client's hello, atomically: what the
         reply does not hold, the ingress's feed will."""
         self._feed(ingress_id).watch(educator_id)
@@ -219,7 +221,9 @@ class RegistryShard:
             if missed is not None:
                 return {"epoch": stream.epoch, "seq": stream.last_seq, "resumed": True, "messages": missed}
         return {
-            "epoch": stream.epoch, "seq": stream.last_seq, "resumed": False,
+            "epoch": stream.epoch,
+            "seq": stream.last_seq,
+            "resumed": False,
             "snapshot": self.snapshot(educator_id),
         }
 
@@ -256,7 +260,7 @@ class RegistryShard:
             event.clear()
             try:
                 await asyncio.wait_for(event.wait(), timeout or self.config.poll_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if self.feeds.get(ingress_id) is not feed:
                 return {"epoch": self.epoch, "unknown": True, "items": [], "lost": False}
@@ -275,7 +279,11 @@ class RegistryShard:
 
     async def stats(self) -> dict[str, Any]:
         return {
-            "index": self.index, "epoch": self.epoch, "educators": len(self.streams),
-            "jobs": len(self.jobs), "ingresses": len(self.feeds), "published": self.published,
+            "index": self.index,
+            "epoch": self.epoch,
+            "educators": len(self.streams),
+            "jobs": len(self.jobs),
+            "ingresses": len(self.feeds),
+            "published": self.published,
             "pending": {i: f.pending for i, f in self.feeds.items()},
         }

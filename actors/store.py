@@ -76,8 +76,16 @@ class JobStore:
                  updated_at = excluded.updated_at, state = excluded.state,
                  result = COALESCE(excluded.result, jobs.result)
                WHERE jobs.status NOT IN ('completed', 'failed', 'cancelled')""",
-            (state["jobId"], state["educatorId"], state["kind"], state["status"], state["createdAt"],
-             state["updatedAt"], json.dumps(state), None if result is None else json.dumps(result)),
+            (
+                state["jobId"],
+                state["educatorId"],
+                state["kind"],
+                state["status"],
+                state["createdAt"],
+                state["updatedAt"],
+                json.dumps(state),
+                None if result is None else json.dumps(result),
+            ),
         )
 
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -88,7 +96,7 @@ class JobStore:
         row = self.db.execute("SELECT result FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return json.loads(row[0]) if row and row[0] is not None else None
 
-    def list(self, educator_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    def list_jobs(self, educator_id: str, limit: int = 200) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT state FROM jobs WHERE educator_id = ? ORDER BY created_at DESC LIMIT ?",
             (educator_id, limit),
@@ -106,8 +114,7 @@ class JobStore:
             state = json.loads(raw)
             if alive(state["jobId"]):
                 continue
-            state.update(status="failed", error=STOPPED_REASON, message=f"Failed: {STOPPED_REASON}",
-                         updatedAt=now)
+            state.update(status="failed", error=STOPPED_REASON, message=f"Failed: {STOPPED_REASON}", updatedAt=now)
             state.pop("etaSeconds", None)
             self.save(state)
             fixed.append(state)
@@ -137,8 +144,14 @@ class JobStore:
 
     # -- quizzes and documents ----------------------------------------------------------------
 
-    def save_quiz(self, quiz_id: str, educator_id: str, source_text: str, questions: list[dict[str, Any]],
-                  document_id: str | None = None) -> None:
+    def save_quiz(
+        self,
+        quiz_id: str,
+        educator_id: str,
+        source_text: str,
+        questions: list[dict[str, Any]],
+        document_id: str | None = None,
+    ) -> None:
         self.db.execute(
             """INSERT INTO quizzes (quiz_id, educator_id, document_id, source_text, questions, updated_at)
                VALUES (?, ?, ?, ?, ?, ?)
@@ -154,19 +167,27 @@ class JobStore:
         ).fetchone()
         if row is None:
             return None
-        return {"quizId": quiz_id, "educatorId": row[0], "documentId": row[1], "sourceText": row[2],
-                "questions": json.loads(row[3])}
+        return {
+            "quizId": quiz_id,
+            "educatorId": row[0],
+            "documentId": row[1],
+            "sourceText": row[2],
+            "questions": json.loads(row[3]),
+        }
 
     def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None:
         found = self.quiz(quiz_id)
         if found is None:
             raise KeyError(quiz_id)
         questions = [question if q["id"] == question_id else q for q in found["questions"]]
-        self.db.execute("UPDATE quizzes SET questions = ?, updated_at = ? WHERE quiz_id = ?",
-                        (json.dumps(questions), self.clock(), quiz_id))
+        self.db.execute(
+            "UPDATE quizzes SET questions = ?, updated_at = ? WHERE quiz_id = ?",
+            (json.dumps(questions), self.clock(), quiz_id),
+        )
 
-    def save_document(self, document_id: str, educator_id: str, filename: str | None, text: str,
-                      index: dict[str, Any]) -> None:
+    def save_document(
+        self, document_id: str, educator_id: str, filename: str | None, text: str, index: dict[str, Any]
+    ) -> None:
         self.db.execute(
             """INSERT OR REPLACE INTO documents (document_id, educator_id, filename, text, doc_index, created_at)
                VALUES (?, ?, ?, ?, ?, ?)""",
@@ -179,8 +200,13 @@ class JobStore:
         ).fetchone()
         if row is None:
             return None
-        return {"documentId": document_id, "educatorId": row[0], "filename": row[1], "text": row[2],
-                "index": json.loads(row[3])}
+        return {
+            "documentId": document_id,
+            "educatorId": row[0],
+            "filename": row[1],
+            "text": row[2],
+            "index": json.loads(row[3]),
+        }
 
     # -- custom job kinds ---------------------------------------------------------------------
 

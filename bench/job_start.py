@@ -48,8 +48,9 @@ class Listener:
 
 async def one_job(http: httpx.AsyncClient, listener: Listener, questions: int) -> dict[str, float]:
     t0 = time.perf_counter()
-    reply = await http.post("/api/jobs", json={"kind": "quiz_generation",
-                                               "params": {"text": DOC, "numQuestions": questions}})
+    reply = await http.post(
+        "/api/jobs", json={"kind": "quiz_generation", "params": {"text": DOC, "numQuestions": questions}}
+    )
     marks: dict[str, float] = {"http_202": time.perf_counter() - t0}
     job_id = reply.json()["jobId"]
     while (job_id, "completed") not in listener.seen:
@@ -129,10 +130,15 @@ def main() -> None:
         "",
         "| from POST to | median (min, max) | ratio to its baseline |",
         "|---|---|---|",
-        f"| the 202 reply | {ms(col['http_202'])} | {statistics.median(col['http_202']) / base_http:.1f} x empty HTTP round trip |",
-        f"| first `queued` frame | {ms(col['queued'])} | {statistics.median(col['queued']) / base_http:.1f} x empty HTTP round trip |",
-        f"| first `processing` frame | {ms(col['processing'])} | {statistics.median(col['processing']) / base_actor:.2f} x bare actor start + call |",
-        f"| `completed` frame | {ms(col['completed'])} | {statistics.median(col['completed']) / base_actor:.2f} x bare actor start + call |",
+        *(
+            f"| {label} | {ms(col[key])} | {statistics.median(col[key]) / base:.2f} x {base_name} |"
+            for label, key, base, base_name in (
+                ("the 202 reply", "http_202", base_http, "empty HTTP round trip"),
+                ("first `queued` frame", "queued", base_http, "empty HTTP round trip"),
+                ("first `processing` frame", "processing", base_actor, "bare actor start + call"),
+                ("`completed` frame", "completed", base_actor, "bare actor start + call"),
+            )
+        ),
         "",
         f"Baselines in the same run: empty HTTP round trip (GET /healthz) {ms(rtts)}; "
         f"bare Ray actor start + one call {ms(actor)}.",

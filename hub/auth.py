@@ -43,9 +43,7 @@ def verify_token(secret: str, token: str) -> Identity:
     if not token:
         raise AuthError("missing token")
     try:
-        claims = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
-        )
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired") from None
     except jwt.PyJWTError as exc:
@@ -81,9 +79,7 @@ def resolve_secret(configured: str | None, data_dir: Path, host: str, *, create:
             raise HubError(f"refusing to serve on {host} without HUB_SECRET set")
         return found
     if not create:
-        raise HubError(
-            f"no secret: set HUB_SECRET or start `hub serve` once with data dir {data_dir}"
-        )
+        raise HubError(f"no secret: set HUB_SECRET or start `hub serve` once with data dir {data_dir}")
     if not is_loopback(host):
         raise HubError(f"refusing to serve on {host} without HUB_SECRET set")
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -36,8 +36,9 @@ class Backend:
         cluster = Cluster(discover_shards(namespace), namespace)
         return cls(JobDesk(cluster, IngressMetrics()))
 
-    async def publish(self, type: str, data: dict[str, Any], educator_ids: list[str] | None = None,
-                      broadcast: bool = False) -> int:
+    async def publish(
+        self, type: str, data: dict[str, Any], educator_ids: list[str] | None = None, broadcast: bool = False
+    ) -> int:
         """Deliver an `analytics_update` or a `notification`; returns how many educators it reached."""
         body = Publish(type=type, data=data, educatorIds=educator_ids, broadcast=broadcast)  # type: ignore[arg-type]
         return await self.desk.publish(_BACKEND, body)
@@ -50,8 +51,14 @@ class Backend:
         return await self.desk.resend(job_id)
 
     async def update_job_with_notification(
-        self, job_id: str, *, status: str | None = None, progress: float | None = None,
-        message: str | None = None, notify: bool = True, title: str | None = None,
+        self,
+        job_id: str,
+        *,
+        status: str | None = None,
+        progress: float | None = None,
+        message: str | None = None,
+        notify: bool = True,
+        title: str | None = None,
     ) -> dict[str, Any]:
         """Update a job (recorded and streamed as its job message) and, when `notify`, send its
         educator a notification saying so."""
@@ -60,17 +67,35 @@ class Backend:
             from hub.errors import NotFound
 
             raise NotFound(f"no job {job_id}")
-        changes = {k: v for k, v in (("status", status), ("progress", progress), ("message", message))
-                   if v is not None}
+        changes = {k: v for k, v in (("status", status), ("progress", progress), ("message", message)) if v is not None}
         state = await self.desk.update(job_id, found["educatorId"], **changes)
         if notify:
-            await self.notify([state["educatorId"]], title or f"Job {state['status']}",
-                              state["message"], _LEVEL.get(state["status"], "info"))
+            await self.notify(
+                [state["educatorId"]],
+                title or f"Job {state['status']}",
+                state["message"],
+                _LEVEL.get(state["status"], "info"),
+            )
         return state
 
-    async def create_job_record(self, educator_id: str, kind: str, *, quiz_id: str | None = None,
-                                question_id: str | None = None, document_id: str | None = None,
-                                job_id: str | None = None, message: str = "Waiting to start") -> dict[str, Any]:
+    async def create_job_record(
+        self,
+        educator_id: str,
+        kind: str,
+        *,
+        quiz_id: str | None = None,
+        question_id: str | None = None,
+        document_id: str | None = None,
+        job_id: str | None = None,
+        message: str = "Waiting to start",
+    ) -> dict[str, Any]:
         """A job record the back end drives itself (no monitor actor), routed by educator id."""
-        return await self.desk.create_record(educator_id, kind, quiz_id=quiz_id, question_id=question_id,
-                                             document_id=document_id, job_id=job_id, message=message)
+        return await self.desk.create_record(
+            educator_id,
+            kind,
+            quiz_id=quiz_id,
+            question_id=question_id,
+            document_id=document_id,
+            job_id=job_id,
+            message=message,
+        )

@@ -47,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             secret = resolve_secret(settings.secret, settings.data_dir, "127.0.0.1", create=False)
             print(issue_token(secret, args.educator_id, role=args.role, ttl=args.ttl, now=time.time()))
             return 0
-        logging.basicConfig(
-            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from hub.server import serve as run
 
         run(settings)

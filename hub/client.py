@@ -179,7 +179,7 @@ class HubClient:
             except HubClientError as exc:
                 self._fail(exc)
                 return
-            except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:
+            except (TimeoutError, OSError, websockets.WebSocketException) as exc:
                 code = getattr(getattr(exc, "rcvd", None), "code", None)
                 if code in FATAL_CLOSE:
                     self._fail(HubClientError(f"closed {code}: {exc}", code))
@@ -204,8 +204,11 @@ class HubClient:
 
     async def _session(self) -> None:
         async with connect(
-            self.url, subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-            compression="deflate" if self.compression else None, open_timeout=10, max_size=None,
+            self.url,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            compression="deflate" if self.compression else None,
+            open_timeout=10,
+            max_size=None,
         ) as ws:
             self._ws = ws
             hello: dict[str, Any] = {"op": "hello", "token": self.token}
@@ -275,9 +278,17 @@ class HubClient:
                     continue
                 body = reply.json()
                 if not body["resumed"]:
-                    self._handle({"op": "welcome", "session": "poll", "epoch": body["epoch"],
-                                  "seq": body["seq"], "resumed": False, "snapshot": body.get("snapshot", []),
-                                  "polling": True})
+                    self._handle(
+                        {
+                            "op": "welcome",
+                            "session": "poll",
+                            "epoch": body["epoch"],
+                            "seq": body["seq"],
+                            "resumed": False,
+                            "snapshot": body.get("snapshot", []),
+                            "polling": True,
+                        }
+                    )
                     self._set_state("polling")
                 else:
                     self._handle({"op": "batch", "messages": body["messages"]})

@@ -79,7 +79,7 @@ class Histogram(_Metric):
 
     def lines(self) -> Iterable[str]:
         running = 0
-        for bound, n in zip(self.buckets, self.counts):
+        for bound, n in zip(self.buckets, self.counts, strict=False):
             running += n
             yield f'{self.name}_bucket{{le="{bound:g}"}} {running}'
         yield f'{self.name}_bucket{{le="+Inf"}} {self.count}'
@@ -121,9 +121,23 @@ class IngressMetrics:
         self.ops_in = add(Counter("hub_ops_in_total", "Client ops received by op"))
         self.errors = add(Counter("hub_errors_total", "Error frames and HTTP errors by code"))
         self.jobs_submitted = add(Counter("hub_jobs_submitted_total", "Jobs submitted by kind"))
-        self.batch_size = add(Histogram("hub_batch_messages", "Messages per batch frame", (1, 2, 5, 10, 20, 50, 100, 500)))
-        self.latency = add(Histogram("hub_delivery_latency_seconds", "Message timestamp to frame sent", (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)))
-        self.poll_cycle = add(Histogram("hub_longpoll_cycle_seconds", "Shard long-poll round trip", (0.001, 0.005, 0.01, 0.05, 0.1, 1, 5, 15, 30)))
+        self.batch_size = add(
+            Histogram("hub_batch_messages", "Messages per batch frame", (1, 2, 5, 10, 20, 50, 100, 500))
+        )
+        self.latency = add(
+            Histogram(
+                "hub_delivery_latency_seconds",
+                "Message timestamp to frame sent",
+                (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+            )
+        )
+        self.poll_cycle = add(
+            Histogram(
+                "hub_longpoll_cycle_seconds",
+                "Shard long-poll round trip",
+                (0.001, 0.005, 0.01, 0.05, 0.1, 1, 5, 15, 30),
+            )
+        )
 
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         self.registry.add(Gauge(name, help_text, read))

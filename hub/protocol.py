@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
 from hub.errors import BadFrame
 
-MessageType = Literal[
-    "quiz_status", "question_replace", "document_processing", "analytics_update", "notification"
-]
+MessageType = Literal["quiz_status", "question_replace", "document_processing", "analytics_update", "notification"]
 MESSAGE_TYPES: frozenset[str] = frozenset(MessageType.__args__)  # type: ignore[attr-defined]
 SUBPROTOCOL = "hub.v1"
 
@@ -53,7 +51,7 @@ class Cancel(_Op):
     job_id: str = Field(min_length=1, max_length=128)
 
 
-ClientOp = Annotated[Union[Hello, Subscribe, Unsubscribe, Ping, Cancel], Field(discriminator="op")]
+ClientOp = Annotated[Hello | Subscribe | Unsubscribe | Ping | Cancel, Field(discriminator="op")]
 _client_op: TypeAdapter[ClientOp] = TypeAdapter(ClientOp)
 KNOWN_OPS = frozenset({"hello", "subscribe", "unsubscribe", "ping", "cancel"})
 

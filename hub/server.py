@@ -21,8 +21,12 @@ def init_ray(settings: Settings) -> None:
 
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"namespace": settings.namespace, "include_dashboard": False,
-                              "log_to_driver": True, "configure_logging": False}
+    kwargs: dict[str, Any] = {
+        "namespace": settings.namespace,
+        "include_dashboard": False,
+        "log_to_driver": True,
+        "configure_logging": False,
+    }
     if settings.address:
         ray.init(address=settings.address, **kwargs)
     else:
@@ -54,12 +58,19 @@ class HubServer(uvicorn.Server):
 
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=settings.host, port=settings.port, ws="websockets-sansio",
-        ws_max_size=settings.max_frame, ws_per_message_deflate=True,
-        ws_ping_interval=settings.heartbeat, ws_ping_timeout=settings.heartbeat,
-        log_level=settings.log_level, timeout_graceful_shutdown=5,
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame,
+        ws_per_message_deflate=True,
+        ws_ping_interval=settings.heartbeat,
+        ws_ping_timeout=settings.heartbeat,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
-        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None, **extra,
+        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        **extra,
     )
 
 

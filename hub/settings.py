@@ -78,9 +78,7 @@ class Settings(BaseSettings):
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
 
     def shard_config(self) -> ShardConfig:
-        return ShardConfig(
-            history_max=self.history_max, history_age=self.history_age, poll_timeout=self.poll_timeout
-        )
+        return ShardConfig(history_max=self.history_max, history_age=self.history_age, poll_timeout=self.poll_timeout)
 
     @property
     def db_path(self) -> Path:

@@ -45,6 +45,7 @@ class RecordingClient:
             with self._changed:
                 into.append(item)
                 self._changed.notify_all()
+
         return record
 
     def _call(self, coro: Any, timeout: float = 60.0) -> Any:
@@ -90,8 +91,14 @@ def hub_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from hub.server import LocalHub
     from hub.settings import Settings
 
-    settings = Settings(port=0, secret="hub-testing-secret-" + "0" * 24, namespace="hub-pytest",
-                        data_dir=tmp_path_factory.mktemp("hub-local"), shards=2, log_level="warning")
+    settings = Settings(
+        port=0,
+        secret="hub-testing-secret-" + "0" * 24,
+        namespace="hub-pytest",
+        data_dir=tmp_path_factory.mktemp("hub-local"),
+        shards=2,
+        log_level="warning",
+    )
     with LocalHub(settings) as local:
         yield local
 

@@ -13,8 +13,7 @@ if TYPE_CHECKING:
 # Where each stage starts in the overall progress.
 STAGE_START = {"parsing": 5.0, "chunking": 60.0, "indexing": 70.0}
 STAGE_SPAN = {"parsing": 55.0, "chunking": 10.0, "indexing": 25.0}
-STAGE_TEXT = {"parsing": "Extracting the text", "chunking": "Splitting into chunks",
-              "indexing": "Indexing key terms"}
+STAGE_TEXT = {"parsing": "Extracting the text", "chunking": "Splitting into chunks", "indexing": "Indexing key terms"}
 
 
 async def run(ctx: JobContext, params: DocumentProcessingParams) -> dict[str, Any]:
@@ -24,7 +23,7 @@ async def run(ctx: JobContext, params: DocumentProcessingParams) -> dict[str, An
     ctx.progress(1.0, f"Uploaded {filename} ({len(content):,} bytes)", stage="uploaded")
     stage = "parsing"
     result: dict[str, Any] | None = None
-    async for ref in ctx.track(process_document.remote(content, filename)):
+    async for ref in ctx.track(process_document.remote(content, filename)):  # type: ignore[attr-defined]
         item = await ref
         ctx.check_cancelled()
         if item[0] == "stage":
@@ -41,6 +40,11 @@ async def run(ctx: JobContext, params: DocumentProcessingParams) -> dict[str, An
     assert params.document_id is not None
     await ctx.store.save_document(params.document_id, ctx.educator_id, filename, result["text"], result["index"])
     ctx.progress(99.0, "Done", stage="done")
-    return {"documentId": params.document_id, "filename": filename, "characters": len(result["text"]),
-            "chunks": result["chunks"], "terms": result["terms"],
-            "summary": f"{result['chunks']} chunks indexed"}
+    return {
+        "documentId": params.document_id,
+        "filename": filename,
+        "characters": len(result["text"]),
+        "chunks": result["chunks"],
+        "terms": result["terms"],
+        "summary": f"{result['chunks']} chunks indexed",
+    }

@@ -41,25 +41,25 @@ class DocumentError(ValueError):
 
 # -- extraction ------------------------------------------------------------------------------------
 
+
 def extract_text(content: bytes, filename: str, progress: Progress | None = None) -> str:
     """The plain text of an uploaded document, chosen by the file's extension."""
     content = bytes(content)
     name = filename.strip() or "the document"
     if len(content) > MAX_BYTES:
-        raise DocumentError(f"{name} is {len(content) / 2**20:.1f} MiB; the limit is "
-                            f"{MAX_BYTES // 2**20} MiB.")
+        raise DocumentError(f"{name} is {len(content) / 2**20:.1f} MiB; the limit is {MAX_BYTES // 2**20} MiB.")
     ext = "." + name.lower().rsplit(".", 1)[-1] if "." in name else ""
     if ext not in SUPPORTED:
-        raise DocumentError(f"{name} is not a supported file type ({ext or 'no extension'}); "
-                            f"upload one of: {', '.join(SUPPORTED)}.")
+        raise DocumentError(
+            f"{name} is not a supported file type ({ext or 'no extension'}); upload one of: {', '.join(SUPPORTED)}."
+        )
     if not content:
         raise DocumentError(f"{name} is empty.")
     if ext == ".pdf":
         text = _pdf_text(content, name, progress)
     else:
         raw = _decode(content, name)
-        text = {".md": _markdown_text, ".html": _html_text, ".htm": _html_text}.get(
-            ext, str)(raw)
+        text = {".md": _markdown_text, ".html": _html_text, ".htm": _html_text}.get(ext, str)(raw)
         if progress is not None:
             progress(1.0, f"Read {name}")
     text = _tidy(text)
@@ -100,11 +100,12 @@ def _pdf_text(content: bytes, name: str, progress: Progress | None) -> str:
             try:
                 opened = reader.decrypt("")
             except DependencyError as exc:
-                raise DocumentError(f"{name} is encrypted in a way this server cannot open; "
-                                    f"save it without encryption and upload it again.") from exc
+                raise DocumentError(
+                    f"{name} is encrypted in a way this server cannot open; "
+                    f"save it without encryption and upload it again."
+                ) from exc
             if not opened:
-                raise DocumentError(f"{name} is protected by a password; remove the password "
-                                    f"and upload it again.")
+                raise DocumentError(f"{name} is protected by a password; remove the password and upload it again.")
         pages = len(reader.pages)
     except DocumentError:
         raise
@@ -125,30 +126,40 @@ def _pdf_text(content: bytes, name: str, progress: Progress | None) -> str:
     if failed == pages:
         raise DocumentError(f"{name} could not be read as a PDF; the file may be damaged.")
     if not _TOKEN_RE.search(text):
-        raise DocumentError(f"{name} has no extractable text (it may be scanned images); "
-                            f"upload a PDF with a text layer or the text itself.")
+        raise DocumentError(
+            f"{name} has no extractable text (it may be scanned images); "
+            f"upload a PDF with a text layer or the text itself."
+        )
     return re.sub(r"(\w)-\n(?=[a-z])", r"\1", text)  # words hyphenated across lines
 
 
-_MD_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
-    (r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[[^\]]*\]", ""),  # images
-    (r"\[([^\]]*)\]\([^)]*\)|\[([^\]]+)\]\[[^\]]*\]", r"\1\2"),  # links
-    (r"<(https?://[^>\s]+)>", r"\1"),  # autolinks
-    (r"</?[A-Za-z][^>\n]*>", ""),  # inline html tags
-    (r"`+([^`]+?)`+", r"\1"),  # inline code
-    (r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2"),
-    (r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", r"\1"),
-    (r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)", r"\1"),
-    (r"~~(.+?)~~", r"\1"),
-    (r"\\([\\`*_{}\[\]()#+\-.!>|])", r"\1"),  # backslash escapes
-))
-_MD_LINE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
-    (r"^\s{0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*$", r"\1"),  # headings
-    (r"^\s{0,3}(?:>\s?)+", ""),  # block quotes
-    (r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(?:\[[ xX]\]\s+)?", ""),  # list items, task boxes
-))
-_MD_DROP = re.compile(r"^\s{0,3}(?:[-*_=]\s*){3,}$|^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)+\|?\s*$"
-                      r"|^\s{0,3}\[[^\]]+\]:\s+\S+.*$")  # rules, underlines, table rules, refs
+_MD_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), r)
+    for p, r in (
+        (r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[[^\]]*\]", ""),  # images
+        (r"\[([^\]]*)\]\([^)]*\)|\[([^\]]+)\]\[[^\]]*\]", r"\1\2"),  # links
+        (r"<(https?://[^>\s]+)>", r"\1"),  # autolinks
+        (r"</?[A-Za-z][^>\n]*>", ""),  # inline html tags
+        (r"`+([^`]+?)`+", r"\1"),  # inline code
+        (r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2"),
+        (r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", r"\1"),
+        (r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)", r"\1"),
+        (r"~~(.+?)~~", r"\1"),
+        (r"\\([\\`*_{}\[\]()#+\-.!>|])", r"\1"),  # backslash escapes
+    )
+)
+_MD_LINE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), r)
+    for p, r in (
+        (r"^\s{0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*$", r"\1"),  # headings
+        (r"^\s{0,3}(?:>\s?)+", ""),  # block quotes
+        (r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(?:\[[ xX]\]\s+)?", ""),  # list items, task boxes
+    )
+)
+_MD_DROP = re.compile(
+    r"^\s{0,3}(?:[-*_=]\s*){3,}$|^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)+\|?\s*$"
+    r"|^\s{0,3}\[[^\]]+\]:\s+\S+.*$"
+)  # rules, underlines, table rules, refs
 _FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
 
 
@@ -181,9 +192,11 @@ def _markdown_text(source: str) -> str:
 
 _SKIP_TAGS = frozenset("script style head noscript template svg".split())
 _LINE_TAGS = frozenset("br li tr dt dd option".split())
-_BLOCK_TAGS = frozenset("""p div h1 h2 h3 h4 h5 h6 ul ol dl table thead tbody tfoot pre blockquote
+_BLOCK_TAGS = frozenset(
+    """p div h1 h2 h3 h4 h5 h6 ul ol dl table thead tbody tfoot pre blockquote
 section article aside header footer nav main figure figcaption form fieldset address hr body html
-caption details summary""".split())
+caption details summary""".split()
+)
 
 
 class _HTMLText(HTMLParser):
@@ -231,13 +244,17 @@ def _html_text(source: str) -> str:
         parser.close()
     except Exception as exc:  # the stdlib parser is lenient; this is a last resort
         raise DocumentError("The HTML could not be read.") from exc
-    text = re.sub(r"[\x01\x02\s]*[\x01\x02][\x01\x02\s]*",  # merge adjacent boundaries
-                  lambda m: "\n\n" if "\x02" in m.group() else "\n", "".join(parser.parts))
+    text = re.sub(
+        r"[\x01\x02\s]*[\x01\x02][\x01\x02\s]*",  # merge adjacent boundaries
+        lambda m: "\n\n" if "\x02" in m.group() else "\n",
+        "".join(parser.parts),
+    )
     lines = (re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n"))
     return "\n".join(lines)
 
 
 # -- chunking --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
@@ -298,7 +315,7 @@ def chunk_text(text: str, target_words: int = 200, overlap_sentences: int = 1) -
                     best, best_total = e, total
         end = last if last == n - 1 else best if best >= 0 else reached if reached >= 0 else last
         start = spans[first][0]
-        chunks.append(Chunk(len(chunks), text[start:spans[end][1]], start))
+        chunks.append(Chunk(len(chunks), text[start : spans[end][1]], start))
         if end == n - 1:
             break
         first = max(end + 1 - overlap_sentences, first + 1)
@@ -306,6 +323,7 @@ def chunk_text(text: str, target_words: int = 200, overlap_sentences: int = 1) -
 
 
 # -- indexing --------------------------------------------------------------------------------------
+
 
 def _fold(word: str) -> str:
     """A lower-cased search key; a plain plural folds onto its singular."""
@@ -356,24 +374,28 @@ class DocumentIndex:
         return [(self.chunks[i].index, round(scores[i], 6)) for i in ranked[:limit]]
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": 1,
-                "chunks": [{"index": c.index, "text": c.text, "start": c.start,
-                            "terms": list(c.terms)} for c in self.chunks],
-                "terms": {term: list(where) for term, where in self.terms.items()}}
+        return {
+            "version": 1,
+            "chunks": [
+                {"index": c.index, "text": c.text, "start": c.start, "terms": list(c.terms)} for c in self.chunks
+            ],
+            "terms": {term: list(where) for term, where in self.terms.items()},
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DocumentIndex:
         try:
-            chunks = tuple(Chunk(int(c["index"]), str(c["text"]), int(c["start"]),
-                                 tuple(str(t) for t in c["terms"])) for c in data["chunks"])
+            chunks = tuple(
+                Chunk(int(c["index"]), str(c["text"]), int(c["start"]), tuple(str(t) for t in c["terms"]))
+                for c in data["chunks"]
+            )
             terms = {str(t): tuple(int(i) for i in where) for t, where in data["terms"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DocumentError("The stored document index is malformed.") from exc
         return cls(chunks=chunks, terms=terms)
 
 
-def build_index(chunks: list[Chunk], terms_per_chunk: int = 8,
-                progress: Progress | None = None) -> DocumentIndex:
+def build_index(chunks: list[Chunk], terms_per_chunk: int = 8, progress: Progress | None = None) -> DocumentIndex:
     """Key terms of each chunk, scored tf-idf style against the whole document."""
     sentences = [_split_sentences(c.text) for c in chunks]
     toks = [[_tokens(s) for s in ss] for ss in sentences]
@@ -382,10 +404,10 @@ def build_index(chunks: list[Chunk], terms_per_chunk: int = 8,
     first_at: list[dict[str, int]] = []
     classes: dict[str, str] = {}
     total = len(chunks)
-    for k, (ss, ts) in enumerate(zip(sentences, toks)):
+    for k, (ss, ts) in enumerate(zip(sentences, toks, strict=False)):
         tf: Counter[str] = Counter()
         order: dict[str, int] = {}
-        for sentence, sentence_toks in zip(ss, ts):
+        for sentence, sentence_toks in zip(ss, ts, strict=False):
             for key, cls, _, _ in _extract(sentence, sentence_toks, mid_caps):
                 if cls == "number" and _number_shape(key) == "integer":
                     continue  # page numbers, counts: poor search terms
@@ -400,13 +422,11 @@ def build_index(chunks: list[Chunk], terms_per_chunk: int = 8,
     df: Counter[str] = Counter(term for tf in found for term in tf)
     best: dict[str, float] = {}
     built: list[Chunk] = []
-    for chunk, tf, order in zip(chunks, found, first_at):
-        scored = {t: (1 + math.log(c)) * _idf(df[t], total) * _class_weight(t, classes[t])
-                  for t, c in tf.items()}
-        top = sorted(scored, key=lambda t: (-scored[t], order[t]))[:max(0, terms_per_chunk)]
+    for chunk, tf, order in zip(chunks, found, first_at, strict=False):
+        scored = {t: (1 + math.log(c)) * _idf(df[t], total) * _class_weight(t, classes[t]) for t, c in tf.items()}
+        top = sorted(scored, key=lambda t: (-scored[t], order[t]))[: max(0, terms_per_chunk)]
         for t in top:
             best[t] = max(best.get(t, 0.0), scored[t])
         built.append(Chunk(len(built), chunk.text, chunk.start, tuple(top)))
-    terms = {t: tuple(i for i, tf in enumerate(found) if t in tf)
-             for t in sorted(best, key=lambda t: (-best[t], t))}
+    terms = {t: tuple(i for i, tf in enumerate(found) if t in tf) for t in sorted(best, key=lambda t: (-best[t], t))}
     return DocumentIndex(chunks=tuple(built), terms=terms)

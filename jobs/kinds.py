@@ -99,7 +99,7 @@ class JobKind:
     name: str
     params: type[Params]
     runner: Runner  # async def or plain def (run on a thread) taking (ctx, params)
-    ids: Callable[[Any], dict[str, str | None]] = lambda p: {}  # routing ids a job state carries
+    ids: Callable[[Any], dict[str, Any]] = lambda p: {}  # routing ids a job state carries
     message_extra: Callable[[Any], dict[str, Any] | None] | None = None  # added to `completed`
 
     async def call(self, ctx: Any, params: Any) -> Any:
@@ -116,6 +116,11 @@ class _ThreadContext:
         self._loop = loop
         self.job_id = ctx.job_id
         self.educator_id = ctx.educator_id
+        self.store = ctx.store
+
+    def track(self, ref: Any) -> Any:
+        self._loop.call_soon_threadsafe(self._ctx.track, ref)
+        return ref
 
     def progress(self, percent: float, message: str, **fields: Any) -> None:
         self._loop.call_soon_threadsafe(lambda: self._ctx.progress(percent, message, **fields))
@@ -153,8 +158,9 @@ def validate_with(job_kind: JobKind, params: dict[str, Any]) -> Params:
 
 def unknown_kind(kind: str, custom: list[str] = []) -> BadParams:  # noqa: B006 (read only)
     names = sorted([*KINDS, *custom])
-    return BadParams([{"loc": ["body", "kind"], "msg": f"unknown job kind {kind!r}; one of {names}",
-                       "type": "value_error"}])
+    return BadParams(
+        [{"loc": ["body", "kind"], "msg": f"unknown job kind {kind!r}; one of {names}", "type": "value_error"}]
+    )
 
 
 async def resolve_kind(name: str, store: Any) -> JobKind | None:
@@ -180,8 +186,11 @@ def pack_kind(kind: JobKind) -> bytes:
         raise ValueError(f"{kind.name!r} is a built-in job kind")
     for obj in (kind.runner, kind.params):
         module = sys.modules.get(getattr(obj, "__module__", "__main__"))
-        if module is not None and module.__name__ not in ("__main__", "builtins") and \
-                not module.__name__.startswith(("jobs.", "hub.", "actors.", "pydantic")):
+        if (
+            module is not None
+            and module.__name__ not in ("__main__", "builtins")
+            and not module.__name__.startswith(("jobs.", "hub.", "actors.", "pydantic"))
+        ):
             cloudpickle.register_pickle_by_value(module)
     return cloudpickle.dumps(kind)
 
@@ -189,13 +198,28 @@ def pack_kind(kind: JobKind) -> bytes:
 def _load_builtin() -> None:
     from jobs import document_job, quiz_job
 
-    register_kind(JobKind("quiz_generation", QuizGenerationParams, quiz_job.run,
-                          lambda p: {"quiz_id": p.quiz_id, "document_id": p.document_id}))
-    register_kind(JobKind("question_replace", QuestionReplaceParams, quiz_job.replace_question,
-                          lambda p: {"quiz_id": p.quiz_id, "question_id": p.question_id},
-                          message_extra=lambda r: {"question": r["question"]}))
-    register_kind(JobKind("document_processing", DocumentProcessingParams, document_job.run,
-                          lambda p: {"document_id": p.document_id}))
+    register_kind(
+        JobKind(
+            "quiz_generation",
+            QuizGenerationParams,
+            quiz_job.run,
+            lambda p: {"quiz_id": p.quiz_id, "document_id": p.document_id},
+        )
+    )
+    register_kind(
+        JobKind(
+            "question_replace",
+            QuestionReplaceParams,
+            quiz_job.replace_question,
+            lambda p: {"quiz_id": p.quiz_id, "question_id": p.question_id},
+            message_extra=lambda r: {"question": r["question"]},
+        )
+    )
+    register_kind(
+        JobKind(
+            "document_processing", DocumentProcessingParams, document_job.run, lambda p: {"document_id": p.document_id}
+        )
+    )
 
 
 _load_builtin()

@@ -31,23 +31,33 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 
 class JobFailed(RuntimeError):
     def __init__(self, state: dict[str, Any]) -> None:
-        super().__init__(f"job {state.get('jobId')} {state.get('status')}: {state.get('error') or state.get('message')}")
+        super().__init__(
+            f"job {state.get('jobId')} {state.get('status')}: {state.get('error') or state.get('message')}"
+        )
         self.state = state
 
 
 class Hub:
     """A connection to a running hub: HTTP for commands, one WebSocket for every job's updates."""
 
-    def __init__(self, url: str | None = None, token: str | None = None, *, educator_id: str | None = None,
-                 data_dir: str | Path | None = None, local: Any = None, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        educator_id: str | None = None,
+        data_dir: str | Path | None = None,
+        local: Any = None,
+        namespace: str | None = None,
+    ) -> None:
         self.url = (url or os.environ.get("HUB_URL") or DEFAULT_URL).rstrip("/")
         self.educator_id = educator_id or os.environ.get("HUB_EDUCATOR") or os.environ.get("USER") or "notebook"
         self.token = token or os.environ.get("HUB_TOKEN") or self._local_token(data_dir)
         self._local = local
-        self.namespace = namespace or (local.settings.namespace if local is not None
-                                       else os.environ.get("HUB_NAMESPACE", "hub"))
-        self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"},
-                                  timeout=30.0)
+        self.namespace = namespace or (
+            local.settings.namespace if local is not None else os.environ.get("HUB_NAMESPACE", "hub")
+        )
+        self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30.0)
         self._changed = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="hub-client", daemon=True)
@@ -101,9 +111,11 @@ class Hub:
 
     def job_kind(self, name: str, params: Any = None) -> Any:
         """Decorator form of `register_kind`: `@hub.job_kind("word_count")`."""
+
         def register(fn: Any) -> Any:
             self.register_kind(name, fn, params)
             return fn
+
         return register
 
     def job(self, job_id: str) -> Job:
@@ -164,8 +176,9 @@ class Job:
         """Show a live progress bar until the job ends; returns its final state."""
         from tqdm.auto import tqdm
 
-        with tqdm(total=100, unit="%", desc=f"job {self.id[:8]}",
-                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+        with tqdm(
+            total=100, unit="%", desc=f"job {self.id[:8]}", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}"
+        ) as bar:
             return self._follow(timeout, bar)
 
     def _follow(self, timeout: float | None, bar: Any) -> dict[str, Any]:

@@ -23,7 +23,8 @@ MAX_WORDS = 45
 BLANK = "_____"
 STEPS: tuple[str, ...] = ("Choosing the key term", "Finding distractors", "Writing the question")
 
-_STOPWORDS = frozenset("""
+_STOPWORDS = frozenset(
+    """
 a about above after again against all almost along already also although always am among an and
 another any anyone anything are around as at back be became because become becomes been before
 being below between both but by can cannot could did do does doing done down during each either
@@ -36,17 +37,19 @@ something still such than that the their theirs them themselves then there there
 this those though three through thus to today together too toward towards two under until up
 upon us use used uses using very via was we well were what when where whether which while who
 whom whose why will with within without would yet you your yours yourself also became called
-""".split())
+""".split()
+)
 
-_ABBREVIATIONS = frozenset("""
+_ABBREVIATIONS = frozenset(
+    """
 e.g i.e etc vs cf al dr mr mrs ms prof sr jr st mt fig figs vol pp approx ca inc ltd co corp
 dept est jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k a.m p.m ph.d gen gov sen rep
 rev capt col lt sgt ave eq ref refs ed eds
-""".split())
+""".split()
+)
 
 _CONNECTORS = frozenset("of de van von der den da di du la le del".split())
-_TOKEN_RE = re.compile(
-    r"\d+(?:[.,]\d+)*(?:%|(?:st|nd|rd|th|s)\b)?|[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+_TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*(?:%|(?:st|nd|rd|th|s)\b)?|[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 _BOUNDARY_RE = re.compile(r"([.!?]+)([\"'”’)\]]*)\s+")
 _BULLET_RE = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")
 _HEADING_END_RE = re.compile(r"[.!?:;,][\"'”’)\]]*$")
@@ -78,11 +81,11 @@ def _split_segment(segment: str) -> list[str]:
     parts: list[str] = []
     start = 0
     for m in _BOUNDARY_RE.finditer(segment):
-        nxt = segment[m.end():m.end() + 1]
+        nxt = segment[m.end() : m.end() + 1]
         if not nxt or nxt.islower():
             continue
         if m.group(1) == ".":
-            before = segment[start:m.start()].rsplit(None, 1)
+            before = segment[start : m.start()].rsplit(None, 1)
             word = before[-1].lstrip("(\"'“‘[") if before else ""
             if word.lower() in _ABBREVIATIONS and not (word.lower() == "etc" and nxt.isupper()):
                 continue
@@ -90,7 +93,7 @@ def _split_segment(segment: str) -> list[str]:
                 continue
             if word.lower() == "no" and nxt.isdigit():
                 continue
-        parts.append(segment[start:m.end()].strip())
+        parts.append(segment[start : m.end()].strip())
         start = m.end()
     parts.append(segment[start:].strip())
     return parts
@@ -103,8 +106,12 @@ def _split_sentences(text: str) -> list[str]:
         buf: list[str] = []
         for k, line in enumerate(lines):
             nxt = lines[k + 1] if k + 1 < len(lines) else ""
-            heading = (not _HEADING_END_RE.search(line) and len(line.split()) <= 8
-                       and nxt[:1].isupper() and (not buf or _HEADING_END_RE.search(buf[-1])))
+            heading = (
+                not _HEADING_END_RE.search(line)
+                and len(line.split()) <= 8
+                and nxt[:1].isupper()
+                and (not buf or _HEADING_END_RE.search(buf[-1]))
+            )
             if heading:
                 if buf:
                     segments.append(" ".join(buf))
@@ -153,11 +160,15 @@ def _extract(sentence: str, toks: list[Token], mid_caps: set[str]) -> list[Occur
             i += 1
             continue
         j = i + 1
-        while j < n and sentence[toks[j - 1][2]:toks[j][1]] == " ":
+        while j < n and sentence[toks[j - 1][2] : toks[j][1]] == " ":
             if toks[j][0][0].isupper():
                 j += 1
-            elif (toks[j][0] in _CONNECTORS and j + 1 < n and toks[j + 1][0][0].isupper()
-                  and sentence[toks[j][2]:toks[j + 1][1]] == " "):
+            elif (
+                toks[j][0] in _CONNECTORS
+                and j + 1 < n
+                and toks[j + 1][0][0].isupper()
+                and sentence[toks[j][2] : toks[j + 1][1]] == " "
+            ):
                 j += 2
             else:
                 break
@@ -224,13 +235,14 @@ def analyse(text: str) -> Analysis:
         raise QuizInputError("The text is empty, so there is nothing to make questions from.")
     sentences = _split_sentences(text)
     if not sentences:
-        raise QuizInputError("The text contains no words or numbers, so no sentence can become "
-                             "a question.")
+        raise QuizInputError("The text contains no words or numbers, so no sentence can become a question.")
     toks = [_tokens(s) for s in sentences]
     mid_caps = {t.lower() for ts in toks for t, _, _ in ts[1:] if t[0].isupper()}
     # titles and headings (short, no final punctuation) give no terms
-    occurrences = [[] if len(ts) < MIN_WORDS and s[-1] not in ".!?\"'”’)"
-                   else _extract(s, ts, mid_caps) for s, ts in zip(sentences, toks)]
+    occurrences = [
+        [] if len(ts) < MIN_WORDS and s[-1] not in ".!?\"'”’)" else _extract(s, ts, mid_caps)
+        for s, ts in zip(sentences, toks, strict=False)
+    ]
 
     classes: dict[str, str] = {}
     tf: Counter[str] = Counter()
@@ -241,8 +253,10 @@ def analyse(text: str) -> Analysis:
             tf[key] += 1
         df.update({key for key, _, _, _ in occ})
     n_sent = len(sentences)
-    raw = {k: (1 + math.log(tf[k])) * (math.log((1 + n_sent) / (1 + df[k])) + 1)
-           * _class_weight(k, c) for k, c in classes.items()}
+    raw = {
+        k: (1 + math.log(tf[k])) * (math.log((1 + n_sent) / (1 + df[k])) + 1) * _class_weight(k, c)
+        for k, c in classes.items()
+    }
     top = max(raw.values(), default=1.0)
     scores = {k: round(v / top, 4) for k, v in raw.items()}
     ordered = sorted(scores.values())
@@ -252,7 +266,7 @@ def analyse(text: str) -> Analysis:
     sentence_scores = [0.0] * n_sent
     seen: set[str] = set()
     too_short = too_long = no_terms = 0
-    for i, (sentence, ts, occ) in enumerate(zip(sentences, toks, occurrences)):
+    for i, (_sentence, ts, occ) in enumerate(zip(sentences, toks, occurrences, strict=False)):
         if len(ts) < MIN_WORDS:
             too_short += 1
             continue
@@ -270,7 +284,8 @@ def analyse(text: str) -> Analysis:
             if counts[key.lower()] != 1 or not (df[key] >= 2 or scores[key] >= threshold):
                 continue
             if any(o != key and _contains_words(o, key) for o in multi) or (
-                    " " in key and any(o != key and _contains_words(key, o) for o, _, _, _ in occ)):
+                " " in key and any(o != key and _contains_words(key, o) for o, _, _, _ in occ)
+            ):
                 continue  # part of a longer name here, or holding a shorter one
             cands.append((key, start, end))
         if normal in seen or len(content) < 3 or not prose or not cands:
@@ -289,19 +304,24 @@ def analyse(text: str) -> Analysis:
             f"The text cannot yield any question: of its {n_sent} sentence(s), none has between "
             f"{MIN_WORDS} and {MAX_WORDS} words and an informative key term (a name, a number or a "
             f"less common word) to ask about ({too_short} too short, {too_long} too long, "
-            f"{no_terms} without a usable key term).")
+            f"{no_terms} without a usable key term)."
+        )
     ranked = tuple(sorted(prefs, key=lambda i: (-sentence_scores[i], i)))
     assigned = _assign_answers(ranked, prefs)
     candidates = tuple(
-        tuple([assigned[i]] + [c for c in prefs[i] if c != assigned[i]]) if i in prefs else ()
-        for i in range(n_sent))
-    return Analysis(sentences=tuple(sentences), term_scores=scores, ranked=ranked,
-                    term_classes=classes, candidates=candidates,
-                    sentence_scores=tuple(sentence_scores))
+        tuple([assigned[i]] + [c for c in prefs[i] if c != assigned[i]]) if i in prefs else () for i in range(n_sent)
+    )
+    return Analysis(
+        sentences=tuple(sentences),
+        term_scores=scores,
+        ranked=ranked,
+        term_classes=classes,
+        candidates=candidates,
+        sentence_scores=tuple(sentence_scores),
+    )
 
 
-def _assign_answers(ranked: tuple[int, ...],
-                    prefs: dict[int, list[Candidate]]) -> dict[int, Candidate]:
+def _assign_answers(ranked: tuple[int, ...], prefs: dict[int, list[Candidate]]) -> dict[int, Candidate]:
     """Give each sentence a preferred answer, distinct across sentences where possible: best
     sentences choose first; a sentence left without a free term may take one from an earlier
     sentence that can move to another free term of its own."""
@@ -341,7 +361,7 @@ def plan_questions(analysis: Analysis, n: int) -> list[int]:
     wherever the document has enough distinct key terms."""
     if n <= 0 or not analysis.ranked:
         return []
-    pool = list(analysis.ranked[:max(60, 20 * n)])
+    pool = list(analysis.ranked[: max(60, 20 * n)])
     top = analysis.sentence_scores[pool[0]] or 1.0
     window = max(1.0, len(analysis.sentences) / (n + 1))
     chosen: list[int] = []
@@ -387,7 +407,7 @@ def _related(a: str, b: str, cls: str) -> bool:
         return True
     if cls != "word":
         return False
-    prefix = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    prefix = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
     return prefix >= max(4, min(len(a), len(b)) - 3)
 
 
@@ -395,8 +415,11 @@ def _find_distractors(analysis: Analysis, key: str, surface: str, sentence: str)
     cls = analysis.term_classes[key]
     shape = _number_shape(key) if cls == "number" else cls
     lowered = sentence.lower()
-    pool = [t for t, c in analysis.term_classes.items()
-            if c == cls and t != key and (cls != "number" or _number_shape(t) == shape)]
+    pool = [
+        t
+        for t, c in analysis.term_classes.items()
+        if c == cls and t != key and (cls != "number" or _number_shape(t) == shape)
+    ]
     pool.sort(key=lambda t: (_distance(analysis, key, t, cls), t))
     picked: list[str] = []
     for term in pool:
@@ -417,15 +440,14 @@ def build_steps() -> tuple[str, ...]:
     return STEPS
 
 
-def build_question_steps(analysis: Analysis, slot: int, sentence_index: int, seed: int, *,
-                         avoid_answers: frozenset[str] = frozenset()
-                         ) -> Iterator[tuple[float, str] | dict[str, Any]]:
+def build_question_steps(
+    analysis: Analysis, slot: int, sentence_index: int, seed: int, *, avoid_answers: frozenset[str] = frozenset()
+) -> Iterator[tuple[float, str] | dict[str, Any]]:
     """Yield (fraction, step name) before each step, then the question dict."""
     if slot < 0:
         raise ValueError(f"slot must be 0 or more, not {slot}")
     if not 0 <= sentence_index < len(analysis.sentences):
-        raise QuizInputError(f"There is no sentence {sentence_index + 1}; the document has "
-                             f"{len(analysis.sentences)}.")
+        raise QuizInputError(f"There is no sentence {sentence_index + 1}; the document has {len(analysis.sentences)}.")
     total = len(STEPS)
     yield (0 / total, STEPS[0])
     key, start, end = _choose_answer(analysis, sentence_index, avoid_answers)
@@ -444,8 +466,9 @@ def build_question_steps(analysis: Analysis, slot: int, sentence_index: int, see
     question: dict[str, Any] = {
         "id": f"q{slot + 1}",
         "type": "multiple_choice" if multiple_choice else "cloze",
-        "prompt": (f"Which term completes the sentence? {blanked}" if multiple_choice
-                   else f"Fill in the blank: {blanked}"),
+        "prompt": (
+            f"Which term completes the sentence? {blanked}" if multiple_choice else f"Fill in the blank: {blanked}"
+        ),
         "answer": answer,
     }
     if multiple_choice:
@@ -453,15 +476,14 @@ def build_question_steps(analysis: Analysis, slot: int, sentence_index: int, see
         random.Random(seed).shuffle(options)
         question["options"] = options
         others = ", ".join(f'"{d}"' for d in distractors)
-        explanation += (f" The other options ({others}) appear elsewhere in the document but do "
-                        f"not fit this sentence.")
-    question |= {"sourceSentence": sentence, "sentenceIndex": sentence_index,
-                 "explanation": explanation}
+        explanation += f" The other options ({others}) appear elsewhere in the document but do not fit this sentence."
+    question |= {"sourceSentence": sentence, "sentenceIndex": sentence_index, "explanation": explanation}
     yield question
 
 
-def build_question(analysis: Analysis, slot: int, sentence_index: int, seed: int, *,
-                   avoid_answers: frozenset[str] = frozenset()) -> dict[str, Any]:
+def build_question(
+    analysis: Analysis, slot: int, sentence_index: int, seed: int, *, avoid_answers: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """The question for one sentence: the last item of build_question_steps."""
     question: dict[str, Any] | None = None
     steps = build_question_steps(analysis, slot, sentence_index, seed, avoid_answers=avoid_answers)

@@ -35,13 +35,21 @@ async def _analyse(ctx: JobContext, text: str) -> quiz.Analysis:
     return analysis
 
 
-async def _build(ctx: JobContext, analysis: quiz.Analysis, slot: int, sentence_index: int, seed: int,
-                 avoid: frozenset[str], on_step: Any) -> dict[str, Any]:
+async def _build(
+    ctx: JobContext,
+    analysis: quiz.Analysis,
+    slot: int,
+    sentence_index: int,
+    seed: int,
+    avoid: frozenset[str],
+    on_step: Any,
+) -> dict[str, Any]:
     """One question as a Ray task, reporting each of its steps through `on_step(fraction, text)`."""
     from jobs.tasks import generate_question
 
     question: dict[str, Any] | None = None
-    async for ref in ctx.track(generate_question.remote(analysis, slot, sentence_index, seed, avoid)):
+    gen = ctx.track(generate_question.remote(analysis, slot, sentence_index, seed, avoid))
+    async for ref in gen:  # type: ignore[attr-defined]
         item = await ref
         if isinstance(item, dict):
             question = item
@@ -60,8 +68,9 @@ async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
     slots = quiz.plan_questions(analysis, params.num_questions)
     total = len(slots)
     note = "" if total == params.num_questions else f" (the document has material for {total})"
-    ctx.progress(ANALYSE_DONE, f"Found {len(analysis.ranked)} informative sentences; "
-                               f"generating {total} questions{note}")
+    ctx.progress(
+        ANALYSE_DONE, f"Found {len(analysis.ranked)} informative sentences; generating {total} questions{note}"
+    )
 
     fractions = [0.0] * total
     done = 0
@@ -88,8 +97,12 @@ async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
     ctx.progress(QUESTIONS_DONE, "Saving the quiz")
     assert params.quiz_id is not None
     await ctx.store.save_quiz(params.quiz_id, ctx.educator_id, text, questions, params.document_id)
-    return {"quizId": params.quiz_id, "documentId": params.document_id,
-            "numQuestions": len(questions), "questions": questions}
+    return {
+        "quizId": params.quiz_id,
+        "documentId": params.document_id,
+        "numQuestions": len(questions),
+        "questions": questions,
+    }
 
 
 async def replace_question(ctx: JobContext, params: QuestionReplaceParams) -> dict[str, Any]:
@@ -118,5 +131,9 @@ async def replace_question(ctx: JobContext, params: QuestionReplaceParams) -> di
     question["id"] = params.question_id
     ctx.progress(QUESTIONS_DONE, "Saving the quiz")
     await ctx.store.replace_question(params.quiz_id, params.question_id, question)
-    return {"quizId": params.quiz_id, "questionId": params.question_id, "question": question,
-            "summary": f"question {slot + 1} replaced"}
+    return {
+        "quizId": params.quiz_id,
+        "questionId": params.question_id,
+        "question": question,
+        "summary": f"question {slot + 1} replaced",
+    }

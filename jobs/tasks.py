@@ -72,5 +72,4 @@ def process_document(content: bytes, filename: str) -> Iterator[Any]:
         else:
             yield item
     assert index is not None
-    yield ("result", {"text": text, "index": index.to_json(), "chunks": len(chunks),
-                      "terms": list(index.terms)[:20]})
+    yield ("result", {"text": text, "index": index.to_json(), "chunks": len(chunks), "terms": list(index.terms)[:20]})

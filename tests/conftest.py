@@ -27,13 +27,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from hub.settings import Settings
 
     settings = Settings(
-        port=0, secret=SECRET, data_dir=tmp_path_factory.mktemp("hub-data"), namespace="hub-test",
-        hello_timeout=scaled(1.5), shards=2, log_level="warning",
+        port=0,
+        secret=SECRET,
+        data_dir=tmp_path_factory.mktemp("hub-data"),
+        namespace="hub-test",
+        hello_timeout=scaled(1.5),
+        shards=2,
+        log_level="warning",
     )
     with LocalHub(settings) as local:
         yield local
     import ray
 
     ray.shutdown()
-
-

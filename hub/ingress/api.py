@@ -42,7 +42,7 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, rel
 
     @router.get("/api/jobs")
     async def list_jobs(who: Identity = Depends(educator)) -> list[dict[str, Any]]:
-        return await desk.list(who)
+        return await desk.jobs_of(who)
 
     @router.get("/api/jobs/{job_id}")
     async def get_job(job_id: str, who: Identity = Depends(identity)) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def install_error_handlers(app: Any, metrics: Any) -> None:
 async def ping_all(shards: list[Any], timeout: float = 3.0) -> tuple[bool, dict[str, Any]]:
     try:
         epochs = await asyncio.wait_for(asyncio.gather(*(s.ping() for s in shards)), timeout)
-    except (asyncio.TimeoutError, HubError) as exc:
+    except (TimeoutError, HubError) as exc:
         return False, {"error": str(exc) or "registry shards did not answer in time"}
     return True, {"shards": len(epochs)}
 

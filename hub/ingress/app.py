@@ -32,8 +32,11 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     desk = JobDesk(cluster, metrics, submit_limit=Buckets(settings.submit_rate, settings.submit_burst))
     metrics.gauge("hub_connections", "Open WebSocket connections", lambda: relay.connection_count)
     metrics.gauge("hub_educators", "Educators with an open connection here", lambda: len(relay.conns))
-    metrics.gauge("hub_send_queue_messages", "Messages waiting in send queues",
-                  lambda: sum(len(c.outbox) for cs in relay.conns.values() for c in cs))
+    metrics.gauge(
+        "hub_send_queue_messages",
+        "Messages waiting in send queues",
+        lambda: sum(len(c.outbox) for cs in relay.conns.values() for c in cs),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

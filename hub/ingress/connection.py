@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+
 from starlette.websockets import WebSocket, WebSocketState
 
 from hub.metrics import IngressMetrics

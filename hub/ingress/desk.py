@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hub.auth import Identity
 from hub.errors import Conflict, Forbidden, NotFound, RateLimited, TooLarge
 from hub.jobstate import TERMINAL, JobState
+from hub.limits import Buckets
 from hub.metrics import IngressMetrics
 from hub.sharding import shard_of
-from hub.limits import Buckets
 from jobs.kinds import MAX_UPLOAD, BadParams, resolve_kind, unknown_kind, validate_with
 
 log = logging.getLogger("hub.jobs")
@@ -78,11 +78,19 @@ class JobDesk:
             raise TooLarge(f"the document is {size:,} bytes; the limit is {MAX_UPLOAD:,}", size=size)
         now = time.time()
         state = JobState(
-            job_id=uuid.uuid4().hex, kind=kind, educator_id=who.sub, created_at=now, updated_at=now,
-            status="queued", progress=0.0, message="Waiting to start", **job_kind.ids(valid),
+            job_id=uuid.uuid4().hex,
+            kind=kind,
+            educator_id=who.sub,
+            created_at=now,
+            updated_at=now,
+            status="queued",
+            progress=0.0,
+            message="Waiting to start",
+            **job_kind.ids(valid),
         ).wire()
-        await asyncio.gather(self.cluster.store.save(dict(state)),
-                             self.cluster.shard_for(who.sub).publish([dict(state)]))
+        await asyncio.gather(
+            self.cluster.store.save(dict(state)), self.cluster.shard_for(who.sub).publish([dict(state)])
+        )
         # Creating a named actor waits on Ray's control store: off the event loop, so the
         # `queued` frame goes out meanwhile.
         await asyncio.to_thread(self.cluster.spawn_job, state, valid.model_dump(by_alias=True))
@@ -106,14 +114,15 @@ class JobDesk:
             raise NotFound(f"no job {job_id}")
         return state
 
-    async def list(self, who: Identity) -> list[dict[str, Any]]:
+    async def jobs_of(self, who: Identity) -> list[dict[str, Any]]:
         return await self.cluster.shard_for(who.sub).jobs_of(who.sub)
 
     async def result(self, who: Identity, job_id: str) -> Any:
         state = await self.get(who, job_id)
         if state["status"] != "completed":
-            raise Conflict(f"job {job_id} is {state['status']}; its result exists once it is completed",
-                           status=state["status"])
+            raise Conflict(
+                f"job {job_id} is {state['status']}; its result exists once it is completed", status=state["status"]
+            )
         return await self.cluster.store.result(job_id)
 
     async def cancel(self, who: Identity, job_id: str) -> dict[str, Any]:
@@ -140,11 +149,18 @@ class JobDesk:
     async def create_record(self, educator_id: str, kind: str, **ids: Any) -> dict[str, Any]:
         """A job record driven from outside (no monitor): routed to `educator_id`'s stream."""
         now = time.time()
-        state = JobState(job_id=ids.pop("job_id", None) or uuid.uuid4().hex, kind=kind,
-                         educator_id=educator_id, created_at=now, updated_at=now,
-                         message=ids.pop("message", "Waiting to start"), **ids).wire()
-        await asyncio.gather(self.cluster.store.save(dict(state)),
-                             self.cluster.shard_for(educator_id).publish([dict(state)]))
+        state = JobState(
+            job_id=ids.pop("job_id", None) or uuid.uuid4().hex,
+            kind=kind,
+            educator_id=educator_id,
+            created_at=now,
+            updated_at=now,
+            message=ids.pop("message", "Waiting to start"),
+            **ids,
+        ).wire()
+        await asyncio.gather(
+            self.cluster.store.save(dict(state)), self.cluster.shard_for(educator_id).publish([dict(state)])
+        )
         return state
 
     async def resend(self, job_id: str) -> int:
@@ -169,17 +185,26 @@ class JobDesk:
             else:
                 data = AnalyticsData.model_validate(body.data).model_dump(by_alias=True, exclude_none=True)
         except ValidationError as exc:
-            raise BadParams([{"loc": ["body", "data", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                             for e in exc.errors()]) from None
+            raise BadParams(
+                [{"loc": ["body", "data", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+            ) from None
         if body.broadcast:
             return sum(await asyncio.gather(*(s.broadcast(body.type, data) for s in self.cluster.shards)))
         targets = list(dict.fromkeys(body.educator_ids or ([data["educatorId"]] if data.get("educatorId") else [])))
         if not targets:
-            raise BadParams([{"loc": ["body", "educatorIds"], "type": "value_error",
-                              "msg": "say who gets it: educatorIds, data.educatorId or broadcast"}])
+            raise BadParams(
+                [
+                    {
+                        "loc": ["body", "educatorIds"],
+                        "type": "value_error",
+                        "msg": "say who gets it: educatorIds, data.educatorId or broadcast",
+                    }
+                ]
+            )
         if body.type == "analytics_update":  # each educator's update names that educator
-            sends = [self.cluster.shard_for(e).publish_message([e], body.type, {**data, "educatorId": e})
-                     for e in targets]
+            sends = [
+                self.cluster.shard_for(e).publish_message([e], body.type, {**data, "educatorId": e}) for e in targets
+            ]
         else:
             by_shard: dict[int, list[str]] = {}
             for educator_id in targets:

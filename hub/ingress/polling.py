@@ -43,22 +43,27 @@ class PollWaiter:
         self.event.set()  # the stream restarted under us: answer now, the next poll re-syncs
 
 
-async def poll_events(relay: Relay, educator_id: str, epoch: str | None, after: int | None,
-                      timeout: float) -> dict[str, Any]:
+async def poll_events(
+    relay: Relay, educator_id: str, epoch: str | None, after: int | None, timeout: float
+) -> dict[str, Any]:
     waiter = PollWaiter(educator_id)
     resume = (epoch, after) if epoch is not None and after is not None else None
     reply = await relay.join(waiter, resume)  # type: ignore[arg-type]
     try:
         if not reply["resumed"]:
-            return {"epoch": reply["epoch"], "seq": reply["seq"], "resumed": False, "messages": [],
-                    "snapshot": reply["snapshot"]}
+            return {
+                "epoch": reply["epoch"],
+                "seq": reply["seq"],
+                "resumed": False,
+                "messages": [],
+                "snapshot": reply["snapshot"],
+            }
         waiter.start(after or 0, reply.get("messages", []))
         if not waiter.messages:
             try:
                 await asyncio.wait_for(waiter.event.wait(), min(timeout, MAX_TIMEOUT))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
-        return {"epoch": reply["epoch"], "seq": waiter.last_seq, "resumed": True,
-                "messages": waiter.messages}
+        return {"epoch": reply["epoch"], "seq": waiter.last_seq, "resumed": True, "messages": waiter.messages}
     finally:
         relay.leave(waiter)  # type: ignore[arg-type]

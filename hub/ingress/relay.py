@@ -154,6 +154,6 @@ class Relay:
         if waits:
             try:
                 await asyncio.wait_for(asyncio.gather(*waits), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("drain: %d connections still open after %.1fs", len(waits), timeout)
         log.info("drained %d connections", len(held))

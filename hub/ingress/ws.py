@@ -22,8 +22,17 @@ from hub.limits import ConnectionCaps, TokenBucket
 from hub.metrics import IngressMetrics
 from hub.outbox import Outbox
 from hub.protocol import (
-    MESSAGE_TYPES, SUBPROTOCOL, Cancel, Hello, Ping, Subscribe, Unsubscribe, error_frame, parse_client_frame,
-    pong_frame, welcome_frame,
+    MESSAGE_TYPES,
+    SUBPROTOCOL,
+    Cancel,
+    Hello,
+    Ping,
+    Subscribe,
+    Unsubscribe,
+    error_frame,
+    parse_client_frame,
+    pong_frame,
+    welcome_frame,
 )
 from hub.settings import Settings
 
@@ -67,7 +76,7 @@ async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
 
     try:
         first = await asyncio.wait_for(_receive_text(ws), settings.hello_timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return await _refuse(ws, metrics, 4408, f"no hello within {settings.hello_timeout:g}s")
     except (WebSocketDisconnect, _Gone):
         return
@@ -96,10 +105,13 @@ async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
 async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hello: Hello) -> None:
     settings, metrics = ctx.settings, ctx.metrics
     conn = Connection(
-        ws, session=session, educator_id=identity.sub,
+        ws,
+        session=session,
+        educator_id=identity.sub,
         types=set(hello.types) if hello.types is not None else None,
         outbox=Outbox(settings.send_queue_limit, settings.conflate_after),
-        batch_max=settings.batch_max, metrics=metrics,
+        batch_max=settings.batch_max,
+        metrics=metrics,
     )
     resume = (hello.resume.epoch, hello.resume.seq) if hello.resume else None
     try:
@@ -109,10 +121,17 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hel
         return await _refuse(ws, metrics, 1013, "registry unavailable: retry")
     conn.start(
         welcome_frame(
-            session=session, educator_id=identity.sub, epoch=reply["epoch"], seq=reply["seq"],
-            heartbeat=settings.heartbeat, resumed=reply["resumed"], snapshot=reply.get("snapshot"),
+            session=session,
+            educator_id=identity.sub,
+            epoch=reply["epoch"],
+            seq=reply["seq"],
+            heartbeat=settings.heartbeat,
+            resumed=reply["resumed"],
+            snapshot=reply.get("snapshot"),
         ),
-        reply["epoch"], reply["seq"], reply.get("messages", []),
+        reply["epoch"],
+        reply["seq"],
+        reply.get("messages", []),
     )
     log.info("[%s] %s connected (resumed=%s, seq=%d)", session, identity.sub, reply["resumed"], reply["seq"])
     sender = asyncio.get_running_loop().create_task(conn.run_sender())
@@ -124,7 +143,7 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hel
             conn.close(1000, "")
             try:
                 await asyncio.wait_for(sender, 5.0)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 sender.cancel()
 
 
@@ -155,8 +174,10 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Any, ctx: WsCont
                 if strikes > settings.inbound_strikes:
                     conn.close(4429, "inbound rate limit exceeded")
                     continue  # keep reading until the client acknowledges the close
-                raise RateLimited(f"more than {settings.inbound_rate:g} frames a second; slow down",
-                                  bucket.retry_after(time.monotonic()))
+                raise RateLimited(
+                    f"more than {settings.inbound_rate:g} frames a second; slow down",
+                    bucket.retry_after(time.monotonic()),
+                )
             strikes = 0
             if conn.pending_control > MAX_CONTROL:
                 conn.close(4409, "not reading answers: reconnect and resume")
@@ -169,7 +190,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Any, ctx: WsCont
                 if conn.types is not None:
                     conn.types |= set(frame.types)
             elif isinstance(frame, Unsubscribe):
-                conn.types = (MESSAGE_TYPES if conn.types is None else conn.types) - set(frame.types)
+                conn.types = (set(MESSAGE_TYPES) if conn.types is None else conn.types) - set(frame.types)
             elif isinstance(frame, Cancel):
                 await ctx.cancel(identity, frame.job_id)
             else:

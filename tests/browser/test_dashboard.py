@@ -43,8 +43,7 @@ def test_a_quiz_started_from_the_page_reaches_100_percent(hub: LocalHub, page: A
     row = page.wait_for_selector("[data-job-id][data-status=completed]", timeout=ms(60))
     bar = row.query_selector(".progress")
     assert bar is not None and float(bar.get_attribute("data-progress") or 0) == 100
-    page.wait_for_function("() => document.querySelector('#quiz').textContent.includes('_____')",
-                           timeout=ms(20))
+    page.wait_for_function("() => document.querySelector('#quiz').textContent.includes('_____')", timeout=ms(20))
     events = page.evaluate("window.__events")
     statuses = [e["status"] for e in events]
     assert statuses[0] == "queued" and statuses[-1] == "completed"
@@ -58,10 +57,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_server_restart_shows_reconnecting_then_resumes_with_no_missed_status(hub: LocalHub, page: Any,
-                                                                              tmp_path: Path) -> None:
-    settings = Settings(port=free_port(), secret=SECRET, data_dir=tmp_path, namespace="hub-browser-restart",
-                        shards=1, log_level="warning")
+def test_server_restart_shows_reconnecting_then_resumes_with_no_missed_status(
+    hub: LocalHub, page: Any, tmp_path: Path
+) -> None:
+    settings = Settings(
+        port=free_port(),
+        secret=SECRET,
+        data_dir=tmp_path,
+        namespace="hub-browser-restart",
+        shards=1,
+        log_level="warning",
+    )
     first = LocalHub(settings)
     token = first.token("browser-ben")
     nb = connect(first.url, token, namespace=settings.namespace)
@@ -71,10 +77,12 @@ def test_server_restart_shows_reconnecting_then_resumes_with_no_missed_status(hu
     try:
         open_dashboard(page, first.url, token, "&baseDelay=200&maxAttempts=100")
         page.wait_for_selector("#connection[data-state=connected]", timeout=ms(15))
-        job = Api(first, token).http.post("/api/jobs", json={"kind": "slow_steps",
-                                                              "params": {"steps": 100, "delay": 0.05}}).json()["jobId"]
-        page.wait_for_function(f"() => window.__events.some(e => e.job === '{job}' && e.progress > 5)",
-                               timeout=ms(60))
+        job = (
+            Api(first, token)
+            .http.post("/api/jobs", json={"kind": "slow_steps", "params": {"steps": 100, "delay": 0.05}})
+            .json()["jobId"]
+        )
+        page.wait_for_function(f"() => window.__events.some(e => e.job === '{job}' && e.progress > 5)", timeout=ms(60))
         first.stop()
         page.wait_for_selector("#connection[data-state=reconnecting]", timeout=ms(15))
         second = LocalHub(settings)
@@ -83,8 +91,11 @@ def test_server_restart_shows_reconnecting_then_resumes_with_no_missed_status(hu
         events = [e for e in page.evaluate("window.__events") if e["job"] == job]
         seqs = [e["seq"] for e in events]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # resumed: nothing missed
-        assert [s for i, s in enumerate(e["status"] for e in events) if i == 0 or events[i - 1]["status"] != s] == \
-            ["queued", "processing", "completed"]
+        assert [s for i, s in enumerate(e["status"] for e in events) if i == 0 or events[i - 1]["status"] != s] == [
+            "queued",
+            "processing",
+            "completed",
+        ]
     finally:
         (second or first).stop()
 

@@ -23,8 +23,9 @@ class Api:
         self.http = httpx.Client(base_url=hub.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
     def submit_quiz(self, text: str = DOCUMENT, n: int = 5, **extra: Any) -> str:
-        reply = self.http.post("/api/jobs", json={"kind": "quiz_generation",
-                                                  "params": {"text": text, "numQuestions": n, **extra}})
+        reply = self.http.post(
+            "/api/jobs", json={"kind": "quiz_generation", "params": {"text": text, "numQuestions": n, **extra}}
+        )
         assert reply.status_code == 202, reply.text
         assert reply.json()["status"] == "queued"
         return reply.json()["jobId"]
@@ -50,8 +51,9 @@ async def open_ws(hub: LocalHub, hello: dict[str, Any] | None, **kw: Any) -> tup
     return ws, welcome
 
 
-async def messages_until(ws: ClientConnection, done: Callable[[dict[str, Any]], bool],
-                         timeout: float = 60.0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+async def messages_until(
+    ws: ClientConnection, done: Callable[[dict[str, Any]], bool], timeout: float = 60.0
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Read batch frames until an envelope satisfies `done`; return (envelopes, frames)."""
     envelopes: list[dict[str, Any]] = []
     frames: list[dict[str, Any]] = []

@@ -37,8 +37,9 @@ async def until(predicate: Any, timeout: float, what: str) -> None:
 
 def test_ingress_restart_mid_job_resumes_and_sends_the_offline_queue(hub: LocalHub, tmp_path: Path) -> None:
     port = free_port()
-    settings = Settings(port=port, secret=SECRET, data_dir=tmp_path, namespace="hub-client-restart", shards=1,
-                        log_level="warning")
+    settings = Settings(
+        port=port, secret=SECRET, data_dir=tmp_path, namespace="hub-client-restart", shards=1, log_level="warning"
+    )
     first = LocalHub(settings)
     token = first.token("restart-carol")
     nb = connect(first.url, token, namespace=settings.namespace)
@@ -55,8 +56,12 @@ def test_ingress_restart_mid_job_resumes_and_sends_the_offline_queue(hub: LocalH
         client.on("state", lambda s: states.append(s["state"]))
         client.on("*", lambda env: seqs.append(env["seq"]))
         await client.start()
-        keep = api.http.post("/api/jobs", json={"kind": "slow_steps", "params": {"steps": 80, "delay": 0.05}}).json()["jobId"]
-        stop = api.http.post("/api/jobs", json={"kind": "slow_steps", "params": {"steps": 400, "delay": 0.05}}).json()["jobId"]
+        keep = api.http.post("/api/jobs", json={"kind": "slow_steps", "params": {"steps": 80, "delay": 0.05}}).json()[
+            "jobId"
+        ]
+        stop = api.http.post("/api/jobs", json={"kind": "slow_steps", "params": {"steps": 400, "delay": 0.05}}).json()[
+            "jobId"
+        ]
         await until(lambda: client.jobs.get(keep, {}).get("progress", 0) > 5, 60, "progress")
         await asyncio.to_thread(first.stop)  # the ingress goes; the jobs go on in Ray
         await until(lambda: client.state == "reconnecting", 10, "the client to notice")
@@ -80,8 +85,14 @@ def test_ingress_restart_mid_job_resumes_and_sends_the_offline_queue(hub: LocalH
 
 def test_long_poll_fallback_then_upgrade_back(hub: LocalHub, educator: Api) -> None:
     async def go() -> tuple[list[str], str]:
-        client = HubClient(hub.url, educator.token, websocket_url=f"ws://127.0.0.1:{free_port()}/ws",
-                           base_delay=0.05, max_attempts=2, upgrade_retry=1.0)
+        client = HubClient(
+            hub.url,
+            educator.token,
+            websocket_url=f"ws://127.0.0.1:{free_port()}/ws",
+            base_delay=0.05,
+            max_attempts=2,
+            upgrade_retry=1.0,
+        )
         states: list[str] = []
         client.on("state", lambda s: states.append(s["state"]))
         welcome = await client.start()
@@ -101,8 +112,20 @@ def test_long_poll_fallback_then_upgrade_back(hub: LocalHub, educator: Api) -> N
 def test_dead_connection_is_detected_by_heartbeat() -> None:
     async def silent(ws: Any) -> None:  # answers hello, then never says anything again
         await ws.recv()
-        await ws.send(json.dumps({"op": "welcome", "session": "s", "educatorId": "x", "epoch": "e",
-                                  "seq": 0, "heartbeat": 0.2, "resumed": False, "snapshot": []}))
+        await ws.send(
+            json.dumps(
+                {
+                    "op": "welcome",
+                    "session": "s",
+                    "educatorId": "x",
+                    "epoch": "e",
+                    "seq": 0,
+                    "heartbeat": 0.2,
+                    "resumed": False,
+                    "snapshot": [],
+                }
+            )
+        )
         await ws.wait_closed()  # never answers a ping
 
     async def go() -> int:

@@ -103,8 +103,7 @@ def test_ping_pong_and_resume_after_reconnect(hub: LocalHub, educator: Api) -> N
         first, _ = await messages_until(ws, lambda e: e["data"]["status"] == "processing")
         await ws.close()
         seen = first[-1]["seq"]
-        ws2, again = await open_ws(hub, {"token": educator.token,
-                                         "resume": {"epoch": welcome["epoch"], "seq": seen}})
+        ws2, again = await open_ws(hub, {"token": educator.token, "resume": {"epoch": welcome["epoch"], "seq": seen}})
         assert again["resumed"] is True and "snapshot" not in again
         rest, _ = await messages_until(ws2, terminal(job_id))
         await ws2.close()

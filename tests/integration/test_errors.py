@@ -59,9 +59,13 @@ def test_bad_ops_after_hello_get_error_frames_and_the_connection_stays(hub: Loca
     async def go() -> list[dict]:
         ws, _ = await open_ws(hub, {"token": educator.token})
         frames = []
-        for bad in ['{"op":"fly"}', '{"op":"subscribe","types":["nope"]}', "[]",
-                    json.dumps({"op": "hello", "token": educator.token}),
-                    '{"op":"cancel","jobId":"not-mine"}']:
+        for bad in [
+            '{"op":"fly"}',
+            '{"op":"subscribe","types":["nope"]}',
+            "[]",
+            json.dumps({"op": "hello", "token": educator.token}),
+            '{"op":"cancel","jobId":"not-mine"}',
+        ]:
             await ws.send(bad)
             frames.append(json.loads(await ws.recv()))
         await ws.send('{"op":"ping","id":1}')
@@ -78,7 +82,10 @@ def test_bad_ops_after_hello_get_error_frames_and_the_connection_stays(hub: Loca
 
 def test_http_errors(hub: LocalHub, educator: Api) -> None:
     http = educator.http
-    assert http.post("/api/jobs", json={"kind": "quiz_generation", "params": {"numQuestions": 0, "text": "x"}}).status_code == 422
+    assert (
+        http.post("/api/jobs", json={"kind": "quiz_generation", "params": {"numQuestions": 0, "text": "x"}}).status_code
+        == 422
+    )
     missing = http.post("/api/jobs", json={"kind": "quiz_generation", "params": {}})
     assert missing.status_code == 422 and "text" in json.dumps(missing.json()["detail"])
     unknown = http.post("/api/jobs", json={"kind": "nope", "params": {}})
@@ -87,8 +94,11 @@ def test_http_errors(hub: LocalHub, educator: Api) -> None:
     anonymous = http.get("/api/jobs", headers={"Authorization": ""})
     assert anonymous.status_code == 401 and anonymous.json()["detail"]
     assert http.get("/api/jobs", headers={"Authorization": "Bearer bad"}).status_code == 401
-    service = http.post("/api/jobs", json={"kind": "quiz_generation", "params": {"text": "x"}},
-                        headers={"Authorization": f"Bearer {hub.token('svc', role='service')}"})
+    service = http.post(
+        "/api/jobs",
+        json={"kind": "quiz_generation", "params": {"text": "x"}},
+        headers={"Authorization": f"Bearer {hub.token('svc', role='service')}"},
+    )
     assert service.status_code == 403
 
 

@@ -64,8 +64,7 @@ def test_killed_job_monitor_fails_the_job_within_seconds(hub: LocalHub, educator
     assert educator.http.get(f"/api/jobs/{job['jobId']}").json()["status"] == "failed"
 
 
-def test_killed_registry_shard_restarts_and_clients_resync(hub: LocalHub, educator: Api,
-                                                            slow_registered: None) -> None:
+def test_killed_registry_shard_restarts_and_clients_resync(hub: LocalHub, educator: Api, slow_registered: None) -> None:
     educator_id = educator_sub(educator)
     index = shard_of(educator_id, hub.settings.shards)
 
@@ -97,15 +96,32 @@ def educator_sub(api: Api) -> str:
     return str(jwt.decode(api.token, options={"verify_signature": False})["sub"])
 
 
-def test_killed_ingress_clients_resume_on_another(hub: LocalHub, educator: Api, tmp_path: Path,
-                                                  slow_registered: None) -> None:
+def test_killed_ingress_clients_resume_on_another(
+    hub: LocalHub, educator: Api, tmp_path: Path, slow_registered: None
+) -> None:
     port = 19_000 + os.getpid() % 1000
-    env = {**os.environ, "HUB_NAMESPACE": hub.settings.namespace, "HUB_SHARDS": str(hub.settings.shards),
-           "HUB_SECRET": hub.secret}
+    env = {
+        **os.environ,
+        "HUB_NAMESPACE": hub.settings.namespace,
+        "HUB_SHARDS": str(hub.settings.shards),
+        "HUB_SECRET": hub.secret,
+    }
     other = subprocess.Popen(
-        [str(Path(sys.executable).parent / "hub"), "serve", "--address", ray.get_runtime_context().gcs_address,
-         "--port", str(port), "--data-dir", str(tmp_path), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "hub"),
+            "serve",
+            "--address",
+            ray.get_runtime_context().gcs_address,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:

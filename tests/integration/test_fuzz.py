@@ -18,7 +18,7 @@ from tests.conftest import scaled
 from tests.integration.conftest import Api, open_ws
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=10,
 )
@@ -27,12 +27,19 @@ bad_frames = st.one_of(
     st.text(max_size=40).filter(lambda t: not _is_json_object(t)),  # not a JSON object at all
     st.lists(json_values, max_size=3).map(json.dumps),  # JSON, but not an object
     st.dictionaries(st.sampled_from(["op", "jobId", "types", "id", "token"]), json_values, max_size=4)
-      .filter(lambda d: d.get("op") not in ("ping", "subscribe", "unsubscribe", "cancel")).map(json.dumps),
-    st.fixed_dictionaries({"op": st.sampled_from(["subscribe", "unsubscribe"]),
-                           "types": st.lists(st.text(max_size=12), min_size=1, max_size=3)
-                             .filter(lambda ts: any(t not in _TYPES for t in ts))}).map(json.dumps),
-    st.fixed_dictionaries({"op": st.just("cancel"), "jobId": st.integers() | st.none() | st.lists(st.integers())})
-      .map(json.dumps),
+    .filter(lambda d: d.get("op") not in ("ping", "subscribe", "unsubscribe", "cancel"))
+    .map(json.dumps),
+    st.fixed_dictionaries(
+        {
+            "op": st.sampled_from(["subscribe", "unsubscribe"]),
+            "types": st.lists(st.text(max_size=12), min_size=1, max_size=3).filter(
+                lambda ts: any(t not in _TYPES for t in ts)
+            ),
+        }
+    ).map(json.dumps),
+    st.fixed_dictionaries({"op": st.just("cancel"), "jobId": st.integers() | st.none() | st.lists(st.integers())}).map(
+        json.dumps
+    ),
     st.fixed_dictionaries({"op": st.just("ping"), "id": json_values, "extra": json_values}).map(json.dumps),
     st.fixed_dictionaries({"op": st.just("hello"), "token": st.text(max_size=20)}).map(json.dumps),
 )
@@ -40,9 +47,14 @@ _TYPES = {"quiz_status", "question_replace", "document_processing", "analytics_u
 
 bad_bodies = st.one_of(
     st.fixed_dictionaries({"kind": st.text(max_size=20) | st.integers() | st.none(), "params": json_values}),
-    st.fixed_dictionaries({"kind": st.sampled_from(["quiz_generation", "document_processing", "question_replace"]),
-                           "params": st.fixed_dictionaries({"numQuestions": st.integers(51, 10**6) | st.text(max_size=5),
-                                                            "text": json_values})}),
+    st.fixed_dictionaries(
+        {
+            "kind": st.sampled_from(["quiz_generation", "document_processing", "question_replace"]),
+            "params": st.fixed_dictionaries(
+                {"numQuestions": st.integers(51, 10**6) | st.text(max_size=5), "text": json_values}
+            ),
+        }
+    ),
     st.dictionaries(st.text(max_size=10), json_values, max_size=5),
     json_values,
 )
@@ -60,14 +72,19 @@ def _is_json_object(text: str) -> bool:
         return False
 
 
-@settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                HealthCheck.data_too_large,
-                                                                HealthCheck.too_slow])
-@given(frames=st.lists(bad_frames, min_size=400, max_size=400),
-       before_hello=st.lists(bad_frames, min_size=12, max_size=12),
-       bodies=st.lists(bad_bodies, min_size=150, max_size=150))
-def test_fuzzed_input_gets_errors_and_hurts_no_one(hub: LocalHub, frames: list[str], before_hello: list[str],
-                                                   bodies: list[Any]) -> None:
+@settings(
+    max_examples=1,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large, HealthCheck.too_slow],
+)
+@given(
+    frames=st.lists(bad_frames, min_size=400, max_size=400),
+    before_hello=st.lists(bad_frames, min_size=12, max_size=12),
+    bodies=st.lists(bad_bodies, min_size=150, max_size=150),
+)
+def test_fuzzed_input_gets_errors_and_hurts_no_one(
+    hub: LocalHub, frames: list[str], before_hello: list[str], bodies: list[Any]
+) -> None:
     watcher = Api(hub, hub.token("fuzz-watcher"))
     service = Api(hub, hub.token("fuzz-service", role="service"))
     fuzzers = [Api(hub, hub.token(f"fuzz-{i}")) for i in range(10)]
@@ -108,8 +125,11 @@ def test_fuzzed_input_gets_errors_and_hurts_no_one(hub: LocalHub, frames: list[s
     async def watcher_gets_everything() -> list[int]:
         ws, _ = await open_ws(hub, {"token": watcher.token})
         for n in range(40):
-            reply = await asyncio.to_thread(service.http.post, "/api/publish", json={
-                "type": "notification", "data": {"title": f"n{n}"}, "educatorIds": ["fuzz-watcher"]})
+            reply = await asyncio.to_thread(
+                service.http.post,
+                "/api/publish",
+                json={"type": "notification", "data": {"title": f"n{n}"}, "educatorIds": ["fuzz-watcher"]},
+            )
             assert reply.status_code == 202
             await asyncio.sleep(0.05)
         got: list[int] = []
@@ -124,15 +144,18 @@ def test_fuzzed_input_gets_errors_and_hurts_no_one(hub: LocalHub, frames: list[s
         for i, body in enumerate(bodies):
             api = fuzzers[i % len(fuzzers)]
             path = "/api/jobs" if i % 3 else "/api/publish"
-            statuses.append(api.http.post(path, content=json.dumps(body),
-                                          headers={"content-type": "application/json"}).status_code)
+            statuses.append(
+                api.http.post(path, content=json.dumps(body), headers={"content-type": "application/json"}).status_code
+            )
         return statuses
 
     async def everything() -> tuple[list[tuple[int, int]], list[int | None], list[int], list[int]]:
-        chunks = [frames[i::len(fuzzers)] for i in range(len(fuzzers))]
+        chunks = [frames[i :: len(fuzzers)] for i in range(len(fuzzers))]
         return await asyncio.gather(
-            asyncio.gather(*(fuzz_connection(api, chunk) for api, chunk in zip(fuzzers, chunks))),
-            before_hello_codes(), watcher_gets_everything(), asyncio.to_thread(post_bodies),
+            asyncio.gather(*(fuzz_connection(api, chunk) for api, chunk in zip(fuzzers, chunks, strict=False))),
+            before_hello_codes(),
+            watcher_gets_everything(),
+            asyncio.to_thread(post_bodies),
         )
 
     answered, codes, watched, statuses = asyncio.run(everything())

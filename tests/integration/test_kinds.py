@@ -19,9 +19,11 @@ from tests.integration.conftest import DOCUMENT, Api, messages_until, open_ws, t
 from tests.pdfgen import make_pdf
 
 
-def run_job(hub: LocalHub, api: Api, kind: str, params: dict[str, Any], timeout: float = 60.0,
-            after_submit: Any = None) -> list[dict[str, Any]]:
+def run_job(
+    hub: LocalHub, api: Api, kind: str, params: dict[str, Any], timeout: float = 60.0, after_submit: Any = None
+) -> list[dict[str, Any]]:
     """Submit a job with a WebSocket open; return its messages up to its terminal one."""
+
     async def go() -> list[dict[str, Any]]:
         ws, _ = await open_ws(hub, {"token": api.token})
         reply = await asyncio.to_thread(api.http.post, "/api/jobs", json={"kind": kind, "params": params})
@@ -32,6 +34,7 @@ def run_job(hub: LocalHub, api: Api, kind: str, params: dict[str, Any], timeout:
         envelopes, _ = await messages_until(ws, terminal(job_id), timeout)
         await ws.close()
         return [e for e in envelopes if e["data"].get("jobId") == job_id]
+
     return asyncio.run(go())
 
 
@@ -70,12 +73,17 @@ def test_document_processing_stages_and_quiz_from_the_document(hub: LocalHub, ed
         md = "# Photosynthesis\n\n" + "\n\n".join(f"*{s}*" if i % 3 == 0 else s for i, s in enumerate(sentences))
         params = {"content": base64.b64encode(md.encode()).decode(), "filename": "notes.md"}
     elif fmt == "html":
-        page = "<html><head><style>p{}</style><script>var secret=1;</script></head><body>" + \
-            "".join(f"<p>{s}</p>" for s in sentences) + "</body></html>"
+        page = (
+            "<html><head><style>p{}</style><script>var secret=1;</script></head><body>"
+            + "".join(f"<p>{s}</p>" for s in sentences)
+            + "</body></html>"
+        )
         params = {"content": base64.b64encode(page.encode()).decode(), "filename": "page.html"}
     else:
-        params = {"content": base64.b64encode(make_pdf([sentences[:12], sentences[12:]])).decode(),
-                  "filename": "paper.pdf"}
+        params = {
+            "content": base64.b64encode(make_pdf([sentences[:12], sentences[12:]])).decode(),
+            "filename": "paper.pdf",
+        }
     msgs = run_job(hub, educator, "document_processing", params)
     assert {m["type"] for m in msgs} == {"document_processing"}
     assert statuses(msgs)[-1] == "completed", msgs[-1]
@@ -93,16 +101,23 @@ def test_document_processing_stages_and_quiz_from_the_document(hub: LocalHub, ed
 
 
 def test_bad_documents_fail_or_are_refused(hub: LocalHub, educator: Api) -> None:
-    broken = run_job(hub, educator, "document_processing",
-                     {"content": base64.b64encode(b"%PDF-1.4 not really").decode(), "filename": "x.pdf"})
+    broken = run_job(
+        hub,
+        educator,
+        "document_processing",
+        {"content": base64.b64encode(b"%PDF-1.4 not really").decode(), "filename": "x.pdf"},
+    )
     assert statuses(broken)[-1] == "failed" and broken[-1]["data"]["error"]
     for params in ({"content": "!!!", "filename": "a.txt"}, {"content": "aGk=", "filename": None}, {}):
-        assert educator.http.post("/api/jobs", json={"kind": "document_processing", "params": params}).status_code == 422
+        assert (
+            educator.http.post("/api/jobs", json={"kind": "document_processing", "params": params}).status_code == 422
+        )
     unknown_doc = run_job(hub, educator, "quiz_generation", {"documentId": "doc-nope"})
     assert statuses(unknown_doc)[-1] == "failed"
 
 
 # -- custom kinds and cancellation -------------------------------------------------------------
+
 
 class SlowParams(Params):
     steps: int = 20
@@ -143,8 +158,9 @@ def kinds_registered(hub: LocalHub) -> None:
     nb.close()
 
 
-def test_custom_kind_runs_with_progress_eta_and_validated_params(hub: LocalHub, educator: Api,
-                                                                   kinds_registered: None) -> None:
+def test_custom_kind_runs_with_progress_eta_and_validated_params(
+    hub: LocalHub, educator: Api, kinds_registered: None
+) -> None:
     msgs = run_job(hub, educator, "slow_steps", {"steps": 30, "delay": 0.05})
     assert statuses(msgs)[-1] == "completed"
     assert any(m["data"]["message"] == "Step 10 of 30" for m in msgs)
@@ -162,6 +178,7 @@ def cancel_via_http(api: Api, delay: float) -> Any:
         time.sleep(delay)
         reply = api.http.post(f"/api/jobs/{job_id}/cancel")
         assert reply.status_code == 202, reply.text
+
     return cancel
 
 
@@ -173,8 +190,9 @@ def test_cancel_while_queued(hub: LocalHub, educator: Api, kinds_registered: Non
     assert again.status_code == 409 and "cancelled" in again.json()["detail"]
 
 
-def test_cancel_while_processing_stops_the_ray_task(hub: LocalHub, educator: Api, tmp_path: Path,
-                                                    kinds_registered: None) -> None:
+def test_cancel_while_processing_stops_the_ray_task(
+    hub: LocalHub, educator: Api, tmp_path: Path, kinds_registered: None
+) -> None:
     marker = tmp_path / "ticks"
 
     def cancel_when_ticking(job_id: str) -> None:
@@ -196,11 +214,12 @@ def test_cancel_while_processing_stops_the_ray_task(hub: LocalHub, educator: Api
 def test_cancel_op_over_websocket_and_after_completion(hub: LocalHub, educator: Api, kinds_registered: None) -> None:
     async def go() -> list[str]:
         ws, _ = await open_ws(hub, {"token": educator.token})
-        reply = await asyncio.to_thread(educator.http.post, "/api/jobs",
-                                        json={"kind": "slow_steps", "params": {"steps": 400}})
+        reply = await asyncio.to_thread(
+            educator.http.post, "/api/jobs", json={"kind": "slow_steps", "params": {"steps": 400}}
+        )
         job_id = reply.json()["jobId"]
         await messages_until(ws, lambda e: e["data"].get("jobId") == job_id and e["data"]["progress"] > 1)
-        await ws.send('{"op": "cancel", "jobId": "%s"}' % job_id)
+        await ws.send(f'{{"op": "cancel", "jobId": "{job_id}"}}')
         envelopes, _ = await messages_until(ws, terminal(job_id))
         await ws.close()
         return [e["data"]["status"] for e in envelopes if e["data"].get("jobId") == job_id]

@@ -22,15 +22,30 @@ def test_publish_to_one_a_list_and_everyone(hub: LocalHub) -> None:
         sockets = {}
         for name, api in (("a", a), ("b", b), ("c", c)):
             sockets[name], _ = await open_ws(hub, {"token": api.token})
-        r1 = await asyncio.to_thread(post, hub, "service", {
-            "type": "analytics_update", "data": {"updates": {"quizzesToday": 3}}, "educatorIds": ["pub-a"]})
+        r1 = await asyncio.to_thread(
+            post,
+            hub,
+            "service",
+            {"type": "analytics_update", "data": {"updates": {"quizzesToday": 3}}, "educatorIds": ["pub-a"]},
+        )
         assert r1.status_code == 202 and r1.json()["delivered"] == 1
-        r2 = await asyncio.to_thread(post, hub, "service", {
-            "type": "notification", "data": {"level": "success", "title": "Ready", "body": "Your quiz"},
-            "educatorIds": ["pub-a", "pub-b"]})
+        r2 = await asyncio.to_thread(
+            post,
+            hub,
+            "service",
+            {
+                "type": "notification",
+                "data": {"level": "success", "title": "Ready", "body": "Your quiz"},
+                "educatorIds": ["pub-a", "pub-b"],
+            },
+        )
         assert r2.status_code == 202 and r2.json()["delivered"] == 2
-        r3 = await asyncio.to_thread(post, hub, "admin", {
-            "type": "notification", "data": {"title": "Maintenance at 6", "level": "warning"}, "broadcast": True})
+        r3 = await asyncio.to_thread(
+            post,
+            hub,
+            "admin",
+            {"type": "notification", "data": {"title": "Maintenance at 6", "level": "warning"}, "broadcast": True},
+        )
         assert r3.status_code == 202 and r3.json()["delivered"] >= 3
         got = {}
         for name, ws in sockets.items():
@@ -54,8 +69,12 @@ def test_publish_refusals(hub: LocalHub) -> None:
     assert post(hub, "educator", body).status_code == 403
     assert post(hub, "service", {**body, "broadcast": True}).status_code == 403
     assert post(hub, "service", {**body, "type": "quiz_status"}).status_code == 422
-    assert post(hub, "service", {"type": "notification", "data": {"title": "x", "level": "loud"},
-                                 "educatorIds": ["a"]}).status_code == 422
+    assert (
+        post(
+            hub, "service", {"type": "notification", "data": {"title": "x", "level": "loud"}, "educatorIds": ["a"]}
+        ).status_code
+        == 422
+    )
     assert post(hub, "service", {"type": "notification", "data": {"title": "x"}}).status_code == 422
 
 
@@ -79,14 +98,17 @@ def test_backend_helpers(hub: LocalHub, educator: Api) -> None:
 
     async def go() -> list[dict[str, Any]]:
         ws, _ = await open_ws(hub, {"token": educator.token})
-        job = await backend.create_job_record(educator_id, "question_replace", quiz_id="quiz-1",
-                                              question_id="quiz-1-q3")
-        await backend.update_job_with_notification(job["jobId"], status="processing", progress=40,
-                                                   message="Rewriting question 3")
+        job = await backend.create_job_record(
+            educator_id, "question_replace", quiz_id="quiz-1", question_id="quiz-1-q3"
+        )
+        await backend.update_job_with_notification(
+            job["jobId"], status="processing", progress=40, message="Rewriting question 3"
+        )
         seq = await backend.send_job_status_update(job["jobId"])
         assert seq > 0
-        await backend.update_job_with_notification(job["jobId"], status="completed", progress=100,
-                                                   message="Question 3 replaced", title="Question ready")
+        await backend.update_job_with_notification(
+            job["jobId"], status="completed", progress=100, message="Question 3 replaced", title="Question ready"
+        )
         await backend.publish("analytics_update", {"updates": {"custom": 1}}, educator_ids=[educator_id])
         envelopes, _ = await messages_until(ws, lambda e: e["type"] == "analytics_update")
         await ws.close()
@@ -94,10 +116,15 @@ def test_backend_helpers(hub: LocalHub, educator: Api) -> None:
 
     msgs = asyncio.run(go())
     kinds = [(m["type"], m["data"].get("status") or m["data"].get("title")) for m in msgs]
-    assert kinds == [("question_replace", "queued"), ("question_replace", "processing"),
-                     ("notification", "Job processing"), ("question_replace", "processing"),
-                     ("question_replace", "completed"), ("notification", "Question ready"),
-                     ("analytics_update", None)]
+    assert kinds == [
+        ("question_replace", "queued"),
+        ("question_replace", "processing"),
+        ("notification", "Job processing"),
+        ("question_replace", "processing"),
+        ("question_replace", "completed"),
+        ("notification", "Question ready"),
+        ("analytics_update", None),
+    ]
     assert msgs[0]["data"]["questionId"] == "quiz-1-q3" and msgs[0]["data"]["quizId"] == "quiz-1"
     assert msgs[5]["data"]["level"] == "success"
     state = educator.http.get(f"/api/jobs/{msgs[0]['data']['jobId']}").json()

@@ -34,8 +34,12 @@ def readme_python_example() -> str:
 def test_readme_python_example_runs_against_a_live_hub(hub: LocalHub) -> None:
     env = {**os.environ, "HUB_URL": hub.url, "HUB_TOKEN": hub.token("readme-reader")}
     done = subprocess.run(
-        [sys.executable, "-c", readme_python_example()], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=scaled(120),
+        [sys.executable, "-c", readme_python_example()],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     answers = [line for line in done.stdout.splitlines() if " -> " in line]
@@ -53,7 +57,10 @@ def test_hub_serve_joins_a_cluster_and_hub_token_works(tmp_path: Path, hub: Loca
     address = ray.get_runtime_context().gcs_address
     server = subprocess.Popen(
         [str(BIN / "hub"), "serve", "--address", address, "--port", str(port), "--data-dir", str(tmp_path)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -68,8 +75,12 @@ def test_hub_serve_joins_a_cluster_and_hub_token_works(tmp_path: Path, hub: Loca
             time.sleep(0.2)
         else:
             raise AssertionError("hub serve did not become healthy")
-        token = subprocess.run([str(BIN / "hub"), "token", "cli-alice", "--data-dir", str(tmp_path)],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        token = subprocess.run(
+            [str(BIN / "hub"), "token", "cli-alice", "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
 
         class Remote:
             pass
@@ -100,6 +111,7 @@ def test_hub_serve_joins_a_cluster_and_hub_token_works(tmp_path: Path, hub: Loca
 
 def test_hub_token_without_a_secret_explains_itself(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "HUB_SECRET"}
-    done = subprocess.run([str(BIN / "hub"), "token", "x", "--data-dir", str(tmp_path / "empty")],
-                          capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [str(BIN / "hub"), "token", "x", "--data-dir", str(tmp_path / "empty")], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 2 and "HUB_SECRET" in done.stderr

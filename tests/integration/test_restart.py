@@ -37,8 +37,9 @@ def kill_everything(namespace: str, shards: int, job_ids: list[str]) -> None:
 
 
 def test_finished_jobs_survive_a_restart_and_running_ones_fail_with_a_reason(hub: LocalHub, tmp_path: Path) -> None:
-    settings = Settings(port=0, secret=SECRET, data_dir=tmp_path, namespace="hub-restart", shards=2,
-                        log_level="warning")
+    settings = Settings(
+        port=0, secret=SECRET, data_dir=tmp_path, namespace="hub-restart", shards=2, log_level="warning"
+    )
     first = LocalHub(settings)
     token = first.token("restart-alice")
     nb = connect(first.url, token, namespace=settings.namespace)

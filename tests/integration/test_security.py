@@ -116,23 +116,32 @@ def test_upload_size_limit_is_413(hub: LocalHub, educator: Api) -> None:
     from jobs.kinds import MAX_UPLOAD
 
     content = base64.b64encode(b"a" * (MAX_UPLOAD + 1024)).decode()
-    reply = educator.http.post("/api/jobs", json={"kind": "document_processing",
-                                                  "params": {"content": content, "filename": "big.txt"}})
+    reply = educator.http.post(
+        "/api/jobs", json={"kind": "document_processing", "params": {"content": content, "filename": "big.txt"}}
+    )
     assert reply.status_code == 413 and "limit" in reply.json()["detail"]
-    huge = educator.http.post("/api/jobs", content=b"{" + b" " * (hub.settings.max_body + 10) + b"}",
-                              headers={"content-type": "application/json"})
+    huge = educator.http.post(
+        "/api/jobs",
+        content=b"{" + b" " * (hub.settings.max_body + 10) + b"}",
+        headers={"content-type": "application/json"},
+    )
     assert huge.status_code == 413
 
 
 def test_serve_refuses_a_public_host_without_a_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "HUB_SECRET"}
-    done = subprocess.run([str(Path(sys.executable).parent / "hub"), "serve", "--host", "0.0.0.0",
-                           "--data-dir", str(tmp_path)], env=env, capture_output=True, text=True,
-                          timeout=scaled(60))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "hub"), "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
     assert done.returncode == 2 and "HUB_SECRET" in done.stderr
 
 
 # -- TLS ---------------------------------------------------------------------------------------------
+
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
     from cryptography import x509
@@ -142,25 +151,38 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
 def test_tls_serves_https_and_wss(hub: LocalHub, tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
-    settings = Settings(port=0, secret=SECRET, data_dir=tmp_path, namespace="hub-tls", shards=1,
-                        ssl_certfile=cert, ssl_keyfile=key, log_level="warning")
+    settings = Settings(
+        port=0,
+        secret=SECRET,
+        data_dir=tmp_path,
+        namespace="hub-tls",
+        shards=1,
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+        log_level="warning",
+    )
     with LocalHub(settings) as secure:
         assert secure.url.startswith("https://")
         trust = ssl.create_default_context(cafile=str(cert))
@@ -182,10 +204,19 @@ EDUCATORS = [f"iso-{i}" for i in range(6)]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.sampled_from(["notify", "peek"]), st.lists(st.sampled_from(EDUCATORS), min_size=1,
-                                                                      max_size=3, unique=True)),
-                min_size=3, max_size=12))
-def test_no_educator_ever_sees_another_ones_messages_or_jobs(hub: LocalHub, script: list[tuple[str, list[str]]]) -> None:
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["notify", "peek"]),
+            st.lists(st.sampled_from(EDUCATORS), min_size=1, max_size=3, unique=True),
+        ),
+        min_size=3,
+        max_size=12,
+    )
+)
+def test_no_educator_ever_sees_another_ones_messages_or_jobs(
+    hub: LocalHub, script: list[tuple[str, list[str]]]
+) -> None:
     service = Api(hub, hub.token("iso-service", role="service"))
     apis = {e: Api(hub, hub.token(e)) for e in EDUCATORS}
     marker = f"run-{time.monotonic_ns()}"
@@ -193,13 +224,18 @@ def test_no_educator_ever_sees_another_ones_messages_or_jobs(hub: LocalHub, scri
 
     async def go() -> dict[str, list[str]]:
         sockets = {e: (await open_ws(hub, {"token": apis[e].token}))[0] for e in EDUCATORS}
-        polls = {e: (await asyncio.to_thread(apis[e].http.get, "/api/events", params={"timeout": 0})).json()
-                 for e in EDUCATORS}
+        polls = {
+            e: (await asyncio.to_thread(apis[e].http.get, "/api/events", params={"timeout": 0})).json()
+            for e in EDUCATORS
+        }
         for n, (op, targets) in enumerate(script):
             if op == "notify":
                 title = f"{marker}-{n}"
-                reply = await asyncio.to_thread(service.http.post, "/api/publish", json={
-                    "type": "notification", "data": {"title": title}, "educatorIds": targets})
+                reply = await asyncio.to_thread(
+                    service.http.post,
+                    "/api/publish",
+                    json={"type": "notification", "data": {"title": title}, "educatorIds": targets},
+                )
                 assert reply.status_code == 202
                 for t in targets:
                     expected[t].append(title)
@@ -207,8 +243,11 @@ def test_no_educator_ever_sees_another_ones_messages_or_jobs(hub: LocalHub, scri
                 reply = await asyncio.to_thread(apis[targets[0]].http.get, f"/api/jobs/{marker}-{n}")
                 assert reply.status_code == 404
         done = f"{marker}-end"
-        await asyncio.to_thread(service.http.post, "/api/publish", json={
-            "type": "notification", "data": {"title": done}, "educatorIds": EDUCATORS})
+        await asyncio.to_thread(
+            service.http.post,
+            "/api/publish",
+            json={"type": "notification", "data": {"title": done}, "educatorIds": EDUCATORS},
+        )
         got: dict[str, list[str]] = {}
         for e, ws in sockets.items():
             titles: list[str] = []
@@ -216,8 +255,13 @@ def test_no_educator_ever_sees_another_ones_messages_or_jobs(hub: LocalHub, scri
                 frame = json.loads(await asyncio.wait_for(ws.recv(), scaled(10)))
                 titles += [m["data"]["title"] for m in frame.get("messages", []) if m["type"] == "notification"]
             await ws.close()
-            poll = (await asyncio.to_thread(apis[e].http.get, "/api/events", params={
-                "epoch": polls[e]["epoch"], "after": polls[e]["seq"], "timeout": 0})).json()
+            poll = (
+                await asyncio.to_thread(
+                    apis[e].http.get,
+                    "/api/events",
+                    params={"epoch": polls[e]["epoch"], "after": polls[e]["seq"], "timeout": 0},
+                )
+            ).json()
             polled = [m["data"]["title"] for m in poll["messages"] if m["type"] == "notification"]
             assert polled == titles, "polling and the WebSocket disagree"
             got[e] = [t for t in titles if t != done]

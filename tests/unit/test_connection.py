@@ -29,8 +29,15 @@ class FakeSocket:
 
 
 def make(ws: FakeSocket, limit: int = 1000, conflate_after: int = 1000, types: set[str] | None = None) -> Connection:
-    conn = Connection(ws, session="s", educator_id="alice", types=types,  # type: ignore[arg-type]
-                      outbox=Outbox(limit, conflate_after), batch_max=500, metrics=IngressMetrics())
+    conn = Connection(
+        ws,
+        session="s",
+        educator_id="alice",
+        types=types,  # type: ignore[arg-type]
+        outbox=Outbox(limit, conflate_after),
+        batch_max=500,
+        metrics=IngressMetrics(),
+    )
     conn.start('{"op":"welcome"}', "e", 0, [])
     return conn
 

@@ -78,7 +78,8 @@ class World:
 
     def offer(self, env: Any) -> None:
         if self.outbox is not None and not self.outbox.push(
-                Delivery(env.seq, env.job_id, env.tick, json.dumps(env.wire()), env.ts)):
+            Delivery(env.seq, env.job_id, env.tick, json.dumps(env.wire()), env.ts)
+        ):
             self.outbox = None  # 4409: the server closes; the client will resume
             event("overflow (4409)")
 
@@ -121,7 +122,12 @@ class World:
 
 publishes = st.tuples(st.just("publish"), st.sampled_from(JOBS), st.integers(0, 40).map(lambda n: n == 0))
 ops = st.one_of(  # mostly publishing (rarely finishing a job), slow reads, now and then a reconnect
-    publishes, publishes, publishes, publishes, publishes, publishes,
+    publishes,
+    publishes,
+    publishes,
+    publishes,
+    publishes,
+    publishes,
     st.tuples(st.just("read"), st.integers(1, 4), st.none()),
     st.tuples(st.sampled_from(["disconnect", "connect"]), st.none(), st.none()),
 )
@@ -158,6 +164,6 @@ def test_client_view_converges_without_missing_transitions(
             it = iter(true_statuses)
             assert all(s in it for s in seen)
     assert c.applied == sorted(set(c.applied))  # nothing twice, always forward
-    for before, after in zip(c.applied, c.applied[1:]):
+    for before, after in zip(c.applied, c.applied[1:], strict=False):
         if after not in c.jumps:  # between messages, only superseded progress ticks are missing
             assert set(range(before + 1, after)) <= world.ticks

@@ -9,8 +9,6 @@ import re
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from tests.pdfgen import make_pdf
-
 from jobs.documents import (
     MAX_BYTES,
     SUPPORTED,
@@ -21,6 +19,7 @@ from jobs.documents import (
     chunk_text,
     extract_text,
 )
+from tests.pdfgen import make_pdf
 
 ARTICLE = """Volcanoes of the World
 
@@ -48,9 +47,9 @@ def words(text: str) -> list[str]:
 
 # -- extraction ------------------------------------------------------------------------------------
 
+
 def test_txt_utf8_and_latin1() -> None:
-    assert extract_text("Café au lait.\r\n\r\n\r\n\r\nNext.".encode(), "Notes.TXT") == \
-        "Café au lait.\n\nNext."
+    assert extract_text("Café au lait.\r\n\r\n\r\n\r\nNext.".encode(), "Notes.TXT") == "Café au lait.\n\nNext."
     assert extract_text("Café crème".encode("latin-1"), "a.txt") == "Café crème"
     assert extract_text(b"\xef\xbb\xbfWith a BOM", "a.txt") == "With a BOM"
 
@@ -73,8 +72,7 @@ def f(x):  # *kept* as text
 """
     text = extract_text(source.encode(), "readme.md")
     assert text.startswith("The Title\n\n")
-    assert "Some bold, italic and strong words, a link and an image, with inline code and " \
-        "snake_case_name kept." in text
+    assert "Some bold, italic and strong words, a link and an image, with inline code and snake_case_name kept." in text
     assert "first item\nsecond item" in text
     assert "quoted & unescaped" in text
     assert "def f(x):  # *kept* as text\n    return x" in text
@@ -91,13 +89,16 @@ spread over lines.<br>After a break.</p><script>alert("leak")</script>
 <p>Last &lt;p&gt; here.</p></body></html>"""
     text = extract_text(page, "page.HTM")
     assert "leak" not in text and "color" not in text and "Secret" not in text
-    assert text == ("Café & Bar\n\nFirst paragraph spread over lines.\nAfter a break.\n\n"
-                    "One\nTwo\n\nLast <p> here.")
+    assert text == ("Café & Bar\n\nFirst paragraph spread over lines.\nAfter a break.\n\nOne\nTwo\n\nLast <p> here.")
 
 
 def test_pdf_text_is_extracted_page_by_page() -> None:
-    pdf = make_pdf([["Photosynthesis turns light into sugar.", "Chlorophyll (green) absorbs it."],
-                    ["The Calvin cycle fixes carbon dioxide."]])
+    pdf = make_pdf(
+        [
+            ["Photosynthesis turns light into sugar.", "Chlorophyll (green) absorbs it."],
+            ["The Calvin cycle fixes carbon dioxide."],
+        ]
+    )
     calls: list[tuple[float, str]] = []
     text = extract_text(pdf, "paper.PDF", lambda f, m: calls.append((f, m)))
     for word in ("Photosynthesis", "sugar", "Chlorophyll", "(green)", "Calvin", "dioxide"):
@@ -124,11 +125,14 @@ def test_pdf_with_password_is_refused() -> None:
         extract_text(buffer.getvalue(), "locked.pdf")
 
 
-@pytest.mark.parametrize("content", [
-    b"%PDF-1.4\nthis is not really a pdf at all",
-    b"\x00\x01\x02garbage",
-    make_pdf([["Cut short."]])[:40],
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"%PDF-1.4\nthis is not really a pdf at all",
+        b"\x00\x01\x02garbage",
+        make_pdf([["Cut short."]])[:40],
+    ],
+)
 def test_corrupt_pdf_raises_document_error(content: bytes) -> None:
     with pytest.raises(DocumentError):
         extract_text(content, "broken.pdf")
@@ -143,14 +147,17 @@ def test_pdf_without_text_raises_document_error() -> None:
         extract_text(buffer.getvalue(), "scan.pdf")
 
 
-@pytest.mark.parametrize(("content", "filename", "message"), [
-    (b"hello", "slides.pptx", "not a supported file type"),
-    (b"hello", "noextension", "not a supported file type"),
-    (b"", "empty.txt", "empty"),
-    (b"  \n\n -- \n", "blank.txt", "no readable text"),
-    (b"<script>only()</script>", "x.html", "no readable text"),
-    (b"x" * (MAX_BYTES + 1), "huge.txt", "limit"),
-])
+@pytest.mark.parametrize(
+    ("content", "filename", "message"),
+    [
+        (b"hello", "slides.pptx", "not a supported file type"),
+        (b"hello", "noextension", "not a supported file type"),
+        (b"", "empty.txt", "empty"),
+        (b"  \n\n -- \n", "blank.txt", "no readable text"),
+        (b"<script>only()</script>", "x.html", "no readable text"),
+        (b"x" * (MAX_BYTES + 1), "huge.txt", "limit"),
+    ],
+)
 def test_bad_inputs_raise_document_error(content: bytes, filename: str, message: str) -> None:
     with pytest.raises(DocumentError, match=message):
         extract_text(content, filename)
@@ -160,22 +167,23 @@ def test_bad_inputs_raise_document_error(content: bytes, filename: str, message:
 
 # -- chunking --------------------------------------------------------------------------------------
 
+
 def test_chunks_cover_the_text_with_overlap() -> None:
     text = extract_text(ARTICLE.encode(), "article.txt")
     chunks = chunk_text(text, target_words=40, overlap_sentences=1)
     assert len(chunks) >= 4
     assert [c.index for c in chunks] == list(range(len(chunks)))
     for c in chunks:
-        assert c.text.strip() and c.text == text[c.start:c.start + len(c.text)]
+        assert c.text.strip() and c.text == text[c.start : c.start + len(c.text)]
         assert c.terms == ()
     assert chunks[0].start == 0 and chunks[-1].start + len(chunks[-1].text) == len(text)
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in zip(chunks, chunks[1:], strict=False):
         assert a.start < b.start <= a.start + len(a.text)  # no gap, and always moving on
-        shared = text[b.start:a.start + len(a.text)]
+        shared = text[b.start : a.start + len(a.text)]
         assert shared.strip() and shared.rstrip()[-1] in ".!?"  # at least one whole sentence
     covered = [False] * len(text)
     for c in chunks:
-        covered[c.start:c.start + len(c.text)] = [True] * len(c.text)
+        covered[c.start : c.start + len(c.text)] = [True] * len(c.text)
     assert all(covered[i] for i, ch in enumerate(text) if not ch.isspace())
     assert chunk_text(text, 40, 1) == chunks  # deterministic
 
@@ -185,7 +193,7 @@ def test_chunks_prefer_paragraph_breaks() -> None:
     chunks = chunk_text(text, target_words=45, overlap_sentences=0)
     ends = [c.start + len(c.text) for c in chunks]
     for end in ends[:-1]:
-        assert text[end:end + 2] == "\n\n"
+        assert text[end : end + 2] == "\n\n"
     assert "".join(words(" ".join(c.text for c in chunks))) == "".join(words(text))
 
 
@@ -203,6 +211,7 @@ def test_chunking_edge_cases() -> None:
 
 # -- index -----------------------------------------------------------------------------------------
 
+
 def test_index_terms_and_search() -> None:
     chunks = chunk_text(extract_text(ARTICLE.encode(), "article.txt"), target_words=45)
     calls: list[tuple[float, str]] = []
@@ -218,7 +227,7 @@ def test_index_terms_and_search() -> None:
     assert "1883" in index.chunks[krakatoa].terms and index.terms["1883"] == (krakatoa,)
     hits = index.search("Krakatoa sunsets")
     assert hits[0][0] == krakatoa and hits[0][1] > 0
-    assert all(a[1] >= b[1] for a, b in zip(hits, hits[1:]))
+    assert all(a[1] >= b[1] for a, b in zip(hits, hits[1:], strict=False))
     pliny = index.search("what did Pliny write?", limit=1)
     assert len(pliny) == 1 and "Pliny" in index.chunks[pliny[0][0]].text
     assert index.search("") == [] and index.search("  ?! ") == []
@@ -230,8 +239,9 @@ def test_index_json_round_trip() -> None:
     data = json.loads(json.dumps(index.to_json()))
     again = DocumentIndex.from_json(data)
     assert again == index
-    assert again.chunks[1] == Chunk(index.chunks[1].index, index.chunks[1].text,
-                                    index.chunks[1].start, index.chunks[1].terms)
+    assert again.chunks[1] == Chunk(
+        index.chunks[1].index, index.chunks[1].text, index.chunks[1].start, index.chunks[1].terms
+    )
     assert list(again.terms) == list(index.terms)
     assert again.search("Mount Fuji basalt") == index.search("Mount Fuji basalt")
     with pytest.raises(DocumentError):

@@ -80,12 +80,21 @@ class FakeShard:
 
 
 def queued(kind: str = "unit_count") -> dict[str, Any]:
-    return {"jobId": "j1", "kind": kind, "educatorId": "alice", "status": "queued",
-            "progress": 0, "message": "", "createdAt": 1.0, "updatedAt": 1.0}
+    return {
+        "jobId": "j1",
+        "kind": kind,
+        "educatorId": "alice",
+        "status": "queued",
+        "progress": 0,
+        "message": "",
+        "createdAt": 1.0,
+        "updatedAt": 1.0,
+    }
 
 
-def run_monitor(params: dict[str, Any], interval: float = 0.0, cancel_after: float | None = None,
-                kind: str = "unit_count") -> FakeShard:
+def run_monitor(
+    params: dict[str, Any], interval: float = 0.0, cancel_after: float | None = None, kind: str = "unit_count"
+) -> FakeShard:
     shard = FakeShard()
 
     async def go() -> None:

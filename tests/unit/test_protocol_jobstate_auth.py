@@ -11,8 +11,9 @@ from hub.protocol import Cancel, Hello, Ping, parse_client_frame, welcome_frame
 
 
 def test_parse_hello_with_resume_and_types() -> None:
-    op = parse_client_frame(json.dumps({"op": "hello", "token": "t", "resume": {"epoch": "e", "seq": 3},
-                                        "types": ["quiz_status"]}))
+    op = parse_client_frame(
+        json.dumps({"op": "hello", "token": "t", "resume": {"epoch": "e", "seq": 3}, "types": ["quiz_status"]})
+    )
     assert isinstance(op, Hello) and op.resume is not None and op.resume.seq == 3
 
 
@@ -42,11 +43,13 @@ def test_ping_and_cancel_use_wire_names() -> None:
 
 
 def test_welcome_has_snapshot_only_when_not_resumed() -> None:
-    fresh = json.loads(welcome_frame(session="s", educator_id="a", epoch="e", seq=0, heartbeat=20,
-                                     resumed=False, snapshot=None))
+    fresh = json.loads(
+        welcome_frame(session="s", educator_id="a", epoch="e", seq=0, heartbeat=20, resumed=False, snapshot=None)
+    )
     assert fresh["snapshot"] == [] and fresh["op"] == "welcome" and fresh["educatorId"] == "a"
-    resumed = json.loads(welcome_frame(session="s", educator_id="a", epoch="e", seq=4, heartbeat=20,
-                                       resumed=True, snapshot=None))
+    resumed = json.loads(
+        welcome_frame(session="s", educator_id="a", epoch="e", seq=4, heartbeat=20, resumed=True, snapshot=None)
+    )
     assert "snapshot" not in resumed
 
 
@@ -70,8 +73,14 @@ def job(**kw: object) -> JobState:
 def test_message_for_quiz_status_uses_camel_case_fields() -> None:
     mtype, data = message_for(job(status="processing", progress=42.25, message="Working", eta_seconds=3.0))
     assert mtype == "quiz_status"
-    assert data == {"jobId": "j", "quizId": "q", "status": "processing", "progress": 42.2,
-                    "message": "Working", "etaSeconds": 3.0}
+    assert data == {
+        "jobId": "j",
+        "quizId": "q",
+        "status": "processing",
+        "progress": 42.2,
+        "message": "Working",
+        "etaSeconds": 3.0,
+    }
     _, failed = message_for(job(status="failed", error="boom", eta_seconds=3.0))
     assert failed["error"] == "boom" and "etaSeconds" not in failed
 

@@ -73,15 +73,16 @@ def test_sentences_are_split_and_cleaned(analysis: quiz.Analysis) -> None:
     assert analysis.sentences[0] == "The History of Photosynthesis Research"
     assert all(s == s.strip() and "  " not in s and "\n" not in s for s in analysis.sentences)
     assert any(s.endswith("electron acceptor, e.g. iron salts.") for s in analysis.sentences)
-    assert any(s.startswith("At the University of California, Dr. Melvin Calvin")
-               for s in analysis.sentences)
+    assert any(s.startswith("At the University of California, Dr. Melvin Calvin") for s in analysis.sentences)
     assert any("roughly 1.5 percent" in s for s in analysis.sentences)
 
 
 def test_abbreviations_initials_and_decimals_do_not_split() -> None:
-    text = ("Dr. Smith measured 3.5 grams of table salt, e.g. in sea water, with great care. "
-            "Then Mr. J. R. Jones repeated the test at 5 p.m. in the U.S. Navy laboratory. "
-            "He filed report No. 5 with the results, plans, etc. The board approved the new study!")
+    text = (
+        "Dr. Smith measured 3.5 grams of table salt, e.g. in sea water, with great care. "
+        "Then Mr. J. R. Jones repeated the test at 5 p.m. in the U.S. Navy laboratory. "
+        "He filed report No. 5 with the results, plans, etc. The board approved the new study!"
+    )
     assert quiz.analyse(text).sentences == (
         "Dr. Smith measured 3.5 grams of table salt, e.g. in sea water, with great care.",
         "Then Mr. J. R. Jones repeated the test at 5 p.m. in the U.S. Navy laboratory.",
@@ -92,8 +93,16 @@ def test_abbreviations_initials_and_decimals_do_not_split() -> None:
 
 def test_terms_include_names_numbers_and_words(analysis: quiz.Analysis) -> None:
     scores = analysis.term_scores
-    for term in ("Jan Baptist van Helmont", "Joseph Priestley", "University of California",
-                 "1648", "1.5", "photosynthesis", "chloroplasts", "ATP"):
+    for term in (
+        "Jan Baptist van Helmont",
+        "Joseph Priestley",
+        "University of California",
+        "1648",
+        "1.5",
+        "photosynthesis",
+        "chloroplasts",
+        "ATP",
+    ):
         assert term in scores, term
     assert "Dr" not in scores and "The" not in scores and "the" not in scores
     assert all(0.0 < v <= 1.0 for v in scores.values())
@@ -151,13 +160,11 @@ def test_question_types_and_options(questions: list[dict[str, Any]]) -> None:
     assert sum(q["type"] == "multiple_choice" for q in questions) >= 4
 
 
-def test_distractors_match_the_answer_shape(analysis: quiz.Analysis,
-                                            questions: list[dict[str, Any]]) -> None:
+def test_distractors_match_the_answer_shape(analysis: quiz.Analysis, questions: list[dict[str, Any]]) -> None:
     for q in questions:
         if q["type"] != "multiple_choice":
             continue
-        key = next(t for t, s, e in analysis.candidates[q["sentenceIndex"]]
-                   if q["sourceSentence"][s:e] == q["answer"])
+        key = next(t for t, s, e in analysis.candidates[q["sentenceIndex"]] if q["sourceSentence"][s:e] == q["answer"])
         cls = analysis.term_classes[key]
         for option in q["options"]:
             matches = [t for t in analysis.term_classes if t.lower() == option.lower()]
@@ -180,17 +187,20 @@ def test_seed_only_shuffles_options(analysis: quiz.Analysis) -> None:
     assert len({v["answer"] for v in variants}) == 1
 
 
-@pytest.mark.parametrize("text", [
-    "",
-    "   \n\t ",
-    "!!! ??? ... ---",
-    "Hello world.",
-    "Too short. Far too short. Still short.",
-    "blah blah blah blah blah blah blah blah.",
-    "the of and a to in is it that was for on.",
-    "asdf qwer zxcv uiop hjkl vbnm tyui ghjk.",
-    "123 456 789 1011 1213 1415 1617.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\t ",
+        "!!! ??? ... ---",
+        "Hello world.",
+        "Too short. Far too short. Still short.",
+        "blah blah blah blah blah blah blah blah.",
+        "the of and a to in is it that was for on.",
+        "asdf qwer zxcv uiop hjkl vbnm tyui ghjk.",
+        "123 456 789 1011 1213 1415 1617.",
+    ],
+)
 def test_unusable_text_raises(text: str) -> None:
     with pytest.raises(quiz.QuizInputError) as err:
         quiz.analyse(text)
@@ -233,8 +243,9 @@ def test_falls_back_to_cloze_without_distractors() -> None:
     q = quiz.build_question(small, 0, 0, 7)  # "Marie Curie" is the only name in the text
     assert q["answer"] == "Marie Curie"
     assert q["type"] == "cloze" and "options" not in q
-    assert q["prompt"] == ("Fill in the blank: _____ studied radioactivity together with her "
-                           "husband in a small laboratory.")
+    assert q["prompt"] == (
+        "Fill in the blank: _____ studied radioactivity together with her husband in a small laboratory."
+    )
 
 
 def test_avoid_answers(analysis: quiz.Analysis) -> None:

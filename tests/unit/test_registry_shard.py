@@ -9,9 +9,18 @@ from tests.unit.conftest import FakeClock
 
 
 def state(job: str, status: str, progress: float = 0.0, educator: str = "alice", **kw: Any) -> dict[str, Any]:
-    return {"jobId": job, "kind": "quiz_generation", "educatorId": educator, "quizId": "q",
-            "status": status, "progress": progress, "message": status, "createdAt": 1.0,
-            "updatedAt": 1.0, **kw}
+    return {
+        "jobId": job,
+        "kind": "quiz_generation",
+        "educatorId": educator,
+        "quizId": "q",
+        "status": status,
+        "progress": progress,
+        "message": status,
+        "createdAt": 1.0,
+        "updatedAt": 1.0,
+        **kw,
+    }
 
 
 def run(coro: Any) -> Any:
@@ -26,15 +35,23 @@ def test_publish_assigns_seqs_marks_ticks_and_keeps_latest_state(clock: FakeCloc
     async def go() -> None:
         s = shard(clock)
         await s.attach("ing", ["alice"])
-        seqs = (await s.publish([state("j1", "queued"), state("j1", "processing", 10),
-                                state("j1", "processing", 20),
-                                state("j1", "completed", 100, extra={"question": {"id": "q1"}})]))["seqs"]
+        seqs = (
+            await s.publish(
+                [
+                    state("j1", "queued"),
+                    state("j1", "processing", 10),
+                    state("j1", "processing", 20),
+                    state("j1", "completed", 100, extra={"question": {"id": "q1"}}),
+                ]
+            )
+        )["seqs"]
         assert seqs == [1, 2, 3, 4]
         reply = await s.pull("ing", 0)
         ticks = [env.tick for _, env in reply["items"]]
         assert ticks == [False, False, True, False]
         assert (await s.job("j1"))["status"] == "completed"
         assert reply["items"][-1][1].data["question"] == {"id": "q1"}  # `extra` joins the message
+
     run(go())
 
 
@@ -44,6 +61,7 @@ def test_late_update_cannot_undo_a_terminal_status(clock: FakeClock) -> None:
         await s.publish([state("j1", "queued"), state("j1", "cancelled")])
         assert (await s.publish([state("j1", "processing", 50)]))["seqs"] == [0]
         assert (await s.job("j1"))["status"] == "cancelled"
+
     run(go())
 
 
@@ -59,6 +77,7 @@ def test_hello_snapshot_then_resume(clock: FakeClock) -> None:
         assert resumed["resumed"] and [e.seq for e in resumed["messages"]] == [3]
         stale = await s.hello("ing", "alice", ("old-epoch", 2))
         assert not stale["resumed"] and stale["snapshot"]
+
     run(go())
 
 
@@ -75,6 +94,7 @@ def test_pull_waits_then_returns_everything_new_only_for_watched_educators(clock
         assert [env.data["jobId"] for _, env in reply["items"]] == ["j1", "j2"]
         empty = await s.pull("ing", reply["items"][-1][0], 0.01)
         assert empty["items"] == [] and not empty["unknown"]
+
     run(go())
 
 
@@ -86,6 +106,7 @@ def test_lapsed_ingress_is_detached(clock: FakeClock) -> None:
         clock.advance(11)
         await s.pull("live", 0, 0.01)
         assert "dead" not in s.feeds and "live" in s.feeds
+
     run(go())
 
 
@@ -96,6 +117,7 @@ def test_history_and_jobs_are_bounded(clock: FakeClock) -> None:
             await s.publish([state(f"j{i}", "queued"), state(f"j{i}", "failed", error="x")])
         assert len(s.streams["alice"]) == 5
         assert len(await s.jobs_of("alice")) == 3
+
     run(go())
 
 
@@ -104,7 +126,7 @@ class FakeStore:
         self.jobs = jobs
         self.calls = 0
 
-    async def list(self, educator_id: str, limit: int) -> list[dict[str, Any]]:
+    async def list_jobs(self, educator_id: str, limit: int) -> list[dict[str, Any]]:
         self.calls += 1
         await asyncio.sleep(0.01)
         return [j for j in self.jobs if j["educatorId"] == educator_id]
@@ -120,6 +142,7 @@ def test_earlier_jobs_are_loaded_from_the_store_once(clock: FakeClock) -> None:
         await s.publish([state("new", "queued")])
         assert [j["jobId"] for j in await s.jobs_of("alice")] == ["new", "old2", "old1"]
         assert (await s.publish([state("old2", "processing", 5)]))["seqs"] == [0]  # terminal stays terminal
+
     run(go())
 
 
@@ -135,8 +158,13 @@ def test_resend_update_and_broadcast(clock: FakeClock) -> None:
         assert await s.broadcast("notification", {"title": "Maintenance"}) == 2
         items = [env for _, env in (await s.pull("ing", 0))["items"]]
         alice = [(e.seq, e.type, e.tick) for e in items if e.educator_id == "alice"]
-        assert alice == [(1, "quiz_status", False), (2, "quiz_status", False), (3, "quiz_status", False),
-                         (4, "notification", False)]
+        assert alice == [
+            (1, "quiz_status", False),
+            (2, "quiz_status", False),
+            (3, "quiz_status", False),
+            (4, "notification", False),
+        ]
+
     run(go())
 
 
@@ -153,8 +181,9 @@ def test_a_running_job_whose_monitor_dies_is_failed(clock: FakeClock) -> None:
     async def go() -> None:
         s = MortalShard(0, ShardConfig(), clock)
         s.deaths = {}
-        await s.publish([state("j1", "queued"), state("j1", "processing", 30),
-                         state("j2", "queued"), state("j2", "processing", 10)])
+        await s.publish(
+            [state("j1", "queued"), state("j1", "processing", 30), state("j2", "queued"), state("j2", "processing", 10)]
+        )
         await s.publish([state("j2", "completed", 100)])
         await asyncio.sleep(0)
         for job in ("j1", "j2"):
@@ -163,4 +192,5 @@ def test_a_running_job_whose_monitor_dies_is_failed(clock: FakeClock) -> None:
         j1, j2 = await s.job("j1"), await s.job("j2")
         assert j1["status"] == "failed" and "monitor" in j1["error"]
         assert j2["status"] == "completed"  # a monitor that ended its job leaves it be
+
     run(go())

@@ -10,8 +10,17 @@ from tests.unit.conftest import FakeClock
 
 
 def state(job: str, status: str, educator: str = "alice", created: float = 1000.0, **kw: Any) -> dict[str, Any]:
-    return {"jobId": job, "kind": "quiz_generation", "educatorId": educator, "status": status,
-            "progress": 0, "message": status, "createdAt": created, "updatedAt": created + 5, **kw}
+    return {
+        "jobId": job,
+        "kind": "quiz_generation",
+        "educatorId": educator,
+        "status": status,
+        "progress": 0,
+        "message": status,
+        "createdAt": created,
+        "updatedAt": created + 5,
+        **kw,
+    }
 
 
 def test_records_survive_reopening_and_list_newest_first(tmp_path: Path, clock: FakeClock) -> None:
@@ -23,7 +32,7 @@ def test_records_survive_reopening_and_list_newest_first(tmp_path: Path, clock: 
     store.save(state("c", "queued", educator="bob"))
     store.db.close()
     again = JobStore(db, clock)
-    assert [j["jobId"] for j in again.list("alice")] == ["b", "a"]
+    assert [j["jobId"] for j in again.list_jobs("alice")] == ["b", "a"]
     assert again.get("a")["status"] == "completed" and again.result("a") == {"numQuestions": 3}
     assert again.get("zzz") is None and again.result("b") is None
 
