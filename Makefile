@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test unit lint bench-start install install-test clean
+.PHONY: serve test unit lint bench bench-full bench-start install install-test clean
 
 $(BIN)/hub: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,16 @@ unit: install-test
 ## Measure POST /api/jobs -> queued / processing / completed on this machine.
 bench-start: install
 	$(BIN)/python bench/job_start.py $(ARGS)
+
+## Benchmarks, quick mode (a few minutes on 2 cores): job start, fan-out against bare FastAPI.
+bench: install
+	$(BIN)/python bench/job_start.py --jobs 5
+	$(BIN)/python bench/fanout.py --quick
+
+## The full fan-out run (1,000 clients x 500 messages).
+bench-full: install
+	$(BIN)/python bench/job_start.py
+	$(BIN)/python bench/fanout.py
 
 clean:
 	rm -rf $(VENV) *.egg-info
