@@ -17,7 +17,6 @@ import json
 import multiprocessing as mp
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,7 +82,7 @@ def client_process(url: str, tokens: list[str], expect: int, ready: Any, go: Any
             while counts[i] < expect and time.time() < deadline:
                 try:
                     frame = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.time()))
-                except (asyncio.TimeoutError, Exception):
+                except Exception:  # a timeout or a closed connection ends this reader
                     return
                 now = time.time()
                 for m in frame.get("messages", []):
@@ -92,8 +91,7 @@ def client_process(url: str, tokens: list[str], expect: int, ready: Any, go: Any
                         latencies.append(now - float(m["data"]["body"]))
 
         await asyncio.gather(*(reader(i, ws) for i, ws in enumerate(sockets)))
-        out.put({"received": sum(counts), "latencies": latencies, "bytes": WIRE[0] - start_bytes,
-                 "done": time.time()})
+        out.put({"received": sum(counts), "latencies": latencies, "bytes": WIRE[0] - start_bytes, "done": time.time()})
         for ws in sockets:
             await ws.close()
 
@@ -113,13 +111,16 @@ def wait_healthy(url: str, proc: subprocess.Popen[Any], path: str = "/healthz", 
     raise RuntimeError(f"{url} did not start")
 
 
-def run_one(name: str, base: str, tokens: list[str], messages: int, publish: Any, procs: int,
-            server_pid: int) -> dict[str, Any]:
+def run_one(
+    name: str, base: str, tokens: list[str], messages: int, publish: Any, procs: int, server_pid: int
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
     ws_url = base.replace("http", "ws", 1) + "/ws"
-    workers = [ctx.Process(target=client_process, args=(ws_url, tokens[i::procs], messages, ready, go, out))
-               for i in range(procs)]
+    workers = [
+        ctx.Process(target=client_process, args=(ws_url, tokens[i::procs], messages, ready, go, out))
+        for i in range(procs)
+    ]
     for w in workers:
         w.start()
     connected = sum(ready.get(timeout=300) for _ in workers)
@@ -136,9 +137,18 @@ def run_one(name: str, base: str, tokens: list[str], messages: int, publish: Any
     received = sum(r["received"] for r in results)
     lat = sorted(x for r in results for x in r["latencies"])
     pct = (lambda q: 1000 * lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else (lambda q: float("nan"))
-    return {"name": name, "clients": connected, "messages": messages, "received": received,
-            "expected": connected * messages, "rate": received / elapsed, "p50": pct(0.5), "p99": pct(0.99),
-            "bytes": sum(r["bytes"] for r in results), "cpu": cpu_seconds(server_pid) - cpu0}
+    return {
+        "name": name,
+        "clients": connected,
+        "messages": messages,
+        "received": received,
+        "expected": connected * messages,
+        "rate": received / elapsed,
+        "p50": pct(0.5),
+        "p99": pct(0.99),
+        "bytes": sum(r["bytes"] for r in results),
+        "cpu": cpu_seconds(server_pid) - cpu0,
+    }
 
 
 def main() -> None:
@@ -159,11 +169,13 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as data:
         port = free_port()
-        env = {**os.environ, "HUB_SECRET": SECRET, "HUB_MAX_CONNECTIONS_PER_TOKEN": "5",
-               "HUB_SUBMIT_BURST": "1000"}
-        hub = subprocess.Popen([str(BIN / "hub"), "serve", "--port", str(port), "--data-dir", data,
-                                "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+        env = {**os.environ, "HUB_SECRET": SECRET, "HUB_MAX_CONNECTIONS_PER_TOKEN": "5", "HUB_SUBMIT_BURST": "1000"}
+        hub = subprocess.Popen(
+            [str(BIN / "hub"), "serve", "--port", str(port), "--data-dir", data, "--log-level", "warning"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             wait_healthy(base, hub)
@@ -171,9 +183,15 @@ def main() -> None:
             tokens = [issue_token(SECRET, e, ttl=3600, now=time.time()) for e in educators]
 
             def publish_hub(http: httpx.Client, i: int) -> None:
-                reply = http.post("/api/publish", headers={"Authorization": f"Bearer {service}"}, json={
-                    "type": "notification", "educatorIds": educators,
-                    "data": {"title": f"m{i}", "body": repr(time.time())}})
+                reply = http.post(
+                    "/api/publish",
+                    headers={"Authorization": f"Bearer {service}"},
+                    json={
+                        "type": "notification",
+                        "educatorIds": educators,
+                        "data": {"title": f"m{i}", "body": repr(time.time())},
+                    },
+                )
                 assert reply.status_code == 202, reply.text
 
             rows.append(run_one("hub", base, tokens, messages, publish_hub, procs, hub.pid))
@@ -188,16 +206,26 @@ def main() -> None:
         wait_healthy(base, bare, path="/docs")
 
         def publish_bare(http: httpx.Client, i: int) -> None:
-            http.post("/blast", json={"ts": time.time(), "data": {"id": f"n{i}", "level": "info", "title": f"m{i}",
-                                                                  "body": repr(time.time()), "broadcast": False}})
+            http.post(
+                "/blast",
+                json={
+                    "ts": time.time(),
+                    "data": {
+                        "id": f"n{i}",
+                        "level": "info",
+                        "title": f"m{i}",
+                        "body": repr(time.time()),
+                        "broadcast": False,
+                    },
+                },
+            )
 
         rows.append(run_one("bare FastAPI", base, educators, messages, publish_bare, procs, bare.pid))
     finally:
         bare.terminate()
         bare.wait(timeout=30)
 
-    sample = {"id": "n-0123456789ab", "level": "info", "title": "m100", "body": repr(time.time()),
-              "broadcast": False}
+    sample = {"id": "n-0123456789ab", "level": "info", "title": "m100", "body": repr(time.time()), "broadcast": False}
     one_frame = len(batch_frame([envelope_json(100, "notification", time.time(), sample)])) + 4
     baseline_bytes = one_frame * clients * messages
     hub_row, bare_row = rows
@@ -207,8 +235,11 @@ def main() -> None:
         "",
         "| server | delivered | messages/s | p50 ms | p99 ms | server CPU s | CPU µs / delivery | bytes on the wire |",
         "|---|---|---|---|---|---|---|---|",
-        *(f"| {r['name']} | {r['received']}/{r['expected']} | {r['rate']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
-          f"{r['cpu']:.2f} | {1e6 * r['cpu'] / max(1, r['received']):.1f} | {r['bytes']:,} |" for r in rows),
+        *(
+            f"| {r['name']} | {r['received']}/{r['expected']} | {r['rate']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
+            f"{r['cpu']:.2f} | {1e6 * r['cpu'] / max(1, r['received']):.1f} | {r['bytes']:,} |"
+            for r in rows
+        ),
         "",
         f"- hub throughput / bare FastAPI: **{hub_row['rate'] / bare_row['rate']:.2f}** (target >= 0.5)",
         f"- hub bytes on the wire / one uncompressed JSON frame per message ({baseline_bytes:,} B): "

@@ -29,9 +29,20 @@ def bare_app() -> FastAPI:
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
         hello = json.loads(await websocket.receive_text())
-        await websocket.send_text(json.dumps({"op": "welcome", "session": "bare", "educatorId": hello.get("token"),
-                                              "epoch": "bare", "seq": 0, "heartbeat": 20, "resumed": False,
-                                              "snapshot": []}))
+        await websocket.send_text(
+            json.dumps(
+                {
+                    "op": "welcome",
+                    "session": "bare",
+                    "educatorId": hello.get("token"),
+                    "epoch": "bare",
+                    "seq": 0,
+                    "heartbeat": 20,
+                    "resumed": False,
+                    "snapshot": [],
+                }
+            )
+        )
         conns.add(websocket)
         try:
             while True:
@@ -56,5 +67,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8101)
     args = parser.parse_args()
-    uvicorn.run(bare_app(), host="127.0.0.1", port=args.port, ws="websockets-sansio", log_level="warning",
-                ws_per_message_deflate=True)
+    uvicorn.run(
+        bare_app(),
+        host="127.0.0.1",
+        port=args.port,
+        ws="websockets-sansio",
+        log_level="warning",
+        ws_per_message_deflate=True,
+    )
