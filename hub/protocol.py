@@ -80,9 +80,12 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
-def envelope_json(seq: int, mtype: str, ts: float, data: dict[str, Any]) -> str:
-    """One envelope as JSON text; made once per message per ingress and shared by all connections."""
-    return dumps({"seq": seq, "type": mtype, "ts": ts, "data": data})
+def envelope_json(seq: int, mtype: str, ts: float, data: dict[str, Any], data_json: str | None = None) -> str:
+    """One envelope as JSON text; made once per message per ingress and shared by all connections.
+    `data_json`, when given, is `data` already serialised (one message sent to many educators)."""
+    if data_json is None:
+        return dumps({"seq": seq, "type": mtype, "ts": ts, "data": data})
+    return f'{{"seq":{seq},"type":{dumps(mtype)},"ts":{ts!r},"data":{data_json}}}'
 
 
 def batch_frame(envelopes: list[str], skipped: int = 0) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from hub.errors import UpstreamError
 from hub.ingress.connection import Connection
 from hub.metrics import IngressMetrics
-from hub.protocol import envelope_json
+from hub.protocol import dumps, envelope_json
 from hub.sharding import shard_of
 
 log = logging.getLogger("hub.relay")
@@ -125,15 +125,23 @@ class Relay:
 
     def _fan_out(self, items: list[tuple[int, Any]]) -> None:
         conns = self.conns
-        count = self.metrics.messages_in.inc
+        by_type: dict[str, int] = {}
+        # A message published to many educators arrives as many envelopes sharing one `data` object
+        # (pickle keeps the sharing): serialise that data once for all of them.
+        data_json: dict[int, str] = {}
         for _, env in items:
-            count(type=env.type)
+            by_type[env.type] = by_type.get(env.type, 0) + 1
             held = conns.get(env.educator_id)
             if not held:
                 continue
-            text = envelope_json(env.seq, env.type, env.ts, env.data)
+            shared = data_json.get(id(env.data))
+            if shared is None:
+                shared = data_json[id(env.data)] = dumps(env.data)
+            text = envelope_json(env.seq, env.type, env.ts, env.data, shared)
             for conn in held:
                 conn.offer(env, text)
+        for mtype, n in by_type.items():
+            self.metrics.messages_in.inc(n, type=mtype)
 
     def _restart_clients(self, shard: Shard, reason: str) -> None:
         for educator_id, conns in list(self.conns.items()):

@@ -114,3 +114,13 @@ def test_coalescer_sends_transitions_at_once_and_paces_ticks() -> None:
     c.add("done", transition=True)
     assert c.due_in(0.1) == 0.0
     assert c.take(0.1) == ["p3", "done"]
+
+
+def test_envelope_json_with_shared_data_matches_the_plain_form() -> None:
+    from hub.protocol import dumps, envelope_json
+
+    data = {"title": "Maintenance", "n": [1, 2], "ü": "ö"}
+    plain = envelope_json(7, "notification", 1764094212.531, data)
+    shared = envelope_json(7, "notification", 1764094212.531, data, dumps(data))
+    assert json.loads(plain) == json.loads(shared) == {"seq": 7, "type": "notification", "ts": 1764094212.531,
+                                                       "data": data}
