@@ -48,12 +48,14 @@ bench: install
 	$(BIN)/python bench/job_start.py --jobs 5
 	$(BIN)/python bench/fanout.py --quick
 	$(BIN)/python bench/polling.py --quick
+	$(BIN)/python bench/connections.py --quick
 
 ## The full fan-out run (1,000 clients x 500 messages).
 bench-full: install
 	$(BIN)/python bench/job_start.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/polling.py
+	$(BIN)/python bench/connections.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -57,11 +57,14 @@ class HubServer(uvicorn.Server):
 
 
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
+    from hub.ingress import wsproto
+
+    wsproto.DEFLATE.update(window_bits=settings.deflate_window_bits, mem_level=settings.deflate_mem_level)
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        ws=wsproto.HubWebSocketProtocol,
         ws_max_size=settings.max_frame,
         ws_per_message_deflate=True,
         ws_ping_interval=settings.heartbeat,

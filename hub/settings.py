@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     submit_rate: float = 1.0  # jobs a second per educator...
     submit_burst: float = 20.0  # ...with this burst; past it HTTP 429 with Retry-After
     max_body: int = 28 * 1024 * 1024  # bytes of an HTTP request body (a 20 MiB upload in base64)
+    deflate_window_bits: int = Field(default=10, ge=9, le=15)  # permessage-deflate LZ77 window
+    deflate_mem_level: int = Field(default=4, ge=1, le=9)  # zlib memLevel: memory against speed
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     num_cpus: int | None = None
