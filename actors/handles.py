@@ -250,7 +250,11 @@ def start_actors(count: int, namespace: str, config: ShardConfig, db_path: str) 
     log.info("job store ready at %s", ray.get(store.ping.remote()))
     handles = [
         RegistryShardActor.options(  # type: ignore[attr-defined]
-            name=shard_name(k), namespace=namespace, lifetime="detached", get_if_exists=True
+            name=shard_name(k),
+            namespace=namespace,
+            lifetime="detached",
+            get_if_exists=True,
+            scheduling_strategy="SPREAD",  # shards across nodes: one node's loss restarts few
         ).remote(k, config, namespace)
         for k in range(count)
     ]

@@ -122,5 +122,8 @@ def test_envelope_json_with_shared_data_matches_the_plain_form() -> None:
     data = {"title": "Maintenance", "n": [1, 2], "ü": "ö"}
     plain = envelope_json(7, "notification", 1764094212.531, data)
     shared = envelope_json(7, "notification", 1764094212.531, data, dumps(data))
-    assert json.loads(plain) == json.loads(shared) == {"seq": 7, "type": "notification", "ts": 1764094212.531,
-                                                       "data": data}
+    assert (
+        json.loads(plain)
+        == json.loads(shared)
+        == {"seq": 7, "type": "notification", "ts": 1764094212.531, "data": data}
+    )

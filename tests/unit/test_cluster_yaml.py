@@ -1,0 +1,30 @@
+"""cluster.yaml is a valid Ray cluster launcher config (Ray's own schema), and starts the hub."""
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_cluster_yaml_matches_rays_schema() -> None:
+    from ray.autoscaler._private.commands import prepare_config
+    from ray.autoscaler._private.util import validate_config
+
+    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    validate_config(prepare_config(config))  # Ray fills its defaults, then refuses what it would
+    head = " ".join(config["head_start_ray_commands"])
+    workers = " ".join(config["worker_start_ray_commands"])
+    assert "hub serve --address auto" in head and "hub serve --address auto" in workers
+    assert any("pip install" in c for c in config["setup_commands"])
+
+
+def test_the_schema_check_does_refuse_a_bad_config() -> None:
+    import pytest
+    from ray.autoscaler._private.commands import prepare_config
+    from ray.autoscaler._private.util import validate_config
+
+    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    config["hub_shards"] = 4  # not a key of Ray's launcher
+    with pytest.raises(Exception, match="hub_shards"):
+        validate_config(prepare_config(config))
