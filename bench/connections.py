@@ -12,16 +12,13 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.fanout import BIN, SECRET, free_port, wait_healthy  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, SECRET, bare_server, hub_server, report  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -90,30 +87,12 @@ def main() -> None:
     from hub.auth import issue_token
 
     rows = []
-    with tempfile.TemporaryDirectory() as data:
-        port = free_port()
-        env = {**os.environ, "HUB_SECRET": SECRET}
-        hub = subprocess.Popen(
-            [str(BIN / "hub"), "serve", "--port", str(port), "--data-dir", data, "--log-level", "warning"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_healthy(f"http://127.0.0.1:{port}", hub)
-            tokens = [issue_token(SECRET, f"idle-{i}", ttl=3600, now=time.time()) for i in range(count)]
-            rows.append(measure("hub", f"ws://127.0.0.1:{port}/ws", tokens, hub.pid))
-        finally:
-            hub.terminate()
-            hub.wait(timeout=60)
-    port = free_port()
-    bare = subprocess.Popen([sys.executable, str(ROOT / "bench" / "peers.py"), "--port", str(port)])
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", bare, path="/docs")
-        rows.append(measure("bare FastAPI", f"ws://127.0.0.1:{port}/ws", [f"idle-{i}" for i in range(count)], bare.pid))
-    finally:
-        bare.terminate()
-        bare.wait(timeout=30)
+    with hub_server() as (base, hub):
+        tokens = [issue_token(SECRET, f"idle-{i}", ttl=3600, now=time.time()) for i in range(count)]
+        rows.append(measure("hub", base.replace("http", "ws", 1) + "/ws", tokens, hub.pid))
+    with bare_server() as (base, bare):
+        idle = [f"idle-{i}" for i in range(count)]
+        rows.append(measure("bare FastAPI", base.replace("http", "ws", 1) + "/ws", idle, bare.pid))
 
     hub_row, bare_row = rows
     lines = [
@@ -132,10 +111,7 @@ def main() -> None:
         f"bare FastAPI in the same run: {bare_row['kib']:.1f}",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    report(lines, args.out)
 
 
 if __name__ == "__main__":

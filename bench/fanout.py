@@ -16,26 +16,15 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-SECRET = "bench-secret-" + "x" * 32
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, SECRET, bare_server, hub_server, report  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -98,19 +87,6 @@ def client_process(url: str, tokens: list[str], expect: int, ready: Any, go: Any
     asyncio.run(run())
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[Any], path: str = "/healthz", timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "server exited"
-        try:
-            if httpx.get(url + path, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not start")
-
-
 def run_one(
     name: str, base: str, tokens: list[str], messages: int, publish: Any, procs: int, server_pid: int
 ) -> dict[str, Any]:
@@ -167,63 +143,31 @@ def main() -> None:
     from hub.protocol import batch_frame, envelope_json
 
     rows = []
-    with tempfile.TemporaryDirectory() as data:
-        port = free_port()
-        env = {**os.environ, "HUB_SECRET": SECRET, "HUB_MAX_CONNECTIONS_PER_TOKEN": "5", "HUB_SUBMIT_BURST": "1000"}
-        hub = subprocess.Popen(
-            [str(BIN / "hub"), "serve", "--port", str(port), "--data-dir", data, "--log-level", "warning"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_healthy(base, hub)
-            service = issue_token(SECRET, "bench-publisher", role="service", ttl=3600, now=time.time())
-            tokens = [issue_token(SECRET, e, ttl=3600, now=time.time()) for e in educators]
+    with hub_server(HUB_MAX_CONNECTIONS_PER_TOKEN="5") as (base, hub):
+        service = issue_token(SECRET, "bench-publisher", role="service", ttl=3600, now=time.time())
+        tokens = [issue_token(SECRET, e, ttl=3600, now=time.time()) for e in educators]
 
-            def publish_hub(http: httpx.Client, i: int) -> None:
-                reply = http.post(
-                    "/api/publish",
-                    headers={"Authorization": f"Bearer {service}"},
-                    json={
-                        "type": "notification",
-                        "educatorIds": educators,
-                        "data": {"title": f"m{i}", "body": repr(time.time())},
-                    },
-                )
-                assert reply.status_code == 202, reply.text
-
-            rows.append(run_one("hub", base, tokens, messages, publish_hub, procs, hub.pid))
-        finally:
-            hub.terminate()
-            hub.wait(timeout=60)
-
-    port = free_port()
-    bare = subprocess.Popen([sys.executable, str(ROOT / "bench" / "peers.py"), "--port", str(port)])
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base, bare, path="/docs")
-
-        def publish_bare(http: httpx.Client, i: int) -> None:
-            http.post(
-                "/blast",
+        def publish_hub(http: httpx.Client, i: int) -> None:
+            reply = http.post(
+                "/api/publish",
+                headers={"Authorization": f"Bearer {service}"},
                 json={
-                    "ts": time.time(),
-                    "data": {
-                        "id": f"n{i}",
-                        "level": "info",
-                        "title": f"m{i}",
-                        "body": repr(time.time()),
-                        "broadcast": False,
-                    },
+                    "type": "notification",
+                    "educatorIds": educators,
+                    "data": {"title": f"m{i}", "body": repr(time.time())},
                 },
             )
+            assert reply.status_code == 202, reply.text
+
+        rows.append(run_one("hub", base, tokens, messages, publish_hub, procs, hub.pid))
+
+    with bare_server() as (base, bare):
+
+        def publish_bare(http: httpx.Client, i: int) -> None:
+            data = {"id": f"n{i}", "level": "info", "title": f"m{i}", "body": repr(time.time()), "broadcast": False}
+            http.post("/blast", json={"ts": time.time(), "data": data})
 
         rows.append(run_one("bare FastAPI", base, educators, messages, publish_bare, procs, bare.pid))
-    finally:
-        bare.terminate()
-        bare.wait(timeout=30)
 
     sample = {"id": "n-0123456789ab", "level": "info", "title": "m100", "body": repr(time.time()), "broadcast": False}
     one_frame = len(batch_frame([envelope_json(100, "notification", time.time(), sample)])) + 4
@@ -247,10 +191,7 @@ def main() -> None:
         "- server CPU for the hub is the ingress process only (shards run in Ray workers).",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    report(lines, args.out)
 
 
 if __name__ == "__main__":

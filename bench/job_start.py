@@ -22,8 +22,9 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, report  # noqa: E402
+
 DOC = (ROOT / "tests" / "data" / "photosynthesis.txt").read_text()
 
 
@@ -39,7 +40,9 @@ class Listener:
         async for raw in self.ws:
             now = time.perf_counter()
             for env in json.loads(raw).get("messages", []):
-                key = (env["data"].get("jobId"), env["data"]["status"])
+                if "jobId" not in env["data"]:
+                    continue  # the educator's analytics after a job: not a job message
+                key = (env["data"]["jobId"], env["data"]["status"])
                 self.seen.setdefault(key, now)
                 if key[1] == "failed":
                     raise RuntimeError(env["data"])
@@ -144,10 +147,7 @@ def main() -> None:
         f"bare Ray actor start + one call {ms(actor)}.",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    report(lines, args.out)
 
 
 if __name__ == "__main__":

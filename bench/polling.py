@@ -14,18 +14,15 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.fanout import BIN, SECRET, free_port, wait_healthy  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, SECRET, hub_server, report  # noqa: E402
 
 STATUSES = ("queued", "processing", "completed")
 WINDOW_MARGIN = 10.0  # seconds past the jobs' own length in every measuring window
@@ -157,35 +154,21 @@ def main() -> None:
 
     from hub.auth import issue_token
 
-    with tempfile.TemporaryDirectory() as data:
-        port = free_port()
-        env = {**os.environ, "HUB_SECRET": SECRET, "HUB_NAMESPACE": "hub-bench"}
-        hub = subprocess.Popen(
-            [str(BIN / "hub"), "serve", "--port", str(port), "--data-dir", data, "--log-level", "warning"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_healthy(base, hub)
-            from jobs import connect
-            from jobs.kinds import AnyParams
+    with hub_server(HUB_NAMESPACE="hub-bench") as (base, _):
+        import ray
 
-            nb = connect(base, issue_token(SECRET, "bench-admin", now=time.time()), namespace="hub-bench")
-            nb.register_kind("bench_paced", paced, AnyParams)
-            nb.close()
-            import ray
+        from jobs import connect
+        from jobs.kinds import AnyParams
 
-            ray.shutdown()  # registering joined the hub's Ray; leave before the hub stops
-            rows = []
-            for mode in ("jobs only", "stream", "poll"):
-                tokens = [issue_token(SECRET, f"{mode[:4]}-{i}", ttl=3600, now=time.time()) for i in range(jobs)]
-                rows.append(asyncio.run(run_mode(mode, base, tokens, clients, seconds)))
-                time.sleep(2)
-        finally:
-            hub.terminate()
-            hub.wait(timeout=60)
+        nb = connect(base, issue_token(SECRET, "bench-admin", now=time.time()), namespace="hub-bench")
+        nb.register_kind("bench_paced", paced, AnyParams)
+        nb.close()
+        ray.shutdown()  # registering joined the hub's Ray; leave before the hub stops
+        rows = []
+        for mode in ("jobs only", "stream", "poll"):
+            tokens = [issue_token(SECRET, f"{mode[:4]}-{i}", ttl=3600, now=time.time()) for i in range(jobs)]
+            rows.append(asyncio.run(run_mode(mode, base, tokens, clients, seconds)))
+            time.sleep(2)
 
     base_cpu, stream, poll = rows
     for r in rows:  # what delivering cost: the window's CPU less the same jobs' with nobody watching
@@ -210,10 +193,7 @@ def main() -> None:
         f"- missed status changes: stream {stream['missed']}, polling {poll['missed']}",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    report(lines, args.out)
 
 
 if __name__ == "__main__":
