@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -331,3 +332,28 @@ class HubClient:
             self._emit("error", frame)
         elif op == "pong":
             self._emit("pong", frame)
+
+
+class ThreadedClient:
+    """A HubClient on its own event-loop thread, for synchronous code: notebooks (whose own loop
+    is already running), scripts and tests."""
+
+    def __init__(self, client: HubClient, name: str = "hub-client") -> None:
+        self.client = client
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Any, timeout: float | None = 60.0) -> Any:
+        """Run a coroutine on the client's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def start(self) -> dict[str, Any]:
+        return self.call(self.client.start())
+
+    def close(self) -> None:
+        try:
+            self.call(self.client.close(), timeout=10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)

@@ -12,7 +12,6 @@ Enabled by installing the hub (entry point `pytest11`); the fixtures start nothi
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hub.client import HubClient
+from hub.client import HubClient, ThreadedClient
 
 
 class RecordingClient:
@@ -31,14 +30,12 @@ class RecordingClient:
         self.welcomes: list[dict[str, Any]] = []
         self.states: list[str] = []
         self._changed = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="hub-recorder", daemon=True)
-        self._thread.start()
-        self.client = HubClient(url, token, **client_options)
+        self._runner = ThreadedClient(HubClient(url, token, **client_options), name="hub-recorder")
+        self.client = self._runner.client
         self.client.on("*", self._record(self.envelopes))
         self.client.on("welcome", self._record(self.welcomes))
         self.client.on("state", lambda s: self._record(self.states)(s["state"]))
-        self._call(self.client.start())
+        self._runner.start()
 
     def _record(self, into: list[Any]) -> Callable[[Any], None]:
         def record(item: Any) -> None:
@@ -47,9 +44,6 @@ class RecordingClient:
                 self._changed.notify_all()
 
         return record
-
-    def _call(self, coro: Any, timeout: float = 60.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60.0) -> dict[str, Any]:
         """The first recorded envelope (past or future) that satisfies `predicate`."""
@@ -74,14 +68,10 @@ class RecordingClient:
         return self.client.jobs.get(job_id)
 
     def send(self, op: dict[str, Any]) -> None:
-        self._call(self.client.send(op))
+        self._runner.call(self.client.send(op))
 
     def close(self) -> None:
-        try:
-            self._call(self.client.close(), timeout=10)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
+        self._runner.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ that also work inside Jupyter's running loop.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 
 from hub.auth import issue_token, resolve_secret
-from hub.client import HubClient
+from hub.client import HubClient, ThreadedClient
 from hub.jobstate import TERMINAL
 from hub.settings import default_data_dir
 
@@ -59,21 +58,16 @@ class Hub:
         )
         self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30.0)
         self._changed = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="hub-client", daemon=True)
-        self._thread.start()
-        self.client = HubClient(self.url, self.token)
+        self._runner = ThreadedClient(HubClient(self.url, self.token))
+        self.client = self._runner.client
         self.client.on("*", self._on_message)
         self.client.on("snapshot", self._on_message)
-        self._call(self.client.start())
+        self._runner.start()
 
     def _local_token(self, data_dir: str | Path | None) -> str:
         folder = Path(data_dir or os.environ.get("HUB_DATA_DIR") or default_data_dir()).expanduser()
         secret = resolve_secret(os.environ.get("HUB_SECRET"), folder, "127.0.0.1", create=False)
         return issue_token(secret, self.educator_id, now=time.time())
-
-    def _call(self, coro: Any, timeout: float | None = 60.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def _on_message(self, _: dict[str, Any]) -> None:
         with self._changed:
@@ -140,10 +134,8 @@ class Hub:
 
     def close(self) -> None:
         try:
-            self._call(self.client.close(), timeout=10)
+            self._runner.close()
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
             self._http.close()
             if self._local is not None:
                 self._local.stop()
