@@ -207,11 +207,20 @@ class Cluster:
     def shard_for(self, educator_id: str) -> ShardClient:
         return self.shards[shard_of(educator_id, len(self.shards))]
 
-    def spawn_job(self, state: dict[str, Any], params: dict[str, Any]) -> None:
-        """Start the job's monitor actor and its run; returns without waiting for the process."""
+    def spawn_job(
+        self, state: dict[str, Any], params: dict[str, Any], resources: dict[str, float] | None = None
+    ) -> None:
+        """Start the job's monitor actor and its run; returns without waiting for the process.
+        `resources` ({"num_cpus": 1, "num_gpus": 1, "memory": ..., or custom resources}) place it."""
         shard = shard_name(shard_of(state["educatorId"], len(self.shards)))
+        wanted = dict(resources or {})
+        placement = {k: wanted.pop(k) for k in ("num_cpus", "num_gpus", "memory") if k in wanted}
         actor = JobMonitorActor.options(  # type: ignore[attr-defined]
-            name=job_actor_name(state["jobId"]), namespace=self.namespace, lifetime="detached"
+            name=job_actor_name(state["jobId"]),
+            namespace=self.namespace,
+            lifetime="detached",
+            **placement,
+            **({"resources": wanted} if wanted else {}),
         ).remote(state, params, shard, self.namespace, self.progress_interval)
         actor.run_and_exit.remote()
 

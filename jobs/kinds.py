@@ -101,6 +101,10 @@ class JobKind:
     runner: Runner  # async def or plain def (run on a thread) taking (ctx, params)
     ids: Callable[[Any], dict[str, Any]] = lambda p: {}  # routing ids a job state carries
     message_extra: Callable[[Any], dict[str, Any] | None] | None = None  # added to `completed`
+    # What the job's monitor actor asks Ray for, e.g. {"num_cpus": 1, "num_gpus": 1} for a kind that
+    # computes in the monitor itself. Coordinating monitors (the built-in kinds, whose work runs in
+    # their own Ray tasks) ask for nothing: num_cpus=0.
+    resources: dict[str, float] | None = None
 
     async def call(self, ctx: Any, params: Any) -> Any:
         if inspect.iscoroutinefunction(self.runner):

@@ -87,12 +87,14 @@ class Hub:
             params["quizId"] = quiz_id
         return self.submit("quiz_generation", **params)
 
-    def register_kind(self, name: str, fn: Any, params: Any = None) -> None:
+    def register_kind(self, name: str, fn: Any, params: Any = None, resources: dict[str, float] | None = None) -> None:
         """Make `fn(ctx, params)` a job kind of this hub. It runs in its job's monitor actor: a plain
         function on a thread, an async one on the actor's loop; `ctx.progress(percent, message)`
         reports, `ctx.cancelled` says when to stop. `params` is a pydantic model (jobs.kinds.Params)
-        or None for any JSON object. Needs this process on the hub's Ray cluster (`local_hub()`, or
-        `ray.init(address=...)` with HUB_NAMESPACE), since the code travels through Ray."""
+        or None for any JSON object; `resources` is what its monitor asks Ray for (e.g.
+        {"num_cpus": 1, "num_gpus": 1}), so the job is placed where they are. Needs this process on
+        the hub's Ray cluster (`local_hub()`, or `ray.init(address=...)` with HUB_NAMESPACE), since
+        the code travels through Ray."""
         import ray
 
         from actors.handles import STORE_NAME
@@ -101,13 +103,14 @@ class Hub:
         if not ray.is_initialized():
             ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), configure_logging=False)
         store = ray.get_actor(STORE_NAME, namespace=self.namespace)
-        ray.get(store.register_kind.remote(name, pack_kind(JobKind(name, params or AnyParams, fn))))
+        kind = JobKind(name, params or AnyParams, fn, resources=resources)
+        ray.get(store.register_kind.remote(name, pack_kind(kind)))
 
-    def job_kind(self, name: str, params: Any = None) -> Any:
+    def job_kind(self, name: str, params: Any = None, resources: dict[str, float] | None = None) -> Any:
         """Decorator form of `register_kind`: `@hub.job_kind("word_count")`."""
 
         def register(fn: Any) -> Any:
-            self.register_kind(name, fn, params)
+            self.register_kind(name, fn, params, resources)
             return fn
 
         return register

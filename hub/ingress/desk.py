@@ -27,7 +27,9 @@ class ClusterLike(Protocol):
     store: Any
 
     def shard_for(self, educator_id: str) -> Any: ...
-    def spawn_job(self, state: dict[str, Any], params: dict[str, Any]) -> None: ...
+    def spawn_job(
+        self, state: dict[str, Any], params: dict[str, Any], resources: dict[str, float] | None = None
+    ) -> None: ...
     def cancel_job(self, job_id: str) -> bool: ...
 
 
@@ -93,7 +95,7 @@ class JobDesk:
         )
         # Creating a named actor waits on Ray's control store: off the event loop, so the
         # `queued` frame goes out meanwhile.
-        await asyncio.to_thread(self.cluster.spawn_job, state, valid.model_dump(by_alias=True))
+        await asyncio.to_thread(self.cluster.spawn_job, state, valid.model_dump(by_alias=True), job_kind.resources)
         self.metrics.jobs_submitted.inc(kind=kind)
         log.info("job %s (%s) submitted by %s", state["jobId"], kind, who.sub)
         return state

@@ -230,3 +230,21 @@ def test_cancel_op_over_websocket_and_after_completion(hub: LocalHub, educator: 
     assert late.status_code == 409
     other = Api(hub, hub.token("not-the-owner")).http.post(f"/api/jobs/{done[0]['data']['jobId']}/cancel")
     assert other.status_code == 404
+
+
+def assigned_resources(ctx: Any, params: Any) -> dict[str, float]:
+    import ray
+
+    return dict(ray.get_runtime_context().get_assigned_resources())
+
+
+def test_a_kind_that_asks_for_a_cpu_gets_one_and_coordinators_ask_for_none(hub: LocalHub, educator: Api) -> None:
+    nb = connect(hub.url, hub.token("resource-registrar"), namespace=hub.settings.namespace)
+    nb.register_kind("needs_cpu", assigned_resources, resources={"num_cpus": 1})
+    nb.register_kind("coordinates", assigned_resources)
+    nb.close()
+    for kind, cpus in (("needs_cpu", 1.0), ("coordinates", 0.0)):
+        msgs = run_job(hub, educator, kind, {})
+        assert statuses(msgs)[-1] == "completed", msgs[-1]
+        got = educator.http.get(f"/api/jobs/{msgs[0]['data']['jobId']}/result").json()
+        assert got.get("CPU", 0.0) == cpus, (kind, got)
