@@ -118,7 +118,7 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hel
         reply = await ctx.relay.join(conn, resume)
     except UpstreamError as exc:
         log.error("[%s] hello failed: %s", session, exc)
-        return await _refuse(ws, metrics, 1013, "registry unavailable: retry")
+        return await _refuse(ws, metrics, 1012, "registry unavailable: reconnect and resume")
     conn.start(
         welcome_frame(
             session=session,
