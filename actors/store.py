@@ -15,8 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hub.jobstate import TERMINAL
-
 log = logging.getLogger("hub.store")
 
 SCHEMA = """
@@ -221,7 +219,3 @@ class JobStore:
 
     def ping(self) -> str:
         return str(self.path)
-
-
-def is_terminal(state: dict[str, Any]) -> bool:
-    return state.get("status") in TERMINAL

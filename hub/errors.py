@@ -80,16 +80,6 @@ class TooLarge(ClientError):
     code = "too_large"
 
 
-class SlowConsumer(ClientError):
-    """A connection's send queue stayed over its bound."""
-
-    close_code = 4409
-    code = "slow_consumer"
-
-    def __init__(self, queued: int, limit: int) -> None:
-        super().__init__(f"send queue over its bound ({queued} > {limit})", queued=queued, limit=limit)
-
-
 class UpstreamError(HubError):
     """A part of the hub behind the ingress (a Ray actor) failed or did not answer."""
 

@@ -115,7 +115,7 @@ class IngressMetrics:
         self.connections_total = add(Counter("hub_connections_total", "WebSocket connections accepted"))
         self.closes = add(Counter("hub_connection_closes_total", "WebSocket closes by code"))
         self.messages_in = add(Counter("hub_messages_in_total", "Messages from shards by type"))
-        self.messages_out = add(Counter("hub_messages_out_total", "Messages sent to clients by type"))
+        self.messages_out = add(Counter("hub_messages_out_total", "Messages sent to clients"))
         self.frames_out = add(Counter("hub_frames_out_total", "Frames sent to clients by op"))
         self.skipped = add(Counter("hub_messages_conflated_total", "Progress ticks superseded for slow readers"))
         self.ops_in = add(Counter("hub_ops_in_total", "Client ops received by op"))
