@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,20 @@ TIME_FACTOR = float(os.environ.get("HUB_TEST_TIME_FACTOR", "1"))
 
 def scaled(seconds: float) -> float:
     return seconds * TIME_FACTOR
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def until(predicate: Any, timeout: float, what: str) -> None:
+    """Wait (scaled) until `predicate()` holds."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
 
 
 SECRET = "integration-test-secret-0123456789abcdef"

@@ -4,14 +4,13 @@ missed status, and the fallback to long-polling when WebSockets are blocked."""
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
 from hub.server import LocalHub
 from hub.settings import Settings
 from jobs import connect
-from tests.conftest import scaled
+from tests.conftest import free_port, scaled
 from tests.integration.conftest import DOCUMENT, SECRET, Api
 from tests.integration.test_kinds import SlowParams, slow_kind
 
@@ -49,12 +48,6 @@ def test_a_quiz_started_from_the_page_reaches_100_percent(hub: LocalHub, page: A
     assert statuses[0] == "queued" and statuses[-1] == "completed"
     progress = [e["progress"] for e in events]
     assert progress == sorted(progress)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_server_restart_shows_reconnecting_then_resumes_with_no_missed_status(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +15,9 @@ from hub.client import HubClient
 from hub.server import LocalHub
 from hub.settings import Settings
 from jobs import connect
-from tests.conftest import scaled
+from tests.conftest import free_port, until
 from tests.integration.conftest import DOCUMENT, SECRET, Api
 from tests.integration.test_kinds import SlowParams, slow_kind
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + scaled(timeout)
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def test_ingress_restart_mid_job_resumes_and_sends_the_offline_queue(hub: LocalHub, tmp_path: Path) -> None:

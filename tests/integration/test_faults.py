@@ -20,7 +20,7 @@ from hub.client import HubClient
 from hub.server import LocalHub
 from hub.sharding import job_actor_name, shard_name, shard_of
 from jobs import connect
-from tests.conftest import scaled
+from tests.conftest import scaled, until
 from tests.integration.conftest import Api
 from tests.integration.test_kinds import SlowParams, slow_kind
 
@@ -36,13 +36,6 @@ def submit(api: Api, steps: int, delay: float = 0.05) -> str:
     reply = api.http.post("/api/jobs", json={"kind": "slow_steps", "params": {"steps": steps, "delay": delay}})
     assert reply.status_code == 202, reply.text
     return str(reply.json()["jobId"])
-
-
-async def until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + scaled(timeout)
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def test_killed_job_monitor_fails_the_job_within_seconds(hub: LocalHub, educator: Api, slow_registered: None) -> None:
@@ -65,7 +58,7 @@ def test_killed_job_monitor_fails_the_job_within_seconds(hub: LocalHub, educator
 
 
 def test_killed_registry_shard_restarts_and_clients_resync(hub: LocalHub, educator: Api, slow_registered: None) -> None:
-    educator_id = educator_sub(educator)
+    educator_id = educator.educator_id
     index = shard_of(educator_id, hub.settings.shards)
 
     async def go() -> tuple[HubClient, list[dict[str, Any]], str, str]:
@@ -88,12 +81,6 @@ def test_killed_registry_shard_restarts_and_clients_resync(hub: LocalHub, educat
     assert job_id in {j["jobId"] for j in resync["snapshot"]}  # re-announced or loaded from the store
     assert client.jobs[job_id]["status"] == "completed"
     assert educator.http.get(f"/api/jobs/{job_id}/result").json() == {"steps": 120}
-
-
-def educator_sub(api: Api) -> str:
-    import jwt
-
-    return str(jwt.decode(api.token, options={"verify_signature": False})["sub"])
 
 
 def test_killed_ingress_clients_resume_on_another(
