@@ -30,12 +30,14 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     metrics = IngressMetrics()
     relay = Relay(cluster.shards, metrics, poll_timeout=settings.poll_timeout)
     desk = JobDesk(cluster, metrics, submit_limit=Buckets(settings.submit_rate, settings.submit_burst))
-    metrics.gauge("hub_connections", "Open WebSocket connections", lambda: relay.connection_count)
+    metrics.gauge(
+        "hub_connections", "Open WebSocket connections and waiting long-polls", lambda: relay.connection_count
+    )
     metrics.gauge("hub_educators", "Educators with an open connection here", lambda: len(relay.conns))
     metrics.gauge(
         "hub_send_queue_messages",
         "Messages waiting in send queues",
-        lambda: sum(len(c.outbox) for cs in relay.conns.values() for c in cs),
+        lambda: sum(c.queued for cs in relay.conns.values() for c in cs),
     )
 
     @asynccontextmanager

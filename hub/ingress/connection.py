@@ -80,6 +80,11 @@ class Connection:
         self._wake.set()
 
     @property
+    def queued(self) -> int:
+        """Messages waiting to be sent."""
+        return len(self.outbox)
+
+    @property
     def pending_control(self) -> int:
         return len(self._control)
 

@@ -39,6 +39,10 @@ class PollWaiter:
             self.offer(env)
         self._early = []
 
+    @property
+    def queued(self) -> int:
+        return 0  # a poll answers with what it holds at once: nothing waits to be sent
+
     def close(self, code: int, reason: str, *, flush: bool = False) -> None:
         self.event.set()  # the stream restarted under us: answer now, the next poll re-syncs
 

@@ -47,3 +47,21 @@ def test_long_poll_needs_an_educator_token(hub: LocalHub) -> None:
     import httpx
 
     assert httpx.get(hub.url + "/api/events").status_code == 401
+
+
+def test_metrics_answer_while_a_long_poll_waits(hub: LocalHub, educator: Api) -> None:
+    import threading
+
+    import httpx
+
+    first = educator.http.get("/api/events", params={"timeout": 0}).json()
+    waiting = threading.Thread(
+        target=educator.http.get,
+        args=("/api/events",),
+        kwargs={"params": {"epoch": first["epoch"], "after": first["seq"], "timeout": 3}},
+    )
+    waiting.start()
+    time.sleep(0.5)  # the poll is now held by the relay beside the WebSocket connections
+    metrics = httpx.get(hub.url + "/metrics")
+    waiting.join()
+    assert metrics.status_code == 200 and "hub_send_queue_messages " in metrics.text
