@@ -145,6 +145,8 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hel
                 await asyncio.wait_for(sender, 5.0)
             except (TimeoutError, Exception):
                 sender.cancel()
+        elif not sender.cancelled() and sender.exception() is not None:  # the client left mid-send
+            log.debug("[%s] sender ended: %r", session, sender.exception())
 
 
 class _Gone(Exception):
