@@ -266,7 +266,9 @@ class RegistryShard:
                 return {"epoch": self.epoch, "unknown": True, "items": [], "lost": False}
         items, lost = feed.take(ack, self.clock())
         self._expire_feeds()
-        return {"epoch": self.epoch, "unknown": False, "items": items, "lost": lost}
+        # Plain tuples on the wire: (feed seq, envelope fields); see hub.stream.Envelope.
+        wire = [(n, tuple(env)) for n, env in items]
+        return {"epoch": self.epoch, "unknown": False, "items": wire, "lost": lost}
 
     def _expire_feeds(self) -> None:
         """Drop the feeds of ingress processes that stopped pulling (a dead ingress)."""

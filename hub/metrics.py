@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -44,9 +45,25 @@ class Counter(_Metric):
     def get(self, **labels: str) -> float:
         return self.values.get(tuple(sorted(labels.items())), 0.0)
 
+    def labels(self, **labels: str) -> BoundCounter:
+        """The counter for fixed labels, for hot paths (no label sorting per increment)."""
+        return BoundCounter(self.values, tuple(sorted(labels.items())))
+
     def lines(self) -> Iterable[str]:
         for key, value in self.values.items():
             yield f"{self.name}{_fmt_labels(key)} {value:g}"
+
+
+class BoundCounter:
+    __slots__ = ("values", "key")
+
+    def __init__(self, values: dict[LabelKey, float], key: LabelKey) -> None:
+        self.values = values
+        self.key = key
+        values.setdefault(key, 0.0)
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.values[self.key] += amount
 
 
 class Gauge(_Metric):
@@ -120,6 +137,9 @@ class IngressMetrics:
         self.skipped = add(Counter("hub_messages_conflated_total", "Progress ticks superseded for slow readers"))
         self.ops_in = add(Counter("hub_ops_in_total", "Client ops received by op"))
         self.errors = add(Counter("hub_errors_total", "Error frames and HTTP errors by code"))
+        self.compressors_trimmed = add(
+            Counter("hub_compressors_trimmed_total", "Idle connections whose deflate compressor was freed")
+        )
         self.jobs_submitted = add(Counter("hub_jobs_submitted_total", "Jobs submitted by kind"))
         self.batch_size = add(
             Histogram("hub_batch_messages", "Messages per batch frame", (1, 2, 5, 10, 20, 50, 100, 500))
@@ -138,6 +158,19 @@ class IngressMetrics:
                 (0.001, 0.005, 0.01, 0.05, 0.1, 1, 5, 15, 30),
             )
         )
+
+        self.frames_batch = self.frames_out.labels(op="batch")
+        self.frames_control = self.frames_out.labels(op="control")
+        self.messages_out_all = self.messages_out.labels()
+
+    def sent_batch(self, messages: int, skipped: int, oldest_ts: float) -> None:
+        """One batch frame written: `messages` envelopes, `skipped` superseded ticks before them."""
+        self.frames_batch.inc()
+        self.messages_out_all.inc(messages)
+        if skipped:
+            self.skipped.inc(skipped)
+        self.batch_size.observe(messages)
+        self.latency.observe(time.time() - oldest_ts)
 
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         self.registry.add(Gauge(name, help_text, read))

@@ -30,7 +30,9 @@ def init_ray(settings: Settings) -> None:
     if settings.address:
         ray.init(address=settings.address, **kwargs)
     else:
-        ray.init(num_cpus=settings.num_cpus, **kwargs)
+        # "local": always a new embedded Ray. Without it ray.init() joins whatever cluster this
+        # machine last started (`ray start`, a test's ray.cluster_utils.Cluster) without saying so.
+        ray.init(address="local", num_cpus=settings.num_cpus, **kwargs)
 
 
 def build(settings: Settings, *, create_secret: bool = True) -> tuple[Any, str]:

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     max_body: int = 28 * 1024 * 1024  # bytes of an HTTP request body (a 20 MiB upload in base64)
     deflate_window_bits: int = Field(default=10, ge=9, le=15)  # permessage-deflate LZ77 window
     deflate_mem_level: int = Field(default=4, ge=1, le=9)  # zlib memLevel: memory against speed
+    deflate_idle: float = Field(default=15.0, ge=0)  # free an idle connection's compressor after this; 0: never
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     num_cpus: int | None = None

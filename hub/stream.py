@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """One message of one educator's stream.
 
     `job_id` and `tick` are routing facts that never go on the wire: a `tick` is a progress update
     that a later tick of the same job supersedes (the only kind of message conflation may drop).
+
+    A named tuple, not a dataclass: thousands cross Ray every second, and `tuple(env)` pickles in
+    a tenth of the time of a frozen dataclass (docs/benchmarks.md); `Envelope._make` rebuilds one.
     """
 
     educator_id: str

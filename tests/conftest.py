@@ -50,6 +50,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         namespace="hub-test",
         hello_timeout=scaled(1.5),
         shards=2,
+        deflate_idle=scaled(0.5),  # idle connections lose their compressor often: every test exercises it
         log_level="warning",
     )
     with LocalHub(settings) as local:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import WebSocketRoute
 
 from hub import __version__
 from hub.ingress.api import BodyLimit, build_router, install_error_handlers, ping_all
@@ -40,11 +43,23 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
         lambda: sum(c.queued for cs in relay.conns.values() for c in cs),
     )
 
+    async def trim_idle_compressors(idle: float) -> None:
+        """Idle connections give their compressor's memory back (hub/ingress/wsproto.py)."""
+        while True:
+            await asyncio.sleep(idle / 2)
+            trimmed = relay.trim_idle(time.monotonic() - idle)
+            if trimmed:
+                metrics.compressors_trimmed.inc(trimmed)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         relay.start()
         log.info("ingress %s relaying from %d shards", relay.ingress_id, len(cluster.shards))
+        trimmer = asyncio.get_running_loop().create_task(trim_idle_compressors(settings.deflate_idle))
+        if not settings.deflate_idle:
+            trimmer.cancel()
         yield
+        trimmer.cancel()
         relay.close_all(1001, "server shutting down: reconnect and resume")
         await relay.stop()
 
@@ -60,9 +75,12 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     caps = ConnectionCaps(settings.max_connections_per_token, settings.max_connections)
     ctx = WsContext(settings=settings, secret=secret, relay=relay, metrics=metrics, cancel=ws_cancel, caps=caps)
 
-    @app.websocket("/ws")
     async def ws_endpoint(ws: WebSocket) -> None:
         await serve_websocket(ws, ctx)
+
+    # A plain Starlette route: FastAPI's adds dependency solving (three AsyncExitStacks, a few KiB
+    # per open connection) that this endpoint does not use.
+    app.router.routes.append(WebSocketRoute("/ws", ws_endpoint))
 
     app.include_router(build_router(desk, secret, lambda: ping_all(cluster.shards), metrics.render, relay))
 

@@ -1,13 +1,20 @@
-"""One client connection's delivery side: filter, dedupe, bounded queue and the single sender task."""
+"""One client connection's delivery side: filter, dedupe, bounded queue and the writes.
+
+Two ways out, one order: `flush` writes what a pull brought straight to the socket from the relay's
+turn of the event loop (no task switch per message) when the socket can take it; otherwise (the
+transport is paused by a slow reader, control frames wait, the connection is closing, or the server
+is not uvicorn with the hub's protocol) the connection's sender task writes, after waiting for the
+socket. Both write whole frames synchronously, so frames never interleave.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections import deque
+from typing import Protocol
 
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from hub.metrics import IngressMetrics
 from hub.outbox import Delivery, Outbox
@@ -17,8 +24,39 @@ from hub.stream import Envelope
 log = logging.getLogger("hub.conn")
 
 
+class FrameWriter(Protocol):
+    """Direct access to the socket under a WebSocket (hub.ingress.wsproto.HubWebSocketProtocol)."""
+
+    def can_write(self) -> bool: ...
+    def write_text(self, text: str) -> None: ...
+    async def wait_writable(self) -> None: ...
+    def trim(self) -> bool: ...
+
+
 class Connection:
-    """Everything the relay hands to a client goes through `offer`; only `run_sender` writes."""
+    """Everything the relay hands to a client goes through `offer`, then `flush`."""
+
+    __slots__ = (
+        "ws",
+        "writer",
+        "session",
+        "educator_id",
+        "types",
+        "outbox",
+        "batch_max",
+        "metrics",
+        "epoch",
+        "last_seq",
+        "last_sent",
+        "ready",
+        "_early",
+        "_control",
+        "_dirty",
+        "_sender",
+        "close_code",
+        "close_reason",
+        "_flush_on_close",
+    )
 
     def __init__(
         self,
@@ -30,8 +68,10 @@ class Connection:
         outbox: Outbox,
         batch_max: int,
         metrics: IngressMetrics,
+        writer: FrameWriter | None = None,
     ) -> None:
         self.ws = ws
+        self.writer = writer
         self.session = session
         self.educator_id = educator_id
         self.types = types  # None: every type
@@ -40,31 +80,49 @@ class Connection:
         self.metrics = metrics
         self.epoch: str | None = None
         self.last_seq = 0
+        self.last_sent = 0.0  # monotonic time of the last frame written (idle compression trim)
         self.ready = False  # False until the welcome is queued; offers wait in `_early`
         self._early: list[tuple[Envelope, str]] = []
-        self._control: deque[str] = deque()
-        self._types_sent: dict[str, int] = {}
-        self._wake = asyncio.Event()
+        self._control: list[str] = []
+        self._dirty = False
+        self._sender: asyncio.Task[None] | None = None  # exists only while it has work
         self.close_code: int | None = None
         self.close_reason = ""
         self._flush_on_close = False
-        self.closed = asyncio.Event()
 
     # -- called by the relay ---------------------------------------------------------------
 
-    def offer(self, env: Envelope, text: str) -> None:
+    def offer(self, env: Envelope, text: str) -> bool:
+        """Queue one envelope; True when this made the connection need a `flush`."""
         if not self.ready:
             self._early.append((env, text))
-            return
+            return False
         if env.seq <= self.last_seq or self.close_code is not None:
-            return  # already delivered (at least once: the relay may see a message twice)
+            return False  # already delivered (at least once: the relay may see a message twice)
         self.last_seq = env.seq
         if self.types is not None and env.type not in self.types:
-            return
+            return False
         if not self.outbox.push(Delivery(env.seq, env.job_id, env.tick, text, env.ts)):
             self.close(4409, "slow consumer: reconnect and resume")
+            return False
+        if self._dirty:
+            return False
+        self._dirty = True
+        return True
+
+    def flush(self) -> None:
+        """Write what is queued now if the socket can take it, else hand it to the sender task."""
+        self._dirty = False
+        writer = self.writer
+        if writer is None or self._sender is not None or self._control or self.close_code is not None:
+            self._kick()
             return
-        self._wake.set()
+        try:
+            self._write_batches(writer)
+        except OSError:  # the client is gone; its read loop ends the connection
+            return
+        if len(self.outbox):
+            self._kick()  # the transport paused: the sender waits for it
 
     def start(self, welcome: str, epoch: str, seq: int, backlog: list[Envelope]) -> None:
         """Queue the welcome, then the resumed backlog, then whatever arrived meanwhile, in seq order."""
@@ -77,7 +135,8 @@ class Connection:
             self.offer(env, envelope_json(env.seq, env.type, env.ts, env.data))
         for env, text in sorted(early, key=lambda pair: pair[0].seq):
             self.offer(env, text)
-        self._wake.set()
+        self._dirty = False
+        self._kick()
 
     @property
     def queued(self) -> int:
@@ -91,7 +150,7 @@ class Connection:
     def send_control(self, frame: str) -> None:
         """pong, error: sent before pending batches (they are answers, not stream messages)."""
         self._control.append(frame)
-        self._wake.set()
+        self._kick()
 
     def close(self, code: int, reason: str, *, flush: bool = False) -> None:
         """Close with `code`; with `flush`, after sending what is queued (a graceful drain), else
@@ -99,35 +158,74 @@ class Connection:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
             self._flush_on_close = flush
-            self._wake.set()
+            self._kick()
 
-    # -- the one writer --------------------------------------------------------------------
+    async def wait_closed(self) -> None:
+        """After `close`: until the close frame is sent (or the socket is gone)."""
+        if self._sender is not None:
+            await asyncio.shield(self._sender)
 
-    async def run_sender(self) -> None:
-        ws = self.ws
+    async def finish(self, timeout: float) -> None:
+        """The client's read side ended: close if not yet, and let the writer end within `timeout`."""
+        self.close(1000, "")
+        sender = self._sender
+        if sender is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(sender), timeout)
+            except TimeoutError:
+                sender.cancel()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _write_batches(self, writer: FrameWriter) -> None:
+        """Everything queued, as batch frames, while the socket takes it (synchronous)."""
+        outbox, metrics = self.outbox, self.metrics
+        while len(outbox) and writer.can_write():
+            texts, skipped, oldest = outbox.drain(self.batch_max)
+            writer.write_text(batch_frame(texts, skipped))
+            metrics.sent_batch(len(texts), skipped, oldest)
+        self.last_sent = time.monotonic()
+
+    async def _send(self, text: str) -> None:
+        if self.writer is None:
+            await self.ws.send_text(text)
+        else:
+            await self.writer.wait_writable()
+            self.writer.write_text(text)
+        self.last_sent = time.monotonic()
+
+    def _hard_closing(self) -> bool:
+        return self.close_code is not None and not self._flush_on_close
+
+    def _kick(self) -> None:
+        """Make sure a sender task will look at this connection (one at most, only while needed)."""
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._run_sender())
+
+    async def _run_sender(self) -> None:
+        """The fallback writer: control frames, backpressure, closing. Ends when it has nothing to do."""
         metrics = self.metrics
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._control:
-                await ws.send_text(self._control.popleft())
-                metrics.frames_out.inc(op="control")
-            if self.close_code is not None and not self._flush_on_close:
-                break
-            while len(self.outbox):
-                texts, skipped, oldest = self.outbox.drain(self.batch_max)
-                if skipped:
-                    metrics.skipped.inc(skipped)
-                await ws.send_text(batch_frame(texts, skipped))
-                metrics.frames_out.inc(op="batch")
-                metrics.batch_size.observe(len(texts))
-                metrics.messages_out.inc(len(texts))
-                metrics.latency.observe(time.time() - oldest)
-                if self._control or (self.close_code is not None and not self._flush_on_close):
-                    self._wake.set()
+        try:
+            while True:
+                while self._control:
+                    await self._send(self._control.pop(0))
+                    metrics.frames_control.inc()
+                if self._hard_closing():
                     break
-            if self.close_code is not None and not len(self.outbox):
-                break
+                while len(self.outbox) and not self._control and not self._hard_closing():
+                    texts, skipped, oldest = self.outbox.drain(self.batch_max)
+                    await self._send(batch_frame(texts, skipped))
+                    metrics.sent_batch(len(texts), skipped, oldest)
+                if self._control or self._hard_closing():
+                    continue
+                if self.close_code is not None:
+                    break  # a graceful close: everything queued was sent
+                self._sender = None  # idle: the next offer writes directly or starts a new sender
+                return
+        except (OSError, RuntimeError) as exc:  # the client left mid-send (ClientDisconnected, a reset)
+            log.debug("[%s] send failed: %r", self.session, exc)
+        except WebSocketDisconnect:
+            pass
         await self._close_ws()
 
     async def _close_ws(self) -> None:
@@ -138,5 +236,4 @@ class Connection:
                 await self.ws.close(code, self.close_reason)
             except (RuntimeError, OSError):
                 pass
-        self.closed.set()
         log.info("[%s] closed %d %s", self.session, code, self.close_reason)

@@ -14,6 +14,7 @@ from hub.ingress.connection import Connection
 from hub.metrics import IngressMetrics
 from hub.protocol import dumps, envelope_json
 from hub.sharding import shard_of
+from hub.stream import Envelope
 
 log = logging.getLogger("hub.relay")
 
@@ -123,13 +124,18 @@ class Relay:
                 ack = items[-1][0]
                 self._fan_out(items)
 
-    def _fan_out(self, items: list[tuple[int, Any]]) -> None:
+    def _fan_out(self, items: list[tuple[int, tuple[Any, ...]]]) -> None:
+        """Offer a pull's envelopes to their connections, then write each touched connection once:
+        everything one pull brought a connection leaves in one frame, with no task switch."""
         conns = self.conns
         by_type: dict[str, int] = {}
+        touched: list[Connection] = []
+        make = Envelope._make
         # A message published to many educators arrives as many envelopes sharing one `data` object
         # (pickle keeps the sharing): serialise that data once for all of them.
         data_json: dict[int, str] = {}
-        for _, env in items:
+        for _, raw in items:
+            env = make(raw)
             by_type[env.type] = by_type.get(env.type, 0) + 1
             held = conns.get(env.educator_id)
             if not held:
@@ -139,9 +145,22 @@ class Relay:
                 shared = data_json[id(env.data)] = dumps(env.data)
             text = envelope_json(env.seq, env.type, env.ts, env.data, shared)
             for conn in held:
-                conn.offer(env, text)
+                if conn.offer(env, text):
+                    touched.append(conn)
+        for conn in touched:
+            conn.flush()
         for mtype, n in by_type.items():
             self.metrics.messages_in.inc(n, type=mtype)
+
+    def trim_idle(self, idle_since: float) -> int:
+        """Free the compressors of connections that wrote nothing since `idle_since` (monotonic)."""
+        trimmed = 0
+        for conns in self.conns.values():
+            for conn in conns:
+                writer = getattr(conn, "writer", None)
+                if writer is not None and conn.last_sent < idle_since and writer.trim():
+                    trimmed += 1
+        return trimmed
 
     def _restart_clients(self, shard: Shard, reason: str) -> None:
         for educator_id, conns in list(self.conns.items()):
@@ -158,7 +177,7 @@ class Relay:
         """Graceful stop: every connection gets what is queued for it, then 1001 (resume elsewhere)."""
         held = [c for conns in self.conns.values() for c in conns]
         self.close_all(1001, "server shutting down: reconnect and resume", flush=True)
-        waits = [c.closed.wait() for c in held if hasattr(c, "closed")]
+        waits = [c.wait_closed() for c in held if hasattr(c, "wait_closed")]
         if waits:
             try:
                 await asyncio.wait_for(asyncio.gather(*waits), timeout)

@@ -18,6 +18,7 @@ from hub.auth import verify_token
 from hub.errors import BadFrame, ClientError, HubError, RateLimited, UpstreamError
 from hub.ingress.connection import Connection
 from hub.ingress.relay import Relay
+from hub.ingress.wsproto import WRITER_KEY
 from hub.limits import ConnectionCaps, TokenBucket
 from hub.metrics import IngressMetrics
 from hub.outbox import Outbox
@@ -112,6 +113,7 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hel
         outbox=Outbox(settings.send_queue_limit, settings.conflate_after),
         batch_max=settings.batch_max,
         metrics=metrics,
+        writer=ws.scope.get(WRITER_KEY),
     )
     resume = (hello.resume.epoch, hello.resume.seq) if hello.resume else None
     try:
@@ -134,19 +136,11 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hel
         reply.get("messages", []),
     )
     log.info("[%s] %s connected (resumed=%s, seq=%d)", session, identity.sub, reply["resumed"], reply["seq"])
-    sender = asyncio.get_running_loop().create_task(conn.run_sender())
     try:
         await _read_loop(ws, conn, identity, ctx)
     finally:
         ctx.relay.leave(conn)
-        if not sender.done():
-            conn.close(1000, "")
-            try:
-                await asyncio.wait_for(sender, 5.0)
-            except (TimeoutError, Exception):
-                sender.cancel()
-        elif not sender.cancelled() and sender.exception() is not None:  # the client left mid-send
-            log.debug("[%s] sender ended: %r", session, sender.exception())
+        await conn.finish(5.0)
 
 
 class _Gone(Exception):

@@ -1,20 +1,60 @@
-"""uvicorn's websockets (sans-I/O) protocol with the hub's permessage-deflate settings.
+"""uvicorn's websockets (sans-I/O) protocol with the hub's permessage-deflate settings and a direct
+frame writer.
 
 zlib's memory per connection is about 2**(wbits + 2) + 2**(memLevel + 9) bytes to compress and
-2**wbits + 7 KiB to decompress: uvicorn's 12 bits and memLevel 5 cost ~43 KiB per connection; the
-hub's small JSON frames compress nearly as well with a smaller window (see docs/benchmarks.md).
+2**wbits + 7 KiB to decompress: uvicorn's 12 bits and memLevel 5 cost ~43 KiB per connection. The
+hub (docs/benchmarks.md):
+- compresses with a smaller window (its small JSON frames compress nearly as well);
+- asks clients not to keep context between their messages (`client_no_context_takeover`): clients
+  send a few small frames (hello, pings), so no inflate state stays allocated between them;
+- drops a connection's compressor when it has sent nothing for a while (`trim`) and starts a
+  fresh one on the next send. RFC 7692 lets a sender stop referring to earlier messages at any time
+  (context takeover is a permission, not a duty): the client's decompressor is untouched.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.exceptions import InvalidState
+from websockets.extensions.permessage_deflate import PerMessageDeflate, ServerPerMessageDeflateFactory
+from websockets.frames import Frame
 from websockets.server import ServerProtocol
 
 DEFLATE = {"window_bits": 10, "mem_level": 4}  # set from Settings before uvicorn starts
+WRITER_KEY = "hub.writer"  # the ASGI scope key under which a connection finds its FrameWriter
+
+
+class TrimmableDeflate(PerMessageDeflate):
+    """permessage-deflate whose compressor can be dropped between messages and made again."""
+
+    def trim(self) -> bool:
+        if self.local_no_context_takeover or not hasattr(self, "encoder"):
+            return False
+        del self.encoder
+        return True
+
+    def encode(self, frame: Frame) -> Frame:
+        if not hasattr(self, "encoder"):
+            self.encoder = zlib.compressobj(wbits=-self.local_max_window_bits, **self.compress_settings)
+        return super().encode(frame)
+
+
+class _Factory(ServerPerMessageDeflateFactory):
+    def process_request_params(self, params: Any, accepted_extensions: Any) -> tuple[Any, PerMessageDeflate]:
+        response, ext = super().process_request_params(params, accepted_extensions)
+        trimmable = TrimmableDeflate(
+            ext.remote_no_context_takeover,
+            ext.local_no_context_takeover,
+            ext.remote_max_window_bits,
+            ext.local_max_window_bits,
+            ext.compress_settings,
+        )
+        return response, trimmable
 
 
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -24,12 +64,50 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
             bits = DEFLATE["window_bits"]
             self.conn = ServerProtocol(
                 extensions=[
-                    ServerPerMessageDeflateFactory(
+                    _Factory(
                         server_max_window_bits=bits,
                         client_max_window_bits=bits,
+                        client_no_context_takeover=True,
                         compress_settings={"memLevel": DEFLATE["mem_level"]},
                     )
                 ],
                 max_size=self.config.ws_max_size,
                 logger=logging.getLogger("uvicorn.error"),
             )
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope[WRITER_KEY] = self  # type: ignore[literal-required]
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The handshake's request and response (headers and all) are not needed again: a few
+            # KiB per connection for as long as it stays open.
+            self.request = self.response = None  # type: ignore[assignment]
+
+    # -- FrameWriter (hub.ingress.connection) ------------------------------------------------
+
+    def can_write(self) -> bool:
+        """The transport takes more now (not paused by a slow reader) and the socket is open."""
+        return self.writable.is_set() and not self.close_sent and not self.disconnected
+
+    async def wait_writable(self) -> None:
+        if not self.writable.is_set():
+            await self.writable.wait()
+
+    def write_text(self, text: str) -> None:
+        """One text frame, framed (and compressed) and handed to the transport now."""
+        if self.disconnected or self.close_sent:
+            raise ClientDisconnected()
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:
+            raise ClientDisconnected() from None
+        self.transport.write(b"".join(self.conn.data_to_send()))
+
+    def trim(self) -> bool:
+        """Free this connection's compressor (it is idle); True when there was one to free."""
+        return any(isinstance(ext, TrimmableDeflate) and ext.trim() for ext in self.conn.extensions)

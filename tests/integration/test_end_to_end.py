@@ -15,6 +15,41 @@ from tests.conftest import scaled
 from tests.integration.conftest import Api, messages_until, open_ws, terminal
 
 
+def test_an_idle_connections_compressor_is_freed_and_a_fresh_one_decodes(hub: LocalHub, educator: Api) -> None:
+    """Frames written after the ingress dropped an idle connection's deflate state still decode."""
+    service = hub.token("svc", role="service")
+
+    def publish(title: str) -> None:
+        reply = educator.http.post(
+            "/api/publish",
+            headers={"Authorization": f"Bearer {service}"},
+            json={"type": "notification", "educatorIds": [educator.educator_id], "data": {"title": title}},
+        )
+        assert reply.status_code == 202, reply.text
+
+    def trimmed() -> float:
+        text = educator.http.get("/metrics").text
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("hub_compressors_trimmed"))
+
+    async def go() -> list[str]:
+        ws, _ = await open_ws(hub, {"token": educator.token}, compression="deflate")
+        titles = []
+        for i in range(3):
+            before = await asyncio.to_thread(trimmed)
+            deadline = time.monotonic() + scaled(10)
+            while await asyncio.to_thread(trimmed) <= before:  # idle long enough to lose the compressor
+                assert time.monotonic() < deadline, "no compressor was trimmed"
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(publish, f"after idle {i} " + "repeated text " * 10)
+            frame = json.loads(await asyncio.wait_for(ws.recv(), scaled(5)))
+            titles += [m["data"]["title"] for m in frame["messages"]]
+        await ws.close()
+        return titles
+
+    titles = asyncio.run(go())
+    assert [t.split(" repeated")[0] for t in titles] == ["after idle 0", "after idle 1", "after idle 2"]
+
+
 def test_quiz_job_streams_queued_processing_completed(hub: LocalHub, educator: Api) -> None:
     async def go() -> list[dict]:
         ws, welcome = await open_ws(hub, {"token": educator.token}, compression="deflate")

@@ -43,22 +43,25 @@ def make(ws: FakeSocket, limit: int = 1000, conflate_after: int = 1000, types: s
 
 
 def offer(conn: Connection, stream: EducatorStream, n: int, mtype: str = "notification") -> None:
+    """What the relay does with one pull: offer each envelope, then flush the connection once."""
+    touched = False
     for i in range(n):
         env = stream.append(mtype, {"i": i}, 1.0)
-        conn.offer(env, json.dumps(env.wire()))
+        touched |= conn.offer(env, json.dumps(env.wire()))
+    if touched:
+        conn.flush()
 
 
 def test_idle_message_goes_out_at_once_alone() -> None:
     async def go() -> FakeSocket:
         ws = FakeSocket()
         conn = make(ws)
-        sender = asyncio.ensure_future(conn.run_sender())
         stream = EducatorStream("alice", "e", max_messages=100, max_age=60)
         await asyncio.sleep(0.01)
         offer(conn, stream, 1)
         await asyncio.sleep(0.01)
         conn.close(1000, "")
-        await sender
+        await conn.wait_closed()
         return ws
 
     ws = asyncio.run(go())
@@ -70,7 +73,6 @@ def test_messages_arriving_during_a_send_share_the_next_frame() -> None:
     async def go() -> FakeSocket:
         ws = FakeSocket(send_delay=0.02)
         conn = make(ws)
-        sender = asyncio.ensure_future(conn.run_sender())
         stream = EducatorStream("alice", "e", max_messages=100, max_age=60)
         await asyncio.sleep(0.05)
         offer(conn, stream, 1)  # goes at once
@@ -78,7 +80,7 @@ def test_messages_arriving_during_a_send_share_the_next_frame() -> None:
         offer(conn, stream, 49)  # these coalesce
         await asyncio.sleep(0.2)
         conn.close(1000, "")
-        await sender
+        await conn.wait_closed()
         return ws
 
     ws = asyncio.run(go())
@@ -97,10 +99,9 @@ def test_duplicates_and_unsubscribed_types_are_not_sent() -> None:
         conn.offer(env, json.dumps(env.wire()))
         conn.offer(env, json.dumps(env.wire()))
         offer(conn, stream, 3, "notification")
-        sender = asyncio.ensure_future(conn.run_sender())
         await asyncio.sleep(0.01)
         conn.close(1000, "")
-        await sender
+        await conn.wait_closed()
         return ws
 
     ws = asyncio.run(go())
@@ -113,7 +114,7 @@ def test_queue_over_its_bound_closes_4409() -> None:
         conn = make(ws, limit=10, conflate_after=5)
         stream = EducatorStream("alice", "e", max_messages=100, max_age=60)
         offer(conn, stream, 11)
-        await asyncio.wait_for(conn.run_sender(), 5)
+        await asyncio.wait_for(conn.wait_closed(), 5)
         return ws
 
     ws = asyncio.run(go())
@@ -127,9 +128,106 @@ def test_drain_close_flushes_what_is_queued_first() -> None:
         stream = EducatorStream("alice", "e", max_messages=100, max_age=60)
         offer(conn, stream, 30)
         conn.close(1001, "shutting down", flush=True)
-        await asyncio.wait_for(conn.run_sender(), 5)
+        await asyncio.wait_for(conn.wait_closed(), 5)
         return ws
 
     ws = asyncio.run(go())
     assert sum(len(f["messages"]) for f in ws.sent if f["op"] == "batch") == 30
     assert ws.closed == (1001, "shutting down")
+
+
+class FakeWriter:
+    """The FrameWriter side of hub.ingress.wsproto.HubWebSocketProtocol: a transport that can pause."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.open = True
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    def can_write(self) -> bool:
+        return self.writable.is_set() and self.open
+
+    async def wait_writable(self) -> None:
+        await self.writable.wait()
+
+    def write_text(self, text: str) -> None:
+        if not self.open:
+            raise ConnectionResetError("gone")
+        self.frames.append(json.loads(text))
+
+    def trim(self) -> bool:
+        return False
+
+
+def make_direct(writer: FakeWriter) -> Connection:
+    conn = Connection(
+        FakeSocket(),  # type: ignore[arg-type]
+        session="s",
+        educator_id="alice",
+        types=None,
+        outbox=Outbox(1000, 1000),
+        batch_max=500,
+        metrics=IngressMetrics(),
+        writer=writer,
+    )
+    conn.start('{"op":"welcome"}', "e", 0, [])
+    return conn
+
+
+def test_a_pull_is_written_at_once_as_one_frame_without_the_sender_task() -> None:
+    async def go() -> FakeWriter:
+        writer = FakeWriter()
+        conn = make_direct(writer)
+        await asyncio.sleep(0.01)  # the sender writes the welcome
+        stream = EducatorStream("alice", "e", max_messages=100, max_age=60)
+        offer(conn, stream, 3)
+        assert [len(f["messages"]) for f in writer.frames if f["op"] == "batch"] == [3]  # synchronously
+        offer(conn, stream, 1)
+        assert [len(f["messages"]) for f in writer.frames if f["op"] == "batch"] == [3, 1]
+        conn.close(1000, "")
+        await conn.wait_closed()
+        return writer
+
+    writer = asyncio.run(go())
+    assert [f["op"] for f in writer.frames] == ["welcome", "batch", "batch"]
+
+
+def test_a_paused_transport_coalesces_and_the_sender_writes_when_it_resumes() -> None:
+    async def go() -> FakeWriter:
+        writer = FakeWriter()
+        conn = make_direct(writer)
+        await asyncio.sleep(0.01)
+        writer.writable.clear()  # a slow reader: the transport's buffer is over its high-water mark
+        stream = EducatorStream("alice", "e", max_messages=100, max_age=60)
+        offer(conn, stream, 2)
+        conn.send_control('{"op":"pong","id":1}')
+        offer(conn, stream, 3)
+        await asyncio.sleep(0.01)
+        assert [f["op"] for f in writer.frames] == ["welcome"]
+        writer.writable.set()
+        await asyncio.sleep(0.01)
+        conn.close(1000, "")
+        await conn.wait_closed()
+        return writer
+
+    writer = asyncio.run(go())
+    assert [f["op"] for f in writer.frames] == ["welcome", "pong", "batch"]
+    assert [m["seq"] for m in writer.frames[2]["messages"]] == [1, 2, 3, 4, 5]
+
+
+def test_a_client_gone_mid_flush_does_not_break_the_relays_fan_out() -> None:
+    async def go() -> tuple[FakeWriter, FakeSocket]:
+        writer = FakeWriter()
+        conn = make_direct(writer)
+        await asyncio.sleep(0.01)  # the welcome is written; the sender task has ended
+        writer.open = False  # the client vanished without a close frame
+        stream = EducatorStream("alice", "e", max_messages=100, max_age=60)
+        offer(conn, stream, 2)  # the direct write fails inside flush: nothing escapes to the relay
+        await conn.finish(1.0)  # what the read loop does when it sees the socket gone
+        assert isinstance(conn.ws, FakeSocket)
+        return writer, conn.ws
+
+    writer, ws = asyncio.run(go())
+    assert [f["op"] for f in writer.frames] == ["welcome"]
+    assert ws.closed == (1000, "")

@@ -5,6 +5,7 @@ from typing import Any
 
 from actors.registry import RegistryShard
 from hub.settings import ShardConfig
+from hub.stream import Envelope
 from tests.unit.conftest import FakeClock
 
 
@@ -47,10 +48,10 @@ def test_publish_assigns_seqs_marks_ticks_and_keeps_latest_state(clock: FakeCloc
         )["seqs"]
         assert seqs == [1, 2, 3, 4]
         reply = await s.pull("ing", 0)
-        ticks = [env.tick for _, env in reply["items"]]
+        ticks = [Envelope._make(raw).tick for _, raw in reply["items"]]
         assert ticks == [False, False, True, False]
         assert (await s.job("j1"))["status"] == "completed"
-        assert reply["items"][-1][1].data["question"] == {"id": "q1"}  # `extra` joins the message
+        assert Envelope._make(reply["items"][-1][1]).data["question"] == {"id": "q1"}  # `extra` joins the message
 
     run(go())
 
@@ -91,7 +92,7 @@ def test_pull_waits_then_returns_everything_new_only_for_watched_educators(clock
         assert not waiter.done()
         await s.publish([state("j9", "queued", educator="bob"), state("j1", "queued"), state("j2", "queued")])
         reply = await asyncio.wait_for(waiter, 1.0)
-        assert [env.data["jobId"] for _, env in reply["items"]] == ["j1", "j2"]
+        assert [Envelope._make(raw).data["jobId"] for _, raw in reply["items"]] == ["j1", "j2"]
         empty = await s.pull("ing", reply["items"][-1][0], 0.01)
         assert empty["items"] == [] and not empty["unknown"]
 
@@ -156,7 +157,7 @@ def test_resend_update_and_broadcast(clock: FakeClock) -> None:
         updated = await s.update_job("j1", {"status": "processing", "progress": 40.0, "message": "Half"})
         assert updated is not None and updated["status"] == "processing"
         assert await s.broadcast("notification", {"title": "Maintenance"}) == 2
-        items = [env for _, env in (await s.pull("ing", 0))["items"]]
+        items = [Envelope._make(raw) for _, raw in (await s.pull("ing", 0))["items"]]
         alice = [(e.seq, e.type, e.tick) for e in items if e.educator_id == "alice"]
         assert alice == [
             (1, "quiz_status", False),
