@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -288,4 +288,5 @@ class RegistryShard:
             "ingresses": len(self.feeds),
             "published": self.published,
             "pending": {i: f.pending for i, f in self.feeds.items()},
+            "jobs_by_status": dict(Counter(state.status for state in self.jobs.values())),
         }

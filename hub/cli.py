@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from pathlib import Path
 
 from hub.auth import ROLES, issue_token, resolve_secret
 from hub.errors import HubError
+from hub.logs import configure as configure_logging
 from hub.settings import Settings
 
 
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--ssl-certfile", type=Path, help="serve https/wss with this certificate (PEM)")
     serve.add_argument("--ssl-keyfile", type=Path, help="the certificate's private key (PEM)")
     serve.add_argument("--log-level", help="debug, info, warning")
+    serve.add_argument("--log-format", choices=["text", "json"], help="text (default) or one JSON object per line")
 
     token = sub.add_parser("token", help="print a token signed with the hub's secret")
     token.add_argument("educator_id")
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             secret = resolve_secret(settings.secret, settings.data_dir, "127.0.0.1", create=False)
             print(issue_token(secret, args.educator_id, role=args.role, ttl=args.ttl, now=time.time()))
             return 0
-        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(settings.log_level, settings.log_format)
         from hub.server import serve as run
 
         run(settings)

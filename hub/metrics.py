@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 LabelKey = tuple[tuple[str, str], ...]
 
@@ -123,6 +123,45 @@ class Registry:
         return "\n".join(out) + "\n"
 
 
+def shard_lines(stats: list[dict[str, Any] | None], ingress_id: str) -> list[str]:
+    """What the registry shards report (`RegistryShard.stats`; None: no answer), as metrics."""
+    out = [
+        "# HELP hub_shard_up Registry shard answered this scrape",
+        "# TYPE hub_shard_up gauge",
+        *(f'hub_shard_up{{shard="{k}"}} {0 if s is None else 1}' for k, s in enumerate(stats)),
+    ]
+    answered = [(k, s) for k, s in enumerate(stats) if s is not None]
+    gauges = [
+        ("hub_shard_educators", "Educator streams a shard holds", lambda s: s["educators"]),
+        ("hub_shard_ingresses", "Ingress processes attached to a shard", lambda s: s["ingresses"]),
+        (
+            "hub_shard_feed_pending",
+            "Messages a shard holds for this ingress, not yet pulled",
+            lambda s: s["pending"].get(ingress_id, 0),
+        ),
+        (
+            "hub_shard_feed_pending_all",
+            "Messages a shard holds for every ingress, not yet pulled",
+            lambda s: sum(s["pending"].values()),
+        ),
+    ]
+    for name, help_text, read in gauges:
+        out += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        out += [f'{name}{{shard="{k}"}} {read(s):g}' for k, s in answered]
+    out += [
+        "# HELP hub_shard_published_total Messages a shard appended to streams",
+        "# TYPE hub_shard_published_total counter",
+    ]
+    out += [f'hub_shard_published_total{{shard="{k}"}} {s["published"]:g}' for k, s in answered]
+    by_status: dict[str, int] = {}
+    for _, s in answered:
+        for status, n in s.get("jobs_by_status", {}).items():
+            by_status[status] = by_status.get(status, 0) + n
+    out += ["# HELP hub_jobs Jobs the shards hold (running and recent), by status", "# TYPE hub_jobs gauge"]
+    out += [f'hub_jobs{{status="{status}"}} {n}' for status, n in sorted(by_status.items())]
+    return out
+
+
 class IngressMetrics:
     """The ingress's own counters; gauges are wired to live state by the app."""
 
@@ -133,6 +172,11 @@ class IngressMetrics:
         self.closes = add(Counter("hub_connection_closes_total", "WebSocket closes by code"))
         self.messages_in = add(Counter("hub_messages_in_total", "Messages from shards by type"))
         self.messages_out = add(Counter("hub_messages_out_total", "Messages sent to clients"))
+        self.deliveries = add(
+            Counter(
+                "hub_deliveries_total", "Messages offered to this ingress's connections (one per connection), by type"
+            )
+        )
         self.frames_out = add(Counter("hub_frames_out_total", "Frames sent to clients by op"))
         self.skipped = add(Counter("hub_messages_conflated_total", "Progress ticks superseded for slow readers"))
         self.ops_in = add(Counter("hub_ops_in_total", "Client ops received by op"))

@@ -62,6 +62,8 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
     from hub.ingress import wsproto
 
     wsproto.DEFLATE.update(window_bits=settings.deflate_window_bits, mem_level=settings.deflate_mem_level)
+    if settings.log_format == "json":
+        extra.setdefault("log_config", None)  # uvicorn's own logs go through the hub's JSON handler
     return uvicorn.Config(
         app,
         host=settings.host,

@@ -64,11 +64,14 @@ class Settings(BaseSettings):
     ssl_keyfile: Path | None = None
     num_cpus: int | None = None
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
 
     @model_validator(mode="after")
     def _queue_holds_a_resume(self) -> Settings:
         if self.send_queue_limit <= self.history_max:
             raise ValueError("send_queue_limit must exceed history_max, or a resume backlog could never fit")
+        if self.ingress_lease < 2 * self.poll_timeout:
+            raise ValueError("ingress_lease must be at least twice poll_timeout, or idle live ingresses would lapse")
         return self
 
     @field_validator("data_dir", mode="before")

@@ -77,7 +77,7 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, rel
 
     @router.get("/metrics")
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(metrics_text(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(await metrics_text(), media_type="text/plain; version=0.0.4")
 
     return router
 

@@ -21,7 +21,7 @@ from hub.ingress.desk import ClusterLike, JobDesk
 from hub.ingress.relay import Relay
 from hub.ingress.ws import WsContext, serve_websocket
 from hub.limits import Buckets, ConnectionCaps
-from hub.metrics import IngressMetrics
+from hub.metrics import IngressMetrics, shard_lines
 from hub.settings import Settings
 
 log = logging.getLogger("hub.ingress")
@@ -82,7 +82,17 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     # per open connection) that this endpoint does not use.
     app.router.routes.append(WebSocketRoute("/ws", ws_endpoint))
 
-    app.include_router(build_router(desk, secret, lambda: ping_all(cluster.shards), metrics.render, relay))
+    async def metrics_text() -> str:
+        async def one(shard: Any) -> dict[str, Any] | None:
+            try:
+                return dict(await asyncio.wait_for(shard.stats(), 2.0))
+            except Exception:  # a shard restarting: shown as hub_shard_up 0
+                return None
+
+        stats = await asyncio.gather(*(one(s) for s in cluster.shards))
+        return metrics.render() + "\n".join(shard_lines(list(stats), relay.ingress_id)) + "\n"
+
+    app.include_router(build_router(desk, secret, lambda: ping_all(cluster.shards), metrics_text, relay))
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

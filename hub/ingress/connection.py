@@ -236,4 +236,10 @@ class Connection:
                 await self.ws.close(code, self.close_reason)
             except (RuntimeError, OSError):
                 pass
-        log.info("[%s] closed %d %s", self.session, code, self.close_reason)
+        log.info(
+            "[%s] closed %d %s",
+            self.session,
+            code,
+            self.close_reason,
+            extra={"session": self.session, "educator": self.educator_id, "code": code},
+        )

@@ -97,7 +97,13 @@ class JobDesk:
         # `queued` frame goes out meanwhile.
         await asyncio.to_thread(self.cluster.spawn_job, state, valid.model_dump(by_alias=True), job_kind.resources)
         self.metrics.jobs_submitted.inc(kind=kind)
-        log.info("job %s (%s) submitted by %s", state["jobId"], kind, who.sub)
+        log.info(
+            "job %s (%s) submitted by %s",
+            state["jobId"],
+            kind,
+            who.sub,
+            extra={"job": state["jobId"], "educator": who.sub},
+        )
         return state
 
     async def _find(self, job_id: str, educator_id: str | None) -> dict[str, Any] | None:

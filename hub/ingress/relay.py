@@ -99,7 +99,13 @@ class Relay:
             try:
                 reply = await shard.pull(self.ingress_id, ack, self.poll_timeout)
             except UpstreamError as exc:
-                log.warning("shard %d pull failed: %s; retrying in %.2fs", shard.index, exc, backoff)
+                log.warning(
+                    "shard %d pull failed: %s; retrying in %.2fs",
+                    shard.index,
+                    exc,
+                    backoff,
+                    extra={"shard": shard.index, "ingress": self.ingress_id},
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
@@ -129,6 +135,7 @@ class Relay:
         everything one pull brought a connection leaves in one frame, with no task switch."""
         conns = self.conns
         by_type: dict[str, int] = {}
+        offered: dict[str, int] = {}
         touched: list[Connection] = []
         make = Envelope._make
         # A message published to many educators arrives as many envelopes sharing one `data` object
@@ -144,6 +151,7 @@ class Relay:
             if shared is None:
                 shared = data_json[id(env.data)] = dumps(env.data)
             text = envelope_json(env.seq, env.type, env.ts, env.data, shared)
+            offered[env.type] = offered.get(env.type, 0) + len(held)
             for conn in held:
                 if conn.offer(env, text):
                     touched.append(conn)
@@ -151,6 +159,8 @@ class Relay:
             conn.flush()
         for mtype, n in by_type.items():
             self.metrics.messages_in.inc(n, type=mtype)
+        for mtype, n in offered.items():
+            self.metrics.deliveries.inc(n, type=mtype)
 
     def trim_idle(self, idle_since: float) -> int:
         """Free the compressors of connections that wrote nothing since `idle_since` (monotonic)."""

@@ -72,7 +72,7 @@ async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     metrics.connections_total.inc()
     if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.origins):
-        log.warning("[%s] origin %s refused", session, ws.headers.get("origin"))
+        log.warning("[%s] origin %s refused", session, ws.headers.get("origin"), extra={"session": session})
         return await _refuse(ws, metrics, 4403, "origin not allowed")
 
     try:
@@ -119,7 +119,7 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hel
     try:
         reply = await ctx.relay.join(conn, resume)
     except UpstreamError as exc:
-        log.error("[%s] hello failed: %s", session, exc)
+        log.error("[%s] hello failed: %s", session, exc, extra={"session": session, "educator": identity.sub})
         return await _refuse(ws, metrics, 1012, "registry unavailable: reconnect and resume")
     conn.start(
         welcome_frame(
@@ -135,7 +135,14 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hel
         reply["seq"],
         reply.get("messages", []),
     )
-    log.info("[%s] %s connected (resumed=%s, seq=%d)", session, identity.sub, reply["resumed"], reply["seq"])
+    log.info(
+        "[%s] %s connected (resumed=%s, seq=%d)",
+        session,
+        identity.sub,
+        reply["resumed"],
+        reply["seq"],
+        extra={"session": session, "educator": identity.sub},
+    )
     try:
         await _read_loop(ws, conn, identity, ctx)
     finally:

@@ -10,7 +10,7 @@ from websockets.exceptions import ConnectionClosed
 
 from hub.server import LocalHub
 from tests.conftest import scaled
-from tests.integration.conftest import Api, open_ws
+from tests.integration.conftest import Api, messages_until, open_ws, terminal
 
 
 async def close_code(hub: LocalHub, first: str | None, **kw: object) -> int:
@@ -116,3 +116,27 @@ def test_health_and_metrics(hub: LocalHub) -> None:
     assert health.status_code == 200 and health.json()["shards"] == 2
     metrics = httpx.get(hub.url + "/metrics").text
     assert "hub_connections " in metrics and "hub_delivery_latency_seconds_bucket" in metrics
+
+
+def test_metrics_show_shards_jobs_by_status_and_deliveries_by_type(hub: LocalHub, educator: Api) -> None:
+    import re
+
+    async def go() -> str:
+        ws, _ = await open_ws(hub, {"token": educator.token})
+        job_id = await asyncio.to_thread(educator.submit_quiz, n=2)
+        envelopes, _ = await messages_until(ws, terminal(job_id))
+        await ws.close()
+        assert envelopes[-1]["data"]["status"] == "completed"
+        return (await asyncio.to_thread(educator.http.get, "/metrics")).text
+
+    text = asyncio.run(go())
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    assert samples['hub_shard_up{shard="0"}'] == 1 and samples['hub_shard_up{shard="1"}'] == 1
+    assert samples['hub_jobs{status="completed"}'] >= 1
+    assert samples['hub_deliveries_total{type="quiz_status"}'] >= 3  # queued, processing..., completed
+    assert sum(v for k, v in samples.items() if k.startswith("hub_shard_published_total")) >= 3
+    assert all(re.fullmatch(r'hub_shard_feed_pending\{shard="\d"\}', k) for k in samples if "feed_pending{" in k)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -56,7 +57,10 @@ def test_hub_serve_joins_a_cluster_and_hub_token_works(tmp_path: Path, hub: Loca
     env.pop("HUB_SECRET", None)
     address = ray.get_runtime_context().gcs_address
     server = subprocess.Popen(
-        [str(BIN / "hub"), "serve", "--address", address, "--port", str(port), "--data-dir", str(tmp_path)],
+        [
+            *(str(BIN / "hub"), "serve", "--address", address, "--port", str(port), "--data-dir", str(tmp_path)),
+            *("--log-format", "json"),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -107,6 +111,10 @@ def test_hub_serve_joins_a_cluster_and_hub_token_works(tmp_path: Path, hub: Loca
         out, _ = server.communicate(timeout=scaled(30))
     assert "listening on" in out
     assert server.returncode == 0, out[-2000:]
+    logs = [json.loads(line) for line in out.splitlines() if line.startswith('{"ts"')]
+    connected = [r for r in logs if r["logger"] == "hub.ws" and "connected" in r["msg"]]
+    assert connected and connected[0]["educator"] == "cli-alice" and connected[0]["session"], logs
+    assert any(r["logger"].startswith("uvicorn") for r in logs)  # uvicorn's own lines are JSON too
 
 
 def test_hub_token_without_a_secret_explains_itself(tmp_path: Path) -> None:
