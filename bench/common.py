@@ -1,14 +1,17 @@
-"""What the benchmarks share: ports, starting the hub and the bare peer, writing a report."""
+"""What the benchmarks share: ports, starting the hub and the peers, joining the hub's Ray, process
+figures, percentiles, and writing a report (Markdown for people, JSON for bench/chart.py)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,8 +19,14 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
 SECRET = "bench-secret-" + "x" * 32
+NAMESPACE = "hub-bench"
 BIN = Path(sys.executable).parent
+
+# Ray enables token authentication on the local cluster `hub serve` starts; a driver joining it by
+# address (joined_ray) uses the same token only when this is set before Ray is imported.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
 def free_port() -> int:
@@ -41,12 +50,13 @@ def wait_healthy(url: str, proc: subprocess.Popen[Any], path: str = "/healthz", 
 
 @contextmanager
 def hub_server(**env: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
-    """`hub serve` with its own local Ray and data dir; yields (base URL, process)."""
+    """`hub serve` with its own local Ray (namespace NAMESPACE) and data dir; yields (base URL, process).
+    RAY_ADDRESS=local: without it Ray joins the cluster another process on this machine started last."""
     with tempfile.TemporaryDirectory() as data:
         port = free_port()
         proc = subprocess.Popen(
             [str(BIN / "hub"), "serve", "--port", str(port), "--data-dir", data, "--log-level", "warning"],
-            env={**os.environ, "HUB_SECRET": SECRET, **env},
+            env={**os.environ, "HUB_SECRET": SECRET, "HUB_NAMESPACE": NAMESPACE, "RAY_ADDRESS": "local", **env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -60,10 +70,11 @@ def hub_server(**env: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
 
 
 @contextmanager
-def bare_server() -> Iterator[tuple[str, subprocess.Popen[Any]]]:
-    """The bare FastAPI peer (bench/peers.py); yields (base URL, process)."""
+def peer_server(socketio: bool = False) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    """A peer of bench/peers.py (bare FastAPI, or python-socketio); yields (base URL, process)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "peers.py"), "--port", str(port)])
+    flags = ["--socketio"] if socketio else []
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "peers.py"), "--port", str(port), *flags])
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, proc, path="/docs")
@@ -73,9 +84,135 @@ def bare_server() -> Iterator[tuple[str, subprocess.Popen[Any]]]:
         proc.wait(timeout=30)
 
 
-def report(lines: list[str], out: Path) -> None:
-    """Print a Markdown report and keep it in bench/results/."""
+def ray_address(hub_pid: int, timeout: float = 30) -> str:
+    """The GCS address of the local Ray a `hub serve` process started: read from its Ray children's
+    command lines, since "auto" would find whichever cluster on this machine started last."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text() if entry.name.isdigit() else ")"
+                if stat.rsplit(")", 1)[1].split()[1:2] != [str(hub_pid)]:
+                    continue
+                found = re.search(rb"--gcs-address=(\S+)", (entry / "cmdline").read_bytes().replace(b"\0", b" "))
+            except OSError:
+                continue
+            if found:
+                return found.group(1).decode()
+        time.sleep(0.5)
+    raise RuntimeError(f"no Ray started by process {hub_pid}")
+
+
+@contextmanager
+def joined_ray(hub_pid: int) -> Iterator[None]:
+    """This process as a driver on the hub's Ray, left before the hub stops (already joined: stays)."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    ray.init(address=ray_address(hub_pid), namespace=NAMESPACE, configure_logging=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def register_kinds(base: str, hub_pid: int, kinds: dict[str, tuple[Any, Any]]) -> None:
+    """Register custom job kinds {name: (function, params model)} on the hub, through its Ray."""
+    from hub.auth import issue_token
+    from jobs import connect
+
+    with joined_ray(hub_pid):
+        nb = connect(base, issue_token(SECRET, "bench-admin", now=time.time()), namespace=NAMESPACE)
+        for name, (fn, params) in kinds.items():
+            nb.register_kind(name, fn, params)
+        nb.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(pid: int) -> dict[int, float]:
+    """{pid: user + system CPU seconds} of a process and every process under it."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+    children: dict[int, list[int]] = {}
+    for p, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(p)
+    found, todo, tick = {}, [pid], os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        if p in stats:
+            found[p] = (int(stats[p][11]) + int(stats[p][12])) / tick
+    return found
+
+
+class TreeCpu:
+    """CPU seconds spent inside a `with` block by the processes under `pid` (and it) that live
+    through the whole block: for a hub, its ingress, registry shards, job store and Ray's own
+    daemons, and nothing else on this shared machine. Job monitors and their tasks come and go with
+    their jobs; they are left out (their start-up, about a CPU second each, would drown the rest)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+
+    def __enter__(self) -> TreeCpu:
+        self.first = _tree_cpu(self.pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.last = _tree_cpu(self.pid)
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self.first[p] for p, cpu in self.last.items() if p in self.first)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def percentiles_ms(seconds: Sequence[float], qs: Sequence[float] = (0.5, 0.95, 0.99)) -> dict[str, float]:
+    """{"p50": ms, ...} of a list of durations in seconds (NaN when empty)."""
+    ordered = sorted(seconds)
+    return {
+        f"p{round(100 * q)}": 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+        for q in qs
+    }
+
+
+def report(lines: list[str], out: Path, figures: dict[str, Any] | None = None) -> None:
+    """Print a Markdown report and keep it in bench/results/, with its figures beside it as JSON."""
     text = "\n".join(lines)
     print(text)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    if figures is not None:
+        stamped = {"measured": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(), **figures}
+        out.with_suffix(".json").write_text(json.dumps(_finite(stamped), indent=1) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a figure not measured) as JSON null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

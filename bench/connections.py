@@ -1,7 +1,7 @@
 """Idle connections one ingress process holds, and its memory per connection with
 permessage-deflate negotiated: the hub against the bare FastAPI peer, same run.
 
-    python bench/connections.py --quick     # 2,000 connections
+    python bench/connections.py --quick     # 1,000 connections
     python bench/connections.py             # 10,000 connections
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing as mp
 import os
 import sys
@@ -18,30 +17,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, SECRET, bare_server, hub_server, report  # noqa: E402
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+from bench.clients import open_hub  # noqa: E402
+from bench.common import RESULTS, SECRET, hub_server, peer_server, report, rss_kib  # noqa: E402
 
 
 def holder(url: str, tokens: list[str], ready: Any, release: Any) -> None:
-    from websockets.asyncio.client import connect
-
     async def run() -> None:
         sockets = []
         for i in range(0, len(tokens), 50):
-
-            async def one(token: str) -> Any:
-                ws = await connect(url, compression="deflate", open_timeout=60, ping_interval=None)
-                await ws.send(json.dumps({"op": "hello", "token": token}))
-                await ws.recv()
-                return ws
-
-            sockets += await asyncio.gather(*(one(t) for t in tokens[i : i + 50]))
+            sockets += await asyncio.gather(*(open_hub(url, t, ping_interval=None) for t in tokens[i : i + 50]))
         ready.put(len(sockets))
         await asyncio.get_running_loop().run_in_executor(None, release.wait)
         for ws in sockets:
@@ -55,7 +39,9 @@ def measure(name: str, url: str, tokens: list[str], pid: int, procs: int = 2) ->
     ready, release = ctx.Queue(), ctx.Event()
     time.sleep(2)
     before = rss_kib(pid)
-    workers = [ctx.Process(target=holder, args=(url, tokens[i::procs], ready, release)) for i in range(procs)]
+    workers = [
+        ctx.Process(target=holder, args=(url, tokens[i::procs], ready, release), daemon=True) for i in range(procs)
+    ]
     started = time.time()
     for w in workers:
         w.start()
@@ -76,24 +62,19 @@ def measure(name: str, url: str, tokens: list[str], pid: int, procs: int = 2) ->
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--connections", type=int)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "connections.md")
-    args = parser.parse_args()
-    count = args.connections or (2000 if args.quick else 10_000)
-
+def measure_hub(base: str, pid: int, count: int) -> dict[str, Any]:
+    """Run it on a fresh ingress: the figure is the process's RSS growth."""
     from hub.auth import issue_token
 
-    rows = []
-    with hub_server() as (base, hub):
-        tokens = [issue_token(SECRET, f"idle-{i}", ttl=3600, now=time.time()) for i in range(count)]
-        rows.append(measure("hub", base.replace("http", "ws", 1) + "/ws", tokens, hub.pid))
-    with bare_server() as (base, bare):
-        idle = [f"idle-{i}" for i in range(count)]
-        rows.append(measure("bare FastAPI", base.replace("http", "ws", 1) + "/ws", idle, bare.pid))
+    tokens = [issue_token(SECRET, f"idle-{i}", ttl=3600, now=time.time()) for i in range(count)]
+    return measure("hub", base.replace("http", "ws", 1) + "/ws", tokens, pid)
 
+
+def measure_bare(base: str, pid: int, count: int) -> dict[str, Any]:
+    return measure("bare FastAPI", base.replace("http", "ws", 1) + "/ws", [f"idle-{i}" for i in range(count)], pid)
+
+
+def write(rows: list[dict[str, Any]], count: int, out: Path) -> None:
     hub_row, bare_row = rows
     lines = [
         f"# Idle connections ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {count} connections, "
@@ -111,7 +92,25 @@ def main() -> None:
         f"bare FastAPI in the same run: {bare_row['kib']:.1f}",
         "",
     ]
-    report(lines, args.out)
+    report(lines, out, {"connections": count, "rows": rows})
+
+
+def size(quick: bool) -> int:
+    return 1000 if quick else 10_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--connections", type=int)
+    parser.add_argument("--out", type=Path, default=RESULTS / "connections.md")
+    args = parser.parse_args()
+    count = args.connections or size(args.quick)
+    with hub_server() as (base, hub):
+        rows = [measure_hub(base, hub.pid, count)]
+    with peer_server() as (base, bare):
+        rows.append(measure_bare(base, bare.pid, count))
+    write(rows, count, args.out)
 
 
 if __name__ == "__main__":

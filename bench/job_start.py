@@ -1,8 +1,9 @@
 """Job start latency: POST /api/jobs -> first `queued` frame, first `processing` frame, `completed`.
 
-Runs an in-process hub on a local Ray (or uses --url), submits jobs one after another while a real
+Runs the hub (`hub serve` with its own local Ray), submits jobs one after another while a real
 WebSocket client listens, and reports medians beside two baselines measured in the same run:
-an empty HTTP round trip (GET /healthz) and starting a bare Ray actor and calling it once.
+an empty HTTP round trip (GET /healthz) and starting a bare Ray actor (on the hub's Ray) and
+calling it once.
 
     python bench/job_start.py [--jobs 10] [--questions 5] [--out bench/results/job_start.md]
 """
@@ -18,12 +19,13 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, report  # noqa: E402
+from bench.common import RESULTS, ROOT, SECRET, hub_server, joined_ray, report  # noqa: E402
 
 DOC = (ROOT / "tests" / "data" / "photosynthesis.txt").read_text()
 
@@ -75,7 +77,7 @@ def actor_start_baseline(runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        actor = Bare.remote()
+        actor = Bare.remote()  # type: ignore[attr-defined]
         ray.get(actor.ping.remote())
         times.append(time.perf_counter() - t0)
         ray.kill(actor)
@@ -105,22 +107,18 @@ def ms(values: list[float]) -> str:
     return f"{1000 * statistics.median(values):.0f} ms (min {1000 * min(values):.0f}, max {1000 * max(values):.0f})"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=10)
-    parser.add_argument("--questions", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "job_start.md")
-    args = parser.parse_args()
+def run(base: str, hub_pid: int, jobs: int, questions: int) -> dict[str, Any]:
+    from hub.auth import issue_token
 
-    import tempfile
+    token = issue_token(SECRET, "bench", ttl=3600, now=time.time())
+    results, rtts = asyncio.run(measure(base, token, jobs, questions))
+    with joined_ray(hub_pid):
+        actor = actor_start_baseline(min(jobs, 5))
+    return {"jobs": jobs, "questions": questions, "results": results, "rtts": rtts, "actor": actor}
 
-    from hub.server import LocalHub
-    from hub.settings import Settings
 
-    with tempfile.TemporaryDirectory() as data, LocalHub(Settings(port=0, data_dir=data, log_level="warning")) as hub:
-        results, rtts = asyncio.run(measure(hub.url, hub.token("bench"), args.jobs, args.questions))
-        actor = actor_start_baseline(5)
-
+def write(result: dict[str, Any], out: Path) -> None:
+    results, rtts, actor = result["results"], result["rtts"], result["actor"]
     col = {k: [r[k] for r in results] for k in ("http_202", "queued", "processing", "completed")}
     base_actor = statistics.median(actor)
     base_http = statistics.median(rtts)
@@ -128,7 +126,7 @@ def main() -> None:
         f"# Job start latency ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()})",
         "",
-        f"{args.jobs} `quiz_generation` jobs of {args.questions} questions, one after another, "
+        f"{result['jobs']} `quiz_generation` jobs of {result['questions']} questions, one after another, "
         "timed from sending `POST /api/jobs`.",
         "",
         "| from POST to | median (min, max) | ratio to its baseline |",
@@ -147,7 +145,20 @@ def main() -> None:
         f"bare Ray actor start + one call {ms(actor)}.",
         "",
     ]
-    report(lines, args.out)
+    medians = {k: 1000 * statistics.median(v) for k, v in col.items()}
+    baselines = {"http_round_trip": 1000 * base_http, "actor_start": 1000 * base_actor}
+    report(lines, out, {"jobs": result["jobs"], "median_ms": medians, "baseline_ms": baselines})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=10)
+    parser.add_argument("--questions", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=RESULTS / "job_start.md")
+    args = parser.parse_args()
+    with hub_server() as (base, hub):
+        result = run(base, hub.pid, args.jobs, args.questions)
+    write(result, args.out)
 
 
 if __name__ == "__main__":
