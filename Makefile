@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test unit lint bench bench-full bench-start install install-test clean
+.PHONY: serve test unit lint bench bench-full bench-start install install-test install-bench clean
 
 $(BIN)/hub: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(VENV)/.test-deps: $(BIN)/hub
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
+$(VENV)/.bench-deps: $(BIN)/hub
+	$(BIN)/pip install --quiet -e '.[bench]'
+	@touch $@
+
 install: $(BIN)/hub
 install-test: $(VENV)/.test-deps
+install-bench: $(VENV)/.bench-deps
 
 ## Set up and run the hub on an embedded local Ray (http://127.0.0.1:8000).
 serve: install
@@ -43,19 +48,15 @@ unit: install-test
 bench-start: install
 	$(BIN)/python bench/job_start.py $(ARGS)
 
-## Benchmarks, quick mode (a few minutes on 2 cores): job start, fan-out against bare FastAPI.
-bench: install
-	$(BIN)/python bench/job_start.py --jobs 5
-	$(BIN)/python bench/fanout.py --quick
-	$(BIN)/python bench/polling.py --quick
-	$(BIN)/python bench/connections.py --quick
+## Benchmarks, quick mode (under 3 minutes on 2 cores): idle connections, job start, fan-out against
+## bare FastAPI and python-socketio, end-to-end latency, streaming against polling; one hub for all.
+## Reports (Markdown, JSON) and the chart (benchmarks.png) go to bench/results/.
+bench: install-bench
+	$(BIN)/python bench/run.py --quick
 
-## The full fan-out run (1,000 clients x 500 messages).
-bench-full: install
-	$(BIN)/python bench/job_start.py
-	$(BIN)/python bench/fanout.py
-	$(BIN)/python bench/polling.py
-	$(BIN)/python bench/connections.py
+## The full run (1,000 fan-out clients x 500 messages, 10,000 connections, latency up to 40 jobs).
+bench-full: install-bench
+	$(BIN)/python bench/run.py --full
 
 clean:
 	rm -rf $(VENV) *.egg-info
