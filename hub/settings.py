@@ -49,7 +49,13 @@ class Settings(BaseSettings):
     history_max: int = 1000
     history_age: float = 300.0
     poll_timeout: float = 15.0
+    # A shard drops the feed of an ingress that has not pulled for this long (a dead ingress): at
+    # least twice poll_timeout, since a live but idle ingress pulls once per poll_timeout.
+    ingress_lease: float = 60.0
     progress_interval: float = 0.05
+    # Times Ray restarts a job's monitor actor whose node or process was lost (it runs the job
+    # again from the start); past them, or at 0, the job fails. -1: without limit.
+    job_max_restarts: int = Field(default=1, ge=-1)
     max_connections: int = 15_000  # per ingress process (open files are capped at 20,000)
     max_connections_per_token: int = 20
     inbound_rate: float = 20.0  # client frames a second per connection...
@@ -85,7 +91,12 @@ class Settings(BaseSettings):
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
 
     def shard_config(self) -> ShardConfig:
-        return ShardConfig(history_max=self.history_max, history_age=self.history_age, poll_timeout=self.poll_timeout)
+        return ShardConfig(
+            history_max=self.history_max,
+            history_age=self.history_age,
+            poll_timeout=self.poll_timeout,
+            ingress_lease=self.ingress_lease,
+        )
 
     @property
     def db_path(self) -> Path:
