@@ -3,11 +3,13 @@ the rest of the hub never touches Ray objects (and is tested with fakes of these
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import warnings
 from typing import Any
 
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import ActorDiedError, RayError
 
 from actors.job_monitor import JobMonitor
 from actors.registry import RegistryShard
@@ -28,12 +30,27 @@ class RegistryShardActor(RegistryShard):
         super().__init__(index, config, store=StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)))
         self.namespace = namespace
 
+    async def node_id(self) -> str:
+        """The Ray node this shard runs on (operators and the cluster tests ask)."""
+        return str(ray.get_runtime_context().get_node_id())
+
     async def monitor_gone(self, job_id: str) -> None:
-        try:
-            monitor = ray.get_actor(job_actor_name(job_id), namespace=self.namespace)
-            await monitor.wait_done.remote()
-        except (ValueError, RayError):
-            pass  # no such actor any more, or it died (also how a finished monitor ends: exit_actor)
+        """Return when the job's monitor is gone for good: it ended the job (and exit_actor), or it
+        died past its restarts. A monitor Ray is restarting (its node or process was lost) is
+        waited on again: the restarted one runs the job anew."""
+        while True:
+            try:
+                monitor = ray.get_actor(job_actor_name(job_id), namespace=self.namespace)
+            except ValueError:
+                return  # no such actor any more: ended, or dead past its restarts
+            try:
+                await monitor.wait_done.remote()  # retried by Ray on a restarted monitor
+                return
+            except ActorDiedError:
+                return  # dead for good (or exited without ending the job)
+            except RayError as exc:  # unavailable for a while (restarting): ask again
+                log.info("job %s: monitor unavailable (%s), waiting on it again", job_id, type(exc).__name__)
+                await asyncio.sleep(0.5)
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -46,6 +63,13 @@ class JobStoreActor(JobStore):
         self.recover(lambda job_id: _actor_exists(job_actor_name(job_id), namespace))
 
 
+def _was_restarted() -> bool:
+    """Whether Ray restarted the current actor (its first incarnation's node or process was lost)."""
+    with warnings.catch_warnings():  # it reads a deprecated property on the way
+        warnings.simplefilter("ignore")
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+
+
 def _actor_exists(name: str, namespace: str) -> bool:
     try:
         ray.get_actor(name, namespace=namespace)
@@ -54,6 +78,8 @@ def _actor_exists(name: str, namespace: str) -> bool:
         return False
 
 
+# Restarts are set per job by Cluster.spawn_job (Settings.job_max_restarts); Ray re-runs __init__
+# with the same arguments on another node and retries the pending `run_and_exit` call there.
 @ray.remote(num_cpus=0, max_restarts=0)
 class JobMonitorActor(JobMonitor):
     def __init__(
@@ -65,6 +91,7 @@ class JobMonitorActor(JobMonitor):
             ShardClient(ray.get_actor(shard, namespace=namespace)),
             StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)),
             progress_interval=progress_interval,
+            restarted=_was_restarted(),
         )
 
     def cancel_tasks(self, refs: list[Any]) -> None:
@@ -76,8 +103,13 @@ class JobMonitorActor(JobMonitor):
 
     async def run_and_exit(self) -> str:
         status = await self.run()
-        ray.actor.exit_actor()
+        # Exit in a call of its own that Ray never retries: exiting inside this call (which Ray
+        # retries on a restarted monitor) would read as a failed call, logged at every job's end.
+        ray.get_runtime_context().current_actor.exit_now.options(max_task_retries=0).remote()
         return status
+
+    async def exit_now(self) -> None:
+        ray.actor.exit_actor()
 
 
 class _Client:
@@ -198,9 +230,10 @@ class ShardClient(_Client):
 class Cluster:
     """The hub's view of its Ray cluster: the shard clients and job spawning."""
 
-    def __init__(self, shards: int, namespace: str, progress_interval: float = 0.05) -> None:
+    def __init__(self, shards: int, namespace: str, progress_interval: float = 0.05, job_max_restarts: int = 1) -> None:
         self.namespace = namespace
         self.progress_interval = progress_interval
+        self.job_max_restarts = job_max_restarts
         self.shards = [ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k) for k in range(shards)]
         self.store = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
 
@@ -211,7 +244,9 @@ class Cluster:
         self, state: dict[str, Any], params: dict[str, Any], resources: dict[str, float] | None = None
     ) -> None:
         """Start the job's monitor actor and its run; returns without waiting for the process.
-        `resources` ({"num_cpus": 1, "num_gpus": 1, "memory": ..., or custom resources}) place it."""
+        `resources` ({"num_cpus": 1, "num_gpus": 1, "memory": ..., or custom resources}) place it;
+        monitors spread over the nodes that have them. A monitor whose node is lost is restarted
+        (up to job_max_restarts times) and its calls, the run among them, retried there."""
         shard = shard_name(shard_of(state["educatorId"], len(self.shards)))
         wanted = dict(resources or {})
         placement = {k: wanted.pop(k) for k in ("num_cpus", "num_gpus", "memory") if k in wanted}
@@ -219,6 +254,9 @@ class Cluster:
             name=job_actor_name(state["jobId"]),
             namespace=self.namespace,
             lifetime="detached",
+            scheduling_strategy="SPREAD",
+            max_restarts=self.job_max_restarts,
+            max_task_retries=-1 if self.job_max_restarts else 0,
             **placement,
             **({"resources": wanted} if wanted else {}),
         ).remote(state, params, shard, self.namespace, self.progress_interval)

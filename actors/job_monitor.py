@@ -22,6 +22,7 @@ SLOW_AFTER = 15.0  # seconds: after this, progress messages say larger documents
 STORE_INTERVAL = 1.0  # seconds between job-store writes of progress (transitions: every one)
 ANNOUNCE_INTERVAL = 5.0  # a silent job checks this often that its shard has not restarted
 PUBLISH_RETRIES = 30
+RESTARTED = "Restarted after losing its node or worker process (attempt {attempt}): starting over"
 
 
 class JobMonitor:
@@ -34,8 +35,10 @@ class JobMonitor:
         *,
         progress_interval: float = 0.05,
         clock: Callable[[], float] = time.time,
+        restarted: bool = False,
     ) -> None:
         self.state = JobState.model_validate(state)
+        self.restarted = restarted  # Ray restarted this monitor: its node or process was lost
         self.job_id = self.state.job_id
         self.educator_id = self.state.educator_id
         self.raw_params = params
@@ -178,6 +181,14 @@ class JobMonitor:
     async def run(self) -> str:
         """Run the job to its end and publish every status; returns the final status."""
         log.info("job %s (%s) of %s starting", self.job_id, self.state.kind, self.educator_id)
+        start: dict[str, Any] = {"message": "Starting"}
+        if self.restarted:
+            attempt = await self._attempt_after_restart()
+            if attempt is None:
+                log.info("job %s had ended %s before its monitor was lost", self.job_id, self.state.status)
+                self._done.set()
+                return self.state.status
+            start = {"message": RESTARTED.format(attempt=attempt), "attempt": attempt}
         try:
             if self._cancelled:
                 raise JobCancelled(self.job_id)
@@ -186,7 +197,7 @@ class JobMonitor:
                 raise LookupError(f"unknown job kind {self.state.kind!r}")
             params = kind.params.model_validate(self.raw_params)
             self.check_cancelled()  # cancel() may have come while the kind was being looked up
-            self._update(status="processing", progress=1.0, message="Starting")
+            self._update(status="processing", progress=1.0, **start)
             self._runner = asyncio.get_running_loop().create_task(kind.call(self, params))
             result = await self._runner
             self.check_cancelled()  # a job that noticed the cancel and returned early
@@ -215,6 +226,17 @@ class JobMonitor:
             await self._publish_analytics()
         log.info("job %s ended %s in %.2fs", self.job_id, self.state.status, self.clock() - self.started_at)
         return self.state.status
+
+    async def _attempt_after_restart(self) -> int | None:
+        """A restarted monitor runs the job again from the start, as the next attempt after the one
+        the job store last recorded; None when the job had already ended (it takes that state)."""
+        stored = await self._retry("store", lambda: self.store.get(self.job_id))
+        last = JobState.model_validate(stored) if stored else self.state
+        if last.terminal:
+            self.state = last
+            return None
+        log.warning("job %s: monitor restarted after losing its node or process; running it again", self.job_id)
+        return (last.attempt or 1) + 1
 
     async def _publish_analytics(self) -> None:
         try:

@@ -71,6 +71,9 @@ class JobState(CamelModel):
     error: str | None = None
     eta_seconds: float | None = None
     stage: str | None = None
+    # Which run of the job this is: absent on the first, 2 on from a monitor restarted after its node
+    # or process was lost (an added optional field: PROTOCOL.md allows those).
+    attempt: int | None = Field(default=None, ge=2)
 
     @property
     def terminal(self) -> bool:

@@ -1,4 +1,5 @@
-"""Faults on real Ray: a job monitor killed, a registry shard killed, an ingress killed.
+"""Faults on real Ray: a job monitor killed (for good, and restarted), a registry shard killed, an
+ingress killed.
 (SIGTERM's drain is in test_readme_and_cli.)"""
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def test_killed_job_monitor_fails_the_job_within_seconds(hub: LocalHub, educator
         await client.start()
         job_id = await asyncio.to_thread(submit, educator, 2000)
         await until(lambda: client.jobs.get(job_id, {}).get("status") == "processing", 60, "processing")
-        ray.kill(ray.get_actor(job_actor_name(job_id), namespace=hub.settings.namespace))
+        # no_restart: a monitor Ray may not bring back (restarts exhausted) is gone for good
+        ray.kill(ray.get_actor(job_actor_name(job_id), namespace=hub.settings.namespace), no_restart=True)
         killed = time.monotonic()
         await until(lambda: client.jobs[job_id]["status"] != "processing", 15, "the job to end")
         took = time.monotonic() - killed
@@ -55,6 +57,35 @@ def test_killed_job_monitor_fails_the_job_within_seconds(hub: LocalHub, educator
     assert job["status"] == "failed" and "monitor" in job["error"]
     assert job["took"] < scaled(5)
     assert educator.http.get(f"/api/jobs/{job['jobId']}").json()["status"] == "failed"
+
+
+def test_restarted_job_monitor_runs_the_job_again_and_completes(
+    hub: LocalHub, educator: Api, slow_registered: None
+) -> None:
+    """A monitor that Ray restarts (as when its node is lost) runs the job again from the start and
+    says so; the shard's death watch waits on the restarted monitor instead of failing the job."""
+
+    async def go() -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+        client = HubClient(hub.url, educator.token)
+        messages: list[dict[str, Any]] = []
+        client.on("*", messages.append)
+        await client.start()
+        job_id = await asyncio.to_thread(submit, educator, 60, 0.05)  # about 3 s
+        await until(lambda: client.jobs.get(job_id, {}).get("progress", 0) > 10, 60, "progress")
+        ray.kill(ray.get_actor(job_actor_name(job_id), namespace=hub.settings.namespace), no_restart=False)
+        await until(lambda: client.jobs[job_id]["status"] != "processing", 60, "the job to end")
+        await client.close()
+        return job_id, client.jobs[job_id], messages
+
+    job_id, job, messages = asyncio.run(go())
+    assert job["status"] == "completed", job
+    mine = [m["data"] for m in messages if m["data"].get("jobId") == job_id]
+    restarted = [i for i, d in enumerate(mine) if d["message"].startswith("Restarted")]
+    assert restarted and "(attempt 2)" in mine[restarted[0]]["message"]
+    assert mine[restarted[0]]["progress"] < mine[restarted[0] - 1]["progress"]  # from the start again
+    state = educator.http.get(f"/api/jobs/{job_id}").json()
+    assert state["status"] == "completed" and state["attempt"] == 2
+    assert educator.http.get(f"/api/jobs/{job_id}/result").json() == {"steps": 60}
 
 
 def test_killed_registry_shard_restarts_and_clients_resync(hub: LocalHub, educator: Api, slow_registered: None) -> None:

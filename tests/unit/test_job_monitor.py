@@ -185,3 +185,48 @@ def test_a_silent_job_re_announces_itself_to_a_restarted_shard(monkeypatch: Any)
     announced = [u for u in shard.updates if u["status"] == "processing" and u["message"] == "Half way"]
     assert len(announced) >= 2  # once as progress, again after the restart
     assert shard.updates[-1]["status"] == "completed"
+
+
+class StoreWithRecord(FakeStore):
+    """A store that already holds the job as its lost monitor last recorded it."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__()
+        self.record = record
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        return self.record if job_id == self.record["jobId"] else None
+
+
+def run_restarted(record: dict[str, Any]) -> tuple[FakeShard, str]:
+    shard = FakeShard()
+    shard.store = StoreWithRecord(record)
+
+    async def go() -> str:
+        monitor = JobMonitor(queued(), {"steps": 5}, shard, shard.store, restarted=True)
+        status = await monitor.run()
+        assert await monitor.wait_done() == status
+        return status
+
+    return shard, asyncio.run(go())
+
+
+def test_a_restarted_monitor_runs_the_job_again_as_the_next_attempt() -> None:
+    from actors.job_monitor import RESTARTED
+
+    lost = {**queued(), "status": "processing", "progress": 60.0, "message": "Step 3 of 5"}
+    shard, status = run_restarted(lost)
+    assert status == "completed" and shard.store.saved[-1][1] == {"steps": 5}
+    first = shard.updates[0]
+    assert first["status"] == "processing" and first["message"] == RESTARTED.format(attempt=2)
+    assert first["attempt"] == 2 and first["progress"] == 1.0  # from the start again
+    assert all(u["attempt"] == 2 for u in shard.updates)  # the job state keeps saying which run it is
+
+    again, _ = run_restarted({**lost, "attempt": 2})  # lost once more
+    assert again.updates[0]["attempt"] == 3 and "(attempt 3)" in again.updates[0]["message"]
+
+
+def test_a_restarted_monitor_of_a_job_that_had_ended_runs_nothing() -> None:
+    ended = {**queued(), "status": "completed", "progress": 100.0, "message": "Done"}
+    shard, status = run_restarted(ended)
+    assert status == "completed" and shard.updates == [] and shard.store.saved == []
