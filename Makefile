@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test unit lint bench bench-full bench-start install install-test install-bench clean
+.PHONY: serve test test-cluster unit lint bench bench-full bench-start install install-test install-bench clean
 
 $(BIN)/hub: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,17 @@ serve: install
 	$(BIN)/hub serve $(ARGS)
 
 ## Set up and run the whole test suite: the JS client's unit tests (Node's runner), then pytest
-## (unit, integration on one local Ray, browser tests in Debian's Chromium).
+## (unit, integration on one local Ray, browser tests in Debian's Chromium), then the cluster tests.
 test: install-test
 	./scripts/ensure-chromium
 	node --test tests/js/
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
+
+## The multi-node tests: a three-node Ray cluster (ray.cluster_utils) and two `hub serve` processes,
+## in a pytest session of their own (a session has one Ray). About a minute and a half on 2 cores.
+test-cluster: install-test
+	$(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
 
 ## ruff (lint and format check) and mypy.
 lint: install-test
