@@ -61,8 +61,8 @@ def tick_task(index: int, barrier: str) -> Iterator[str]:
     """The job's Ray task: a progress call per item, at the rate of each phase it takes part in."""
     folder = Path(barrier)
     (folder / f"ready-{index}").touch()
-    while not (folder / "go").exists():
-        time.sleep(0.01)
+    while not (folder / "go").exists():  # the first phase starts 0.5 s after it appears
+        time.sleep(0.05)
     for p, phase in enumerate(json.loads((folder / "go").read_text())):
         if index >= phase["jobs"]:
             continue
