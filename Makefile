@@ -54,7 +54,7 @@ unit: install-test
 bench-start: install
 	$(BIN)/python bench/job_start.py $(ARGS)
 
-## Benchmarks, quick mode (under 3 minutes on 2 cores): idle connections, job start, fan-out against
+## Benchmarks, quick mode (about 2.5 minutes on 2 cores): idle connections, job start, fan-out against
 ## bare FastAPI and python-socketio, end-to-end latency, streaming against polling; one hub for all.
 ## Reports (Markdown, JSON) and the chart (benchmarks.png) go to bench/results/.
 bench: install-bench
