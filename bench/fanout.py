@@ -14,10 +14,11 @@ the bytes they read from the socket (compressed, batched: what was on the wire).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.clients import start_clients  # noqa: E402
 from bench.common import (  # noqa: E402
+    NAMESPACE,
     RESULTS,
     SECRET,
     cpu_seconds,
     hub_server,
+    joined_ray,
     peer_server,
     percentiles_ms,
     report,
@@ -60,12 +63,34 @@ class FanoutTally:
         return {"received": sum(self.counts.values()), "latencies": self.latencies}
 
 
+IN_FLIGHT = 8  # publish requests the load generator keeps open, for every server alike
+
+
+async def offer_load(base: str, publish: Callable[[httpx.AsyncClient, int], Awaitable[None]], messages: int) -> None:
+    """Publish `messages` messages in order, with up to IN_FLIGHT publishes outstanding: the publish
+    round trip (a Ray call, an HTTP request) must not be what limits the delivery rate measured."""
+    window = asyncio.Semaphore(IN_FLIGHT)
+
+    async def one(http: httpx.AsyncClient, i: int) -> None:
+        try:
+            await publish(http, i)
+        finally:
+            window.release()
+
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        sent = []
+        for i in range(messages):
+            await window.acquire()
+            sent.append(asyncio.ensure_future(one(http, i)))
+        await asyncio.gather(*sent)
+
+
 def run_one(
     name: str,
     url: str,
     names: list[str],
     messages: int,
-    publish: Callable[[httpx.Client, int], None],
+    publish: Callable[[httpx.AsyncClient, int], Awaitable[None]],
     base: str,
     server_pid: int,
     socketio: bool = False,
@@ -74,9 +99,8 @@ def run_one(
     cpu0 = cpu_seconds(server_pid)
     go.set()
     t0 = time.time()
-    with httpx.Client(base_url=base, timeout=60) as http:
-        for i in range(messages):
-            publish(http, i)
+    asyncio.run(offer_load(base, publish, messages))
+    published = time.time() - t0
     results = collect()
     elapsed = max(r["done"] for r in results) - t0
     received = sum(r["received"] for r in results)
@@ -90,39 +114,54 @@ def run_one(
         **percentiles_ms([x for r in results for x in r["latencies"]], (0.5, 0.99)),
         "bytes": sum(r["bytes"] for r in results),
         "cpu": cpu_seconds(server_pid) - cpu0,
+        "publish_s": published,
+        "elapsed_s": elapsed,
     }
 
 
-def measure_hub(base: str, pid: int, clients: int, messages: int) -> dict[str, Any]:
-    """`POST /api/publish` notifications to C educators, one connection each."""
+def measure_hub(base: str, pid: int, clients: int, messages: int, via: str = "ray") -> dict[str, Any]:
+    """Notifications to C educators, one connection each, published either from Ray (`via="ray"`:
+    a driver process calling the shards, as job monitors and hub.backend.Backend do: the production
+    path, Ray -> ingress -> clients) or through the ingress's `POST /api/publish` (`via="http"`:
+    the ingress also parses the request and makes the shard calls)."""
     from hub.auth import issue_token
 
     educators = [f"bench-{i}" for i in range(clients)]
     service = issue_token(SECRET, "bench-publisher", role="service", ttl=3600, now=time.time())
     tokens = [issue_token(SECRET, e, ttl=3600, now=time.time()) for e in educators]
 
-    def publish(http: httpx.Client, i: int) -> None:
-        reply = http.post(
+    def body(i: int) -> dict[str, Any]:
+        return {"title": f"m{i}", "body": repr(time.time())}
+
+    async def publish_http(http: httpx.AsyncClient, i: int) -> None:
+        reply = await http.post(
             "/api/publish",
             headers={"Authorization": f"Bearer {service}"},
-            json={
-                "type": "notification",
-                "educatorIds": educators,
-                "data": {"title": f"m{i}", "body": repr(time.time())},
-            },
+            json={"type": "notification", "educatorIds": educators, "data": body(i)},
         )
         assert reply.status_code == 202, reply.text
 
     url = base.replace("http", "ws", 1) + "/ws"
-    return run_one("hub", url, tokens, messages, publish, base, pid)
+    if via == "http":
+        return run_one("hub (HTTP publish)", url, tokens, messages, publish_http, base, pid)
+
+    from hub.backend import Backend
+
+    with joined_ray(pid):
+        backend = Backend.connect(address=None, namespace=NAMESPACE)
+
+        async def publish_ray(http: httpx.AsyncClient, i: int) -> None:
+            assert await backend.publish("notification", body(i), educators) == clients
+
+        return run_one("hub", url, tokens, messages, publish_ray, base, pid)
 
 
 def measure_peer(base: str, pid: int, clients: int, messages: int, socketio: bool = False) -> dict[str, Any]:
     """`POST /blast` to a peer of bench/peers.py, C educators, one connection each."""
 
-    def publish(http: httpx.Client, i: int) -> None:
+    async def publish(http: httpx.AsyncClient, i: int) -> None:
         data = {"id": f"n{i}", "level": "info", "title": f"m{i}", "body": repr(time.time()), "broadcast": False}
-        http.post("/blast", json={"ts": time.time(), "data": data})
+        (await http.post("/blast", json={"ts": time.time(), "data": data})).raise_for_status()
 
     url = base.replace("http", "ws", 1) + ("" if socketio else "/ws")
     educators = [f"bench-{i}" for i in range(clients)]
@@ -136,7 +175,7 @@ def write(rows: list[dict[str, Any]], clients: int, messages: int, out: Path) ->
     sample = {"id": "n-0123456789ab", "level": "info", "title": "m100", "body": repr(time.time()), "broadcast": False}
     one_frame = len(batch_frame([envelope_json(100, "notification", time.time(), sample)])) + 4
     baseline_bytes = one_frame * clients * messages
-    by = {r["name"]: r for r in rows}
+    by = {r["name"]: r for r in rows}  # the ratios use "hub": published from Ray
     hub, bare, sio = by["hub"], by.get("bare FastAPI"), by.get("python-socketio")
     ratios: dict[str, float] = {"wire_bytes": hub["bytes"] / baseline_bytes}
     if bare:
@@ -168,6 +207,8 @@ def write(rows: list[dict[str, Any]], clients: int, messages: int, out: Path) ->
         f"- hub bytes on the wire / one uncompressed JSON frame per message ({baseline_bytes:,} B): "
         f"**{ratios['wire_bytes']:.2f}** (target <= 0.3)",
         "- server CPU for the hub is the ingress process only (shards run in Ray workers).",
+        "- the hub's messages come from Ray (a driver calling the shards, as job monitors do); with "
+        "`--http-publish` a second hub row has them posted to the ingress's `POST /api/publish`.",
         "",
     ]
     report(lines, out, {"clients": clients, "messages": messages, "rows": rows, "ratios": ratios})
@@ -183,13 +224,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int)
     parser.add_argument("--messages", type=int)
     parser.add_argument("--out", type=Path, default=RESULTS / "fanout.md")
+    parser.add_argument("--http-publish", action="store_true", help="also publish through POST /api/publish")
     args = parser.parse_args()
     clients, messages = sizes(args.quick)
     clients, messages = args.clients or clients, args.messages or messages
 
     rows = []
     with hub_server(HUB_MAX_CONNECTIONS_PER_TOKEN="5") as (base, hub):
-        rows.append(measure_hub(base, hub.pid, clients, messages))
+        rows.append(measure_hub(base, hub.pid, clients, messages, "ray"))
+        if args.http_publish:
+            rows.append(measure_hub(base, hub.pid, clients, messages, "http"))
     for socketio in (False, True):
         with peer_server(socketio) as (base, peer):
             rows.append(measure_peer(base, peer.pid, clients, messages, socketio))

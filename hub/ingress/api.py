@@ -25,12 +25,12 @@ class SubmitJob(BaseModel):
 def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, relay: Any) -> APIRouter:
     router = APIRouter()
 
-    def identity(authorization: str | None = Header(default=None)) -> Identity:
+    async def identity(authorization: str | None = Header(default=None)) -> Identity:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise AuthError("missing bearer token")
         return verify_token(secret, authorization[7:].strip())
 
-    def educator(who: Identity = Depends(identity)) -> Identity:
+    async def educator(who: Identity = Depends(identity)) -> Identity:
         if not who.may("educator"):
             raise Forbidden(f"this endpoint needs an educator token, not {who.role}")
         return who

@@ -15,14 +15,15 @@ hub (docs/benchmarks.md):
 from __future__ import annotations
 
 import logging
+import struct
 import zlib
-from typing import Any
+from typing import Any, Literal
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.exceptions import InvalidState
 from websockets.extensions.permessage_deflate import PerMessageDeflate, ServerPerMessageDeflateFactory
 from websockets.frames import Frame
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 DEFLATE = {"window_bits": 10, "mem_level": 4}  # set from Settings before uvicorn starts
@@ -31,6 +32,16 @@ WRITER_KEY = "hub.writer"  # the ASGI scope key under which a connection finds i
 
 class TrimmableDeflate(PerMessageDeflate):
     """permessage-deflate whose compressor can be dropped between messages and made again."""
+
+    def compress_message(self, payload: bytes) -> bytes:
+        """One whole message compressed as RFC 7692 sends it (sync flush, its 4-byte tail removed):
+        the same bytes `encode` makes for an unfragmented frame, without building Frame objects."""
+        if self.local_no_context_takeover or not hasattr(self, "encoder"):
+            self.encoder = zlib.compressobj(wbits=-self.local_max_window_bits, **self.compress_settings)
+        data = self.encoder.compress(payload) + self.encoder.flush(zlib.Z_SYNC_FLUSH)
+        if self.local_no_context_takeover:
+            del self.encoder
+        return data[:-4]
 
     def trim(self) -> bool:
         if self.local_no_context_takeover or not hasattr(self, "encoder"):
@@ -42,6 +53,23 @@ class TrimmableDeflate(PerMessageDeflate):
         if not hasattr(self, "encoder"):
             self.encoder = zlib.compressobj(wbits=-self.local_max_window_bits, **self.compress_settings)
         return super().encode(frame)
+
+
+def text_frame(payload: bytes, deflate: TrimmableDeflate | None) -> bytes:
+    """A server's unmasked, unfragmented text frame (RFC 6455 5.2), compressed when `deflate` is
+    given (RSV1 set). The hub's hot path: websockets' Frame/serialize/extension chain costs several
+    times this per frame, and the bytes are identical (tests/unit/test_wsproto.py)."""
+    if deflate is not None:
+        payload = deflate.compress_message(payload)
+        first = 0xC1  # FIN | RSV1 | text
+    else:
+        first = 0x81  # FIN | text
+    length = len(payload)
+    if length < 126:
+        return bytes((first, length)) + payload
+    if length < 65536:
+        return struct.pack("!BBH", first, 126, length) + payload
+    return struct.pack("!BBQ", first, 127, length) + payload
 
 
 class _Factory(ServerPerMessageDeflateFactory):
@@ -75,6 +103,8 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
                 logger=logging.getLogger("uvicorn.error"),
             )
 
+    _deflate: TrimmableDeflate | None | Literal[False] = False  # looked up at the first write
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
@@ -99,14 +129,15 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
             await self.writable.wait()
 
     def write_text(self, text: str) -> None:
-        """One text frame, framed (and compressed) and handed to the transport now."""
-        if self.disconnected or self.close_sent:
+        """One text frame, framed (and compressed) and handed to the transport now. Data frames
+        leave no state in websockets' protocol object, so framing them here keeps it consistent."""
+        if self.disconnected or self.close_sent or self.conn.state is not State.OPEN:
             raise ClientDisconnected()
-        try:
-            self.conn.send_text(text.encode())
-        except InvalidState:
-            raise ClientDisconnected() from None
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        deflate = self._deflate
+        if deflate is False:
+            found = [e for e in self.conn.extensions if isinstance(e, TrimmableDeflate)]
+            deflate = self._deflate = found[0] if found else None
+        self.transport.write(text_frame(text.encode(), deflate))
 
     def trim(self) -> bool:
         """Free this connection's compressor (it is idle); True when there was one to free."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 
-from hub.ingress.wsproto import TrimmableDeflate
+from hub.ingress.wsproto import TrimmableDeflate, text_frame
 
 
 def test_frames_after_a_trim_decode_in_a_client_that_kept_its_context() -> None:
@@ -31,3 +31,43 @@ def test_no_context_takeover_has_nothing_to_trim() -> None:
     assert not server.trim()
     client = PerMessageDeflate(True, True, 10, 10)
     assert client.decode(server.encode(Frame(Opcode.TEXT, b"hello"))).data == b"hello"
+
+
+def test_the_hot_path_frames_are_byte_for_byte_what_websockets_makes() -> None:
+    """hub.ingress.wsproto.text_frame against websockets' Frame.serialize, same compressor settings,
+    over a sequence (context carried between messages, a trim in the middle) and every length form."""
+    ours = TrimmableDeflate(True, False, 10, 10, {"memLevel": 4})
+    theirs = TrimmableDeflate(True, False, 10, 10, {"memLevel": 4})
+    client = PerMessageDeflate(False, True, 10, 10)
+    payloads = [b"x", b'{"op":"batch"}' * 5, bytes(range(256)) * 300, b"a" * 125, b"b" * 126, b"c" * 70_000]
+    for i, payload in enumerate(payloads):
+        if i == 3:
+            assert ours.trim() and theirs.trim()
+        frame = text_frame(payload, ours)
+        assert frame == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[theirs])
+        assert frame[0] & 0x40  # RSV1: compressed
+        assert _parse(frame, client).data == payload
+    for payload in payloads:  # without compression
+        assert text_frame(payload, None) == Frame(Opcode.TEXT, payload).serialize(mask=False)
+
+
+def test_server_no_context_takeover_compresses_every_message_alone() -> None:
+    ext = TrimmableDeflate(True, True, 10, 10, {})
+    first, second = text_frame(b"hello hello hello", ext), text_frame(b"hello hello hello", ext)
+    assert first == second  # no context carried over
+    assert _parse(second, PerMessageDeflate(True, True, 10, 10)).data == b"hello hello hello"
+
+
+def _parse(data: bytes, decoder: PerMessageDeflate) -> Frame:
+    """websockets' own (client-side) frame parser, decompressing with `decoder`."""
+    from websockets.streams import StreamReader
+
+    reader = StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=False, extensions=[decoder])
+    try:
+        next(parser)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("incomplete frame")
