@@ -58,7 +58,7 @@ def main() -> None:
     start_jobs = 3 if quick else 10
 
     conns, fans = [], []
-    hub_env = {"HUB_MAX_CONNECTIONS_PER_TOKEN": str(2 * latency.CONNECTIONS)}
+    hub_env = {"HUB_MAX_CONNECTIONS_PER_TOKEN": str(2 * latency.CONNECTIONS), **connections.HUB_ENV}
     with hub_server(**hub_env) as (base, hub), joined_ray(hub.pid):  # one Ray join for every workload
         TIMINGS["hub start"] = time.time() - began
         conns.append(step("connections: hub", lambda: connections.measure_hub(base, hub.pid, count)))

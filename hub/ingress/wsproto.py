@@ -14,6 +14,8 @@ hub (docs/benchmarks.md):
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import struct
 import zlib
@@ -70,6 +72,22 @@ def text_frame(payload: bytes, deflate: TrimmableDeflate | None) -> bytes:
     if length < 65536:
         return struct.pack("!BBH", first, 126, length) + payload
     return struct.pack("!BBQ", first, 127, length) + payload
+
+
+def _libc_malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to call
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def give_back_memory() -> bool:
+    """Return freed heap pages to the OS (glibc's malloc_trim). Freed compressors leave holes of a
+    few KiB all over the heap that glibc keeps otherwise: the process's RSS would not go down."""
+    return bool(_MALLOC_TRIM and _MALLOC_TRIM(0))
 
 
 class _Factory(ServerPerMessageDeflateFactory):
