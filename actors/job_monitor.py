@@ -142,13 +142,20 @@ class JobMonitor:
             batch = self._coalescer.take(self.clock())
             if not batch:
                 return
-            await self._record(batch)
+            # A status change is in the store before any client can see it (a completed job's
+            # result is there when `completed` arrives); progress goes out first, its store write
+            # (at most once a second) after, off the progress path's latency.
+            progress_only = all(u["status"] == "processing" for u in batch)
+            if not progress_only:
+                await self._record(batch)
             for update in batch:
                 update.pop("result", None)
             reply = await self._retry("publish", lambda: self.shard.publish(batch))
             self._published_at = self.clock()
             if reply is not None:
                 self._shard_epoch = reply["epoch"]
+            if progress_only:
+                await self._record(batch)
 
     async def _record(self, batch: list[dict[str, Any]]) -> None:
         """Write the newest state to the store: at every transition (with the result, before the

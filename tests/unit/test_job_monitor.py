@@ -230,3 +230,27 @@ def test_a_restarted_monitor_of_a_job_that_had_ended_runs_nothing() -> None:
     ended = {**queued(), "status": "completed", "progress": 100.0, "message": "Done"}
     shard, status = run_restarted(ended)
     assert status == "completed" and shard.updates == [] and shard.store.saved == []
+
+
+def test_progress_goes_out_before_its_store_write_and_completed_only_after_its_result_is_stored() -> None:
+    events: list[tuple[str, str]] = []
+    shard = FakeShard()
+    store_save, shard_publish = shard.store.save, shard.publish
+
+    async def save(state: dict[str, Any], result: Any = None) -> None:
+        events.append(("store", state["status"]))
+        await store_save(state, result)
+
+    async def publish(updates: list[dict[str, Any]]) -> dict[str, Any]:
+        events.extend(("publish", u["status"]) for u in updates)
+        return await shard_publish(updates)
+
+    shard.store.save, shard.publish = save, publish  # type: ignore[method-assign]
+
+    async def go() -> None:
+        await JobMonitor(queued(), {"steps": 5}, shard, shard.store, progress_interval=0.0).run()
+
+    asyncio.run(go())
+    first_progress = events.index(("publish", "processing"))
+    assert ("store", "processing") in events[first_progress + 1 :]  # stored after it went out
+    assert events.index(("store", "completed")) < events.index(("publish", "completed"))
