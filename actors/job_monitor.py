@@ -56,6 +56,7 @@ class JobMonitor:
         self._stored_at = float("-inf")
         self._published_at = clock()
         self._shard_epoch: str | None = None
+        self._sent_status = self.state.status  # the status the shard last got from this monitor
         self._done = asyncio.Event()
 
     # -- JobContext ---------------------------------------------------------------------------
@@ -145,7 +146,7 @@ class JobMonitor:
             # A status change is in the store before any client can see it (a completed job's
             # result is there when `completed` arrives); progress goes out first, its store write
             # (at most once a second) after, off the progress path's latency.
-            progress_only = all(u["status"] == "processing" for u in batch)
+            progress_only = self._sent_status == "processing" and all(u["status"] == "processing" for u in batch)
             if not progress_only:
                 await self._record(batch)
             for update in batch:
@@ -154,6 +155,7 @@ class JobMonitor:
             self._published_at = self.clock()
             if reply is not None:
                 self._shard_epoch = reply["epoch"]
+            self._sent_status = batch[-1]["status"]
             if progress_only:
                 await self._record(batch)
 

@@ -247,10 +247,16 @@ def test_progress_goes_out_before_its_store_write_and_completed_only_after_its_r
 
     shard.store.save, shard.publish = save, publish  # type: ignore[method-assign]
 
+    ticks = iter(range(1_000_000))
+
+    def clock() -> float:  # half a second passes at every look: progress is stored (once a second)
+        return 0.5 * next(ticks)
+
     async def go() -> None:
-        await JobMonitor(queued(), {"steps": 5}, shard, shard.store, progress_interval=0.0).run()
+        await JobMonitor(queued(), {"steps": 5}, shard, shard.store, progress_interval=0.0, clock=clock).run()
 
     asyncio.run(go())
-    first_progress = events.index(("publish", "processing"))
-    assert ("store", "processing") in events[first_progress + 1 :]  # stored after it went out
+    started = events.index(("publish", "processing"))
+    assert events.index(("store", "processing")) < started  # queued -> processing: a transition, stored first
+    assert ("store", "processing") in events[started + 1 :]  # later progress: stored after it went out
     assert events.index(("store", "completed")) < events.index(("publish", "completed"))
