@@ -28,3 +28,15 @@ def test_the_schema_check_does_refuse_a_bad_config() -> None:
     config["hub_shards"] = 4  # not a key of Ray's launcher
     with pytest.raises(Exception, match="hub_shards"):
         validate_config(prepare_config(config))
+
+
+def test_the_commented_cloud_variant_is_valid_too() -> None:
+    from ray.autoscaler._private.commands import prepare_config
+    from ray.autoscaler._private.util import validate_config
+
+    text = (ROOT / "cluster.yaml").read_text()
+    block = text[text.index("aws begin") : text.index("aws end")].splitlines()[1:-1]
+    cloud = yaml.safe_load("\n".join(line.removeprefix("# ") for line in block))
+    config = {**yaml.safe_load(text), **cloud}
+    assert config["provider"]["type"] == "aws" and config["head_node_type"] == "head"
+    validate_config(prepare_config(config))
