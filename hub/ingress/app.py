@@ -59,11 +59,11 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         relay.start()
         log.info("ingress %s relaying from %d shards", relay.ingress_id, len(cluster.shards))
-        trimmer = asyncio.get_running_loop().create_task(trim_idle_compressors(settings.deflate_idle))
-        if not settings.deflate_idle:
-            trimmer.cancel()
+        loop = asyncio.get_running_loop()
+        trimmer = loop.create_task(trim_idle_compressors(settings.deflate_idle)) if settings.deflate_idle else None
         yield
-        trimmer.cancel()
+        if trimmer is not None:
+            trimmer.cancel()
         relay.close_all(1001, "server shutting down: reconnect and resume")
         await relay.stop()
 

@@ -184,7 +184,7 @@ class Connection:
             texts, skipped, oldest = outbox.drain(self.batch_max)
             writer.write_text(batch_frame(texts, skipped))
             metrics.sent_batch(len(texts), skipped, oldest)
-        self.last_sent = time.monotonic()
+            self.last_sent = time.monotonic()
 
     async def _send(self, text: str) -> None:
         if self.writer is None:

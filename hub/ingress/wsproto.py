@@ -35,11 +35,14 @@ WRITER_KEY = "hub.writer"  # the ASGI scope key under which a connection finds i
 class TrimmableDeflate(PerMessageDeflate):
     """permessage-deflate whose compressor can be dropped between messages and made again."""
 
+    def _ensure_encoder(self) -> None:
+        if self.local_no_context_takeover or not hasattr(self, "encoder"):
+            self.encoder = zlib.compressobj(wbits=-self.local_max_window_bits, **self.compress_settings)
+
     def compress_message(self, payload: bytes) -> bytes:
         """One whole message compressed as RFC 7692 sends it (sync flush, its 4-byte tail removed):
         the same bytes `encode` makes for an unfragmented frame, without building Frame objects."""
-        if self.local_no_context_takeover or not hasattr(self, "encoder"):
-            self.encoder = zlib.compressobj(wbits=-self.local_max_window_bits, **self.compress_settings)
+        self._ensure_encoder()
         data = self.encoder.compress(payload) + self.encoder.flush(zlib.Z_SYNC_FLUSH)
         if self.local_no_context_takeover:
             del self.encoder
@@ -52,8 +55,9 @@ class TrimmableDeflate(PerMessageDeflate):
         return True
 
     def encode(self, frame: Frame) -> Frame:
+        """websockets' own path (not the hub's hot path), after a trim: with a fresh compressor."""
         if not hasattr(self, "encoder"):
-            self.encoder = zlib.compressobj(wbits=-self.local_max_window_bits, **self.compress_settings)
+            self._ensure_encoder()
         return super().encode(frame)
 
 
@@ -151,12 +155,16 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         leave no state in websockets' protocol object, so framing them here keeps it consistent."""
         if self.disconnected or self.close_sent or self.conn.state is not State.OPEN:
             raise ClientDisconnected()
-        deflate = self._deflate
-        if deflate is False:
-            found = [e for e in self.conn.extensions if isinstance(e, TrimmableDeflate)]
-            deflate = self._deflate = found[0] if found else None
-        self.transport.write(text_frame(text.encode(), deflate))
+        self.transport.write(text_frame(text.encode(), self._negotiated_deflate()))
 
     def trim(self) -> bool:
         """Free this connection's compressor (it is idle); True when there was one to free."""
-        return any(isinstance(ext, TrimmableDeflate) and ext.trim() for ext in self.conn.extensions)
+        deflate = self._negotiated_deflate()
+        return deflate is not None and deflate.trim()
+
+    def _negotiated_deflate(self) -> TrimmableDeflate | None:
+        """The connection's permessage-deflate, looked up once after the handshake; None: not offered."""
+        if self._deflate is False:
+            found = [e for e in self.conn.extensions if isinstance(e, TrimmableDeflate)]
+            self._deflate = found[0] if found else None
+        return self._deflate
