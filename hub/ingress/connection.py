@@ -234,8 +234,8 @@ class Connection:
         if self.ws.application_state != WebSocketState.DISCONNECTED:
             try:
                 await self.ws.close(code, self.close_reason)
-            except (RuntimeError, OSError):
-                pass
+            except (RuntimeError, OSError, WebSocketDisconnect):  # the client is gone already: frames
+                pass  # written straight to the transport leave Starlette unaware that it went
         log.info(
             "[%s] closed %d %s",
             self.session,
