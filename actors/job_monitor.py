@@ -57,6 +57,7 @@ class JobMonitor:
         self._published_at = clock()
         self._shard_epoch: str | None = None
         self._sent_status = self.state.status  # the status the shard last got from this monitor
+        self._last_write: asyncio.Task[None] | None = None  # the newest store write
         self._done = asyncio.Event()
 
     # -- JobContext ---------------------------------------------------------------------------
@@ -148,7 +149,9 @@ class JobMonitor:
             # (at most once a second) after, off the progress path's latency.
             progress_only = self._sent_status == "processing" and all(u["status"] == "processing" for u in batch)
             if not progress_only:
-                await self._record(batch)
+                write = self._record(batch)
+                if write is not None:
+                    await write  # and every write made before it
             for update in batch:
                 update.pop("result", None)
             reply = await self._retry("publish", lambda: self.shard.publish(batch))
@@ -157,18 +160,28 @@ class JobMonitor:
                 self._shard_epoch = reply["epoch"]
             self._sent_status = batch[-1]["status"]
             if progress_only:
-                await self._record(batch)
+                self._record(batch)  # not awaited: the next publish need not wait for the store
 
-    async def _record(self, batch: list[dict[str, Any]]) -> None:
+    def _record(self, batch: list[dict[str, Any]]) -> asyncio.Task[None] | None:
         """Write the newest state to the store: at every transition (with the result, before the
-        client can see `completed`), progress at most every STORE_INTERVAL seconds."""
+        client can see `completed`), progress at most every STORE_INTERVAL seconds. Writes reach
+        the store in the order they were made (each waits for the one before); the returned task
+        (the newest write, None before the first) ends when this one and all before it have."""
         last = batch[-1]
         now = self.clock()
         if last["status"] == "processing" and len(batch) == 1 and now - self._stored_at < STORE_INTERVAL:
-            return
+            return self._last_write
         self._stored_at = now
         state = {k: v for k, v in last.items() if k not in ("result", "extra")}
-        await self._retry("store", lambda: self.store.save(state, last.get("result")))
+        previous = self._last_write
+
+        async def write() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await self._retry("store", lambda: self.store.save(state, last.get("result")))
+
+        self._last_write = asyncio.get_running_loop().create_task(write())
+        return self._last_write
 
     async def _retry(self, what: str, call: Callable[[], Any]) -> Any:
         for attempt in range(PUBLISH_RETRIES):
