@@ -3,6 +3,7 @@ figures, percentiles, and writing a report (Markdown for people, JSON for bench/
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SECRET = "bench-secret-" + "x" * 32
 NAMESPACE = "hub-bench"
-BIN = Path(sys.executable).parent
 
 # Ray enables token authentication on the local cluster `hub serve` starts; a driver joining it by
 # address (joined_ray) uses the same token only when this is set before Ray is imported.
@@ -48,17 +48,28 @@ def wait_healthy(url: str, proc: subprocess.Popen[Any], path: str = "/healthz", 
     raise RuntimeError(f"{url} did not start")
 
 
+def server_log() -> Any:
+    """Where servers' output goes: the file BENCH_LOG names (appended to), else nowhere."""
+    path = os.environ.get("BENCH_LOG")
+    return open(path, "ab") if path else subprocess.DEVNULL  # noqa: SIM115 (the child holds it)
+
+
 @contextmanager
-def hub_server(**env: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
-    """`hub serve` with its own local Ray (namespace NAMESPACE) and data dir; yields (base URL, process).
-    RAY_ADDRESS=local: without it Ray joins the cluster another process on this machine started last."""
+def hub_server(address: str | None = None, **env: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    """`hub serve` (namespace NAMESPACE, its own data dir) with its own local Ray, or, given a Ray
+    `address`, one more ingress process joined to that Ray's shards; yields (base URL, process).
+    RAY_ADDRESS=local: without it Ray joins the cluster another process on this machine started last.
+    Run as `python -m hub.cli`, so a checkout on PYTHONPATH serves as well as an installed hub."""
     with tempfile.TemporaryDirectory() as data:
         port = free_port()
+        join = ["--address", address] if address else []
         proc = subprocess.Popen(
-            [str(BIN / "hub"), "serve", "--port", str(port), "--data-dir", data, "--log-level", "warning"],
-            env={**os.environ, "HUB_SECRET": SECRET, "HUB_NAMESPACE": NAMESPACE, "RAY_ADDRESS": "local", **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--data-dir", data, *join]
+            + ["--log-level", "warning"],
+            env={**os.environ, "HUB_SECRET": SECRET, "HUB_NAMESPACE": NAMESPACE, "RAY_ADDRESS": address or "local"}
+            | env,
+            stdout=server_log(),
+            stderr=subprocess.STDOUT,
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -74,7 +85,11 @@ def peer_server(socketio: bool = False) -> Iterator[tuple[str, subprocess.Popen[
     """A peer of bench/peers.py (bare FastAPI, or python-socketio); yields (base URL, process)."""
     port = free_port()
     flags = ["--socketio"] if socketio else []
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "peers.py"), "--port", str(port), *flags])
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "peers.py"), "--port", str(port), *flags],
+        stdout=server_log(),
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, proc, path="/docs")
@@ -128,6 +143,32 @@ def register_kinds(base: str, hub_pid: int, kinds: dict[str, tuple[Any, Any]]) -
         for name, (fn, params) in kinds.items():
             nb.register_kind(name, fn, params)
         nb.close()
+
+
+async def offer(
+    send: Callable[[int, float], Awaitable[None]], messages: int, rate: float | None = None, in_flight: int = 8
+) -> None:
+    """Call `send(i, stamp)` for i in 0 .. messages-1, in order, with at most `in_flight` calls
+    outstanding. Without `rate`, as fast as that allows (saturation: a server that accepts faster
+    than it delivers builds a queue, and its latency grows with the run). With `rate`, message i is
+    due at start + i / rate and is stamped with that time, so a server that falls behind shows it in
+    its latency (no coordinated omission); without, the stamp is the time of the call."""
+    window = asyncio.Semaphore(in_flight)
+
+    async def one(i: int, stamp: float) -> None:
+        try:
+            await send(i, stamp)
+        finally:
+            window.release()
+
+    sent = []
+    start = time.time()
+    for i in range(messages):
+        if rate:
+            await asyncio.sleep(max(0.0, start + i / rate - time.time()))
+        await window.acquire()
+        sent.append(asyncio.ensure_future(one(i, start + i / rate if rate else time.time())))
+    await asyncio.gather(*sent)
 
 
 def cpu_seconds(pid: int) -> float:

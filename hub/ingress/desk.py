@@ -50,10 +50,13 @@ class NotificationData(_Data):
     broadcast: bool = False
 
 
+MAX_RECIPIENTS = 10_000  # educators one publish may name; a larger audience takes several
+
+
 class Publish(_Data):
     type: Literal["analytics_update", "notification"]
     data: dict[str, Any]
-    educator_ids: list[str] | None = Field(default=None, alias="educatorIds", max_length=10_000)
+    educator_ids: list[str] | None = Field(default=None, alias="educatorIds", max_length=MAX_RECIPIENTS)
     broadcast: bool = False
 
 
