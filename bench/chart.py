@@ -1,7 +1,7 @@
 """One PNG of the latest figures: reads the JSON every benchmark writes beside its Markdown in
 bench/results/ and draws bench/results/benchmarks.png (a panel says so when its figures are missing).
 
-    python bench/chart.py
+    python bench/chart.py [FOLDER]     # default bench/results; e.g. bench/results/16-core
 """
 
 from __future__ import annotations
@@ -46,15 +46,23 @@ def fanout_panels(ax_rate: Any, ax_lat: Any, data: dict[str, Any] | None) -> Non
         missing(ax_rate, "Fan-out throughput")
         missing(ax_lat, "Fan-out latency")
         return
-    rows = [r for name in SERVERS for r in data["rows"] if r["name"] == name]
+
+    def of(offered: float | None) -> list[dict[str, Any]]:
+        return [r for name in SERVERS for r in data["rows"] if r["name"] == name and r.get("offered") == offered]
+
+    rows = of(None)  # saturation
     names = [r["name"] for r in rows]
     bars(ax_rate, names, [r["rate"] for r in rows], f"Fan-out, {data['clients']} clients", "messages/s delivered")
+    rate = data.get("ratios", {}).get("p99_rate")  # latency at equal load where a paced run was made
+    title = f"Fan-out latency at {rate:g} messages/s" if rate else "Fan-out latency, send to arrival"
+    rows = of(rate) if rate else rows
+    names = [r["name"] for r in rows]
     width = 0.38
     for k, q in enumerate(("p50", "p99")):
         xs = [i + (k - 0.5) * width for i in range(len(rows))]
         ax_lat.bar(xs, [r[q] or 0 for r in rows], width, label=q, color=["#9ecae1", "#3182bd"][k])
     ax_lat.set_xticks(range(len(rows)), names, fontsize=8)
-    ax_lat.set_title("Fan-out latency, send to arrival", fontsize=10)
+    ax_lat.set_title(title, fontsize=10)
     ax_lat.set_ylabel("ms")
     ax_lat.legend(fontsize=7)
 
@@ -88,13 +96,41 @@ def latency_panels(ax_pct: Any, ax_steps: Any, data: dict[str, Any] | None) -> N
     ax_steps.legend(fontsize=7)
 
 
+def scale_panels(ax_rate: Any, ax_lat: Any, ax_off: Any, runs: list[dict[str, Any]]) -> None:
+    """bench/scale.py: deliveries/s and latency against ingress processes, per load (saturation, paced)."""
+    phases = [p for run in runs for p in run["phases"]]
+    loads = sorted({p.get("offered") or 0.0 for p in phases})
+    for load in loads:
+        steps = [p for p in phases if (p.get("offered") or 0.0) == load]
+        label = f"paced {load:g}/s each" if load else "saturation"
+        ks = [p["ingresses"] for p in steps]
+        ax_rate.plot(ks, [p["rate"] for p in steps], "o-", label=label)
+        ax_rate.plot(ks, [steps[0]["rate"] * k for k in ks], ":", color="grey", linewidth=1)
+        if load:
+            ax_lat.plot(ks, [p["p50"] for p in steps], "o-", label=f"p50, {label}")
+            ax_lat.plot(ks, [p["p99"] for p in steps], "s-", label=f"p99, {label}")
+    per = runs[0]["per_ingress"]
+    ax_rate.set_title(f"Delivery against ingress processes ({per:,} connections each; dotted: perfect)", fontsize=10)
+    ax_rate.set_xlabel("ingress processes")
+    ax_rate.set_ylabel("deliveries/s")
+    ax_rate.legend(fontsize=7)
+    ax_lat.set_title("Latency at scale, publish to arrival", fontsize=10)
+    ax_lat.set_xlabel("ingress processes")
+    ax_lat.set_ylabel("ms")
+    ax_lat.legend(fontsize=7)
+    ax_off.set_axis_off()
+
+
 def draw(folder: Path = RESULTS) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    scale = [d for d in (load("scale", folder), load("scale-paced", folder)) if d]
+    fig, axes = plt.subplots(3 if scale else 2, 3, figsize=(15, 12.75 if scale else 8.5))
+    if scale:
+        scale_panels(axes[2][0], axes[2][1], axes[2][2], scale)
     fanout_panels(axes[0][0], axes[0][1], load("fanout", folder))
     latency_panels(axes[0][2], axes[1][0], load("latency", folder))
     polling = load("polling", folder)
@@ -120,4 +156,4 @@ def draw(folder: Path = RESULTS) -> Path:
 
 
 if __name__ == "__main__":
-    print(draw())
+    print(draw(Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS))

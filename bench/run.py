@@ -53,6 +53,7 @@ def main() -> None:
     began = time.time()
     count = connections.size(quick)
     clients, messages = fanout.sizes(quick)
+    rates: list[float | None] = [None, *fanout.paced_rates(quick)]
     plan = latency.QUICK if quick else latency.FULL
     jobs, watchers, seconds = polling.sizes(quick)
     start_jobs = 3 if quick else 10
@@ -63,15 +64,20 @@ def main() -> None:
         TIMINGS["hub start"] = time.time() - began
         conns.append(step("connections: hub", lambda: connections.measure_hub(base, hub.pid, count)))
         started = step("job start", lambda: job_start.run(base, hub.pid, start_jobs, 5))
-        fans.append(step("fan-out: hub", lambda: fanout.measure_hub(base, hub.pid, clients, messages)))
+        fans.append(step("fan-out: hub", lambda: fanout.measure_hub(base, hub.pid, clients, messages, rates=rates)))
         lat = step("latency", lambda: latency.measure(base, hub.pid, plan))
         polled = step("streaming vs polling", lambda: polling.measure(base, hub.pid, jobs, watchers, seconds))
     with peer_server() as (base, bare):
         conns.append(step("connections: bare FastAPI", lambda: connections.measure_bare(base, bare.pid, count)))
-        fans.append(step("fan-out: bare FastAPI", lambda: fanout.measure_peer(base, bare.pid, clients, messages)))
+        fans.append(
+            step("fan-out: bare FastAPI", lambda: fanout.measure_peer(base, bare.pid, clients, messages, rates=rates))
+        )
     with peer_server(socketio=True) as (base, sio):
         fans.append(
-            step("fan-out: python-socketio", lambda: fanout.measure_peer(base, sio.pid, clients, messages, True))
+            step(
+                "fan-out: python-socketio",
+                lambda: fanout.measure_peer(base, sio.pid, clients, messages, True, rates=rates),
+            )
         )
 
     if all(conns):
@@ -79,7 +85,7 @@ def main() -> None:
     if started:
         job_start.write(started, RESULTS / "job_start.md")
     if fans[0]:
-        fanout.write([r for r in fans if r], clients, messages, RESULTS / "fanout.md")
+        fanout.write([row for rows in fans if rows for row in rows], clients, messages, RESULTS / "fanout.md")
     if lat:
         latency.write(lat, RESULTS / "latency.md")
     if polled:
