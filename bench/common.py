@@ -220,6 +220,30 @@ class TreeCpu:
     def seconds(self) -> float:
         return sum(cpu - self.first[p] for p, cpu in self.last.items() if p in self.first)
 
+    def by_role(self) -> dict[str, float]:
+        """The same CPU seconds by what each process is: "ingress" (the hub's own process), an
+        actor's class ("RegistryShardActor", ...), "gcs_server", "raylet", or "other"."""
+        roles: dict[str, float] = {}
+        for p, cpu in self.last.items():
+            if p in self.first:
+                role = "ingress" if p == self.pid else _role(p)
+                roles[role] = roles.get(role, 0.0) + cpu - self.first[p]
+        return roles
+
+
+def _role(pid: int) -> str:
+    """What a Ray process is, from its command line (actor workers are titled "ray::Class...")."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    if cmdline.startswith("ray::"):
+        return re.split(r"[.\s:]", cmdline[5:], maxsplit=1)[0] or "other"
+    for daemon in ("gcs_server", "raylet"):
+        if daemon in cmdline.split(" ", 1)[0]:
+            return daemon
+    return "other"
+
 
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -133,12 +133,14 @@ async def run_mode(
                 window = took + 1.0
             await asyncio.sleep(window - took)
     cpu = meter.seconds
+    roles = meter.by_role()
     missed = sum(len(STATUSES) - len([s for s in seen if s in STATUSES]) for seen in seen_lists)
     return {
         "mode": mode,
         "updates": counts[0],
         "requests": counts[1],
         "cpu": cpu,
+        "cpu_by_role": roles,
         "missed": missed,
         "watchers": len(tokens) * clients,
         "window": window,
@@ -186,6 +188,16 @@ def write(rows: list[dict[str, Any]], jobs: int, clients: int, seconds: float, o
         f"- missed status changes: stream {stream['missed']}, polling {poll['missed']}",
         "",
     ]
+    split = {
+        mode: {
+            role: r["cpu_by_role"].get(role, 0.0) - base_cpu["cpu_by_role"].get(role, 0.0)
+            for role in sorted(set(r["cpu_by_role"]) | set(base_cpu["cpu_by_role"]))
+        }
+        for mode, r in (("stream", stream), ("poll", poll))
+    }
+    for mode, roles in split.items():
+        shown = ", ".join(f"{role} {1000 * sec:+.0f}" for role, sec in sorted(roles.items(), key=lambda x: -abs(x[1])))
+        lines.insert(-1, f"- {mode}'s delivery CPU by process, ms over jobs only: {shown}")
     if not comparable:
         windows = ", ".join(f"{r['mode']} {r['window']:.1f} s" for r in rows)
         lines[-1:-1] = [f"- **not comparable**: the jobs overran the window on this busy machine ({windows})"]
