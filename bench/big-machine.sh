@@ -18,16 +18,16 @@ export PYTHONUNBUFFERED=1 BENCH_LOG="$out/servers.log"
 PY=${PYTHON:-python3}
 echo "$(nproc) cores, $(ulimit -n) open files, $($PY --version)"
 if [ "${2:-}" = "--smoke" ]; then
-    scale=(--ingresses 2 --per-ingress 300 --client-procs 2 --messages 10)
+    scale=(--ingresses 2 --per-ingress 300 --client-procs 2 --messages 10 --paced 2)
     fan=(--clients 100 --messages 50 --client-procs 2)
 else
-    scale=(--ingresses 4 --per-ingress 12500 --client-procs 8 --messages 20)
+    scale=(--ingresses 4 --per-ingress 12500 --client-procs 8 --messages 20 --paced 1)
     fan=(--clients 1000 --messages 500 --client-procs 8)
 fi
 status=0
 for workload in ${ONLY:-scale fanout latency}; do
     case $workload in
-        scale) timeout 270 $PY bench/scale.py "${scale[@]}" --out "$out/scale.md" || status=1 ;;
+        scale) timeout 300 $PY bench/scale.py "${scale[@]}" --out "$out/scale.md" || status=1 ;;
         fanout) timeout 200 $PY bench/fanout.py "${fan[@]}" --out "$out/fanout.md" || status=1 ;;
         latency) timeout 100 $PY bench/latency.py --quick --out "$out/latency.md" || status=1 ;;
     esac
