@@ -15,7 +15,7 @@ mkdir -p "$out"
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 export PYTHONUNBUFFERED=1 BENCH_LOG="$out/servers.log"
-PY=${PYTHON:-python3}
+PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}  # make install-bench's, else python3
 echo "$(nproc) cores, $(ulimit -n) open files, $($PY --version)"
 if [ "${2:-}" = "--smoke" ]; then
     scale=(--ingresses 2 --per-ingress 300 --client-procs 2 --messages 10 --paced 2)
