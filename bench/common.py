@@ -232,11 +232,15 @@ class TreeCpu:
 
 
 def _role(pid: int) -> str:
-    """What a Ray process is, from its command line (actor workers are titled "ray::Class...")."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return "other"
+    return role_of(cmdline)
+
+
+def role_of(cmdline: str) -> str:
+    """What a Ray process is, from its command line (actor workers are titled "ray::Class...")."""
     if cmdline.startswith("ray::"):
         return re.split(r"[.\s:]", cmdline[5:], maxsplit=1)[0] or "other"
     for daemon in ("gcs_server", "raylet"):
