@@ -144,6 +144,9 @@ class StoreClient(_Client):
     async def list_jobs(self, educator_id: str, limit: int = 200) -> list[dict[str, Any]]:
         return await self._call("list_jobs", educator_id, limit)
 
+    async def list_jobs_many(self, educator_ids: list[str], limit: int = 200) -> list[list[dict[str, Any]]]:
+        return await self._call("list_jobs_many", educator_ids, limit)
+
     async def educator_stats(self, educator_id: str) -> dict[str, Any]:
         return await self._call("educator_stats", educator_id)
 
@@ -193,8 +196,16 @@ class ShardClient(_Client):
     async def hello(self, ingress_id: str, educator_id: str, resume: tuple[str, int] | None) -> dict[str, Any]:
         return await self._call("hello", ingress_id, educator_id, resume)
 
+    async def hello_many(
+        self, ingress_id: str, requests: list[tuple[str, tuple[str, int] | None]]
+    ) -> list[dict[str, Any]]:
+        return await self._call("hello_many", ingress_id, requests)
+
     async def unwatch(self, ingress_id: str, educator_id: str) -> None:
         await self._call("unwatch", ingress_id, educator_id)
+
+    async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]:
+        return await self._call("unwatch_many", ingress_id, educator_ids)
 
     async def attach(self, ingress_id: str, educator_ids: list[str]) -> str:
         return await self._call("attach", ingress_id, educator_ids)

@@ -15,6 +15,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from hub.coalesce import Coalescer
 from hub.errors import InvalidTransition
 from hub.feed import IngressFeed
 from hub.jobstate import JobState, check_transition, message_for
@@ -34,6 +35,8 @@ class RegistryShard:
         self.config = config
         self.clock = clock
         self.store = store  # a StoreClient: educators' earlier jobs are loaded from it on first sight
+        # loads that arrive together (a burst of hellos) go to the store as one call
+        self._loads: Coalescer[str, list[dict[str, Any]]] = Coalescer(self._load_many, max_batch=200)
         self._loaded: dict[str, asyncio.Future[None]] = {}
         self._watched: dict[str, asyncio.Task[None]] = {}  # job -> the task waiting on its monitor
         self.epoch = uuid.uuid4().hex[:16]  # a new incarnation: every stream's history is new
@@ -163,7 +166,7 @@ class RegistryShard:
         if pending is None:
             pending = self._loaded[educator_id] = asyncio.get_running_loop().create_future()
             try:
-                for raw in reversed(await self.store.list_jobs(educator_id, self.config.jobs_per_educator)):
+                for raw in reversed(await self._loads.call(educator_id)):
                     state = JobState.model_validate(raw)
                     if state.job_id not in self.jobs:
                         self.jobs[state.job_id] = state
@@ -175,6 +178,9 @@ class RegistryShard:
                 log.warning("shard %d: could not load %s's jobs: %s", self.index, educator_id, exc)
                 return
         await asyncio.shield(pending)
+
+    async def _load_many(self, educator_ids: list[str]) -> list[list[dict[str, Any]]]:
+        return list(await self.store.list_jobs_many(educator_ids, self.config.jobs_per_educator))
 
     async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:
         """Deliver a message that is not a job state (analytics_update, notification)."""
@@ -227,10 +233,25 @@ class RegistryShard:
             "snapshot": self.snapshot(educator_id),
         }
 
+    async def hello_many(
+        self, ingress_id: str, requests: list[tuple[str, tuple[str, int] | None]]
+    ) -> list[dict[str, Any]]:
+        """`hello` for each (educator, resume), in one call: an ingress's hellos that queued while
+        its previous call was under way (hub.coalesce)."""
+        return list(await asyncio.gather(*(self.hello(ingress_id, e, resume) for e, resume in requests)))
+
     async def unwatch(self, ingress_id: str, educator_id: str) -> None:
         feed = self.feeds.get(ingress_id)
         if feed is not None:
             feed.unwatch(educator_id)
+
+    async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]:
+        """`unwatch` once per entry (one per connection that left), in one call."""
+        feed = self.feeds.get(ingress_id)
+        if feed is not None:
+            for educator_id in educator_ids:
+                feed.unwatch(educator_id)
+        return [None] * len(educator_ids)
 
     async def attach(self, ingress_id: str, educator_ids: list[str]) -> str:
         """(Re-)attach an ingress with the educators it holds, e.g. after this shard restarted."""

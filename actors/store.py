@@ -101,6 +101,10 @@ class JobStore:
         ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def list_jobs_many(self, educator_ids: list[str], limit: int = 200) -> list[list[dict[str, Any]]]:
+        """`list_jobs` for each educator, in one call (a shard's loads that queued together)."""
+        return [self.list_jobs(educator_id, limit) for educator_id in educator_ids]
+
     def recover(self, alive: Callable[[str], bool]) -> list[dict[str, Any]]:
         """Mark failed every unfinished job whose monitor is gone; return the updated records."""
         now = self.clock()

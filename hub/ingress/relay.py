@@ -7,8 +7,10 @@ import asyncio
 import logging
 import time
 import uuid
+from functools import partial
 from typing import Any, Protocol
 
+from hub.coalesce import Coalescer
 from hub.errors import UpstreamError
 from hub.ingress.connection import Connection
 from hub.metrics import IngressMetrics
@@ -22,8 +24,10 @@ log = logging.getLogger("hub.relay")
 class Shard(Protocol):
     index: int
 
-    async def hello(self, ingress_id: str, educator_id: str, resume: tuple[str, int] | None) -> dict[str, Any]: ...
-    async def unwatch(self, ingress_id: str, educator_id: str) -> None: ...
+    async def hello_many(
+        self, ingress_id: str, requests: list[tuple[str, tuple[str, int] | None]]
+    ) -> list[dict[str, Any]]: ...
+    async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]: ...
     async def attach(self, ingress_id: str, educator_ids: list[str]) -> str: ...
     async def detach(self, ingress_id: str) -> None: ...
     async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> dict[str, Any]: ...
@@ -39,9 +43,15 @@ class Relay:
         self.epochs: dict[int, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Hellos and unwatches coalesce per shard: one call when idle, batches under a burst.
+        self._hellos = [Coalescer(partial(s.hello_many, self.ingress_id)) for s in shards]
+        self._unwatches = [Coalescer(partial(s.unwatch_many, self.ingress_id), max_batch=1000) for s in shards]
 
     def shard_for(self, educator_id: str) -> Shard:
         return self.shards[shard_of(educator_id, len(self.shards))]
+
+    def _index(self, educator_id: str) -> int:
+        return shard_of(educator_id, len(self.shards))
 
     @property
     def connection_count(self) -> int:
@@ -53,7 +63,7 @@ class Relay:
         """Register `conn` (buffering what arrives meanwhile) and get its hello answer from the shard."""
         self.conns.setdefault(conn.educator_id, set()).add(conn)
         try:
-            return await self.shard_for(conn.educator_id).hello(self.ingress_id, conn.educator_id, resume)
+            return await self._hellos[self._index(conn.educator_id)].call((conn.educator_id, resume))
         except BaseException:
             self.leave(conn, unwatch=False)
             raise
@@ -70,7 +80,7 @@ class Relay:
 
     async def _unwatch(self, educator_id: str) -> None:
         try:
-            await self.shard_for(educator_id).unwatch(self.ingress_id, educator_id)
+            await self._unwatches[self._index(educator_id)].call(educator_id)
         except UpstreamError as exc:
             log.warning("unwatch %s: %s", educator_id, exc)
 

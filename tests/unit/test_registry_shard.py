@@ -127,10 +127,10 @@ class FakeStore:
         self.jobs = jobs
         self.calls = 0
 
-    async def list_jobs(self, educator_id: str, limit: int) -> list[dict[str, Any]]:
+    async def list_jobs_many(self, educator_ids: list[str], limit: int) -> list[list[dict[str, Any]]]:
         self.calls += 1
         await asyncio.sleep(0.01)
-        return [j for j in self.jobs if j["educatorId"] == educator_id]
+        return [[j for j in self.jobs if j["educatorId"] == e] for e in educator_ids]
 
 
 def test_earlier_jobs_are_loaded_from_the_store_once(clock: FakeClock) -> None:
@@ -143,6 +143,19 @@ def test_earlier_jobs_are_loaded_from_the_store_once(clock: FakeClock) -> None:
         await s.publish([state("new", "queued")])
         assert [j["jobId"] for j in await s.jobs_of("alice")] == ["new", "old2", "old1"]
         assert (await s.publish([state("old2", "processing", 5)]))["seqs"] == [0]  # terminal stays terminal
+
+    run(go())
+
+
+def test_loads_of_educators_arriving_together_are_one_store_call(clock: FakeClock) -> None:
+    async def go() -> None:
+        store = FakeStore([state("a1", "completed", 100), state("b1", "failed", educator="bob")])
+        s = RegistryShard(0, ShardConfig(), clock, store=store)
+        first = await s.hello("ing", "carol", None)  # idle: its load goes alone, at once
+        assert first["snapshot"] == [] and store.calls == 1
+        replies = await s.hello_many("ing", [("alice", None), ("bob", None), ("dave", None)])
+        assert [[j["jobId"] for j in r["snapshot"]] for r in replies] == [["a1"], ["b1"], []]
+        assert store.calls == 2  # three educators, one call
 
     run(go())
 
@@ -193,5 +206,28 @@ def test_a_running_job_whose_monitor_dies_is_failed(clock: FakeClock) -> None:
         j1, j2 = await s.job("j1"), await s.job("j2")
         assert j1["status"] == "failed" and "monitor" in j1["error"]
         assert j2["status"] == "completed"  # a monitor that ended its job leaves it be
+
+    run(go())
+
+
+def test_hello_many_and_unwatch_many_answer_and_count_like_single_calls(clock: FakeClock) -> None:
+    async def go() -> None:
+        s = shard(clock)
+        await s.publish([state("j1", "queued", educator="alice")])
+        first = await s.hello("ing", "alice", None)
+        replies = await s.hello_many("ing", [("alice", None), ("bob", None), ("alice", (first["epoch"], 0))])
+        assert [r["resumed"] for r in replies] == [False, False, True]
+        assert [j["jobId"] for j in replies[0]["snapshot"]] == ["j1"] and replies[1]["snapshot"] == []
+        assert [e.seq for e in replies[2]["messages"]] == [1]
+        # three hellos of alice's (one per connection), one of bob's: unwatching two of alice's
+        # and bob's leaves alice watched, bob not
+        assert await s.unwatch_many("ing", ["alice", "bob", "alice"]) == [None, None, None]
+        await s.publish_message(["alice", "bob"], "notification", {"title": "t"})
+        reply = await s.pull("ing", 0)
+        assert {Envelope._make(raw).educator_id for _, raw in reply["items"]} == {"alice"}
+        await s.unwatch_many("ing", ["alice"])
+        await s.publish_message(["alice"], "notification", {"title": "t"})
+        assert not (await s.pull("ing", reply["items"][-1][0], timeout=0.01))["items"]
+        assert await s.unwatch_many("nobody", ["alice"]) == [None]  # an unknown ingress: nothing to do
 
     run(go())
