@@ -141,9 +141,6 @@ class StoreClient(_Client):
     async def result(self, job_id: str) -> Any:
         return await self._call("result", job_id)
 
-    async def list_jobs(self, educator_id: str, limit: int = 200) -> list[dict[str, Any]]:
-        return await self._call("list_jobs", educator_id, limit)
-
     async def list_jobs_many(self, educator_ids: list[str], limit: int = 200) -> list[list[dict[str, Any]]]:
         return await self._call("list_jobs_many", educator_ids, limit)
 
@@ -193,16 +190,10 @@ class ShardClient(_Client):
     async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:
         return await self._call("publish_message", educator_ids, mtype, data)
 
-    async def hello(self, ingress_id: str, educator_id: str, resume: tuple[str, int] | None) -> dict[str, Any]:
-        return await self._call("hello", ingress_id, educator_id, resume)
-
     async def hello_many(
         self, ingress_id: str, requests: list[tuple[str, tuple[str, int] | None]]
     ) -> list[dict[str, Any]]:
         return await self._call("hello_many", ingress_id, requests)
-
-    async def unwatch(self, ingress_id: str, educator_id: str) -> None:
-        await self._call("unwatch", ingress_id, educator_id)
 
     async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]:
         return await self._call("unwatch_many", ingress_id, educator_ids)

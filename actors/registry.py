@@ -240,13 +240,8 @@ class RegistryShard:
         its previous call was under way (hub.coalesce)."""
         return list(await asyncio.gather(*(self.hello(ingress_id, e, resume) for e, resume in requests)))
 
-    async def unwatch(self, ingress_id: str, educator_id: str) -> None:
-        feed = self.feeds.get(ingress_id)
-        if feed is not None:
-            feed.unwatch(educator_id)
-
     async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]:
-        """`unwatch` once per entry (one per connection that left), in one call."""
+        """Stop watching for `ingress_id` once per entry (one per connection that left), in one call."""
         feed = self.feeds.get(ingress_id)
         if feed is not None:
             for educator_id in educator_ids:

@@ -47,11 +47,11 @@ class Relay:
         self._hellos = [Coalescer(partial(s.hello_many, self.ingress_id)) for s in shards]
         self._unwatches = [Coalescer(partial(s.unwatch_many, self.ingress_id), max_batch=1000) for s in shards]
 
-    def shard_for(self, educator_id: str) -> Shard:
-        return self.shards[shard_of(educator_id, len(self.shards))]
-
     def _index(self, educator_id: str) -> int:
         return shard_of(educator_id, len(self.shards))
+
+    def shard_for(self, educator_id: str) -> Shard:
+        return self.shards[self._index(educator_id)]
 
     @property
     def connection_count(self) -> int:
