@@ -58,8 +58,8 @@ class JobStoreActor(JobStore):
     """The store on the node that owns the data dir. On start it fails the unfinished jobs whose
     monitors are gone (the hub was stopped, or the store restarted after their node died)."""
 
-    def __init__(self, path: str, namespace: str) -> None:
-        super().__init__(path)
+    def __init__(self, path: str, namespace: str, busy_timeout: float = 5.0) -> None:
+        super().__init__(path, busy_timeout=busy_timeout)
         self.recover(lambda job_id: _actor_exists(job_actor_name(job_id), namespace))
 
 
@@ -134,6 +134,9 @@ class StoreClient(_Client):
 
     async def save(self, state: dict[str, Any], result: Any = None) -> None:
         await self._call("save", state, result)
+
+    async def delete(self, job_id: str) -> None:
+        await self._call("delete", job_id)
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         return await self._call("get", job_id)
@@ -283,9 +286,12 @@ def discover_shards(namespace: str) -> int:
     return count
 
 
-def start_actors(count: int, namespace: str, config: ShardConfig, db_path: str) -> None:
+def start_actors(
+    count: int, namespace: str, config: ShardConfig, db_path: str, store_busy_timeout: float = 5.0
+) -> None:
     """Create the named store and shard actors, or find them when another hub process made them.
-    The store is pinned to this node: its database file lives in this node's data dir."""
+    The store is pinned to this node: its database file lives in this node's data dir; its writes
+    wait out a busy database for up to `store_busy_timeout` seconds."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -295,7 +301,7 @@ def start_actors(count: int, namespace: str, config: ShardConfig, db_path: str) 
         lifetime="detached",
         get_if_exists=True,
         scheduling_strategy=here,
-    ).remote(db_path, namespace)
+    ).remote(db_path, namespace, store_busy_timeout)
     log.info("job store ready at %s", ray.get(store.ping.remote()))
     handles = [
         RegistryShardActor.options(  # type: ignore[attr-defined]
