@@ -14,7 +14,7 @@ from ray.exceptions import ActorDiedError, RayError
 from actors.job_monitor import JobMonitor
 from actors.registry import RegistryShard
 from actors.store import JobStore
-from hub.errors import UpstreamError
+from hub.errors import UpstreamError, unwrap
 from hub.settings import ShardConfig
 from hub.sharding import job_actor_name, shard_name, shard_of
 
@@ -126,7 +126,12 @@ class _Client:
         try:
             return await getattr(self._h, method).remote(*args)
         except RayError as exc:
-            raise UpstreamError(f"{self.what} {self.index} {method}: {type(exc).__name__}") from exc
+            # People see a sentence (an HTTP 503, an error frame); the log says what failed.
+            name = self.what if self.index < 0 else f"{self.what} {self.index}"
+            log.warning("%s: %s failed: %s", name, method, type(unwrap(exc)).__name__)
+            raise UpstreamError(
+                f"the hub's {name} did not answer; try again in a moment", method=method, error=type(exc).__name__
+            ) from exc
 
 
 class StoreClient(_Client):

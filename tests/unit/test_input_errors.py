@@ -209,3 +209,30 @@ def test_good_inputs_pass_validation() -> None:
     validate_with(KINDS["document_processing"], {"content": b64(PDF), "filename": "lesson.pdf"})
     size = validate_with(KINDS["document_processing"], {"content": b64(b"abcd"), "filename": "a.txt"})
     assert size.upload_size() == 4  # type: ignore[attr-defined]
+
+
+# -- an actor that fails to answer ----------------------------------------------------------------
+
+
+def test_an_actor_call_that_fails_is_a_sentence_and_the_log_says_what_failed(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+    import logging
+
+    from actors.handles import StoreClient
+    from actors.store import StoreBusy
+    from hub.errors import UpstreamError
+
+    class Method:
+        def remote(self, *args: Any) -> Any:
+            async def fail() -> None:
+                raise from_ray_task(StoreBusy("the job store could not write (database is locked)"), "save")
+
+            return fail()
+
+    class Handle:
+        save = Method()
+
+    with caplog.at_level(logging.WARNING, logger="hub.ray"), pytest.raises(UpstreamError) as info:
+        asyncio.run(StoreClient(Handle()).save({"jobId": "j"}))
+    assert info.value.message == "the hub's job store did not answer; try again in a moment"
+    assert any("job store: save failed: StoreBusy" in r.getMessage() for r in caplog.records)
