@@ -14,7 +14,7 @@ from ray.exceptions import ActorDiedError, RayError
 from actors.job_monitor import JobMonitor
 from actors.registry import RegistryShard
 from actors.store import JobStore
-from hub.errors import UpstreamError
+from hub.errors import UpstreamError, unwrap
 from hub.settings import ShardConfig
 from hub.sharding import job_actor_name, shard_name, shard_of
 
@@ -58,8 +58,8 @@ class JobStoreActor(JobStore):
     """The store on the node that owns the data dir. On start it fails the unfinished jobs whose
     monitors are gone (the hub was stopped, or the store restarted after their node died)."""
 
-    def __init__(self, path: str, namespace: str) -> None:
-        super().__init__(path)
+    def __init__(self, path: str, namespace: str, busy_timeout: float = 5.0) -> None:
+        super().__init__(path, busy_timeout=busy_timeout)
         self.recover(lambda job_id: _actor_exists(job_actor_name(job_id), namespace))
 
 
@@ -126,7 +126,12 @@ class _Client:
         try:
             return await getattr(self._h, method).remote(*args)
         except RayError as exc:
-            raise UpstreamError(f"{self.what} {self.index} {method}: {type(exc).__name__}") from exc
+            # People see a sentence (an HTTP 503, an error frame); the log says what failed.
+            name = self.what if self.index < 0 else f"{self.what} {self.index}"
+            log.warning("%s: %s failed: %s", name, method, type(unwrap(exc)).__name__)
+            raise UpstreamError(
+                f"the hub's {name} did not answer; try again in a moment", method=method, error=type(exc).__name__
+            ) from exc
 
 
 class StoreClient(_Client):
@@ -134,6 +139,9 @@ class StoreClient(_Client):
 
     async def save(self, state: dict[str, Any], result: Any = None) -> None:
         await self._call("save", state, result)
+
+    async def delete(self, job_id: str) -> None:
+        await self._call("delete", job_id)
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         return await self._call("get", job_id)
@@ -283,9 +291,12 @@ def discover_shards(namespace: str) -> int:
     return count
 
 
-def start_actors(count: int, namespace: str, config: ShardConfig, db_path: str) -> None:
+def start_actors(
+    count: int, namespace: str, config: ShardConfig, db_path: str, store_busy_timeout: float = 5.0
+) -> None:
     """Create the named store and shard actors, or find them when another hub process made them.
-    The store is pinned to this node: its database file lives in this node's data dir."""
+    The store is pinned to this node: its database file lives in this node's data dir; its writes
+    wait out a busy database for up to `store_busy_timeout` seconds."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -295,7 +306,7 @@ def start_actors(count: int, namespace: str, config: ShardConfig, db_path: str) 
         lifetime="detached",
         get_if_exists=True,
         scheduling_strategy=here,
-    ).remote(db_path, namespace)
+    ).remote(db_path, namespace, store_busy_timeout)
     log.info("job store ready at %s", ray.get(store.ping.remote()))
     handles = [
         RegistryShardActor.options(  # type: ignore[attr-defined]

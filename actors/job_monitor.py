@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hub.errors import UpstreamError
+from hub.errors import InvalidInput, UpstreamError, new_reference, public_reason
 from hub.jobstate import JobState, estimate_eta
 from hub.pacing import UpdateCoalescer
 from jobs.context import JobCancelled
@@ -216,7 +216,9 @@ class JobMonitor:
                 raise JobCancelled(self.job_id)
             kind = await resolve_kind(self.state.kind, self.store)
             if kind is None:
-                raise LookupError(f"unknown job kind {self.state.kind!r}")
+                raise InvalidInput(
+                    f"the job kind {self.state.kind!r} is no longer registered with the hub; register it again"
+                )
             params = kind.params.model_validate(self.raw_params)
             self.check_cancelled()  # cancel() may have come while the kind was being looked up
             self._update(status="processing", progress=1.0, **start)
@@ -236,9 +238,15 @@ class JobMonitor:
             if not self.state.terminal:
                 self._update(status="cancelled", message="Cancelled", eta_seconds=None)
         except Exception as exc:
-            log.exception("job %s failed", self.job_id)
+            # The educator sees a sentence about their input (InvalidInput, also Ray-wrapped) or
+            # "the hub failed; reference X"; the traceback is logged under that reference.
+            reference = new_reference()
+            reason, about_input = public_reason(exc, reference)
+            if about_input:
+                log.info("job %s failed on its input: %s", self.job_id, reason)
+            else:
+                log.error("job %s failed; reference %s", self.job_id, reference, exc_info=exc)
             if not self.state.terminal:
-                reason = str(exc) or type(exc).__name__
                 self._update(status="failed", message=f"Failed: {reason}", error=reason, eta_seconds=None)
         finally:
             self.cancel_tasks(self._tasks)

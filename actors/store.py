@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hub.errors import UpstreamError
+
 log = logging.getLogger("hub.store")
 
 SCHEMA = """
@@ -51,12 +53,24 @@ CREATE TABLE IF NOT EXISTS documents (
 STOPPED_REASON = "the hub stopped while this job was running"
 
 
+class StoreBusy(UpstreamError):
+    """The database stayed locked by another writer (or could not be written: disk full, read-only)
+    past the store's busy timeout; nothing was written."""
+
+
+WAITED_LOG_AFTER = 0.1  # seconds: a write that took longer is logged (the database was busy or slow)
+
+
 class JobStore:
-    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+    """`busy_timeout` (seconds, Settings.store_busy_timeout): how long a write waits out a database
+    another connection has locked (SQLite's busy handler) before it gives up with StoreBusy."""
+
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time, busy_timeout: float = 5.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.busy_timeout = busy_timeout
+        self.db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
@@ -65,9 +79,27 @@ class JobStore:
 
     # -- jobs ---------------------------------------------------------------------------------
 
+    def _write(self, what: str, sql: str, args: tuple[Any, ...]) -> None:
+        """Run one writing statement; wait out a busy database for up to busy_timeout seconds
+        (logged when it waited), then give up with StoreBusy (logged, nothing written)."""
+        started = time.monotonic()
+        try:
+            self.db.execute(sql, args)
+        except sqlite3.OperationalError as exc:
+            took = time.monotonic() - started
+            log.error(
+                "job store: gave up on %s after %.2fs (busy timeout %.2fs): %s", what, took, self.busy_timeout, exc
+            )
+            raise StoreBusy(f"the job store could not write ({exc})") from None
+        took = time.monotonic() - started
+        if took > WAITED_LOG_AFTER:
+            log.warning("job store: %s waited %.2fs for the database (busy or slow)", what, took)
+
     def save(self, state: dict[str, Any], result: Any = None) -> None:
-        """Insert or update a job record (the result too, when given)."""
-        self.db.execute(
+        """Insert or update a job record (the result too, when given). StoreBusy when the database
+        stayed locked past the busy timeout."""
+        self._write(
+            f"saving job {state['jobId']}",
             """INSERT INTO jobs (job_id, educator_id, kind, status, created_at, updated_at, state, result)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (job_id) DO UPDATE SET status = excluded.status,
@@ -85,6 +117,10 @@ class JobStore:
                 None if result is None else json.dumps(result),
             ),
         )
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job record that never ran (a submission undone part-way). StoreBusy as save."""
+        self._write(f"deleting job {job_id}", "DELETE FROM jobs WHERE job_id = ?", (job_id,))
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT state FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -154,7 +190,8 @@ class JobStore:
         questions: list[dict[str, Any]],
         document_id: str | None = None,
     ) -> None:
-        self.db.execute(
+        self._write(
+            f"saving quiz {quiz_id}",
             """INSERT INTO quizzes (quiz_id, educator_id, document_id, source_text, questions, updated_at)
                VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT (quiz_id) DO UPDATE SET questions = excluded.questions,
@@ -182,7 +219,8 @@ class JobStore:
         if found is None:
             raise KeyError(quiz_id)
         questions = [question if q["id"] == question_id else q for q in found["questions"]]
-        self.db.execute(
+        self._write(
+            f"replacing a question of quiz {quiz_id}",
             "UPDATE quizzes SET questions = ?, updated_at = ? WHERE quiz_id = ?",
             (json.dumps(questions), self.clock(), quiz_id),
         )
@@ -190,7 +228,8 @@ class JobStore:
     def save_document(
         self, document_id: str, educator_id: str, filename: str | None, text: str, index: dict[str, Any]
     ) -> None:
-        self.db.execute(
+        self._write(
+            f"saving document {document_id}",
             """INSERT OR REPLACE INTO documents (document_id, educator_id, filename, text, doc_index, created_at)
                VALUES (?, ?, ?, ?, ?, ?)""",
             (document_id, educator_id, filename, text, json.dumps(index), self.clock()),

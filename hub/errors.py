@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import secrets
+
 
 class HubError(Exception):
     """Root of every error the hub raises on purpose."""
@@ -86,3 +89,59 @@ class UpstreamError(HubError):
     close_code = 1011
     http_status = 503
     code = "upstream"
+
+
+class InvalidInput(ClientError):
+    """The job's input cannot be worked on (an empty text, an unreadable file, a quiz that does not
+    exist). Raised by job code, built-in or custom: its message is a sentence about the input and is
+    shown to the educator as it is (the job ends `failed` with it; at submission it is a 422)."""
+
+    http_status = 422
+    code = "invalid_input"
+
+
+HUB_FAILED = "the hub failed; reference {reference}"
+MAX_REASON = 1000  # characters of an input error's sentence shown to a person
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def new_reference() -> str:
+    """A short id (8 hex digits) that ties what a person is shown to the log line holding the
+    traceback."""
+    return secrets.token_hex(4)
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The exception job code raised, out of the wrappers Ray puts around it on the way back from a
+    task or actor (ray.exceptions.RayTaskError and the classes `as_instanceof_cause` makes, which
+    keep the original as `.cause`), however deeply nested (a task that awaited another task)."""
+    seen = 0
+    while seen < 32 and hasattr(exc, "as_instanceof_cause"):
+        cause = getattr(exc, "cause", None)
+        if not isinstance(cause, BaseException) or cause is exc:
+            break
+        exc, seen = cause, seen + 1
+    return exc
+
+
+def clean_sentence(text: str, limit: int = MAX_REASON) -> str:
+    """`text` without terminal escapes or control characters (newlines become spaces), stripped and
+    cut to `limit` characters (an ellipsis marks the cut)."""
+    text = _CONTROL.sub(" ", _ANSI.sub("", text).replace("\n", " ").replace("\t", " "))
+    text = re.sub(r" {2,}", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def public_reason(exc: BaseException, reference: str) -> tuple[str, bool]:
+    """What a person is shown for a failed job: (sentence, True) when the failure is an
+    InvalidInput (also one that came back wrapped by Ray): its own message, cleaned; otherwise
+    ("the hub failed; reference <reference>", False), and the caller logs the traceback under
+    that reference. Never a traceback, a path, a pid or an address from the exception itself."""
+    inner = unwrap(exc)
+    if isinstance(inner, InvalidInput):
+        message = getattr(inner, "message", None)
+        sentence = clean_sentence(message if isinstance(message, str) else str(inner))
+        if sentence:
+            return sentence, True
+    return HUB_FAILED.format(reference=reference), False

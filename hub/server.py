@@ -42,7 +42,9 @@ def build(settings: Settings, *, create_secret: bool = True) -> tuple[Any, str]:
 
     secret = resolve_secret(settings.secret, settings.data_dir, settings.host, create=create_secret)
     init_ray(settings)
-    start_actors(settings.shards, settings.namespace, settings.shard_config(), str(settings.db_path))
+    start_actors(
+        settings.shards, settings.namespace, settings.shard_config(), str(settings.db_path), settings.store_busy_timeout
+    )
     cluster = Cluster(settings.shards, settings.namespace, settings.progress_interval, settings.job_max_restarts)
     return create_app(settings, secret, cluster), secret
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     secret: str | None = None
     data_dir: Path = Field(default_factory=default_data_dir)
     db: Path | None = Field(default=None, description="the job store's SQLite file; default DATA_DIR/jobs.db")
+    # Seconds a job-store write waits out a database another connection holds locked before it gives
+    # up (a submission then gets 503 and leaves no trace).
+    store_busy_timeout: float = Field(default=5.0, gt=0, le=300)
     allowed_origins: str = ""
     heartbeat: float = 20.0
     hello_timeout: float = 10.0

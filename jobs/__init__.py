@@ -1,10 +1,15 @@
-"""Job kinds and the submit API used from notebooks: `from jobs import connect, local_hub`."""
+"""Job kinds and the submit API used from notebooks: `from jobs import connect, local_hub`.
+
+`InvalidInput` (hub.errors) is what a job kind raises to fail a job with a sentence about its
+input, shown to the educator as it is; any other exception shows "the hub failed; reference X"."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Hub", "Job", "JobFailed", "connect", "local_hub"]
+from hub.errors import InvalidInput
+
+__all__ = ["Hub", "InvalidInput", "Job", "JobFailed", "connect", "local_hub"]
 
 
 def __getattr__(name: str) -> Any:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+from hub.errors import InvalidInput
 from jobs.quiz import (
     _STOPWORDS,
     _TOKEN_RE,
@@ -35,26 +36,74 @@ MAX_BYTES = 20 * 1024 * 1024
 Progress = Callable[[float, str], None]
 
 
-class DocumentError(ValueError):
-    """Unsupported type, unreadable/corrupt file, empty text. Plain-words message."""
+class DocumentError(InvalidInput, ValueError):
+    """Unsupported type, unreadable/corrupt file, empty text. Plain-words message, shown to the
+    educator as it is (hub.errors.InvalidInput): a 422 at submission, or the failed job's error."""
+
+
+# What files of the types people most often upload by mistake start with (their "magic bytes").
+_BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "a PDF"),
+    (b"PK\x03\x04", "a ZIP archive (a Word .docx, an OpenDocument or an Excel file is one)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office file"),
+    (b"{\\rtf", "a rich-text (.rtf) file"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x7fELF", "a program"),
+)
+PDF_MAGIC = b"%PDF-"
+PDF_HEADER_WITHIN = 1024  # bytes: a PDF's header may follow a little junk (PDF 1.7, annex H.3)
 
 
 # -- extraction ------------------------------------------------------------------------------------
 
 
-def extract_text(content: bytes, filename: str, progress: Progress | None = None) -> str:
-    """The plain text of an uploaded document, chosen by the file's extension."""
+def _extension(name: str) -> str:
+    return "." + name.lower().rsplit(".", 1)[-1] if "." in name else ""
+
+
+def check_upload(content: bytes, filename: str) -> None:
+    """Refuse, with a DocumentError saying why in a sentence, an upload that cannot be a readable
+    document, judged from its name and bytes alone (cheap enough for submission time): over
+    MAX_BYTES, a type not in SUPPORTED (a .docx among them), empty, a `.pdf` whose bytes are not a
+    PDF (no `%PDF-` header in its first PDF_HEADER_WITHIN bytes), a text type whose bytes are
+    another format (_BINARY_MAGIC) or binary, or a text with no word or number in it. A file that
+    passes may still fail to parse (a damaged PDF): extract_text says so then."""
     content = bytes(content)
     name = filename.strip() or "the document"
     if len(content) > MAX_BYTES:
         raise DocumentError(f"{name} is {len(content) / 2**20:.1f} MiB; the limit is {MAX_BYTES // 2**20} MiB.")
-    ext = "." + name.lower().rsplit(".", 1)[-1] if "." in name else ""
+    ext = _extension(name)
     if ext not in SUPPORTED:
         raise DocumentError(
             f"{name} is not a supported file type ({ext or 'no extension'}); upload one of: {', '.join(SUPPORTED)}."
         )
     if not content:
         raise DocumentError(f"{name} is empty.")
+    if ext == ".pdf":
+        if PDF_MAGIC not in content[:PDF_HEADER_WITHIN]:
+            raise DocumentError(
+                f"{name} is not a PDF file (it does not start with the PDF header); "
+                f"upload the PDF itself, or the document as one of: {', '.join(SUPPORTED)}."
+            )
+        return
+    for magic, what in _BINARY_MAGIC:
+        if content.startswith(magic):
+            raise DocumentError(
+                f"{name} is {what}, not a {ext} text file; upload the document as one of: {', '.join(SUPPORTED)}."
+            )
+    if not _TOKEN_RE.search(_decode(content, name)):
+        raise DocumentError(f"{name} contains no readable text.")
+
+
+def extract_text(content: bytes, filename: str, progress: Progress | None = None) -> str:
+    """The plain text of an uploaded document, chosen by the file's extension. DocumentError (a
+    sentence) for a file check_upload refuses or one that cannot be read."""
+    content = bytes(content)
+    check_upload(content, filename)
+    name = filename.strip() or "the document"
+    ext = _extension(name)
     if ext == ".pdf":
         text = _pdf_text(content, name, progress)
     else:

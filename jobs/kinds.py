@@ -18,10 +18,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from hub.errors import InvalidInput as InvalidInput  # raised by job kinds: shown as it is
+from jobs import documents, quiz
 from jobs.context import JobContext
 
 MAX_TEXT = 2_000_000  # characters of inline document text
-MAX_UPLOAD = 20 * 1024 * 1024  # bytes of a document upload
+MAX_UPLOAD = documents.MAX_BYTES  # bytes of a document upload (20 MiB)
+
+
+def has_words(text: str) -> bool:
+    """Whether `text` holds a word or a number (the tokens quizzes and the index are made of)."""
+    return quiz._TOKEN_RE.search(text) is not None
 
 
 class Params(BaseModel):
@@ -46,7 +53,14 @@ class QuizGenerationParams(Params):
 
     @model_validator(mode="after")
     def _source(self) -> QuizGenerationParams:
-        if not (self.text and self.text.strip()) and not self.document_id:
+        if self.text is not None and self.text.strip() and not has_words(self.text):
+            raise ValueError("the `text` has no words or numbers, so no question can be made from it")
+        if self.text is not None and not self.text.strip():
+            raise ValueError(
+                "the `text` is empty (or only spaces); give the document's text, "
+                "or leave it out and give a `documentId`"
+            )
+        if not self.text and not self.document_id:
             raise ValueError("give the source document's `text` or a `documentId`")
         if self.quiz_id is None:
             self.quiz_id = _new_id("quiz")
@@ -70,11 +84,17 @@ class DocumentProcessingParams(Params):
             if not self.filename:
                 raise ValueError("`content` needs its `filename` (.txt, .md, .html or .pdf)")
             try:
-                base64.b64decode(self.content, validate=True)
+                raw = base64.b64decode(self.content, validate=True)
             except (binascii.Error, ValueError):
                 raise ValueError("`content` is not valid base64") from None
-        elif not (self.text and self.text.strip()):
+            if len(raw) <= MAX_UPLOAD:  # larger: 413 at the desk (upload_size), before any parsing
+                documents.check_upload(raw, self.filename)  # DocumentError: a ValueError, so a 422
+        elif self.text is not None and not self.text.strip():
+            raise ValueError("the `text` is empty (or only spaces); give the document's text")
+        elif not self.text:
             raise ValueError("give the document's `text`, or its `content` (base64) with a `filename`")
+        elif not has_words(self.text):
+            raise ValueError("the `text` has no words or numbers, so there is nothing to process")
         if self.document_id is None:
             self.document_id = _new_id("doc")
         return self
@@ -82,7 +102,7 @@ class DocumentProcessingParams(Params):
     def upload_size(self) -> int:
         """Bytes of the document (checked against MAX_UPLOAD: 413 past it)."""
         if self.content is not None:
-            return len(self.content) * 3 // 4
+            return len(self.content) * 3 // 4 - self.content[-2:].count("=")
         return len((self.text or "").encode())
 
     def raw_bytes(self) -> tuple[bytes, str]:

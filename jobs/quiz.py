@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hub.errors import InvalidInput
+
 MIN_WORDS = 6
 MAX_WORDS = 45
 BLANK = "_____"
@@ -59,8 +61,9 @@ Candidate = tuple[str, int, int]  # term key, start, end within its sentence
 Occurrence = tuple[str, str, int, int]  # term key, term class, start, end within its sentence
 
 
-class QuizInputError(ValueError):
-    """The text cannot yield any question (too short, no usable sentences). Message says why."""
+class QuizInputError(InvalidInput, ValueError):
+    """The text cannot yield any question (too short, no usable sentences). Message says why; the
+    educator is shown it as it is (hub.errors.InvalidInput)."""
 
 
 @dataclass(frozen=True, slots=True)

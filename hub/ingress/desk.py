@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.auth import Identity
-from hub.errors import Conflict, Forbidden, NotFound, RateLimited, TooLarge
+from hub.errors import HUB_FAILED, Conflict, Forbidden, NotFound, RateLimited, TooLarge, UpstreamError, new_reference
 from hub.jobstate import TERMINAL, JobState
 from hub.limits import Buckets
 from hub.metrics import IngressMetrics
@@ -20,6 +20,12 @@ from hub.sharding import shard_of
 from jobs.kinds import MAX_UPLOAD, BadParams, resolve_kind, unknown_kind, validate_with
 
 log = logging.getLogger("hub.jobs")
+
+NOT_RECORDED = (
+    "The job was not started: the job store could not record it (it is busy or unavailable), "
+    "and nothing was queued; try again in a moment."
+)
+NOT_STARTED = "The job could not be started (the hub failed; reference {reference}); nothing will run, try again."
 
 
 class ClusterLike(Protocol):
@@ -69,7 +75,11 @@ class JobDesk:
     # -- jobs -------------------------------------------------------------------------------
 
     async def submit(self, who: Identity, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Validate, record and publish `queued` (before the job's actor exists), start the actor."""
+        """Validate (BadParams: 422; TooLarge: 413), record in the job store, then publish `queued`
+        and start the job's monitor actor together. Every step either succeeds or leaves no trace:
+        a record the store refuses (busy past its timeout, disk full) is UpstreamError (503) with
+        nothing published; a monitor that cannot be started undoes the record (deleted, or ended
+        `failed` with a reference when `queued` already went out) and is UpstreamError too."""
         if self.submit_limit is not None:
             wait = self.submit_limit.take(who.sub, time.monotonic())
             if wait:
@@ -77,10 +87,14 @@ class JobDesk:
         job_kind = await resolve_kind(kind, self.cluster.store)
         if job_kind is None:
             raise unknown_kind(kind, await self.cluster.store.kind_names())
-        valid = validate_with(job_kind, params)  # BadParams -> 422
+        # Off the event loop: an upload's checks decode up to 20 MiB.
+        valid = await asyncio.to_thread(validate_with, job_kind, params)  # BadParams -> 422
         size = getattr(valid, "upload_size", lambda: 0)()
         if size > MAX_UPLOAD:
-            raise TooLarge(f"the document is {size:,} bytes; the limit is {MAX_UPLOAD:,}", size=size)
+            raise TooLarge(
+                f"the document is {size / 2**20:.1f} MiB ({size:,} bytes); the limit is {MAX_UPLOAD // 2**20} MiB",
+                size=size,
+            )
         now = time.time()
         state = JobState(
             job_id=uuid.uuid4().hex,
@@ -93,12 +107,32 @@ class JobDesk:
             message="Waiting to start",
             **job_kind.ids(valid),
         ).wire()
-        await asyncio.gather(
-            self.cluster.store.save(dict(state)), self.cluster.shard_for(who.sub).publish([dict(state)])
-        )
+        try:
+            await self.cluster.store.save(dict(state))
+        except UpstreamError as exc:
+            log.warning("job %s (%s) of %s not recorded, so not started: %s", state["jobId"], kind, who.sub, exc)
+            raise UpstreamError(NOT_RECORDED) from None
         # Creating a named actor waits on Ray's control store: off the event loop, so the
-        # `queued` frame goes out meanwhile.
-        await asyncio.to_thread(self.cluster.spawn_job, state, valid.model_dump(by_alias=True), job_kind.resources)
+        # `queued` frame goes out meanwhile. A monitor publishes every later state itself (with
+        # retries), so a `queued` the shard missed leaves no ghost; a monitor that never started does.
+        published: Any
+        spawned: Any
+        published, spawned = await asyncio.gather(
+            self.cluster.shard_for(who.sub).publish([dict(state)]),
+            asyncio.to_thread(self.cluster.spawn_job, state, valid.model_dump(by_alias=True), job_kind.resources),
+            return_exceptions=True,
+        )
+        if isinstance(spawned, BaseException):
+            reference = new_reference()
+            log.error(
+                "job %s: its monitor could not be started; reference %s", state["jobId"], reference, exc_info=spawned
+            )
+            await self._undo(state, announced=not isinstance(published, BaseException), reference=reference)
+            raise UpstreamError(NOT_STARTED.format(reference=reference))
+        if isinstance(published, BaseException):
+            log.warning(
+                "job %s: `queued` not published (%s); its monitor publishes what follows", state["jobId"], published
+            )
         self.metrics.jobs_submitted.inc(kind=kind)
         log.info(
             "job %s (%s) submitted by %s",
@@ -108,6 +142,22 @@ class JobDesk:
             extra={"job": state["jobId"], "educator": who.sub},
         )
         return state
+
+    async def _undo(self, state: dict[str, Any], *, announced: bool, reference: str) -> None:
+        """Take back a submission whose monitor did not start: delete its record, or, when its
+        `queued` message already went out, end it `failed` (store and stream) with the reference."""
+        job_id = state["jobId"]
+        try:
+            if not announced:
+                await self.cluster.store.delete(job_id)
+                return
+            reason = HUB_FAILED.format(reference=reference)
+            failed = {**state, "status": "failed", "message": f"Failed: {reason}", "error": reason}
+            failed["updatedAt"] = time.time()
+            await self.cluster.store.save(failed)
+            await self.cluster.shard_for(state["educatorId"]).publish([failed])
+        except UpstreamError as exc:  # the store's recovery fails it at the next start
+            log.error("job %s: could not undo its submission (%s); it stays queued until the hub restarts", job_id, exc)
 
     async def _find(self, job_id: str, educator_id: str | None) -> dict[str, Any] | None:
         if educator_id is not None:
@@ -169,9 +219,8 @@ class JobDesk:
             message=ids.pop("message", "Waiting to start"),
             **ids,
         ).wire()
-        await asyncio.gather(
-            self.cluster.store.save(dict(state)), self.cluster.shard_for(educator_id).publish([dict(state)])
-        )
+        await self.cluster.store.save(dict(state))  # first: a record the store refused is never announced
+        await self.cluster.shard_for(educator_id).publish([dict(state)])
         return state
 
     async def resend(self, job_id: str) -> int:

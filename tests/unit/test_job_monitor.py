@@ -1,9 +1,14 @@
 """The job monitor as a plain class with a fake shard and a job kind that needs no Ray."""
 
 import asyncio
+import logging
+import re
 from typing import Any
 
+import pytest
+
 from actors.job_monitor import JobMonitor
+from hub.errors import InvalidInput
 from jobs.context import JobContext
 from jobs.kinds import JobKind, Params, register_kind
 
@@ -11,13 +16,16 @@ from jobs.kinds import JobKind, Params, register_kind
 class CountParams(Params):
     steps: int = 5
     fail_at: int | None = None
+    bad_input_at: int | None = None
 
 
 async def count_runner(ctx: JobContext, params: CountParams) -> dict[str, int]:
     for i in range(params.steps):
         ctx.check_cancelled()
         if params.fail_at == i:
-            raise ValueError(f"step {i} broke")
+            raise ValueError(f"step {i} broke in /srv/hub/jobs/secret.py (pid 4242)")
+        if params.bad_input_at == i:
+            raise InvalidInput(f"Row {i} of your spreadsheet has no answer column.")
         ctx.progress(100 * (i + 1) / params.steps, f"Step {i + 1} of {params.steps}")
         await asyncio.sleep(0.001)
     return {"steps": params.steps}
@@ -125,11 +133,29 @@ def test_ticks_are_coalesced_before_they_leave() -> None:
     assert shard.updates[-1]["status"] == "completed"
 
 
-def test_failure_is_published_with_its_reason() -> None:
-    shard = run_monitor({"steps": 5, "fail_at": 2})
+def test_a_failure_inside_the_hub_shows_a_reference_and_logs_the_traceback_under_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="hub.job"):
+        shard = run_monitor({"steps": 5, "fail_at": 2})
     last = shard.updates[-1]
-    assert last["status"] == "failed" and last["error"] == "step 2 broke"
-    assert "step 2 broke" in last["message"]
+    assert last["status"] == "failed"
+    found = re.fullmatch(r"the hub failed; reference ([0-9a-f]{8})", last["error"])
+    assert found, last["error"]
+    assert last["message"] == f"Failed: {last['error']}"
+    assert shard.store.saved[-1][0]["error"] == last["error"]
+    for shown in (last["error"], last["message"]):
+        assert "broke" not in shown and "/srv" not in shown and "4242" not in shown
+    logged = [r for r in caplog.records if found.group(1) in r.getMessage()]
+    assert logged and logged[0].exc_info and "step 2 broke" in str(logged[0].exc_info[1])
+
+
+def test_an_input_error_from_the_job_is_shown_as_it_is() -> None:
+    shard = run_monitor({"steps": 5, "bad_input_at": 1})
+    last = shard.updates[-1]
+    assert last["status"] == "failed"
+    assert last["error"] == "Row 1 of your spreadsheet has no answer column."
+    assert last["message"] == "Failed: Row 1 of your spreadsheet has no answer column."
 
 
 def test_cancelled_job_ends_cancelled_and_is_recorded() -> None:

@@ -18,3 +18,12 @@ def test_job_monitor_restarts_default_to_one_and_come_from_the_environment(monke
     assert Settings().job_max_restarts == 0
     with pytest.raises(ValidationError):
         Settings(job_max_restarts=-2)
+
+
+def test_the_store_busy_timeout_comes_from_the_environment_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().store_busy_timeout == 5.0
+    monkeypatch.setenv("HUB_STORE_BUSY_TIMEOUT", "2.5")
+    assert Settings().store_busy_timeout == 2.5
+    for bad in (0, -1, 301):
+        with pytest.raises(ValidationError):
+            Settings(store_busy_timeout=bad)

@@ -1,11 +1,16 @@
 """The job store on a real SQLite file (no Ray)."""
 
+import logging
+import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from actors.store import STOPPED_REASON, JobStore
+from actors.store import STOPPED_REASON, JobStore, StoreBusy
+from hub.errors import UpstreamError
 from tests.unit.conftest import FakeClock
 
 
@@ -79,3 +84,52 @@ def test_quizzes_and_documents(tmp_path: Path, clock: FakeClock) -> None:
     store.save_document("d1", "alice", "a.pdf", "full text", {"chunks": []})
     doc = store.document("d1")
     assert doc["text"] == "full text" and doc["educatorId"] == "alice" and doc["index"] == {"chunks": []}
+
+
+def lock(db: Path) -> sqlite3.Connection:
+    """Another connection holding the database's write lock (as a backup tool or a second process)."""
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    return other
+
+
+def test_a_write_gives_up_on_a_database_locked_past_the_busy_timeout(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "jobs.db"
+    store = JobStore(db, clock, busy_timeout=0.3)
+    other = lock(db)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="hub.store"), pytest.raises(StoreBusy) as info:
+        store.save(state("a", "queued"))
+    took = time.monotonic() - started
+    assert 0.25 <= took < 3.0  # it waited about the busy timeout, not for ever
+    assert isinstance(info.value, UpstreamError)
+    assert any("gave up on saving job a" in r.getMessage() for r in caplog.records)
+    other.execute("ROLLBACK")
+    assert store.get("a") is None  # nothing was written
+    other = lock(db)
+    with pytest.raises(StoreBusy):
+        store.save_quiz("q", "alice", "text", [])  # every write, not only job records
+    other.execute("ROLLBACK")
+    assert store.quiz("q") is None
+
+
+def test_a_write_waits_out_a_lock_shorter_than_the_busy_timeout_and_says_so(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "jobs.db"
+    store = JobStore(db, clock, busy_timeout=5.0)
+    other = lock(db)
+    threading.Timer(0.4, lambda: other.execute("COMMIT")).start()
+    with caplog.at_level(logging.WARNING, logger="hub.store"):
+        store.save(state("a", "queued"))
+    assert store.get("a")["status"] == "queued"
+    assert any("saving job a waited" in r.getMessage() for r in caplog.records)
+
+
+def test_delete_removes_a_record(tmp_path: Path, clock: FakeClock) -> None:
+    store = JobStore(tmp_path / "jobs.db", clock)
+    store.save(state("a", "queued"))
+    store.delete("a")
+    assert store.get("a") is None and store.list_jobs("alice") == []
