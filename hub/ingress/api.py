@@ -111,28 +111,56 @@ async def ping_all(shards: list[Any], timeout: float = 3.0) -> tuple[bool, dict[
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over `max_body` bytes gets 413, declared or streamed."""
+    """ASGI middleware: a request body over `max_body` bytes gets 413 `{"detail": ...}` on every
+    route, whether its size is declared (Content-Length: answered before the app runs) or streamed
+    (Transfer-Encoding: chunked: answered the moment the count passes the limit, whatever the app
+    was doing with the body; what the app answers afterwards is dropped, so a body parser's own
+    "error parsing the body" 400 never reaches the client)."""
 
-    def __init__(self, app: Any, max_body: int) -> None:
+    def __init__(self, app: Any, max_body: int, metrics: Any = None) -> None:
         self.app = app
         self.max_body = max_body
+        self.metrics = metrics
+
+    def _too_large(self) -> JSONResponse:
+        if self.metrics is not None:
+            self.metrics.errors.inc(code=TooLarge.code)
+        return JSONResponse({"detail": f"request body over {self.max_body:,} bytes"}, status_code=413)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-            response = JSONResponse({"detail": f"request body over {self.max_body:,} bytes"}, status_code=413)
-            return await response(scope, receive, send)
+            return await self._too_large()(scope, receive, send)
         seen = 0
+        started = refused = False
 
         async def counted() -> Any:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
+                    if started:  # the app answers while it reads: too late for a 413
+                        raise TooLarge(f"request body over {self.max_body:,} bytes")
+                    refused = True
+                    await self._too_large()(scope, receive, send)
                     raise TooLarge(f"request body over {self.max_body:,} bytes")
             return message
 
-        await self.app(scope, counted, send)
+        async def guarded(message: Any) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 is out; whatever the app makes of the refused body is not sent
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except TooLarge:
+            if not refused:
+                raise
