@@ -7,13 +7,14 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity, verify_token
 from hub.errors import AuthError, Forbidden, HubError, RateLimited, TooLarge
 from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
+from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, next_link
 
 
 class SubmitJob(BaseModel):
@@ -41,8 +42,23 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, rel
         return {"jobId": state["jobId"], "status": "queued"}
 
     @router.get("/api/jobs")
-    async def list_jobs(who: Identity = Depends(educator)) -> list[dict[str, Any]]:
-        return await desk.jobs_of(who)
+    async def list_jobs(
+        request: Request,
+        response: Response,
+        limit: int = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="jobs per page"),
+        cursor: str | None = Query(
+            default=None, max_length=512, description="where the page starts: a previous answer's X-Next-Cursor"
+        ),
+        who: Identity = Depends(educator),
+    ) -> list[dict[str, Any]]:
+        """The caller's jobs, newest first, a page at a time; when there are more, the answer's
+        `Link: <...>; rel="next"` and `X-Next-Cursor` headers say where the next page is."""
+        page, after = await desk.jobs_page(who, limit, decode_cursor(cursor) if cursor else None)
+        if after is not None:
+            token = encode_cursor(*after)
+            response.headers["Link"] = next_link(request.url.path, limit, token)
+            response.headers["X-Next-Cursor"] = token
+        return page
 
     @router.get("/api/jobs/{job_id}")
     async def get_job(job_id: str, who: Identity = Depends(identity)) -> dict[str, Any]:
