@@ -18,7 +18,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import connect
 
-from hub.server import uvicorn_config
+from hub.ingress.httpproto import HeaderTimeoutProtocol
+from hub.metrics import IngressMetrics
+from hub.server import LocalHub, uvicorn_config
 from hub.settings import Settings
 from tests.conftest import scaled
 
@@ -36,11 +38,15 @@ async def echo(ws: WebSocket) -> None:
         await ws.send_text(text)
 
 
+METRICS = IngressMetrics()
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, int]]:
     import uvicorn
 
     app = Starlette(routes=[Route("/", hello), WebSocketRoute("/ws", echo)])
+    app.state.metrics = METRICS  # where uvicorn_config finds the counter, as on the hub's app
     settings = Settings(port=0, header_timeout=TIMEOUT, log_level="warning")
     config = uvicorn_config(app, settings, lifespan="off")
     srv = uvicorn.Server(config)
@@ -68,11 +74,19 @@ def read_until_closed(sock: socket.socket, limit: float) -> tuple[bytes, float]:
 
 
 def test_a_connection_that_sends_nothing_is_closed(server: tuple[str, int]) -> None:
+    before = METRICS.errors.get(code="header_timeout")
     start = time.monotonic()
     with socket.create_connection(server) as sock:
         got, closed = read_until_closed(sock, TIMEOUT * 5)
     assert TIMEOUT * 0.9 <= closed - start < TIMEOUT * 3
     assert got.startswith(b"HTTP/1.1 408 ")
+    assert METRICS.errors.get(code="header_timeout") == before + 1  # hub_errors_total{code="header_timeout"}
+
+
+def test_the_hub_serves_with_the_configured_header_timeout(hub: LocalHub) -> None:
+    protocol = hub.server.config.http
+    assert isinstance(protocol, type) and issubclass(protocol, HeaderTimeoutProtocol)
+    assert protocol.header_timeout == hub.settings.header_timeout == Settings().header_timeout
 
 
 @pytest.mark.parametrize("request_line", [b"GET / HTTP/1.1\r\nHost: x\r\n", b"GET /ws HTTP/1.1\r\nHost: x\r\n"])
