@@ -16,6 +16,11 @@ from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
 from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, next_link
 
+PAGE_HEADERS = {  # GET /api/jobs: where the next page is (absent on the last page)
+    "Link": {"description": 'RFC 8288: `</api/jobs?limit=N&cursor=C>; rel="next"`', "schema": {"type": "string"}},
+    "X-Next-Cursor": {"description": "the `cursor` of the next page", "schema": {"type": "string"}},
+}
+
 
 class SubmitJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,7 +46,7 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, rel
         state = await desk.submit(who, body.kind, body.params)
         return {"jobId": state["jobId"], "status": "queued"}
 
-    @router.get("/api/jobs")
+    @router.get("/api/jobs", responses={200: {"headers": PAGE_HEADERS}})
     async def list_jobs(
         request: Request,
         response: Response,

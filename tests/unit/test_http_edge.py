@@ -141,3 +141,15 @@ def test_a_streamed_body_over_the_limit_is_413_on_every_route(path: str) -> None
         assert declared.status_code == 413 and declared.json() == reply.json()
         ok = client.post("/raw", content=chunks(LIMIT))
         assert ok.status_code == 200 and ok.json() == {"size": LIMIT}
+
+
+def test_the_api_documents_paging() -> None:
+    from hub.ingress.api import build_router
+
+    app = FastAPI()
+    app.include_router(build_router(None, "secret", None, None, None))  # type: ignore[arg-type]
+    listing = app.openapi()["paths"]["/api/jobs"]["get"]
+    params = {p["name"]: p for p in listing["parameters"]}
+    assert params["limit"]["schema"]["maximum"] == 500 and params["limit"]["schema"]["default"] == 100
+    assert "cursor" in params
+    assert set(listing["responses"]["200"]["headers"]) == {"Link", "X-Next-Cursor"}
