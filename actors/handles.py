@@ -152,6 +152,11 @@ class StoreClient(_Client):
     async def list_jobs_many(self, educator_ids: list[str], limit: int = 200) -> list[list[dict[str, Any]]]:
         return await self._call("list_jobs_many", educator_ids, limit)
 
+    async def list_jobs_page(
+        self, educator_id: str, limit: int, before: tuple[float, str] | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._call("list_jobs_page", educator_id, limit, before)
+
     async def educator_stats(self, educator_id: str) -> dict[str, Any]:
         return await self._call("educator_stats", educator_id)
 
@@ -217,6 +222,9 @@ class ShardClient(_Client):
 
     async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
         return await self._call("jobs_of", educator_id)
+
+    async def states(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
+        return await self._call("states", job_ids)
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
         return await self._call("job", job_id)

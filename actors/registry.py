@@ -43,6 +43,7 @@ class RegistryShard:
         self.streams: dict[str, EducatorStream] = {}
         self.jobs: dict[str, JobState] = {}
         self.jobs_by_educator: dict[str, OrderedDict[str, None]] = {}
+        self.truncated: set[str] = set()  # educators with jobs this shard no longer holds (in the store)
         self.feeds: dict[str, IngressFeed] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self.published = 0
@@ -78,6 +79,7 @@ class RegistryShard:
                 break
             del order[oldest]
             self.jobs.pop(oldest, None)
+            self.truncated.add(state.educator_id)
 
     async def publish(self, updates: list[dict[str, Any]]) -> dict[str, Any]:
         """Apply job-state updates from job monitors (JobState wire dicts; an optional `extra` dict
@@ -166,7 +168,10 @@ class RegistryShard:
         if pending is None:
             pending = self._loaded[educator_id] = asyncio.get_running_loop().create_future()
             try:
-                for raw in reversed(await self._loads.call(educator_id)):
+                earlier = await self._loads.call(educator_id)
+                if len(earlier) > self.config.jobs_per_educator:  # one more than held was asked for
+                    self.truncated.add(educator_id)
+                for raw in reversed(earlier[: self.config.jobs_per_educator]):
                     state = JobState.model_validate(raw)
                     if state.job_id not in self.jobs:
                         self.jobs[state.job_id] = state
@@ -180,7 +185,8 @@ class RegistryShard:
         await asyncio.shield(pending)
 
     async def _load_many(self, educator_ids: list[str]) -> list[list[dict[str, Any]]]:
-        return list(await self.store.list_jobs_many(educator_ids, self.config.jobs_per_educator))
+        # one more than a shard holds: whether there are more than it holds
+        return list(await self.store.list_jobs_many(educator_ids, self.config.jobs_per_educator + 1))
 
     async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:
         """Deliver a message that is not a job state (analytics_update, notification)."""
@@ -198,6 +204,11 @@ class RegistryShard:
     async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
         await self._load(educator_id)
         return self.snapshot(educator_id)
+
+    async def states(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The current state of each job this shard holds (None for one it does not): the live
+        figures of running jobs, newer than the store's (which records progress at a bounded rate)."""
+        return [self.jobs[j].wire() if j in self.jobs else None for j in job_ids]
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
         state = self.jobs.get(job_id)
@@ -226,12 +237,15 @@ class RegistryShard:
             missed = stream.since(resume[0], resume[1], self.clock())
             if missed is not None:
                 return {"epoch": stream.epoch, "seq": stream.last_seq, "resumed": True, "messages": missed}
-        return {
+        reply = {
             "epoch": stream.epoch,
             "seq": stream.last_seq,
             "resumed": False,
             "snapshot": self.snapshot(educator_id),
         }
+        if educator_id in self.truncated:
+            reply["snapshotTruncated"] = True  # the snapshot holds the newest jobs, not all: GET /api/jobs pages
+        return reply
 
     async def hello_many(
         self, ingress_id: str, requests: list[tuple[str, tuple[str, int] | None]]

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL,
     result TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_by_educator ON jobs (educator_id, created_at DESC);
+DROP INDEX IF EXISTS jobs_by_educator;
+CREATE INDEX IF NOT EXISTS jobs_by_educator_newest ON jobs (educator_id, created_at DESC, job_id DESC);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
 CREATE TABLE IF NOT EXISTS quizzes (
     quiz_id TEXT PRIMARY KEY,
@@ -131,10 +132,24 @@ class JobStore:
         return json.loads(row[0]) if row and row[0] is not None else None
 
     def list_jobs(self, educator_id: str, limit: int = 200) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT state FROM jobs WHERE educator_id = ? ORDER BY created_at DESC LIMIT ?",
-            (educator_id, limit),
-        ).fetchall()
+        return self.list_jobs_page(educator_id, limit)
+
+    def list_jobs_page(
+        self, educator_id: str, limit: int, before: tuple[float, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` of the educator's jobs, newest first by (createdAt, jobId), and only those
+        older than `before` when given (keyset paging: hub.paging; one index range scan a page)."""
+        if before is None:
+            rows = self.db.execute(
+                "SELECT state FROM jobs WHERE educator_id = ? ORDER BY created_at DESC, job_id DESC LIMIT ?",
+                (educator_id, limit),
+            ).fetchall()
+        else:
+            rows = self.db.execute(
+                """SELECT state FROM jobs WHERE educator_id = ? AND (created_at, job_id) < (?, ?)
+                   ORDER BY created_at DESC, job_id DESC LIMIT ?""",
+                (educator_id, before[0], before[1], limit),
+            ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def list_jobs_many(self, educator_ids: list[str], limit: int = 200) -> list[list[dict[str, Any]]]:

@@ -103,7 +103,10 @@ def welcome_frame(
     heartbeat: float,
     resumed: bool,
     snapshot: list[dict[str, Any]] | None,
+    snapshot_truncated: bool = False,
 ) -> str:
+    """The `welcome` frame; `snapshotTruncated: true` (optional) when the snapshot holds only the
+    educator's newest jobs (GET /api/jobs pages through all of them)."""
     frame: dict[str, Any] = {
         "op": "welcome",
         "session": session,
@@ -115,6 +118,8 @@ def welcome_frame(
     }
     if not resumed:
         frame["snapshot"] = snapshot or []
+        if snapshot_truncated:
+            frame["snapshotTruncated"] = True
     return dumps(frame)
 
 

@@ -62,7 +62,11 @@ class HubServer(uvicorn.Server):
 
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
     from hub.ingress import wsproto
+    from hub.ingress.httpproto import HeaderTimeoutProtocol
 
+    metrics = getattr(getattr(app, "state", None), "metrics", None)
+    count = (lambda: metrics.errors.inc(code="header_timeout")) if metrics is not None else None
+    extra.setdefault("http", HeaderTimeoutProtocol.with_timeout(settings.header_timeout, on_timeout=count))
     wsproto.DEFLATE.update(window_bits=settings.deflate_window_bits, mem_level=settings.deflate_mem_level)
     if settings.log_format == "json":
         extra.setdefault("log_config", None)  # uvicorn's own logs go through the hub's JSON handler

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     deflate_window_bits: int = Field(default=10, ge=9, le=15)  # permessage-deflate LZ77 window
     deflate_mem_level: int = Field(default=4, ge=1, le=9)  # zlib memLevel: memory against speed
     deflate_idle: float = Field(default=15.0, ge=0)  # free an idle connection's compressor after this; 0: never
+    # Seconds a client has to send a request's whole header block (WebSocket upgrades too) before
+    # the connection is closed (408): a client that trickles or sends nothing holds no socket for long.
+    header_timeout: float = Field(default=15.0, gt=0)
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     num_cpus: int | None = None

@@ -7,13 +7,19 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity, verify_token
 from hub.errors import AuthError, Forbidden, HubError, RateLimited, TooLarge
 from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
+from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, next_link
+
+PAGE_HEADERS = {  # GET /api/jobs: where the next page is (absent on the last page)
+    "Link": {"description": 'RFC 8288: `</api/jobs?limit=N&cursor=C>; rel="next"`', "schema": {"type": "string"}},
+    "X-Next-Cursor": {"description": "the `cursor` of the next page", "schema": {"type": "string"}},
+}
 
 
 class SubmitJob(BaseModel):
@@ -40,9 +46,24 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, rel
         state = await desk.submit(who, body.kind, body.params)
         return {"jobId": state["jobId"], "status": "queued"}
 
-    @router.get("/api/jobs")
-    async def list_jobs(who: Identity = Depends(educator)) -> list[dict[str, Any]]:
-        return await desk.jobs_of(who)
+    @router.get("/api/jobs", responses={200: {"headers": PAGE_HEADERS}})
+    async def list_jobs(
+        request: Request,
+        response: Response,
+        limit: int = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="jobs per page"),
+        cursor: str | None = Query(
+            default=None, max_length=512, description="where the page starts: a previous answer's X-Next-Cursor"
+        ),
+        who: Identity = Depends(educator),
+    ) -> list[dict[str, Any]]:
+        """The caller's jobs, newest first, a page at a time; when there are more, the answer's
+        `Link: <...>; rel="next"` and `X-Next-Cursor` headers say where the next page is."""
+        page, after = await desk.jobs_page(who, limit, decode_cursor(cursor) if cursor else None)
+        if after is not None:
+            token = encode_cursor(*after)
+            response.headers["Link"] = next_link(request.url.path, limit, token)
+            response.headers["X-Next-Cursor"] = token
+        return page
 
     @router.get("/api/jobs/{job_id}")
     async def get_job(job_id: str, who: Identity = Depends(identity)) -> dict[str, Any]:
@@ -111,28 +132,56 @@ async def ping_all(shards: list[Any], timeout: float = 3.0) -> tuple[bool, dict[
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over `max_body` bytes gets 413, declared or streamed."""
+    """ASGI middleware: a request body over `max_body` bytes gets 413 `{"detail": ...}` on every
+    route, whether its size is declared (Content-Length: answered before the app runs) or streamed
+    (Transfer-Encoding: chunked: answered the moment the count passes the limit, whatever the app
+    was doing with the body; what the app answers afterwards is dropped, so a body parser's own
+    "error parsing the body" 400 never reaches the client)."""
 
-    def __init__(self, app: Any, max_body: int) -> None:
+    def __init__(self, app: Any, max_body: int, metrics: Any = None) -> None:
         self.app = app
         self.max_body = max_body
+        self.metrics = metrics
+
+    def _too_large(self) -> JSONResponse:
+        if self.metrics is not None:
+            self.metrics.errors.inc(code=TooLarge.code)
+        return JSONResponse({"detail": f"request body over {self.max_body:,} bytes"}, status_code=413)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-            response = JSONResponse({"detail": f"request body over {self.max_body:,} bytes"}, status_code=413)
-            return await response(scope, receive, send)
+            return await self._too_large()(scope, receive, send)
         seen = 0
+        started = refused = False
 
         async def counted() -> Any:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
+                    if started:  # the app answers while it reads: too late for a 413
+                        raise TooLarge(f"request body over {self.max_body:,} bytes")
+                    refused = True
+                    await self._too_large()(scope, receive, send)
                     raise TooLarge(f"request body over {self.max_body:,} bytes")
             return message
 
-        await self.app(scope, counted, send)
+        async def guarded(message: Any) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 is out; whatever the app makes of the refused body is not sent
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except TooLarge:
+            if not refused:
+                raise

@@ -18,6 +18,7 @@ from starlette.routing import WebSocketRoute
 from hub import __version__
 from hub.ingress.api import BodyLimit, build_router, install_error_handlers, ping_all
 from hub.ingress.desk import ClusterLike, JobDesk
+from hub.ingress.edge import install_edge
 from hub.ingress.relay import Relay
 from hub.ingress.ws import WsContext, serve_websocket
 from hub.ingress.wsproto import give_back_memory
@@ -71,7 +72,8 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     app.state.relay = relay
     app.state.metrics = metrics
     install_error_handlers(app, metrics)
-    app.add_middleware(BodyLimit, max_body=settings.max_body)
+    app.add_middleware(BodyLimit, max_body=settings.max_body, metrics=metrics)
+    install_edge(app, settings)  # HEAD as GET, then CORS outermost (hub/ingress/edge.py)
 
     async def ws_cancel(who: Any, job_id: str) -> None:
         await desk.cancel(who, job_id)

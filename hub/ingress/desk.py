@@ -178,6 +178,20 @@ class JobDesk:
     async def jobs_of(self, who: Identity) -> list[dict[str, Any]]:
         return await self.cluster.shard_for(who.sub).jobs_of(who.sub)
 
+    async def jobs_page(
+        self, who: Identity, limit: int, before: tuple[float, str] | None
+    ) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
+        """A page of the caller's jobs, newest first, older than `before` (hub.paging), from the job
+        store (every job, not only the newest a shard holds), each replaced by the shard's state
+        when it holds the job (running jobs' live progress). Returns the page and the key to
+        continue after, None on the last page."""
+        rows = await self.cluster.store.list_jobs_page(who.sub, limit + 1, before)
+        page = rows[:limit]
+        live = await self.cluster.shard_for(who.sub).states([r["jobId"] for r in page]) if page else []
+        merged = [state or row for state, row in zip(live, page, strict=True)]
+        last = page[-1] if len(rows) > limit else None
+        return merged, (last["createdAt"], last["jobId"]) if last else None
+
     async def result(self, who: Identity, job_id: str) -> Any:
         state = await self.get(who, job_id)
         if state["status"] != "completed":

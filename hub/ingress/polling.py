@@ -55,13 +55,16 @@ async def poll_events(
     reply = await relay.join(waiter, resume)  # type: ignore[arg-type]
     try:
         if not reply["resumed"]:
-            return {
+            answer = {
                 "epoch": reply["epoch"],
                 "seq": reply["seq"],
                 "resumed": False,
                 "messages": [],
                 "snapshot": reply["snapshot"],
             }
+            if reply.get("snapshotTruncated"):
+                answer["snapshotTruncated"] = True  # the snapshot holds the newest jobs only
+            return answer
         waiter.start(after or 0, reply.get("messages", []))
         if not waiter.messages:
             try:

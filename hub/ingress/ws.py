@@ -130,6 +130,7 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hel
             heartbeat=settings.heartbeat,
             resumed=reply["resumed"],
             snapshot=reply.get("snapshot"),
+            snapshot_truncated=reply.get("snapshotTruncated", False),
         ),
         reply["epoch"],
         reply["seq"],
