@@ -128,6 +128,10 @@ class JobDesk:
     async def jobs_of(self, who: Identity) -> list[dict[str, Any]]:
         return await self.cluster.shard_for(who.sub).jobs_of(who.sub)
 
+    async def analytics_of(self, who: Identity) -> dict[str, Any]:
+        """The educator's figures (`jobsToday`, `quizzesGenerated`, ...) as the job store counts them now."""
+        return dict(await self.cluster.store.educator_stats(who.sub))
+
     async def result(self, who: Identity, job_id: str) -> Any:
         state = await self.get(who, job_id)
         if state["status"] != "completed":
