@@ -399,8 +399,8 @@ function connect(token) {
     url: window.NEXT_PUBLIC_WS_URL || location.origin,
     token,
     enabled: params.get("transport") === "poll" ? false : undefined,
-    // reconnection tuning from the address, e.g. ?baseDelay=200&maxAttempts=3&upgradeRetry=5000
-    ...Object.fromEntries(["baseDelay", "maxAttempts", "upgradeRetry"]
+    // reconnection tuning from the address, e.g. ?baseDelay=200&maxAttempts=3&upgradeDelay=500&upgradeRetry=5000
+    ...Object.fromEntries(["baseDelay", "maxAttempts", "upgradeDelay", "upgradeRetry"]
       .filter((k) => params.has(k)).map((k) => [k, Number(params.get(k))])),
   });
   window.hub = client; // for the console and end-to-end tests

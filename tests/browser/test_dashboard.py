@@ -113,6 +113,28 @@ def test_blocked_websockets_fall_back_to_polling_and_still_complete(hub: LocalHu
     assert statuses[0] == "queued" and statuses[-1] == "completed", events
 
 
+def test_back_from_polling_to_the_websocket_soon_after_it_works_again(hub: LocalHub, page: Any) -> None:
+    """A hub restart left the page on "Polling (fallback)" for 38 s though the hub was back in 10:
+    the upgrade is tried after about a second, then backing off, not after upgradeRetry (30 s)."""
+    blocked = True
+
+    def route(ws: Any) -> None:
+        if blocked:
+            ws.close(code=1011, reason="down")
+        else:
+            ws.connect_to_server()
+
+    page.route_web_socket(re.compile(r".*/ws$"), route)
+    open_dashboard(page, hub.url, hub.token("browser-hal"), "&baseDelay=100&maxAttempts=2")
+    page.wait_for_selector("#connection[data-state=polling]", timeout=ms(20))
+    page.wait_for_timeout(1500)  # a failed upgrade try meanwhile (after 0.5-1 s); the next by 3 s, then by 7 s
+    blocked = False
+    started = time.monotonic()
+    page.wait_for_selector("#connection[data-state=connected]", timeout=ms(15))
+    took = time.monotonic() - started
+    assert took < scaled(8), f"back on the WebSocket {took:.1f} s after it worked again (upgradeRetry is 30 s)"
+
+
 def in_thread(coro_fn: Any) -> Any:
     """Run an async function to its end on a thread of its own (Playwright's loop holds this one)."""
     import asyncio
