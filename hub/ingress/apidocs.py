@@ -57,6 +57,11 @@ KIND_NOTES: dict[str, str] = {
 }
 
 
+def note(name: str, model: dict[str, Any]) -> str:
+    """What a kind's params are, in a sentence: ours for the built-in kinds, else its model's fields."""
+    return KIND_NOTES.get(name) or "fields " + ", ".join(f"`{f}`" for f in model.get("properties", {})) + "."
+
+
 def create_documented_app(**kwargs: Any) -> FastAPI:
     """A FastAPI app whose /docs and /redoc load every asset from the hub itself, and whose
     OpenAPI document lists each job kind's params (`describe_job_params`). `kwargs` go to FastAPI."""
@@ -91,7 +96,7 @@ def describe_job_params(schema: dict[str, Any]) -> dict[str, Any]:
         model = kind.params.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
         components.update(model.pop("$defs", {}))
         model["title"] = kind.params.__name__
-        model["description"] = f"`{name}`: {KIND_NOTES.get(name, '')}".strip()
+        model["description"] = f"`{name}`: {note(name, model)}"
         components[kind.params.__name__] = model
         choices.append({"$ref": f"#/components/schemas/{kind.params.__name__}"})
     components[CUSTOM_PARAMS] = {
@@ -102,7 +107,7 @@ def describe_job_params(schema: dict[str, Any]) -> dict[str, Any]:
         "the fields its params model declares, or any JSON object when it declared none.",
     }
     choices.append({"$ref": f"#/components/schemas/{CUSTOM_PARAMS}"})
-    lines = [f"- `{name}`: {KIND_NOTES.get(name, 'see its schema')}" for name in KINDS]
+    lines = [f"- `{name}`: {note(name, components[kind.params.__name__])}" for name, kind in KINDS.items()]
     submit.setdefault("properties", {})["params"] = {
         "title": "Params",
         "description": "What the job needs; which fields depends on `kind` (a bad field is a 422):\n"

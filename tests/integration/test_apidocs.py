@@ -72,7 +72,7 @@ def test_openapi_documents_params_per_job_kind(hub: LocalHub) -> None:
         assert set(model["properties"]) == {f.alias or n for n, f in kind.params.model_fields.items()}
     assert components["QuizGenerationParams"]["properties"]["numQuestions"]["maximum"] == 50
     examples = schema["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["application/json"]["examples"]
-    assert set(examples) == set(KINDS)
+    assert {"quiz_generation", "question_replace", "document_processing"} == set(examples)
 
 
 def test_the_documented_examples_are_accepted_and_the_api_accepts_what_it_did(hub: LocalHub, educator: Api) -> None:
