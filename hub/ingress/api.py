@@ -6,8 +6,9 @@ import asyncio
 import math
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity, verify_token
@@ -30,11 +31,13 @@ class SubmitJob(BaseModel):
 
 def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, relay: Any) -> APIRouter:
     router = APIRouter()
+    # Declares the scheme in the OpenAPI document (Swagger UI's "Authorize"); the refusal stays ours.
+    bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="A token from `hub token`.")
 
-    async def identity(authorization: str | None = Header(default=None)) -> Identity:
-        if not authorization or not authorization.lower().startswith("bearer "):
+    async def identity(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Identity:
+        if credentials is None or not credentials.credentials.strip():
             raise AuthError("missing bearer token")
-        return verify_token(secret, authorization[7:].strip())
+        return verify_token(secret, credentials.credentials.strip())
 
     async def educator(who: Identity = Depends(identity)) -> Identity:
         if not who.may("educator"):
@@ -64,6 +67,11 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, rel
             response.headers["Link"] = next_link(request.url.path, limit, token)
             response.headers["X-Next-Cursor"] = token
         return page
+
+    @router.get("/api/analytics")
+    async def analytics(who: Identity = Depends(educator)) -> dict[str, Any]:
+        """The caller's analytics figures now, as `analytics_update` carries them (the job store counts them)."""
+        return await desk.analytics_of(who)
 
     @router.get("/api/jobs/{job_id}")
     async def get_job(job_id: str, who: Identity = Depends(identity)) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from starlette.routing import WebSocketRoute
 
 from hub import __version__
 from hub.ingress.api import BodyLimit, build_router, install_error_handlers, ping_all
+from hub.ingress.apidocs import create_documented_app
 from hub.ingress.desk import ClusterLike, JobDesk
 from hub.ingress.edge import install_edge
 from hub.ingress.relay import Relay
@@ -68,7 +69,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
         relay.close_all(1001, "server shutting down: reconnect and resume")
         await relay.stop()
 
-    app = FastAPI(title="hub", version=__version__, lifespan=lifespan)
+    app = create_documented_app(title="hub", version=__version__, lifespan=lifespan)  # /docs with no CDN
     app.state.relay = relay
     app.state.metrics = metrics
     install_error_handlers(app, metrics)
@@ -106,5 +107,9 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     async def index() -> FileResponse:
         """The dashboard: open it with ?token=... (or paste a token on the page)."""
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico", media_type="image/vnd.microsoft.icon")
 
     return app

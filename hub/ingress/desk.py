@@ -192,6 +192,10 @@ class JobDesk:
         last = page[-1] if len(rows) > limit else None
         return merged, (last["createdAt"], last["jobId"]) if last else None
 
+    async def analytics_of(self, who: Identity) -> dict[str, Any]:
+        """The educator's figures (`jobsToday`, `quizzesGenerated`, ...) as the job store counts them now."""
+        return dict(await self.cluster.store.educator_stats(who.sub))
+
     async def result(self, who: Identity, job_id: str) -> Any:
         state = await self.get(who, job_id)
         if state["status"] != "completed":

@@ -3,6 +3,11 @@
 import { HubClient, HubHttpError, TERMINAL } from "./hub-client.js";
 
 const TOKEN_KEY = "hub.token";
+const TITLES_KEY = "hub.jobTitles"; // jobId or quizId -> the first words of the text it was made from
+const CLEARED_KEY = "hub.clearedJobs"; // + ":" + educator: the ids of the finished jobs "Clear finished" hid
+const PAGE = 10; // jobs shown at first, and added by each "Show more"
+const MAX_TITLES = 300;
+const MAX_CLEARED = 5000; // ids remembered (the oldest are forgotten, and show again if still listed)
 const $ = (selector) => document.querySelector(selector);
 const STATE_LABELS = {
   idle: "Not connected", connecting: "Connecting…", connected: "Live", reconnecting: "Reconnecting…",
@@ -16,6 +21,8 @@ const KIND_LABELS = {
 let client = null;
 const pastJobs = new Map(); // jobs from GET /api/jobs that the stream's snapshot did not carry
 const shownQuiz = { jobId: null, quizId: null, result: null };
+const view = { limit: PAGE, educator: "", cleared: new Set(), scheduled: false };
+let storedAnalytics = {}; // GET /api/analytics: the figures now; stream updates merge over them
 
 // -- small DOM helpers -------------------------------------------------------------------------
 
@@ -36,6 +43,33 @@ function storage() {
   try { return window.sessionStorage; } catch { return null; }
 }
 
+function local() {
+  try { return window.localStorage; } catch { return null; }
+}
+
+function readJson(key, fallback) {
+  try { return JSON.parse(local()?.getItem(key) ?? "null") ?? fallback; } catch { return fallback; }
+}
+
+function writeJson(key, value) {
+  try { local()?.setItem(key, JSON.stringify(value)); } catch { /* full or refused: not remembered */ }
+}
+
+/** The educator a token names (its `sub`), read without checking it: only to key what this browser remembers. */
+function tokenSubject(token) {
+  try {
+    const part = String(token).split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return String(JSON.parse(atob(part)).sub ?? "");
+  } catch { return ""; }
+}
+
+function firstWords(text, words = 8, chars = 60) {
+  const all = String(text).trim().split(/\s+/);
+  let short = all.slice(0, words).join(" ");
+  if (short.length > chars) short = short.slice(0, chars).replace(/\s+\S*$/, "");
+  return short.length < String(text).trim().length ? `${short}…` : short;
+}
+
 function humanize(key) {
   const words = key.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/_/g, " ").toLowerCase();
   return words.charAt(0).toUpperCase() + words.slice(1);
@@ -46,6 +80,7 @@ function formatValue(key, value) {
     const text = value.toLocaleString(undefined, { maximumFractionDigits: 1 });
     return /seconds$/i.test(key) ? `${text} s` : text;
   }
+  if (value == null) return "—";
   if (value && typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
@@ -107,10 +142,42 @@ function allJobs() {
   return [...jobs.values()].sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0));
 }
 
+function rememberTitle(keys, text) {
+  const titles = readJson(TITLES_KEY, {});
+  for (const key of keys) if (key) titles[key] = firstWords(text);
+  const keep = Object.entries(titles).slice(-MAX_TITLES); // oldest first out
+  writeJson(TITLES_KEY, Object.fromEntries(keep));
+}
+
+/** [kind label, name]: the name is the first words of the text it was made from (when this browser
+ * started it), else the question, quiz or document it is about. */
+function jobTitle(job) {
+  const kind = KIND_LABELS[job.kind] ?? humanize(job.kind ?? "job");
+  const titles = readJson(TITLES_KEY, {});
+  const words = titles[job.jobId] ?? titles[job.quizId];
+  if (titles[job.jobId] && job.quizId && !titles[job.quizId]) rememberTitle([job.quizId], titles[job.jobId]);
+  let name;
+  if (job.kind === "question_replace") {
+    name = `question ${job.questionId ?? "?"} of ${words ? `“${words}”` : job.quizId ?? "a quiz"}`;
+  } else {
+    name = words ? `“${words}”` : job.documentId ?? job.quizId ?? `job ${String(job.jobId).slice(0, 8)}`;
+  }
+  if (job.kind === "document_processing" && job.stage) name += ` · ${job.stage}`;
+  return [kind, name];
+}
+
+function isFinished(job) {
+  return TERMINAL.includes(job.status);
+}
+
+function isCleared(job) {
+  return view.cleared.has(job.jobId);
+}
+
 function buildRow(jobId) {
   const row = el("li", { class: "job", "data-job-id": jobId },
     el("div", { class: "job-head" },
-      el("span", { class: "job-title" }),
+      el("span", { class: "job-title" }, el("span", { class: "job-kind" }), el("span", { class: "job-name" })),
       el("span", { class: "badge" }),
       el("time", { class: "job-time muted" })),
     el("div", { class: "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100,
@@ -127,29 +194,22 @@ function buildRow(jobId) {
   return row;
 }
 
-function renderJob(job) {
-  if (!job?.jobId) return;
-  const list = $("#jobs");
-  let row = list.querySelector(`li[data-job-id="${CSS.escape(job.jobId)}"]`);
-  if (!row) {
-    row = buildRow(job.jobId);
-    const older = [...list.children].find((r) => (jobState(r.dataset.jobId)?.createdAt ?? 0) < (job.createdAt ?? 0));
-    list.insertBefore(row, older ?? null); // newest first
-  }
+function fillRow(row, job) {
   const progress = Math.max(0, Math.min(100, Number(job.progress) || 0));
-  const running = !TERMINAL.includes(job.status);
+  const running = !isFinished(job);
   row.dataset.status = job.status ?? "queued";
   row.dataset.kind = job.kind ?? "";
-  let title = KIND_LABELS[job.kind] ?? humanize(job.kind ?? "job");
-  if (job.kind === "document_processing" && job.stage) title += ` · ${job.stage}`;
-  row.querySelector(".job-title").textContent = title;
+  const [kind, name] = jobTitle(job);
+  row.querySelector(".job-kind").textContent = kind;
+  row.querySelector(".job-name").textContent = name;
+  row.querySelector(".job-title").title = `${kind}: ${name} (job ${job.jobId})`;
   row.querySelector(".badge").textContent = job.status ?? "queued";
   row.querySelector(".job-time").textContent = formatTime(job.createdAt);
   const bar = row.querySelector(".progress");
   bar.dataset.progress = String(progress);
   bar.setAttribute("aria-valuenow", String(progress));
   bar.setAttribute("aria-valuetext", `${Math.round(progress)}%`);
-  bar.setAttribute("aria-label", `${title} progress`);
+  bar.setAttribute("aria-label", `${kind} ${name} progress`);
   bar.querySelector(".bar").style.width = `${progress}%`;
   row.querySelector(".job-message").textContent = job.message || "";
   row.querySelector(".eta").textContent = running ? formatEta(job.etaSeconds) : `${Math.round(progress)}%`;
@@ -160,15 +220,59 @@ function renderJob(job) {
   cancel.hidden = !running;
   if (!running) cancel.disabled = false;
   row.querySelector(".view").hidden = !(job.status === "completed" && job.kind === "quiz_generation");
-  $("#no-jobs").hidden = list.children.length > 0;
 }
 
+function renderJob() { // a job changed: draw the list again at the end of this turn (once for a batch)
+  if (view.scheduled) return;
+  view.scheduled = true;
+  queueMicrotask(() => {
+    view.scheduled = false;
+    if (client) renderAllJobs();
+  });
+}
+
+/** The newest `view.limit` jobs not cleared, newest first; rows are kept across renders by job id. */
 function renderAllJobs() {
   const list = $("#jobs");
-  const keep = new Set(allJobs().map((job) => job.jobId));
-  for (const row of [...list.children]) if (!keep.has(row.dataset.jobId)) row.remove();
-  for (const job of allJobs()) renderJob(job);
-  $("#no-jobs").hidden = list.children.length > 0;
+  const jobs = allJobs();
+  const shown = jobs.filter((job) => !isCleared(job));
+  const visible = shown.slice(0, view.limit);
+  const rows = new Map([...list.children].map((row) => [row.dataset.jobId, row]));
+  const wanted = visible.map((job) => {
+    const row = rows.get(job.jobId) ?? buildRow(job.jobId);
+    fillRow(row, job);
+    return row;
+  });
+  const keep = new Set(wanted);
+  for (const row of rows.values()) if (!keep.has(row)) row.remove();
+  wanted.forEach((row, i) => { if (list.children[i] !== row) list.insertBefore(row, list.children[i] ?? null); });
+
+  const hidden = jobs.length - shown.length;
+  const more = shown.length - visible.length;
+  const finishedShown = shown.filter(isFinished).length;
+  $("#no-jobs").hidden = jobs.length > 0;
+  $("#jobs-count").textContent = jobs.length ? `${visible.length} of ${shown.length} shown` : "";
+  $("#show-more").hidden = more <= 0;
+  $("#show-more").textContent = `Show ${Math.min(PAGE, more)} more (${more} not shown)`;
+  $("#clear-finished").hidden = finishedShown === 0;
+  $("#clear-finished").textContent = `Clear finished (${finishedShown})`;
+  $("#cleared").hidden = hidden <= 0;
+  $("#cleared-text").textContent =
+    `${hidden} finished job${hidden === 1 ? "" : "s"} hidden in this browser (the hub keeps them).`;
+}
+
+/** Hide the jobs finished now, in this browser only (the hub keeps them); jobs still running stay. */
+function clearFinished() {
+  for (const job of allJobs()) if (isFinished(job)) view.cleared.add(job.jobId);
+  writeJson(`${CLEARED_KEY}:${view.educator}`, [...view.cleared].slice(-MAX_CLEARED));
+  view.limit = PAGE;
+  renderAllJobs();
+}
+
+function showCleared() {
+  view.cleared = new Set();
+  local()?.removeItem(`${CLEARED_KEY}:${view.educator}`);
+  renderAllJobs();
 }
 
 function cancelJob(jobId, button) {
@@ -234,7 +338,7 @@ function replaceQuestion(data) { // a question_replace job completed on the quiz
 
 function renderAnalytics() {
   const stats = $("#analytics .stats");
-  const entries = Object.entries(client.analytics);
+  const entries = Object.entries({ ...storedAnalytics, ...client.analytics });
   $("#analytics .empty").hidden = entries.length > 0;
   for (const [key, value] of entries) {
     let item = stats.querySelector(`[data-key="${CSS.escape(key)}"]`);
@@ -254,12 +358,22 @@ function renderAnalytics() {
   }
 }
 
+/** The figures now (GET /api/analytics), so the panel is full from the start, not after the next job. */
+async function loadAnalytics() {
+  try {
+    storedAnalytics = (await client.request("GET", "/api/analytics")) ?? {};
+    renderAnalytics();
+  } catch (err) {
+    if (!(err instanceof HubHttpError && err.status === 403)) console.warn("hub: could not read analytics", err);
+  }
+}
+
 // -- stream events -----------------------------------------------------------------------------
 
 function onJobMessage(env) {
   const data = env.data ?? {};
   const job = client.jobs.get(data.jobId);
-  renderJob(job);
+  renderJob();
   if (!TERMINAL.includes(data.status)) return;
   const title = KIND_LABELS[job?.kind] ?? "Job";
   if (data.status === "completed") {
@@ -285,8 +399,8 @@ function connect(token) {
     url: window.NEXT_PUBLIC_WS_URL || location.origin,
     token,
     enabled: params.get("transport") === "poll" ? false : undefined,
-    // reconnection tuning from the address, e.g. ?baseDelay=200&maxAttempts=3&upgradeRetry=5000
-    ...Object.fromEntries(["baseDelay", "maxAttempts", "upgradeRetry"]
+    // reconnection tuning from the address, e.g. ?baseDelay=200&maxAttempts=3&upgradeDelay=500&upgradeRetry=5000
+    ...Object.fromEntries(["baseDelay", "maxAttempts", "upgradeDelay", "upgradeRetry"]
       .filter((k) => params.has(k)).map((k) => [k, Number(params.get(k))])),
   });
   window.hub = client; // for the console and end-to-end tests
@@ -294,7 +408,7 @@ function connect(token) {
   client.on("welcome", (frame) => {
     if (frame.educatorId) $("#educator").textContent = frame.educatorId;
   });
-  client.on("snapshot", () => renderAllJobs());
+  client.on("snapshot", () => { renderAllJobs(); loadAnalytics(); }); // a new stream: figures may have moved
   // (custom job kinds report quiz_status messages carrying their `kind`)
   for (const type of ["quiz_status", "question_replace", "document_processing"]) client.on(type, onJobMessage);
   client.on("analytics_update", () => renderAnalytics());
@@ -306,16 +420,23 @@ function connect(token) {
     if (event.fatal) return signedOut(`The hub refused this connection (${event.code}): ${event.message}`);
     toast("warning", "The hub reported a problem", event.message);
   });
+  view.educator = tokenSubject(token);
+  const cleared = readJson(`${CLEARED_KEY}:${view.educator}`, []);
+  view.cleared = new Set(Array.isArray(cleared) ? cleared : []);
+  view.limit = PAGE;
   showState(client.state);
   $("#signin").hidden = true;
   $("#app").hidden = false;
   $("#sign-out").hidden = false;
   client.start().then(loadHistory, () => {});
+  loadAnalytics();
 }
 
 async function loadHistory() { // finished jobs the live snapshot may not carry
   try {
-    for (const job of await client.listJobs()) if (!client.jobs.has(job.jobId)) pastJobs.set(job.jobId, job);
+    const reply = await client.listJobs(); // a list, or a page of one
+    const jobs = Array.isArray(reply) ? reply : reply?.jobs ?? reply?.items ?? [];
+    for (const job of jobs) if (!client.jobs.has(job.jobId)) pastJobs.set(job.jobId, job);
     renderAllJobs();
   } catch (err) {
     if (!(err instanceof HubHttpError && err.status === 403)) console.warn("hub: could not list jobs", err);
@@ -329,6 +450,7 @@ function signedOut(message = "") {
   pastJobs.clear();
   $("#jobs").replaceChildren();
   $("#analytics .stats").replaceChildren();
+  storedAnalytics = {};
   $("#analytics .empty").hidden = false;
   $("#quiz").replaceChildren(el("p", { class: "muted", text: "A quiz appears here when its job completes." }));
   Object.assign(shownQuiz, { jobId: null, quizId: null, result: null });
@@ -361,11 +483,13 @@ async function submitQuiz(event) {
   button.textContent = "Starting…";
   try {
     const { jobId } = await client.submitJob("quiz_generation", { text, numQuestions });
+    rememberTitle([jobId], text);
     if (!jobState(jobId)) {
       pastJobs.set(jobId, { jobId, kind: "quiz_generation", status: "queued", progress: 0,
         message: "Queued", createdAt: Date.now() / 1000 });
     }
-    renderJob(jobState(jobId));
+    renderJob();
+    loadAnalytics(); // jobsToday counts it now
   } catch (err) {
     error.textContent = errorText(err);
     error.hidden = false;
@@ -386,6 +510,9 @@ function init() {
     connect(token);
   });
   $("#sign-out").addEventListener("click", () => signedOut());
+  $("#show-more").addEventListener("click", () => { view.limit += PAGE; renderAllJobs(); });
+  $("#clear-finished").addEventListener("click", clearFinished);
+  $("#show-cleared").addEventListener("click", showCleared);
 
   const params = new URLSearchParams(location.search);
   const fromUrl = params.get("token");

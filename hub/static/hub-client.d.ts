@@ -142,7 +142,7 @@ export interface BatchFrame { op: "batch"; messages: AnyEnvelope[]; skipped?: nu
 export interface PongFrame { op: "pong"; id: unknown }
 
 export interface HubErrorEvent {
-  /** a close code (number) when fatal; the server's error code (string) otherwise */
+  /** a close code (number) when fatal; the server's error code (string) otherwise, or "no_websocket" */
   code: number | string;
   message: string;
   ref?: string;
@@ -166,6 +166,11 @@ export type Unsubscribe = () => void;
 
 /** Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)). */
 export declare function backoffDelay(attempt: number, base?: number, cap?: number, random?: () => number): number;
+/** The wait before the attempt-th try (0 first) to leave polling for the WebSocket: min(cap, first * 2**attempt),
+ * jittered in [half, whole). */
+export declare function upgradeDelay(attempt: number, first?: number, cap?: number, random?: () => number): number;
+/** The sentence of the "no_websocket" error event. */
+export declare const NO_WEBSOCKET: string;
 /** ws(s)://host/ws from an http(s) or ws(s) base URL. */
 export declare function wsUrl(base: string): string;
 /** http(s)://host from an http(s) or ws(s) URL. */
@@ -224,7 +229,10 @@ export interface HubClientOptions {
   heartbeat?: number;
   /** most ops kept while disconnected; default 100 (oldest dropped) */
   offlineQueue?: number;
-  /** ms between attempts to go from polling back to the WebSocket; default 30000 */
+  /** ms before the first attempt to go from polling back to the WebSocket; doubles (jittered) after
+   * each failed one, up to `upgradeRetry`; default 1000 */
+  upgradeDelay?: number;
+  /** the longest ms between attempts to go from polling back to the WebSocket; default 30000 */
   upgradeRetry?: number;
   /** ms from opening a socket to its welcome before giving up on it; default 15000 */
   connectTimeout?: number;
@@ -234,6 +242,9 @@ export interface HubClientOptions {
   pollMinInterval?: number;
   /** the jitter source; default Math.random */
   random?: () => number;
+  /** the WebSocket implementation; default globalThis.WebSocket. Node 20 has none: pass the "ws"
+   * package's (`import { WebSocket } from "ws"`). With none, the client emits an "error" event with
+   * code "no_websocket" and a sentence saying so, then long-polls. */
   WebSocket?: new (url: string, protocols?: string | string[]) => WebSocketLike;
   fetch?: typeof fetch;
 }

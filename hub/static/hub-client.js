@@ -27,6 +27,16 @@ export function backoffDelay(attempt, base = 1000, cap = 30000, random = Math.ra
   return random() * Math.min(cap, base * 2 ** Math.max(0, attempt));
 }
 
+/** Delay before the `attempt`th try (0 first) to go from polling back to the WebSocket: doubling from
+ * `first` up to `cap`, jittered in [half, whole) so that clients polling since one restart spread out. */
+export function upgradeDelay(attempt, first = 1000, cap = 30000, random = Math.random) {
+  const whole = Math.min(cap, first * 2 ** Math.max(0, attempt));
+  return whole / 2 + (random() * whole) / 2;
+}
+
+export const NO_WEBSOCKET = "this runtime has no WebSocket (Node 20 has none built in): pass one, " +
+  "e.g. new HubClient({ url, token, WebSocket }) with WebSocket from the \"ws\" package; long-polling instead";
+
 /** The WebSocket URL of a hub given its http(s) or ws(s) base URL. */
 export function wsUrl(base) {
   base = String(base).replace(/\/+$/, "");
@@ -139,7 +149,8 @@ export class HubClient {
     this.maxAttempts = options.maxAttempts ?? 5;
     this.heartbeat = options.heartbeat ?? null;
     this.offlineQueue = options.offlineQueue ?? 100;
-    this.upgradeRetry = options.upgradeRetry ?? 30000;
+    this.upgradeRetry = options.upgradeRetry ?? 30000; // the longest wait between upgrade tries
+    this.upgradeDelay = Math.min(options.upgradeDelay ?? 1000, this.upgradeRetry); // the first wait
     this.connectTimeout = options.connectTimeout ?? 15000;
     this.pollTimeout = options.pollTimeout ?? 25;
     this.pollMinInterval = options.pollMinInterval ?? 500;
@@ -204,7 +215,11 @@ export class HubClient {
     this._ready = new Promise((resolve, reject) => { this._resolve = resolve; this._reject = reject; });
     this._ready.catch(() => {}); // a caller that does not await start() gets no unhandled rejection
     globalThis.addEventListener?.("online", this._onOnline);
-    if (this.enabled) {
+    if (this.enabled && typeof this.WebSocket !== "function") { // say so, rather than fail quietly
+      this.enabled = false;
+      this._emit("error", { code: "no_websocket", message: NO_WEBSOCKET, fatal: false });
+      this._startPolling();
+    } else if (this.enabled) {
       this._setState("connecting");
       this._openSocket(false);
     } else {
@@ -414,7 +429,7 @@ export class HubClient {
     if (this._closing) return;
     if (code in FATAL_CLOSE) return this._fatal(code, reason || FATAL_CLOSE[code]);
     if (probe && !welcomed) { // still polling: try again later
-      this._upgradeTimer = this._later(() => this._openSocket(true), this.upgradeRetry);
+      this._scheduleUpgrade();
       return;
     }
     if (!welcomed || code === 4429) this.failures += 1;
@@ -438,7 +453,14 @@ export class HubClient {
     const gen = ++this._pollGen;
     this._flushCancels();
     this._pollLoop(gen);
-    if (this.enabled) this._upgradeTimer = this._later(() => this._openSocket(true), this.upgradeRetry);
+    this._upgrades = 0;
+    this._scheduleUpgrade();
+  }
+
+  _scheduleUpgrade() { // the next try at the WebSocket while polling: backing off from upgradeDelay
+    if (!this.enabled || this._closing) return;
+    const delay = upgradeDelay(this._upgrades++, this.upgradeDelay, this.upgradeRetry, this.random);
+    this._upgradeTimer = this._later(() => this._openSocket(true), delay);
   }
 
   _stopPolling() {

@@ -1,9 +1,11 @@
 """The dashboard in a real browser against a real hub: a job to 100%, a server restart with no
-missed status, and the fallback to long-polling when WebSockets are blocked."""
+missed status, the fallback to long-polling when WebSockets are blocked, analytics on load, a
+bounded job list with titles, "show more" and "clear finished", and a favicon."""
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +111,161 @@ def test_blocked_websockets_fall_back_to_polling_and_still_complete(hub: LocalHu
     events = page.evaluate("window.__events")
     statuses = [e["status"] for e in events]
     assert statuses[0] == "queued" and statuses[-1] == "completed", events
+
+
+def test_back_from_polling_to_the_websocket_soon_after_it_works_again(hub: LocalHub, page: Any) -> None:
+    """A hub restart left the page on "Polling (fallback)" for 38 s though the hub was back in 10:
+    the upgrade is tried after about a second, then backing off, not after upgradeRetry (30 s)."""
+    blocked = True
+
+    def route(ws: Any) -> None:
+        if blocked:
+            ws.close(code=1011, reason="down")
+        else:
+            ws.connect_to_server()
+
+    page.route_web_socket(re.compile(r".*/ws$"), route)
+    open_dashboard(page, hub.url, hub.token("browser-hal"), "&baseDelay=100&maxAttempts=2")
+    page.wait_for_selector("#connection[data-state=polling]", timeout=ms(20))
+    page.wait_for_timeout(1500)  # a failed upgrade try meanwhile (after 0.5-1 s); the next by 3 s, then by 7 s
+    blocked = False
+    started = time.monotonic()
+    page.wait_for_selector("#connection[data-state=connected]", timeout=ms(15))
+    took = time.monotonic() - started
+    assert took < scaled(8), f"back on the WebSocket {took:.1f} s after it worked again (upgradeRetry is 30 s)"
+
+
+def in_thread(coro_fn: Any) -> Any:
+    """Run an async function to its end on a thread of its own (Playwright's loop holds this one)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(coro_fn())).result()
+
+
+def make_records(hub: LocalHub, educator_id: str, finished: int, running: int) -> list[str]:
+    """Job records for `educator_id` made through the back-end helpers (no job actors): `finished`
+    completed ones, then `running` processing ones; returns their ids, oldest first."""
+    from hub.backend import Backend
+
+    backend = Backend.connect(namespace=hub.settings.namespace)
+
+    async def go() -> list[str]:
+        ids = []
+        for i in range(finished + running):
+            job = await backend.create_job_record(educator_id, "quiz_generation", quiz_id=f"quiz-rec{i:02d}")
+            await backend.update_job_with_notification(
+                job["jobId"], status="processing", progress=30, message="Writing questions", notify=False
+            )
+            if i < finished:
+                await backend.update_job_with_notification(
+                    job["jobId"], status="completed", progress=100, message="Quiz ready", notify=False
+                )
+            ids.append(job["jobId"])
+        return ids
+
+    return list(in_thread(go))
+
+
+def shown_ids(page: Any) -> list[str]:
+    return list(page.eval_on_selector_all("#jobs > li", "rows => rows.map(r => r.dataset.jobId)"))
+
+
+def test_analytics_show_the_current_figures_on_load(hub: LocalHub, page: Any) -> None:
+    token = hub.token("browser-dee")
+    api = Api(hub, token)
+    job = api.submit_quiz(n=3)
+    deadline = time.monotonic() + scaled(60)
+    while api.http.get(f"/api/jobs/{job}").json()["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    # the analytics_update of that job went out before this page opened: the panel must not be empty
+    open_dashboard(page, hub.url, token)
+    page.wait_for_selector("#analytics [data-key=quizzesGenerated]", timeout=ms(15))
+    assert page.text_content("#analytics [data-key=quizzesGenerated] dd") == "1"
+    assert page.text_content("#analytics [data-key=questionsGenerated] dd") == "3"
+    assert page.text_content("#analytics [data-key=jobsToday] dd") == "1"
+    assert page.is_hidden("#analytics .empty")
+    page.reload()  # and again after a reload
+    page.wait_for_selector("#analytics [data-key=questionsGenerated]", timeout=ms(15))
+    assert page.text_content("#analytics [data-key=questionsGenerated] dd") == "3"
+
+
+def test_fresh_educator_sees_zero_figures_and_no_average_yet(hub: LocalHub, page: Any) -> None:
+    open_dashboard(page, hub.url, hub.token("browser-eve"))
+    page.wait_for_selector("#analytics [data-key=averageGenerationSeconds]", timeout=ms(15))
+    assert page.text_content("#analytics [data-key=jobsToday] dd") == "0"
+    assert page.text_content("#analytics [data-key=averageGenerationSeconds] dd") == "—"
+
+
+def test_jobs_have_titles_a_bounded_list_with_show_more_and_clear_finished(
+    hub: LocalHub, page: Any, tmp_path: Path
+) -> None:
+    token = hub.token("browser-fay")
+    ids = make_records(hub, "browser-fay", finished=30, running=9)  # 39 jobs, as in the report
+    open_dashboard(page, hub.url, token)
+    page.wait_for_selector("#connection[data-state=connected]", timeout=ms(15))
+    page.wait_for_function("() => document.querySelectorAll('#jobs > li').length === 10", timeout=ms(15))
+    newest = list(reversed(ids))
+    assert shown_ids(page) == newest[:10]
+    assert page.text_content("#jobs-count") == "10 of 39 shown"
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 2600, f"the page is {height} px tall with 39 jobs"
+    title = page.text_content(f"[data-job-id='{ids[-1]}'] .job-title") or ""
+    assert "Quiz generation" in title and "quiz-rec38" in title
+
+    page.click("#show-more")
+    page.wait_for_function("() => document.querySelectorAll('#jobs > li').length === 20", timeout=ms(5))
+    assert shown_ids(page) == newest[:20]
+
+    # a quiz started here is titled by the first words of its text
+    page.fill("#quiz-text", DOCUMENT)
+    page.fill("#num-questions", "3")
+    page.click("#start-quiz")
+    row = page.wait_for_selector("#jobs > li:first-child[data-status=completed]", timeout=ms(60))
+    words = " ".join(DOCUMENT.split()[:3])
+    assert words in (row.text_content() or ""), row.text_content()
+    mine = row.get_attribute("data-job-id")
+    page.screenshot(path=str(tmp_path / "many-jobs.png"), full_page=True)
+
+    # clear finished: only the 9 running jobs stay, and it holds across a reload
+    assert page.text_content("#clear-finished") == "Clear finished (31)"
+    page.click("#clear-finished")
+    page.wait_for_function("() => document.querySelectorAll('#jobs > li').length === 9", timeout=ms(5))
+    assert set(shown_ids(page)) == set(ids[30:])
+    assert "31 finished jobs hidden" in (page.text_content("#cleared") or "")
+    assert page.is_hidden("#show-more")
+    page.reload()
+    page.wait_for_selector("#connection[data-state=connected]", timeout=ms(15))
+    page.wait_for_function("() => window.hub.jobs.size > 0", timeout=ms(15))
+    page.wait_for_timeout(500)  # the job list (GET /api/jobs) has been read
+    assert set(shown_ids(page)) == set(ids[30:])
+
+    # a job that finishes after the clear shows again; "Show them" brings back the rest
+    in_thread(lambda: finish(hub, ids[35]))
+    page.wait_for_selector(f"[data-job-id='{ids[35]}'][data-status=completed]", timeout=ms(15))
+    assert len(shown_ids(page)) == 9
+    page.click("#show-cleared")
+    page.wait_for_function("() => document.querySelectorAll('#jobs > li').length === 10", timeout=ms(5))
+    assert shown_ids(page)[0] == mine and page.is_visible("#show-more")
+
+
+async def finish(hub: LocalHub, job_id: str) -> None:
+    from hub.backend import Backend
+
+    backend = Backend.connect(namespace=hub.settings.namespace)
+    await backend.update_job_with_notification(job_id, status="completed", progress=100, notify=False)
+
+
+def test_favicon_and_no_missing_files(hub: LocalHub, page: Any) -> None:
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    open_dashboard(page, hub.url, hub.token("browser-gus"))
+    page.wait_for_selector("#connection[data-state=connected]", timeout=ms(15))
+    icon = page.get_attribute("link[rel=icon]", "href")
+    assert icon == "/static/favicon.svg"
+    got = page.request.get(hub.url + icon)
+    assert got.status == 200 and got.headers["content-type"].startswith("image/svg+xml")
+    assert page.request.get(hub.url + "/favicon.ico").status == 200
+    assert failed == []
