@@ -7,13 +7,14 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity, verify_token
 from hub.errors import AuthError, Forbidden, HubError, RateLimited, TooLarge
 from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
+from hub.ingress.strict import StrictJSONResponse, StrictJSONRoute
 
 
 class SubmitJob(BaseModel):
@@ -23,7 +24,7 @@ class SubmitJob(BaseModel):
 
 
 def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, relay: Any) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJSONRoute, default_response_class=StrictJSONResponse)  # strict JSON
 
     async def identity(authorization: str | None = Header(default=None)) -> Identity:
         if not authorization or not authorization.lower().startswith("bearer "):
@@ -61,9 +62,11 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, rel
     async def events(
         epoch: str | None = Query(default=None, max_length=64),
         after: int | None = Query(default=None, ge=0),
-        timeout: float = Query(default=25.0, ge=0, description=f"seconds, at most {MAX_TIMEOUT:g}"),
+        timeout: float = Query(
+            default=25.0, ge=0, allow_inf_nan=False, description=f"seconds, at most {MAX_TIMEOUT:g}"
+        ),
         who: Identity = Depends(educator),
-    ) -> dict[str, Any]:
+    ) -> Response:
         return await poll_events(relay, who.sub, epoch, after, timeout)
 
     @router.post("/api/publish", status_code=202)
