@@ -70,7 +70,7 @@ def parse_client_frame(text: str | bytes) -> Hello | Subscribe | Unsubscribe | P
         raise BadFrame("frame must be a JSON object")
     op = raw.get("op")
     ref = op if isinstance(op, str) else None
-    if op not in KNOWN_OPS:
+    if ref not in KNOWN_OPS:  # (not `op`: a list or an object as op is unhashable)
         raise BadFrame(f"unknown op {op!r}", ref=ref)
     try:
         return _client_op.validate_python(raw)

@@ -161,6 +161,8 @@ def test_property_any_client_frame_is_parsed_or_a_bad_frame(value: Any, op: str,
         parse_client_frame(text)
     except BadFrame as exc:
         assert is_strict(error_frame(exc.code, exc.message, exc.ref))
+    with pytest.raises(BadFrame):  # any value as the op itself: a bad frame, never another error
+        parse_client_frame(lenient_text({"op": value, "extra": 1}, ascii_only))
     text = lenient_text({"op": "ping", "id": value}, ascii_only)
     try:
         frame = parse_client_frame(text)
