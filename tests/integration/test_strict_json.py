@@ -179,9 +179,9 @@ def test_property_generated_values_over_a_real_socket_never_wedge_anything(
         service = Api(hub, hub.token("strict-prop-svc", role="service"))
         for path, body in bodies:
             api = sender if path == "/api/jobs" else service
-            reply = await asyncio.to_thread(
-                api.http.post, path, content=lenient_text(body, ascii_only), headers={"content-type": "application/json"}
-            )
+            text = lenient_text(body, ascii_only)
+            headers = {"content-type": "application/json"}
+            reply = await asyncio.to_thread(api.http.post, path, content=text, headers=headers)
             assert reply.status_code in (202, 422, 429), reply.text
             strict(reply.content)
             if strictjson.problem(value) is not None:
