@@ -31,6 +31,15 @@ log = logging.getLogger("hub.conn")
 INTERNAL = "internal error: reconnect and resume"
 
 
+def fit_reason(reason: str) -> str:
+    """A close reason cut to the 123 UTF-8 bytes a close frame holds (RFC 6455 5.5: a control frame
+    carries at most 125 bytes, 2 of them the code); a longer one makes the close itself fail."""
+    raw = reason.encode("utf-8", "replace")
+    if len(raw) <= 123:
+        return reason
+    return raw[:120].decode("utf-8", "ignore") + "..."
+
+
 def data_json(data: object, metrics: IngressMetrics | None = None) -> str:
     """An envelope's `data` as strict JSON. Data that strict JSON cannot carry (registry shards make
     it safe where it enters, so only from an older shard or a bug) is made safe the same way for
@@ -280,7 +289,7 @@ class Connection:
         self.metrics.closes.inc(code=str(code))
         if self.ws.application_state != WebSocketState.DISCONNECTED:
             try:
-                await self.ws.close(code, self.close_reason)
+                await self.ws.close(code, fit_reason(self.close_reason))
             except (RuntimeError, OSError, WebSocketDisconnect):  # the client is gone already: frames
                 pass  # written straight to the transport leave Starlette unaware that it went
         log.info(

@@ -92,7 +92,14 @@ def test_bad_pings_get_bad_frame_the_socket_goes_on_and_others_still_get_theirs(
     assert got_other[-1]["data"]["title"] == "for both"
 
 
-@pytest.mark.parametrize("frame", ['{"op":"hello","token":"\\ud83d"}', '{"op":"hello","token":"x","types":NaN}'])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"op":"hello","token":"\\ud83d"}',
+        '{"op":"hello","token":"x","types":NaN}',
+        '{"op":"' + "x" * 300 + '"}',  # quoted in the reason: cut to fit a close frame, not a failed close
+    ],
+)
 def test_a_first_frame_that_is_not_strict_json_closes_4400(hub: LocalHub, frame: str) -> None:
     async def go() -> int | None:
         ws, _ = await open_ws(hub, None)

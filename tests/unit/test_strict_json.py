@@ -19,7 +19,7 @@ from actors.registry import RegistryShard
 from actors.store import JobStore
 from hub import strictjson
 from hub.errors import BadFrame
-from hub.ingress.connection import Connection
+from hub.ingress.connection import Connection, fit_reason
 from hub.ingress.relay import Relay
 from hub.metrics import IngressMetrics
 from hub.outbox import Outbox
@@ -461,3 +461,10 @@ def test_a_pump_that_completes_no_cycle_for_twice_the_poll_timeout_is_stuck() ->
     fine, stuck = asyncio.run(go())
     assert fine is None
     assert stuck is not None and "no delivery cycle completed for 21s (bound 20s)" in stuck
+
+
+def test_close_reasons_are_cut_to_fit_a_close_frame() -> None:
+    assert fit_reason("short") == "short"
+    for long in ("x" * 300, "\u00e9" * 100, "\U0001f600" * 40):
+        cut = fit_reason(long)
+        assert len(cut.encode("utf-8")) <= 123 and cut.endswith("...") and long.startswith(cut[:-3])
