@@ -100,6 +100,7 @@ class Relay:
     # -- the pumps ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start one supervised pump per shard (on the running loop)."""
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         for shard in self.shards:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from hub import strictjson
 from hub.backend import Backend
 from hub.server import LocalHub
 from hub.sharding import shard_name, shard_of
+from jobs import connect
 from jobs.kinds import BadParams
 from tests.conftest import scaled
 from tests.integration.conftest import Api, messages_until, open_ws
@@ -154,6 +156,47 @@ def test_a_non_finite_publish_on_the_shard_reaches_websocket_and_long_poll_as_th
     assert envelope in poll.text  # the same bytes on both transports
     assert strict(poll.content)["messages"][0]["data"] == safe
     assert "NaN" not in poll.text and "Infinity" not in poll.text and "NaN" not in raw
+    # The shard made it safe where it entered (one copy for every transport), not the ingress.
+    assert 'hub_values_made_safe_total{where="ingress"}' not in httpx.get(hub.url + "/metrics").text
+
+
+def unsafe_kind(ctx: Any, params: Any) -> dict[str, Any]:
+    ctx.progress(50, "half way \ud83d")
+    time.sleep(0.3)  # past the monitor's coalescing: the tick goes out
+    return {"score": math.nan, "best": math.inf, "worst": -math.inf, "label": "\udc00"}
+
+
+def test_a_custom_kinds_non_finite_result_and_lone_surrogate_message_are_made_safe(
+    hub: LocalHub, educator: Api
+) -> None:
+    nb = connect(hub.url, hub.token("strict-registrar"), namespace=hub.settings.namespace)
+    nb.register_kind("unsafe_values", unsafe_kind)
+    nb.close()
+
+    async def go() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        ws, welcome = await open_ws(hub, {"token": educator.token})
+        reply = await asyncio.to_thread(educator.http.post, "/api/jobs", json={"kind": "unsafe_values", "params": {}})
+        assert reply.status_code == 202, reply.text
+        job_id = reply.json()["jobId"]
+        got: list[dict[str, Any]] = []
+        while not any(e["data"].get("status") in ("completed", "failed") for e in got):
+            frame = strict(await asyncio.wait_for(ws.recv(), scaled(60)))  # every frame strict
+            got += [e for e in frame.get("messages", []) if e["data"].get("jobId") == job_id]
+        await ws.close()
+        return got, welcome
+
+    got, welcome = asyncio.run(go())
+    assert got[-1]["data"]["status"] == "completed", got[-1]
+    assert "half way \ufffd" in [e["data"]["message"] for e in got]
+    job_id = got[0]["data"]["jobId"]
+    result = educator.http.get(f"/api/jobs/{job_id}/result")
+    assert result.status_code == 200
+    assert strict(result.content) == {"score": None, "best": None, "worst": None, "label": "\ufffd"}
+    poll = educator.http.get("/api/events", params={"epoch": welcome["epoch"], "after": welcome["seq"], "timeout": 0})
+    assert poll.status_code == 200
+    assert [e["data"] for e in strict(poll.content)["messages"] if e["data"].get("jobId") == job_id] == [
+        e["data"] for e in got
+    ]
 
 
 def test_backend_publish_of_a_non_finite_value_is_refused(hub: LocalHub, educator: Api) -> None:
