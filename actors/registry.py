@@ -3,6 +3,11 @@
 A plain class (unit-tested without Ray) made a Ray actor at the edge by `actors.handles`.
 Ingress processes read it by long-poll: one outstanding `pull` per (ingress, shard), each returning
 everything new for the educators that ingress watches.
+
+Every message and job state enters a stream here, so here values from code (job kinds' progress
+messages and fields, back ends publishing) that strict JSON cannot carry are made safe
+(hub.strictjson.made_safe: NaN/Infinity -> null, a lone surrogate -> U+FFFD), once: the history,
+snapshots and every transport then hold the same value.
 """
 
 from __future__ import annotations
@@ -21,8 +26,18 @@ from hub.feed import IngressFeed
 from hub.jobstate import JobState, check_transition, message_for
 from hub.settings import ShardConfig
 from hub.stream import EducatorStream, Envelope
+from hub.strictjson import made_safe
 
 log = logging.getLogger("hub.shard")
+
+
+def _strict(value: Any, what: str) -> Any:
+    """`value` as strict JSON carries it (hub.strictjson.made_safe), with a log line when changed."""
+    value, problem = made_safe(value)
+    if problem is not None:
+        log.warning("%s made safe for strict JSON: %s", what, problem)
+    return value
+
 
 MONITOR_LOST = "the job's monitor stopped unexpectedly"
 
@@ -88,6 +103,7 @@ class RegistryShard:
         refuses: a stale update after a terminal status)."""
         seqs = []
         for raw in updates:
+            raw = _strict(raw, f"job {raw.get('jobId')} update")
             extra = raw.pop("extra", None)
             state = JobState.model_validate(raw)
             old = self.jobs.get(state.job_id)
@@ -152,7 +168,7 @@ class RegistryShard:
         state = self.jobs.get(job_id)
         if state is None:
             return None
-        new = state.advance(self.clock(), **changes)
+        new = state.advance(self.clock(), **_strict(changes, f"job {job_id} change"))
         self._apply(new, transition=new.status != state.status)
         return new.wire()
 
@@ -172,7 +188,7 @@ class RegistryShard:
                 if len(earlier) > self.config.jobs_per_educator:  # one more than held was asked for
                     self.truncated.add(educator_id)
                 for raw in reversed(earlier[: self.config.jobs_per_educator]):
-                    state = JobState.model_validate(raw)
+                    state = JobState.model_validate(_strict(raw, "stored job"))
                     if state.job_id not in self.jobs:
                         self.jobs[state.job_id] = state
                         self._remember(state)
@@ -190,6 +206,7 @@ class RegistryShard:
 
     async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:
         """Deliver a message that is not a job state (analytics_update, notification)."""
+        data = _strict(data, f"{mtype} data")
         now = self.clock()
         for educator_id in educator_ids:
             self._deliver(self._stream(educator_id).append(mtype, data, now))

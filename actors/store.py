@@ -15,9 +15,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hub import strictjson
 from hub.errors import UpstreamError
 
 log = logging.getLogger("hub.store")
+
+
+def _json_text(value: Any, what: str) -> str:
+    """`value` as strict JSON text for a column. NaN, Infinity and lone surrogates (from a job
+    kind's result or fields) are made safe here, where they enter, with a log line (hub.strictjson:
+    null, U+FFFD), so every read of the record carries the same value; TypeError as json.dumps."""
+    try:
+        return strictjson.dumps(value)
+    except strictjson.UnsafeValue as exc:
+        log.warning("%s made safe for strict JSON: %s", what, exc)
+        return strictjson.dumps(strictjson.safe(value))
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -114,8 +127,8 @@ class JobStore:
                 state["status"],
                 state["createdAt"],
                 state["updatedAt"],
-                json.dumps(state),
-                None if result is None else json.dumps(result),
+                _json_text(state, f"job {state['jobId']} state"),
+                None if result is None else _json_text(result, f"job {state['jobId']} result"),
             ),
         )
 

@@ -185,6 +185,12 @@ class IngressMetrics:
             Counter("hub_compressors_trimmed_total", "Idle connections whose deflate compressor was freed")
         )
         self.jobs_submitted = add(Counter("hub_jobs_submitted_total", "Jobs submitted by kind"))
+        self.relay_restarts = add(
+            Counter("hub_relay_restarts_total", "Relay tasks (one per registry shard) restarted after a failure")
+        )
+        self.made_safe = add(
+            Counter("hub_values_made_safe_total", "Outgoing values strict JSON could not carry, made safe, by where")
+        )
         self.batch_size = add(
             Histogram("hub_batch_messages", "Messages per batch frame", (1, 2, 5, 10, 20, 50, 100, 500))
         )

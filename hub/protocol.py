@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
+from hub import strictjson
 from hub.errors import BadFrame
 
 MessageType = Literal["quiz_status", "question_replace", "document_processing", "analytics_update", "notification"]
@@ -57,16 +58,19 @@ KNOWN_OPS = frozenset({"hello", "subscribe", "unsubscribe", "ping", "cancel"})
 
 
 def parse_client_frame(text: str | bytes) -> Hello | Subscribe | Unsubscribe | Ping | Cancel:
-    """Parse one inbound frame; BadFrame (with the offending op as `ref`) when it is not a valid op."""
+    """Parse one inbound frame; BadFrame (with the offending op as `ref`) when it is not a valid op,
+    or not strict JSON (NaN, Infinity, a number past a double, a lone surrogate: hub.strictjson)."""
     try:
-        raw = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+        raw = strictjson.loads(text)
+    except strictjson.NotStrictJSON as exc:
+        raise BadFrame(f"not strict JSON: {exc.msg}", ref=_op_of(text)) from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadFrame(f"frame is not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise BadFrame("frame must be a JSON object")
     op = raw.get("op")
     ref = op if isinstance(op, str) else None
-    if op not in KNOWN_OPS:
+    if ref not in KNOWN_OPS:  # (not `op`: a list or an object as op is unhashable)
         raise BadFrame(f"unknown op {op!r}", ref=ref)
     try:
         return _client_op.validate_python(raw)
@@ -76,8 +80,19 @@ def parse_client_frame(text: str | bytes) -> Hello | Subscribe | Unsubscribe | P
         raise BadFrame(f"{op}: {where}: {first['msg']}", ref=ref) from None
 
 
+def _op_of(text: str | bytes) -> str | None:
+    """The op of a frame that is JSON only to Python's lenient reader, for an error's `ref`."""
+    try:
+        op = json.loads(text).get("op")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return op if isinstance(op, str) and op in KNOWN_OPS else None
+
+
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact strict JSON (hub.strictjson.dumps): UnsafeValue rather than a NaN or a lone surrogate
+    on the wire."""
+    return strictjson.dumps(obj)
 
 
 def envelope_json(seq: int, mtype: str, ts: float, data: dict[str, Any], data_json: str | None = None) -> str:
@@ -120,15 +135,15 @@ def welcome_frame(
         frame["snapshot"] = snapshot or []
         if snapshot_truncated:
             frame["snapshotTruncated"] = True
-    return dumps(frame)
+    return strictjson.dumps_safe(frame)[0]  # control frames always go out; made safe, never raised
 
 
 def pong_frame(ping_id: Any) -> str:
-    return dumps({"op": "pong", "id": ping_id})
+    return strictjson.dumps_safe({"op": "pong", "id": ping_id})[0]
 
 
 def error_frame(code: str, message: str, ref: str | None = None) -> str:
     frame: dict[str, Any] = {"op": "error", "code": code, "message": message}
     if ref is not None:
         frame["ref"] = ref
-    return dumps(frame)
+    return strictjson.dumps_safe(frame)[0]  # an answer is always sent, whatever a message quotes

@@ -15,6 +15,7 @@ from hub.auth import Identity, verify_token
 from hub.errors import AuthError, Forbidden, HubError, RateLimited, TooLarge
 from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
+from hub.ingress.strict import StrictJSONResponse, StrictJSONRoute
 from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, next_link
 
 PAGE_HEADERS = {  # GET /api/jobs: where the next page is (absent on the last page)
@@ -30,7 +31,7 @@ class SubmitJob(BaseModel):
 
 
 def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, relay: Any) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJSONRoute, default_response_class=StrictJSONResponse)  # strict JSON
     # Declares the scheme in the OpenAPI document (Swagger UI's "Authorize"); the refusal stays ours.
     bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="A token from `hub token`.")
 
@@ -90,9 +91,11 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, rel
     async def events(
         epoch: str | None = Query(default=None, max_length=64),
         after: int | None = Query(default=None, ge=0),
-        timeout: float = Query(default=25.0, ge=0, description=f"seconds, at most {MAX_TIMEOUT:g}"),
+        timeout: float = Query(
+            default=25.0, ge=0, allow_inf_nan=False, description=f"seconds, at most {MAX_TIMEOUT:g}"
+        ),
         who: Identity = Depends(educator),
-    ) -> dict[str, Any]:
+    ) -> Response:
         return await poll_events(relay, who.sub, epoch, after, timeout)
 
     @router.post("/api/publish", status_code=202)

@@ -99,7 +99,17 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
         stats = await asyncio.gather(*(one(s) for s in cluster.shards))
         return metrics.render() + "\n".join(shard_lines(list(stats), relay.ingress_id)) + "\n"
 
-    app.include_router(build_router(desk, secret, lambda: ping_all(cluster.shards), metrics_text, relay))
+    async def health() -> tuple[bool, dict[str, Any]]:
+        """Shards answer (ping_all) and this ingress's delivery from each is not stuck (Relay.stuck)."""
+        ok, detail = await ping_all(cluster.shards)
+        if not ok:
+            return False, {**detail, "reason": f"registry shards unreachable: {detail.get('error')}"}
+        stuck = relay.stuck(time.monotonic())
+        if stuck is not None:
+            return False, {**detail, "reason": f"delivery stuck: {stuck}"}
+        return True, detail
+
+    app.include_router(build_router(desk, secret, health, metrics_text, relay))
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

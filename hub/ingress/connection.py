@@ -5,6 +5,10 @@ turn of the event loop (no task switch per message) when the socket can take it;
 transport is paused by a slow reader, control frames wait, the connection is closing, or the server
 is not uvicorn with the hub's protocol) the connection's sender task writes, after waiting for the
 socket. Both write whole frames synchronously, so frames never interleave.
+
+A write that fails on one connection for any reason other than the client leaving (a frame that
+cannot be encoded, a bug) closes that connection with 1011 and a log line; it never reaches the
+relay or another connection.
 """
 
 from __future__ import annotations
@@ -16,12 +20,41 @@ from typing import Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from hub import strictjson
 from hub.metrics import IngressMetrics
 from hub.outbox import Delivery, Outbox
 from hub.protocol import batch_frame, envelope_json
 from hub.stream import Envelope
 
 log = logging.getLogger("hub.conn")
+
+INTERNAL = "internal error: reconnect and resume"
+
+
+def fit_reason(reason: str) -> str:
+    """A close reason cut to the 123 UTF-8 bytes a close frame holds (RFC 6455 5.5: a control frame
+    carries at most 125 bytes, 2 of them the code); a longer one makes the close itself fail."""
+    raw = reason.encode("utf-8", "replace")
+    if len(raw) <= 123:
+        return reason
+    return raw[:120].decode("utf-8", "ignore") + "..."
+
+
+def data_json(data: object, metrics: IngressMetrics | None = None) -> str:
+    """An envelope's `data` as strict JSON. Data that strict JSON cannot carry (registry shards make
+    it safe where it enters, so only from an older shard or a bug) is made safe the same way for
+    every transport (hub.strictjson.safe), counted and logged, rather than failing the write."""
+    text, problem = strictjson.dumps_safe(data)
+    if problem is not None:
+        log.warning("message data made safe for strict JSON: %s", problem)
+        if metrics is not None:
+            metrics.made_safe.inc(where="ingress")
+    return text
+
+
+def envelope_text(env: Envelope, metrics: IngressMetrics | None = None) -> str:
+    """One envelope as the strict JSON text that every transport (WebSocket, long-poll) carries."""
+    return envelope_json(env.seq, env.type, env.ts, env.data, data_json(env.data, metrics))
 
 
 class FrameWriter(Protocol):
@@ -121,6 +154,9 @@ class Connection:
             self._write_batches(writer)
         except OSError:  # the client is gone; its read loop ends the connection
             return
+        except Exception:
+            self.fail("direct write")
+            return
         if len(self.outbox):
             self._kick()  # the transport paused: the sender waits for it
 
@@ -132,7 +168,7 @@ class Connection:
         self.ready = True
         early, self._early = self._early, []
         for env in backlog:
-            self.offer(env, envelope_json(env.seq, env.type, env.ts, env.data))
+            self.offer(env, envelope_text(env, self.metrics))
         for env, text in sorted(early, key=lambda pair: pair[0].seq):
             self.offer(env, text)
         self._dirty = False
@@ -150,6 +186,19 @@ class Connection:
     def send_control(self, frame: str) -> None:
         """pong, error: sent before pending batches (they are answers, not stream messages)."""
         self._control.append(frame)
+        self._kick()
+
+    def fail(self, where: str) -> None:
+        """A write failed for a reason other than the client leaving (call from an `except`): log
+        it with its traceback and close this connection with 1011; nothing else is affected."""
+        log.exception(
+            "[%s] %s failed; closing 1011",
+            self.session,
+            where,
+            extra={"session": self.session, "educator": self.educator_id, "code": 1011},
+        )
+        self.close_code, self.close_reason, self._flush_on_close = 1011, INTERNAL, False
+        self._control.clear()
         self._kick()
 
     def close(self, code: int, reason: str, *, flush: bool = False) -> None:
@@ -226,6 +275,13 @@ class Connection:
             log.debug("[%s] send failed: %r", self.session, exc)
         except WebSocketDisconnect:
             pass
+        except Exception:  # not the client leaving: a frame that cannot be written (never silently)
+            log.exception(
+                "[%s] send failed; closing 1011",
+                self.session,
+                extra={"session": self.session, "educator": self.educator_id, "code": 1011},
+            )
+            self.close_code, self.close_reason = 1011, INTERNAL
         await self._close_ws()
 
     async def _close_ws(self) -> None:
@@ -233,7 +289,7 @@ class Connection:
         self.metrics.closes.inc(code=str(code))
         if self.ws.application_state != WebSocketState.DISCONNECTED:
             try:
-                await self.ws.close(code, self.close_reason)
+                await self.ws.close(code, fit_reason(self.close_reason))
             except (RuntimeError, OSError, WebSocketDisconnect):  # the client is gone already: frames
                 pass  # written straight to the transport leave Starlette unaware that it went
         log.info(

@@ -17,6 +17,7 @@ from hub.jobstate import TERMINAL, JobState
 from hub.limits import Buckets
 from hub.metrics import IngressMetrics
 from hub.sharding import shard_of
+from hub.strictjson import problem as strict_problem
 from jobs.kinds import MAX_UPLOAD, BadParams, resolve_kind, unknown_kind, validate_with
 
 log = logging.getLogger("hub.jobs")
@@ -252,7 +253,9 @@ class JobDesk:
     # -- publishing -------------------------------------------------------------------------
 
     async def publish(self, who: Identity, body: Publish) -> int:
-        """Deliver an analytics_update or notification; returns how many educators it reached."""
+        """Deliver an analytics_update or notification; returns how many educators it reached.
+        BadParams (422) for data strict JSON cannot carry (NaN, Infinity, a lone surrogate): an
+        HTTP body with such a value never gets here, but a back end's `Backend.publish` does."""
         if not who.may("service"):
             raise Forbidden("publishing needs a service or admin token")
         if body.broadcast and who.role != "admin":
@@ -266,6 +269,9 @@ class JobDesk:
             raise BadParams(
                 [{"loc": ["body", "data", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
             ) from None
+        found = strict_problem(data)
+        if found is not None:
+            raise BadParams([{"loc": ["body", "data"], "msg": f"not strict JSON: {found}", "type": "json_invalid"}])
         if body.broadcast:
             return sum(await asyncio.gather(*(s.broadcast(body.type, data) for s in self.cluster.shards)))
         targets = list(dict.fromkeys(body.educator_ids or ([data["educatorId"]] if data.get("educatorId") else [])))

@@ -1,11 +1,17 @@
 """`GET /api/events`: the long-poll fallback. A poll joins the relay like a connection for as long
-as it waits, so it gets the same envelopes, resume rules and ordering as a WebSocket."""
+as it waits, so it gets the same envelopes, resume rules and ordering as a WebSocket; and the same
+bytes: each message is the envelope text the relay made for the WebSocket connections (strict JSON,
+made safe the one way: hub.ingress.connection.envelope_text), so no transport differs on a value."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from starlette.responses import Response
+
+from hub import strictjson
+from hub.ingress.connection import envelope_text
 from hub.ingress.relay import Relay
 from hub.stream import Envelope
 
@@ -16,27 +22,31 @@ MAX_MESSAGES = 1000
 class PollWaiter:
     """What the relay offers envelopes to while one poll waits (duck-typed like Connection)."""
 
-    def __init__(self, educator_id: str) -> None:
+    def __init__(self, educator_id: str, metrics: Any = None) -> None:
         self.educator_id = educator_id
+        self.metrics = metrics
         self.last_seq = 0
         self.ready = False
-        self.messages: list[dict[str, Any]] = []
-        self._early: list[Envelope] = []
+        self.messages: list[str] = []  # envelope JSON texts, as the relay made them
+        self._early: list[tuple[Envelope, str | None]] = []
         self.event = asyncio.Event()
 
-    def offer(self, env: Envelope, text: str = "") -> None:
+    def offer(self, env: Envelope, text: str | None = None) -> None:
         if not self.ready:
-            self._early.append(env)
+            self._early.append((env, text))
         elif env.seq > self.last_seq and len(self.messages) < MAX_MESSAGES:
             self.last_seq = env.seq
-            self.messages.append(env.wire())
+            self.messages.append(text if text is not None else envelope_text(env, self.metrics))
             self.event.set()
+
+    def flush(self) -> None:
+        """Nothing to write: the poll answers with what it holds."""
 
     def start(self, after: int, backlog: list[Envelope]) -> None:
         self.last_seq = after
         self.ready = True
-        for env in [*backlog, *sorted(self._early, key=lambda e: e.seq)]:
-            self.offer(env)
+        for env, text in [*((e, None) for e in backlog), *sorted(self._early, key=lambda pair: pair[0].seq)]:
+            self.offer(env, text)
         self._early = []
 
     @property
@@ -47,30 +57,29 @@ class PollWaiter:
         self.event.set()  # the stream restarted under us: answer now, the next poll re-syncs
 
 
-async def poll_events(
-    relay: Relay, educator_id: str, epoch: str | None, after: int | None, timeout: float
-) -> dict[str, Any]:
-    waiter = PollWaiter(educator_id)
+def _answer(head: dict[str, Any], messages: list[str]) -> Response:
+    """`head` with `messages` (already strict JSON texts) spliced in, as an application/json answer."""
+    text = strictjson.dumps_safe(head)[0]
+    return Response(text[:-1] + ',"messages":[' + ",".join(messages) + "]}", media_type="application/json")
+
+
+async def poll_events(relay: Relay, educator_id: str, epoch: str | None, after: int | None, timeout: float) -> Response:
+    """One long-poll: `{epoch, seq, resumed, messages, snapshot?}` (PROTOCOL.md section 5)."""
+    waiter = PollWaiter(educator_id, relay.metrics)
     resume = (epoch, after) if epoch is not None and after is not None else None
     reply = await relay.join(waiter, resume)  # type: ignore[arg-type]
     try:
         if not reply["resumed"]:
-            answer = {
-                "epoch": reply["epoch"],
-                "seq": reply["seq"],
-                "resumed": False,
-                "messages": [],
-                "snapshot": reply["snapshot"],
-            }
+            head = {"epoch": reply["epoch"], "seq": reply["seq"], "resumed": False, "snapshot": reply["snapshot"]}
             if reply.get("snapshotTruncated"):
-                answer["snapshotTruncated"] = True  # the snapshot holds the newest jobs only
-            return answer
+                head["snapshotTruncated"] = True  # the snapshot holds the newest jobs only
+            return _answer(head, [])
         waiter.start(after or 0, reply.get("messages", []))
         if not waiter.messages:
             try:
                 await asyncio.wait_for(waiter.event.wait(), min(timeout, MAX_TIMEOUT))
             except TimeoutError:
                 pass
-        return {"epoch": reply["epoch"], "seq": waiter.last_seq, "resumed": True, "messages": waiter.messages}
+        return _answer({"epoch": reply["epoch"], "seq": waiter.last_seq, "resumed": True}, waiter.messages)
     finally:
         relay.leave(waiter)  # type: ignore[arg-type]

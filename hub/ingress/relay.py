@@ -1,5 +1,10 @@
 """The relay: one long-poll loop per registry shard, fanning each message out to this ingress's
-connections of that educator. One outstanding Ray call per (ingress, shard), whatever the load."""
+connections of that educator. One outstanding Ray call per (ingress, shard), whatever the load.
+
+Isolation: a connection that fails to take a message is closed (1011) alone; a message whose data
+strict JSON cannot carry is made safe (hub.ingress.connection.data_json). A pump that dies anyway
+is restarted with backoff (`hub_relay_restarts_total{shard}`), its shard's clients told to
+reconnect and resume, and `stuck` reports it (GET /healthz answers 503 meanwhile)."""
 
 from __future__ import annotations
 
@@ -12,13 +17,14 @@ from typing import Any, Protocol
 
 from hub.coalesce import Coalescer
 from hub.errors import UpstreamError
-from hub.ingress.connection import Connection
+from hub.ingress.connection import Connection, data_json
 from hub.metrics import IngressMetrics
-from hub.protocol import dumps, envelope_json
+from hub.protocol import envelope_json
 from hub.sharding import shard_of
 from hub.stream import Envelope
 
 log = logging.getLogger("hub.relay")
+conn_log = logging.getLogger("hub.conn")
 
 
 class Shard(Protocol):
@@ -43,6 +49,13 @@ class Relay:
         self.epochs: dict[int, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Health of each shard's delivery (monotonic times): when its pump last completed a pull
+        # cycle, and since when it has been down (died, waiting to restart) if it is.
+        self.stall_after = 2 * poll_timeout  # a live pump completes a cycle at least every poll_timeout
+        self._last_cycle: dict[int, float] = {}
+        self._down_since: dict[int, float] = {}
+        self._acks: dict[int, int] = {}
+        self._restart_delay: dict[int, float] = {}
         # Hellos and unwatches coalesce per shard: one call when idle, batches under a burst.
         self._hellos = [Coalescer(partial(s.hello_many, self.ingress_id)) for s in shards]
         self._unwatches = [Coalescer(partial(s.unwatch_many, self.ingress_id), max_batch=1000) for s in shards]
@@ -87,8 +100,30 @@ class Relay:
     # -- the pumps ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start one supervised pump per shard (on the running loop)."""
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._pump(shard)) for shard in self.shards]
+        now = time.monotonic()
+        for shard in self.shards:
+            self._last_cycle[shard.index] = now
+        self._tasks = [loop.create_task(self._supervise(shard)) for shard in self.shards]
+
+    def stuck(self, now: float) -> str | None:
+        """Why some shard's delivery is stuck, or None: its pump is down (restarting after a
+        failure, or ended), or has not completed a pull cycle for `stall_after` seconds (twice the
+        poll timeout: a live pump completes one at least every poll timeout). `now`: monotonic."""
+        if not self._tasks:
+            return None  # not started
+        for shard, task in zip(self.shards, self._tasks, strict=False):
+            k = shard.index
+            if task.done() and not self._stopping:
+                return f"shard {k}: its relay task ended"
+            down = self._down_since.get(k)
+            if down is not None:
+                return f"shard {k}: relay task failed {now - down:.0f}s ago and is restarting"
+            quiet = now - self._last_cycle.get(k, now)
+            if quiet > self.stall_after:
+                return f"shard {k}: no delivery cycle completed for {quiet:.0f}s (bound {self.stall_after:g}s)"
+        return None
 
     async def stop(self) -> None:
         self._stopping = True
@@ -101,8 +136,27 @@ class Relay:
         """One entry per connection, so the shard's watch counts match this ingress's connections."""
         return [e for e, conns in self.conns.items() if self.shard_for(e) is shard for _ in conns]
 
+    async def _supervise(self, shard: Shard) -> None:
+        """Run the shard's pump; restart it with backoff when it dies of an unexpected exception."""
+        k = shard.index
+        while not self._stopping:
+            try:
+                await self._pump(shard)
+                return
+            except Exception:
+                # Doubles from 0.05 s to 5 s while it keeps failing; a completed cycle resets it.
+                delay = self._restart_delay.get(k, 0.05)
+                self._restart_delay[k] = min(delay * 2, 5.0)
+                log.exception("shard %d relay task failed; restarting in %.2fs", k, delay, extra={"shard": k})
+                self.metrics.relay_restarts.inc(shard=str(k))
+                self._down_since.setdefault(k, time.monotonic())
+                # What it was delivering is unknown: its clients resume from the stream's history.
+                self._restart_clients(shard, "delivery restarted: reconnect and resume")
+                await asyncio.sleep(delay)
+
     async def _pump(self, shard: Shard) -> None:
-        ack = 0
+        k = shard.index
+        ack = self._acks.get(k, 0)
         backoff = 0.05
         while not self._stopping:
             started = time.monotonic()
@@ -120,14 +174,19 @@ class Relay:
                 backoff = min(backoff * 2, 2.0)
                 continue
             backoff = 0.05
-            self.metrics.poll_cycle.observe(time.monotonic() - started)
+            done = time.monotonic()
+            self.metrics.poll_cycle.observe(done - started)
+            self._last_cycle[k] = done
+            if self._down_since:
+                self._down_since.pop(k, None)
+                self._restart_delay.pop(k, None)
             epoch = reply["epoch"]
             known = self.epochs.get(shard.index)
             if known is not None and known != epoch:
                 self._restart_clients(shard, "registry shard restarted: reconnect and resume")
             self.epochs[shard.index] = epoch
             if reply["unknown"]:
-                ack = 0
+                ack = self._acks[k] = 0
                 try:
                     await shard.attach(self.ingress_id, self._held_on(shard))
                 except UpstreamError as exc:
@@ -137,7 +196,7 @@ class Relay:
                 self._restart_clients(shard, "ingress fell behind: reconnect and resume")
             items = reply["items"]
             if items:
-                ack = items[-1][0]
+                ack = self._acks[k] = items[-1][0]
                 self._fan_out(items)
 
     def _fan_out(self, items: list[tuple[int, tuple[Any, ...]]]) -> None:
@@ -150,27 +209,43 @@ class Relay:
         make = Envelope._make
         # A message published to many educators arrives as many envelopes sharing one `data` object
         # (pickle keeps the sharing): serialise that data once for all of them.
-        data_json: dict[int, str] = {}
+        texts: dict[int, str] = {}
         for _, raw in items:
             env = make(raw)
             by_type[env.type] = by_type.get(env.type, 0) + 1
             held = conns.get(env.educator_id)
             if not held:
                 continue
-            shared = data_json.get(id(env.data))
+            shared = texts.get(id(env.data))
             if shared is None:
-                shared = data_json[id(env.data)] = dumps(env.data)
+                shared = texts[id(env.data)] = data_json(env.data, self.metrics)
             text = envelope_json(env.seq, env.type, env.ts, env.data, shared)
             offered[env.type] = offered.get(env.type, 0) + len(held)
-            for conn in held:
-                if conn.offer(env, text):
-                    touched.append(conn)
+            for conn in list(held):
+                try:
+                    if conn.offer(env, text):
+                        touched.append(conn)
+                except Exception:
+                    self._failed(conn, "offer")
         for conn in touched:
-            conn.flush()
+            try:
+                conn.flush()
+            except Exception:
+                self._failed(conn, "flush")
         for mtype, n in by_type.items():
             self.metrics.messages_in.inc(n, type=mtype)
         for mtype, n in offered.items():
             self.metrics.deliveries.inc(n, type=mtype)
+
+    def _failed(self, conn: Connection, where: str) -> None:
+        """One connection failed to take a message (call from an `except`): close it with 1011,
+        alone; the pump goes on with the others."""
+        conn_log.exception("[%s] %s failed; closing 1011", getattr(conn, "session", "-"), where)
+        try:
+            conn.close(1011, "internal error: reconnect and resume")
+        except Exception:
+            conn_log.exception("closing a failed connection failed too")
+            self.leave(conn)
 
     def trim_idle(self, idle_since: float) -> int:
         """Free the compressors of connections that wrote nothing since `idle_since` (monotonic)."""

@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth import verify_token
 from hub.errors import BadFrame, ClientError, HubError, RateLimited, UpstreamError
-from hub.ingress.connection import Connection
+from hub.ingress.connection import Connection, fit_reason
 from hub.ingress.relay import Relay
 from hub.ingress.wsproto import WRITER_KEY
 from hub.limits import ConnectionCaps, TokenBucket
@@ -209,6 +209,6 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Any, ctx: WsCont
 async def _refuse(ws: WebSocket, metrics: IngressMetrics, code: int, reason: str) -> None:
     metrics.closes.inc(code=str(code))
     try:
-        await ws.close(code, reason)
+        await ws.close(code, fit_reason(reason))
     except (RuntimeError, OSError, WebSocketDisconnect):
         pass
