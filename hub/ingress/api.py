@@ -22,13 +22,16 @@ class SubmitJob(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, relay: Any) -> APIRouter:
+def build_router(
+    desk: JobDesk, secret: str, health: Any, metrics_text: Any, relay: Any, *, token_leeway: float = 0.0
+) -> APIRouter:
+    """The API routes; `token_leeway`: Settings.token_leeway (clock skew allowed on tokens, seconds)."""
     router = APIRouter()
 
     async def identity(authorization: str | None = Header(default=None)) -> Identity:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise AuthError("missing bearer token")
-        return verify_token(secret, authorization[7:].strip())
+        return verify_token(secret, authorization[7:].strip(), leeway=token_leeway)
 
     async def educator(who: Identity = Depends(identity)) -> Identity:
         if not who.may("educator"):

@@ -96,7 +96,11 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
         stats = await asyncio.gather(*(one(s) for s in cluster.shards))
         return metrics.render() + "\n".join(shard_lines(list(stats), relay.ingress_id)) + "\n"
 
-    app.include_router(build_router(desk, secret, lambda: ping_all(cluster.shards), metrics_text, relay))
+    app.include_router(
+        build_router(
+            desk, secret, lambda: ping_all(cluster.shards), metrics_text, relay, token_leeway=settings.token_leeway
+        )
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
