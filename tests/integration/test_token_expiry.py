@@ -17,10 +17,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import jwt
+import pytest
 from websockets.exceptions import ConnectionClosed
 
+from hub.client import HubClient, HubClientError
 from hub.server import LocalHub
-from tests.conftest import TOKEN_LEEWAY, scaled
+from tests.conftest import TOKEN_LEEWAY, scaled, until
 from tests.integration.conftest import SECRET, Api, open_ws
 from tests.integration.test_kinds import kinds_registered  # noqa: F401 (a fixture)
 
@@ -214,6 +216,96 @@ def test_an_op_sent_after_exp_is_never_carried_out(hub: LocalHub, kinds_register
             api.http.post(f"/api/jobs/{late}/cancel")
 
     asyncio.run(go())
+
+
+# -- the Python client -------------------------------------------------------------------------------
+
+
+def test_python_client_with_a_token_function_refreshes_and_keeps_its_connection(hub: LocalHub) -> None:
+    sub = unique("py-refresh")
+    minted: list[str] = []
+
+    async def fresh_token() -> str:  # an async token function (a sync one is the next test's)
+        minted.append(mint(sub, scaled(3)))
+        return minted[-1]
+
+    async def go() -> tuple[HubClient, list[str], list[str]]:
+        client = HubClient(hub.url, fresh_token, base_delay=0.1)
+        titles: list[str] = []
+        states: list[str] = []
+        client.on("notification", lambda env: titles.append(env["data"]["title"]))
+        client.on("state", lambda s: states.append(s["state"]))
+        await client.start()
+        for i in range(4):  # spans more than two lifetimes of a token
+            await asyncio.to_thread(publish, hub, sub, f"n{i}")
+            await asyncio.sleep(scaled(2))
+        await until(lambda: len(titles) == 4, 10, "every notification")
+        await client.close()
+        return client, titles, states
+
+    client, titles, states = asyncio.run(go())
+    assert titles == ["n0", "n1", "n2", "n3"]
+    assert client.refreshes >= 2 and len(minted) == client.refreshes + 1
+    assert client.connects == 1 and states == ["connecting", "connected", "closed"]
+
+
+def test_python_client_without_refresh_reconnects_with_a_new_token_and_loses_nothing(
+    hub: LocalHub,
+    kinds_registered: None,  # noqa: F811
+) -> None:
+    sub = unique("py-reconnect")
+    api = Api(hub, mint(sub, 600))
+    calls: list[float] = []
+
+    def fresh_token() -> str:  # a plain function: it runs on a worker thread
+        calls.append(time.time())
+        return mint(sub, scaled(2))
+
+    async def go() -> tuple[HubClient, list[dict[str, Any]], list[str], str]:
+        client = HubClient(hub.url, fresh_token, refresh=False, base_delay=0.1)
+        envelopes: list[dict[str, Any]] = []
+        states: list[str] = []
+        client.on("*", envelopes.append)
+        client.on("state", lambda s: states.append(s["state"]))
+        await client.start()
+        reply = await asyncio.to_thread(
+            api.http.post, "/api/jobs", json={"kind": "slow_steps", "params": {"steps": 200, "delay": 0.06}}
+        )
+        job_id = reply.json()["jobId"]
+        await until(lambda: client.jobs.get(job_id, {}).get("status") == "completed", 90, "the job to complete")
+        await client.close()
+        return client, envelopes, states, job_id
+
+    client, envelopes, states, job_id = asyncio.run(go())
+    assert client.connects >= 2 and len(calls) == client.connects and "reconnecting" in states
+    seqs = [e["seq"] for e in envelopes]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # resumed: nothing missed or repeated
+    mine = [e["data"]["status"] for e in envelopes if e["data"].get("jobId") == job_id]
+    assert mine[0] == "queued" and "processing" in mine and mine[-1] == "completed"
+
+
+def test_python_client_with_a_plain_token_stops_at_expiry_and_a_bad_token_stays_final(hub: LocalHub) -> None:
+    sub = unique("py-plain")
+
+    async def plain() -> tuple[HubClient, list[dict[str, Any]]]:
+        client = HubClient(hub.url, mint(sub, scaled(1)), base_delay=0.1)
+        errors: list[dict[str, Any]] = []
+        client.on("error", errors.append)
+        await client.start()
+        await until(lambda: client.state == "closed", scaled(1) + TOKEN_LEEWAY + 10, "the close at expiry")
+        return client, errors
+
+    client, errors = asyncio.run(plain())
+    assert errors[-1]["code"] == 4401 and "token expired" in errors[-1]["message"]
+    assert client.connects == 1
+
+    async def forged() -> None:
+        client = HubClient(hub.url, lambda: mint(sub, 600, secret="another-secret-0123456789abcdef-xyz"))
+        with pytest.raises(HubClientError) as caught:
+            await client.start()
+        assert caught.value.code == 4401 and "invalid token" in str(caught.value)
+
+    asyncio.run(forged())
 
 
 # -- leeway -----------------------------------------------------------------------------------------

@@ -117,3 +117,21 @@ def test_refresh_op_parses_and_refreshed_frame_is_exact() -> None:
             parse_client_frame(json.dumps(bad))
         assert caught.value.ref == "refresh"
     assert json.loads(refreshed_frame(1764094212)) == {"op": "refreshed", "exp": 1764094212}
+
+
+# -- the Python client's token timing -----------------------------------------------------------------
+
+
+def test_the_client_reads_iat_and_exp_without_the_secret_and_refreshes_at_85_percent() -> None:
+    from hub.client import refresh_delay, token_times
+
+    now = 1_000_000.0
+    tok = token(now, iat=1_000_000, exp=1_000_100)
+    assert token_times(tok) == (1_000_000.0, 1_000_100.0)
+    assert refresh_delay(tok, now) == pytest.approx(85.0)
+    assert refresh_delay(tok, now + 50) == pytest.approx(35.0)
+    assert refresh_delay(tok, now + 90) == 0.0  # past the refresh point (or expired): at once
+    no_iat = token(now, iat=None, exp=1_000_040)
+    assert refresh_delay(no_iat, now) == pytest.approx(34.0)  # 85% of what is left
+    assert token_times("not-a-token") == (None, None) and refresh_delay("not-a-token", now) is None
+    assert refresh_delay(token(now, exp=None), now) is None and refresh_delay(None, now) is None
