@@ -165,7 +165,8 @@ class HubClient:
 
     def on(self, event: str, handler: Handler) -> Handler:
         """Call `handler(envelope)` for a message type, or "*" for all; "welcome", "state",
-        "snapshot" and "error" receive the frame (or {"state": ...})."""
+        "snapshot", "error" and "refreshed" (a token refresh the hub accepted) receive the frame
+        (or {"state": ...})."""
         self._handlers.setdefault(event, []).append(handler)
         return handler
 
@@ -357,6 +358,8 @@ class HubClient:
                 answer = await asyncio.wait_for(self._refresh_answer, WELCOME_TIMEOUT)
             except (_TokenUnavailable, TimeoutError):
                 pass
+            except websockets.ConnectionClosed:
+                return  # the session ends; the next one schedules its own refresh
             finally:
                 self._refresh_answer = None
             if answer.get("op") == "refreshed":
@@ -365,8 +368,10 @@ class HubClient:
                 self._emit("refreshed", answer)
                 continue
             log.warning("token refresh failed: %s", answer.get("message"))
-            exp = token_times(self.token)[1] or time.time()
-            await asyncio.sleep(max(1.0, (exp - time.time()) / 3))  # again before exp, if there is time
+            left = (token_times(self.token)[1] or 0.0) - time.time()
+            if left <= 1.0:
+                return  # no time for another try: the close at expiry, then a reconnect, follows
+            await asyncio.sleep(max(1.0, left / 3))  # again before exp
 
     async def _pinger(self, ws: ClientConnection) -> None:
         """Heartbeat; a connection that stays silent for two heartbeats is dead: drop it."""

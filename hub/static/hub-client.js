@@ -459,7 +459,8 @@ export class HubClient {
    * (then a reconnect with a new token) is the last resort. */
   _refreshLater(sock) {
     const { exp } = tokenTimes(sock.token);
-    if (exp != null) this._scheduleRefresh(sock, Math.max(1000, (exp * 1000 - Date.now()) / 3));
+    const left = exp == null ? 0 : exp * 1000 - Date.now();
+    if (left > 1000) this._scheduleRefresh(sock, Math.max(1000, left / 3));
   }
 
   /** A 4401 close for an expired token (the hub says so; a token past its exp here counts too). */

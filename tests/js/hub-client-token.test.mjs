@@ -39,11 +39,11 @@ async function waitFor(cond, what = "condition", timeout = 3000) {
 /** A JWT-shaped token (the client reads claims, never the signature). */
 const jwtLike = (claims) => `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.sig`;
 /** A token function minting tokens that live `lifetimeMs`; `.minted` lists them. */
-function tokenFunction(lifetimeMs, { async = true } = {}) {
+function tokenFunction(lifetimeMs, { async = true, agedMs = 0 } = {}) {
   const minted = [];
   const mint = () => {
-    const now = Date.now() / 1000;
-    minted.push(jwtLike({ sub: "alice", n: minted.length, iat: now, exp: now + lifetimeMs / 1000 }));
+    const now = Date.now() / 1000, iat = now - agedMs / 1000; // agedMs: issued that long ago
+    minted.push(jwtLike({ sub: "alice", n: minted.length, iat, exp: iat + lifetimeMs / 1000 }));
     return minted[minted.length - 1];
   };
   const fn = async ? async () => mint() : mint;
@@ -122,7 +122,7 @@ describe("HubClient token expiry", () => {
   });
 
   test("a refused refresh is not fatal and is tried again while the token lasts", async () => {
-    const token = tokenFunction(1600);
+    const token = tokenFunction(23500, { agedMs: 20000 }); // refresh at once; 3.5 s left for another try
     const { client, ws } = await welcomed({ token });
     const errors = [];
     client.on("error", (e) => errors.push(e));
