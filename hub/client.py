@@ -19,14 +19,14 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import jwt
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from hub.clienttokens import TokenSource, refresh_delay, token_times
 from hub.protocol import SUBPROTOCOL
 
 log = logging.getLogger("hub.client")
@@ -35,9 +35,6 @@ FATAL_CLOSE = {4400: "bad hello", 4401: "unauthorized", 4403: "origin not allowe
 WELCOME_TIMEOUT = 15.0  # seconds from hello to welcome before the attempt counts as failed
 STATES = ("idle", "connecting", "connected", "reconnecting", "polling", "closed")
 Handler = Callable[[dict[str, Any]], Any]
-# A token, or a function (plain or async) that returns a fresh one each time it is called.
-TokenSource = str | Callable[[], str | Awaitable[str]]
-REFRESH_AT = 0.85  # of a token's lifetime (iat to exp): when a connection sends `refresh`
 
 
 class HubClientError(Exception):
@@ -63,31 +60,6 @@ def http_url(base: str) -> str:
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
     return rng.uniform(0, min(cap, base * 2**attempt))
-
-
-def token_times(token: str | None) -> tuple[float | None, float | None]:
-    """A JWT's (`iat`, `exp`) in Unix seconds, read without verifying it (a client has no secret);
-    None for a claim that is absent or a token that cannot be read."""
-    if not token:
-        return None, None
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None, None
-    iat, exp = claims.get("iat"), claims.get("exp")
-    number = (int, float)
-    return (float(iat) if isinstance(iat, number) else None), (float(exp) if isinstance(exp, number) else None)
-
-
-def refresh_delay(token: str | None, now: float, at: float = REFRESH_AT) -> float | None:
-    """Seconds from `now` until a connection holding `token` should refresh it: at `at` of its
-    lifetime (from `iat`, or from `now` when it has none, to `exp`); 0 when that moment has passed;
-    None for a token without `exp` (or an unreadable one), which needs no refresh."""
-    iat, exp = token_times(token)
-    if exp is None:
-        return None
-    start = iat if iat is not None and iat < exp else min(now, exp)
-    return max(0.0, start + at * (exp - start) - now)
 
 
 class _TokenUnavailable(Exception):
@@ -343,8 +315,9 @@ class HubClient:
         return "expired" in (reason or "") or (exp is not None and exp <= time.time())
 
     async def _refresher(self, ws: ClientConnection) -> None:
-        """Send `refresh` with a new token at REFRESH_AT of the current one's lifetime; after a
-        failed or refused refresh, try again later; the hub's 4401 at expiry is the last resort."""
+        """Send `refresh` with a new token at REFRESH_AT (85%, hub.clienttokens) of the current
+        one's lifetime; after a failed or refused refresh, try again later; the hub's 4401 at expiry
+        is the last resort."""
         while True:
             delay = refresh_delay(self.token, time.time())
             if delay is None:

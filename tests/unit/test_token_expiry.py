@@ -123,7 +123,7 @@ def test_refresh_op_parses_and_refreshed_frame_is_exact() -> None:
 
 
 def test_the_client_reads_iat_and_exp_without_the_secret_and_refreshes_at_85_percent() -> None:
-    from hub.client import refresh_delay, token_times
+    from hub.clienttokens import refresh_delay, token_times
 
     now = 1_000_000.0
     tok = token(now, iat=1_000_000, exp=1_000_100)
