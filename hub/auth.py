@@ -16,12 +16,21 @@ from hub.errors import AuthError, HubError
 Role = Literal["educator", "service", "admin"]
 ROLES: tuple[str, ...] = ("educator", "service", "admin")
 SECRET_FILE = "secret"
+TOKEN_EXPIRED = "token expired"  # the AuthError message and the 4401 close reason at expiry
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
+    """Who a verified token speaks for. `exp`: the token's expiry (Unix seconds, as PyJWT reads it:
+    a whole number); None for identities the hub makes itself, which never expire."""
+
     sub: str
     role: str
+    exp: int | None = None
+
+    def expired(self, now: float, leeway: float = 0.0) -> bool:
+        """True once `now` (Unix seconds) is `leeway` seconds or more past `exp` (PyJWT's own rule)."""
+        return self.exp is not None and self.exp <= now - leeway
 
     @property
     def educator_id(self) -> str:
@@ -38,20 +47,41 @@ def issue_token(secret: str, sub: str, *, role: str = "educator", ttl: float = 8
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def verify_token(secret: str, token: str) -> Identity:
-    """The token's identity; AuthError (4401 / 401) for a missing, forged, expired or odd token."""
+def verify_token(secret: str, token: str, *, leeway: float = 0.0) -> Identity:
+    """The token's identity; AuthError (4401 / 401) for a missing, forged, expired or odd token.
+
+    `leeway` (seconds, Settings.token_leeway) is the clock skew allowed between the issuer and this
+    host, for `exp`, `nbf` and `iat` alike (PyJWT's `leeway`): a token issued by a clock running a
+    little ahead (`iat` in the future) is accepted, and one is refused `leeway` seconds after `exp`."""
     if not token:
         raise AuthError("missing token")
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}, leeway=leeway)
     except jwt.ExpiredSignatureError:
-        raise AuthError("token expired") from None
+        raise AuthError(TOKEN_EXPIRED) from None
+    except jwt.ImmatureSignatureError as exc:
+        raise AuthError(f"invalid token: {exc} (is the issuer's clock more than {leeway:g}s ahead?)") from None
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from None
     sub, role = claims.get("sub"), claims.get("role", "educator")
     if not isinstance(sub, str) or not sub or role not in ROLES:
         raise AuthError("invalid token claims")
-    return Identity(sub=sub, role=role)
+    return Identity(sub=sub, role=role, exp=int(claims["exp"]))
+
+
+def verify_refresh(secret: str, current: Identity, token: str, *, leeway: float = 0.0) -> Identity:
+    """The identity a `refresh` op moves a connection to (PROTOCOL.md section 2, "Token expiry"):
+    the new token must be valid, speak for the same `sub` and `role`, and expire later than the
+    current one; else AuthError (an `error` frame `unauthorized`, the connection unchanged)."""
+    fresh = verify_token(secret, token, leeway=leeway)
+    if (fresh.sub, fresh.role) != (current.sub, current.role):
+        raise AuthError(
+            f"a refresh token must be for the same identity ({current.role} {current.sub!r}), "
+            f"not {fresh.role} {fresh.sub!r}"
+        )
+    if current.exp is not None and (fresh.exp is None or fresh.exp <= current.exp):
+        raise AuthError(f"a refresh token must expire later than the current one (exp {current.exp})")
+    return fresh
 
 
 def is_loopback(host: str) -> bool:

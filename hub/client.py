@@ -1,7 +1,8 @@
 """Python client of the hub protocol (asyncio): hello/resume, dedupe, heartbeats with dead-connection
-detection, reconnection with backoff and jitter, an offline queue, and a long-poll fallback.
+detection, reconnection with backoff and jitter, an offline queue, a long-poll fallback, and token
+refresh (PROTOCOL.md section 2, "Token expiry").
 
-    client = HubClient("http://127.0.0.1:8000", token)
+    client = HubClient("http://127.0.0.1:8000", token)   # or a function that returns a fresh token
     client.on("quiz_status", lambda env: print(env["data"]["progress"]))
     await client.start()          # returns once the first welcome (or first poll) has arrived
     ...
@@ -11,6 +12,7 @@ detection, reconnection with backoff and jitter, an offline queue, and a long-po
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import random
@@ -24,6 +26,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from hub.clienttokens import TokenSource, refresh_delay, token_times
 from hub.protocol import SUBPROTOCOL
 
 log = logging.getLogger("hub.client")
@@ -59,11 +62,15 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     return rng.uniform(0, min(cap, base * 2**attempt))
 
 
+class _TokenUnavailable(Exception):
+    """The token function raised: a failed attempt (retried with backoff), not a fatal error."""
+
+
 class HubClient:
     def __init__(
         self,
         url: str | list[str],
-        token: str,
+        token: TokenSource,
         *,
         types: list[str] | None = None,
         base_delay: float = 1.0,
@@ -75,13 +82,23 @@ class HubClient:
         compression: bool = True,
         offline_queue: int = 100,
         websocket_url: str | None = None,
+        refresh: bool = True,
     ) -> None:
         """`url`: the hub (or several ingresses, tried in turn). After `max_attempts` failed
         WebSocket attempts in a row the client long-polls `/api/events` when `fallback` (else it
-        gives up), and tries the WebSocket again every `upgrade_retry` seconds."""
+        gives up), and tries the WebSocket again every `upgrade_retry` seconds.
+
+        `token`: a token, or a function (plain or async; a plain one runs on a worker thread) that
+        returns a fresh one. Given a function, the client sends `refresh` with a new token at 85%
+        of the current one's lifetime (when `refresh`), and when the hub closes the connection 4401
+        for an expired token anyway, it reconnects with a new one and resumes without loss. With a
+        plain token, that close is final (HubClientError 4401), as is any other 4401."""
         self.urls = [ws_url(u) for u in ([url] if isinstance(url, str) else url)]
         self.websocket_url = websocket_url
-        self.token = token
+        self._token_fn = None if isinstance(token, str) else token
+        self.token: str | None = token if isinstance(token, str) else None  # the one in use
+        self.refresh = refresh
+        self.refreshes = 0  # tokens the hub accepted through `refresh`
         self.types = types
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -105,6 +122,8 @@ class HubClient:
         self._closing = False
         self._last_heard = 0.0
         self._rng = random.Random()
+        self._stale = False  # the token in use expired: ask the function for a new one
+        self._refresh_answer: asyncio.Future[dict[str, Any]] | None = None
 
     @property
     def url(self) -> str:
@@ -118,7 +137,8 @@ class HubClient:
 
     def on(self, event: str, handler: Handler) -> Handler:
         """Call `handler(envelope)` for a message type, or "*" for all; "welcome", "state",
-        "snapshot" and "error" receive the frame (or {"state": ...})."""
+        "snapshot", "error" and "refreshed" (a token refresh the hub accepted) receive the frame
+        (or {"state": ...})."""
         self._handlers.setdefault(event, []).append(handler)
         return handler
 
@@ -174,20 +194,32 @@ class HubClient:
                 if self._closing:
                     break
             self._set_state("connecting" if self.connects == 0 and failures == 0 else "reconnecting")
+            connects = self.connects
             try:
                 await self._session()
                 failures = 0
             except HubClientError as exc:
                 self._fail(exc)
                 return
-            except (TimeoutError, OSError, websockets.WebSocketException) as exc:
-                code = getattr(getattr(exc, "rcvd", None), "code", None)
-                if code in FATAL_CLOSE:
+            except (TimeoutError, OSError, websockets.WebSocketException, _TokenUnavailable) as exc:
+                rcvd = getattr(exc, "rcvd", None)
+                code = getattr(rcvd, "code", None)
+                if code == 4401 and self._expired(getattr(rcvd, "reason", "")):
+                    if self._token_fn is None:
+                        self._fail(
+                            HubClientError("closed 4401: token expired (give a token function to refresh it)", code)
+                        )
+                        return
+                    self._stale = True  # reconnect with a new token and resume
+                    log.info("the token expired; reconnecting with a new one")
+                    failures = 0 if self.connects > connects else failures + 1
+                elif code in FATAL_CLOSE:
                     self._fail(HubClientError(f"closed {code}: {exc}", code))
                     return
-                failures += 1
-                self._url_index = (self._url_index + 1) % len(self.urls)  # try the next ingress
-                log.info("connection failed or lost (%s); next try %s", exc, self.url)
+                else:
+                    failures += 1
+                    self._url_index = (self._url_index + 1) % len(self.urls)  # try the next ingress
+                    log.info("connection failed or lost (%s); next try %s", exc, self.url)
             if self._closing:
                 break
             if not self.fallback and self.max_attempts is not None and failures >= self.max_attempts:
@@ -212,7 +244,7 @@ class HubClient:
             max_size=None,
         ) as ws:
             self._ws = ws
-            hello: dict[str, Any] = {"op": "hello", "token": self.token}
+            hello: dict[str, Any] = {"op": "hello", "token": await self._current_token()}
             if self.epoch is not None:
                 hello["resume"] = {"epoch": self.epoch, "seq": self.seq}
             if self.types is not None:
@@ -220,7 +252,9 @@ class HubClient:
             await ws.send(json.dumps(hello))
             self._handle(json.loads(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT)))
             self._last_heard = time.monotonic()
-            pinger = asyncio.get_running_loop().create_task(self._pinger(ws))  # at the welcome's pace
+            loop = asyncio.get_running_loop()
+            pinger = loop.create_task(self._pinger(ws))  # at the welcome's pace
+            refresher = loop.create_task(self._refresher(ws)) if self._token_fn and self.refresh else None
             try:
                 while self._outgoing and self.state == "connected":
                     await ws.send(json.dumps(self._outgoing.popleft()))
@@ -232,12 +266,85 @@ class HubClient:
                             await ws.send(json.dumps(self._outgoing.popleft()))
             finally:
                 pinger.cancel()
+                if refresher is not None:
+                    refresher.cancel()
                 self._ws = None
             code = ws.close_code
             if code in (1001, 1012):  # that ingress is going away: resume on the next one
                 self._url_index = (self._url_index + 1) % len(self.urls)
+            if code == 4401 and self._token_fn is not None and self._expired(ws.close_reason or ""):
+                self._stale = True  # reconnect with a new token and resume
+                return
             if code in FATAL_CLOSE:
                 raise HubClientError(f"closed {code}: {ws.close_reason or FATAL_CLOSE[code]}", code)
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    async def _call_token_fn(self) -> str:
+        fn = self._token_fn
+        assert fn is not None
+        try:
+            if inspect.iscoroutinefunction(fn):
+                token = await fn()
+            else:
+                token = await asyncio.to_thread(fn)
+                if inspect.isawaitable(token):
+                    token = await token
+        except Exception as exc:
+            log.warning("the token function failed: %r", exc)
+            raise _TokenUnavailable(f"the token function failed: {exc!r}") from exc
+        if not isinstance(token, str) or not token:
+            raise _TokenUnavailable(f"the token function returned {type(token).__name__}, not a token")
+        return token
+
+    async def _current_token(self) -> str:
+        """The token for a hello or a poll: with a token function, a new one when there is none
+        yet, the one in use expired (`_stale`) or it is past its refresh point."""
+        if self._token_fn is not None and (
+            self.token is None or self._stale or refresh_delay(self.token, time.time()) == 0
+        ):
+            self.token = await self._call_token_fn()
+            self._stale = False
+        assert self.token is not None
+        return self.token
+
+    def _expired(self, reason: str) -> bool:
+        """Whether a 4401 close was for an expired token (the hub says so in the close reason; a
+        token past its `exp` here counts too), as opposed to a bad one."""
+        exp = token_times(self.token)[1]
+        return "expired" in (reason or "") or (exp is not None and exp <= time.time())
+
+    async def _refresher(self, ws: ClientConnection) -> None:
+        """Send `refresh` with a new token at REFRESH_AT (85%, hub.clienttokens) of the current
+        one's lifetime; after a failed or refused refresh, try again later; the hub's 4401 at expiry
+        is the last resort."""
+        while True:
+            delay = refresh_delay(self.token, time.time())
+            if delay is None:
+                return
+            await asyncio.sleep(delay)
+            answer: dict[str, Any] = {"op": "error", "message": "no answer"}
+            try:
+                token = await self._call_token_fn()
+                self._refresh_answer = asyncio.get_running_loop().create_future()
+                await ws.send(json.dumps({"op": "refresh", "token": token}))
+                answer = await asyncio.wait_for(self._refresh_answer, WELCOME_TIMEOUT)
+            except (_TokenUnavailable, TimeoutError):
+                pass
+            except websockets.ConnectionClosed:
+                return  # the session ends; the next one schedules its own refresh
+            finally:
+                self._refresh_answer = None
+            if answer.get("op") == "refreshed":
+                self.token = token
+                self.refreshes += 1
+                self._emit("refreshed", answer)
+                continue
+            log.warning("token refresh failed: %s", answer.get("message"))
+            left = (token_times(self.token)[1] or 0.0) - time.time()
+            if left <= 1.0:
+                return  # no time for another try: the close at expiry, then a reconnect, follows
+            await asyncio.sleep(max(1.0, left / 3))  # again before exp
 
     async def _pinger(self, ws: ClientConnection) -> None:
         """Heartbeat; a connection that stays silent for two heartbeats is dead: drop it."""
@@ -258,22 +365,27 @@ class HubClient:
         """Long-poll `/api/events` for `seconds`, then return so the WebSocket is tried again."""
         self._set_state("polling")
         deadline = time.monotonic() + seconds
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with httpx.AsyncClient(base_url=self.http_base, headers=headers, timeout=40) as http:
+        retried = False  # a 401 with a token function: once more with a new token before giving up
+        async with httpx.AsyncClient(base_url=self.http_base, timeout=40) as http:
             while not self._closing and time.monotonic() < deadline:
                 params: dict[str, Any] = {"timeout": max(0.0, min(25.0, deadline - time.monotonic()))}
                 if self.epoch is not None:
                     params.update(epoch=self.epoch, after=self.seq)
                 try:
+                    http.headers["Authorization"] = f"Bearer {await self._current_token()}"
                     reply = await http.get("/api/events", params=params)
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, _TokenUnavailable) as exc:
                     log.info("poll failed (%s)", exc)
                     await asyncio.sleep(backoff_delay(1, self.base_delay, self.max_delay, self._rng))
                     continue
+                if reply.status_code == 401 and self._token_fn is not None and not retried:
+                    self._stale = retried = True
+                    continue
                 if reply.status_code == 401:
-                    self._fail(HubClientError("unauthorized", 4401))
+                    self._fail(HubClientError(f"unauthorized: {reply.json().get('detail')}", 4401))
                     self._closing = True
                     return
+                retried = False
                 if reply.status_code != 200:
                     await asyncio.sleep(self.base_delay)
                     continue
@@ -328,6 +440,11 @@ class HubClient:
             self._emit("welcome", frame)
             if self._welcomed is not None and not self._welcomed.done():
                 self._welcomed.set_result(frame)
+        elif op == "refreshed" or (op == "error" and frame.get("ref") == "refresh"):
+            if self._refresh_answer is not None and not self._refresh_answer.done():
+                self._refresh_answer.set_result(frame)
+            if op == "error":
+                self._emit("error", frame)
         elif op == "error":
             self._emit("error", frame)
         elif op == "pong":

@@ -52,12 +52,19 @@ class Cancel(_Op):
     job_id: str = Field(min_length=1, max_length=128)
 
 
-ClientOp = Annotated[Hello | Subscribe | Unsubscribe | Ping | Cancel, Field(discriminator="op")]
+class Refresh(_Op):
+    """A later token for the same identity, sent before the current one's `exp` (v1.1)."""
+
+    op: Literal["refresh"]
+    token: str
+
+
+ClientOp = Annotated[Hello | Subscribe | Unsubscribe | Ping | Cancel | Refresh, Field(discriminator="op")]
 _client_op: TypeAdapter[ClientOp] = TypeAdapter(ClientOp)
-KNOWN_OPS = frozenset({"hello", "subscribe", "unsubscribe", "ping", "cancel"})
+KNOWN_OPS = frozenset({"hello", "subscribe", "unsubscribe", "ping", "cancel", "refresh"})
 
 
-def parse_client_frame(text: str | bytes) -> Hello | Subscribe | Unsubscribe | Ping | Cancel:
+def parse_client_frame(text: str | bytes) -> Hello | Subscribe | Unsubscribe | Ping | Cancel | Refresh:
     """Parse one inbound frame; BadFrame (with the offending op as `ref`) when it is not a valid op,
     or not strict JSON (NaN, Infinity, a number past a double, a lone surrogate: hub.strictjson)."""
     try:
@@ -140,6 +147,11 @@ def welcome_frame(
 
 def pong_frame(ping_id: Any) -> str:
     return strictjson.dumps_safe({"op": "pong", "id": ping_id})[0]
+
+
+def refreshed_frame(exp: int) -> str:
+    """The answer to an accepted `refresh`: the connection now lasts to `exp` (Unix seconds)."""
+    return dumps({"op": "refreshed", "exp": exp})
 
 
 def error_frame(code: str, message: str, ref: str | None = None) -> str:

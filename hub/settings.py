@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     allowed_origins: str = ""
     heartbeat: float = 20.0
     hello_timeout: float = 10.0
+    # Clock skew allowed between a token's issuer and this host, in seconds, for the token's `iat`,
+    # `nbf` and `exp` (PyJWT's leeway), on HTTP and WebSocket alike; a connection is closed 4401
+    # this long after its token's `exp` unless it sent a `refresh`.
+    token_leeway: float = Field(default=30.0, ge=0, le=3600)
     max_frame: int = 64 * 1024
     send_queue_limit: int = 2000
     conflate_after: int = 64

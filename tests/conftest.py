@@ -34,6 +34,7 @@ async def until(predicate: Any, timeout: float, what: str) -> None:
 
 
 SECRET = "integration-test-secret-0123456789abcdef"
+TOKEN_LEEWAY = 2.0  # the session hub's Settings.token_leeway (seconds)
 DOCUMENT = (Path(__file__).parent / "data" / "photosynthesis.txt").read_text()
 
 
@@ -49,6 +50,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         data_dir=tmp_path_factory.mktemp("hub-data"),
         namespace="hub-test",
         hello_timeout=scaled(1.5),
+        token_leeway=TOKEN_LEEWAY,  # short, so that tests of token expiry wait seconds, not the default 30
         shards=2,
         deflate_idle=scaled(0.5),  # idle connections lose their compressor often: every test exercises it
         log_level="warning",

@@ -30,7 +30,10 @@ class SubmitJob(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, relay: Any) -> APIRouter:
+def build_router(
+    desk: JobDesk, secret: str, health: Any, metrics_text: Any, relay: Any, *, token_leeway: float = 0.0
+) -> APIRouter:
+    """The API routes; `token_leeway`: Settings.token_leeway (clock skew allowed on tokens, seconds)."""
     router = APIRouter(route_class=StrictJSONRoute, default_response_class=StrictJSONResponse)  # strict JSON
     # Declares the scheme in the OpenAPI document (Swagger UI's "Authorize"); the refusal stays ours.
     bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="A token from `hub token`.")
@@ -38,7 +41,7 @@ def build_router(desk: JobDesk, secret: str, health: Any, metrics_text: Any, rel
     async def identity(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Identity:
         if credentials is None or not credentials.credentials.strip():
             raise AuthError("missing bearer token")
-        return verify_token(secret, credentials.credentials.strip())
+        return verify_token(secret, credentials.credentials.strip(), leeway=token_leeway)
 
     async def educator(who: Identity = Depends(identity)) -> Identity:
         if not who.may("educator"):

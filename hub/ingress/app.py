@@ -109,7 +109,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
             return False, {**detail, "reason": f"delivery stuck: {stuck}"}
         return True, detail
 
-    app.include_router(build_router(desk, secret, health, metrics_text, relay))
+    app.include_router(build_router(desk, secret, health, metrics_text, relay, token_leeway=settings.token_leeway))
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from hub.auth import verify_token
-from hub.errors import BadFrame, ClientError, HubError, RateLimited, UpstreamError
+from hub.auth import TOKEN_EXPIRED, Identity, verify_refresh, verify_token
+from hub.errors import AuthError, BadFrame, ClientError, HubError, RateLimited, UpstreamError
 from hub.ingress.connection import Connection, fit_reason
 from hub.ingress.relay import Relay
 from hub.ingress.wsproto import WRITER_KEY
@@ -28,11 +28,13 @@ from hub.protocol import (
     Cancel,
     Hello,
     Ping,
+    Refresh,
     Subscribe,
     Unsubscribe,
     error_frame,
     parse_client_frame,
     pong_frame,
+    refreshed_frame,
     welcome_frame,
 )
 from hub.settings import Settings
@@ -90,7 +92,7 @@ async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
     except BadFrame as exc:
         return await _refuse(ws, metrics, 4400, exc.message)
     try:
-        identity = verify_token(ctx.secret, hello.token)
+        identity = verify_token(ctx.secret, hello.token, leeway=settings.token_leeway)
     except ClientError as exc:
         return await _refuse(ws, metrics, exc.close_code, exc.message)
 
@@ -103,7 +105,7 @@ async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
         ctx.caps.release(identity.sub)
 
 
-async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hello: Hello) -> None:
+async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity, hello: Hello) -> None:
     settings, metrics = ctx.settings, ctx.metrics
     conn = Connection(
         ws,
@@ -144,11 +146,42 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Any, hel
         reply["seq"],
         extra={"session": session, "educator": identity.sub},
     )
+    expiry = TokenExpiry(conn, settings.token_leeway)
+    expiry.arm(identity.exp)
     try:
-        await _read_loop(ws, conn, identity, ctx)
+        await _read_loop(ws, conn, identity, ctx, expiry)
     finally:
+        expiry.cancel()
         ctx.relay.leave(conn)
         await conn.finish(5.0)
+
+
+class TokenExpiry:
+    """Closes a connection 4401 when its token expires (`exp` + leeway, PROTOCOL.md section 2,
+    "Token expiry"). One `loop.call_at` timer handle per connection (no task), re-armed when a
+    `refresh` moves `exp` on. Ops are also checked against `exp` as they arrive (Identity.expired),
+    so none runs after it even when the loop is late to fire the timer."""
+
+    __slots__ = ("_conn", "_leeway", "_handle")
+
+    def __init__(self, conn: Connection, leeway: float) -> None:
+        self._conn = conn
+        self._leeway = leeway
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self, exp: int | None) -> None:
+        """(Re)start the timer for `exp` (Unix seconds; None: never)."""
+        self.cancel()
+        if exp is None:
+            return
+        loop = asyncio.get_running_loop()
+        left = exp + self._leeway - time.time()
+        self._handle = loop.call_at(loop.time() + max(0.0, left), self._conn.close, 4401, TOKEN_EXPIRED)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 class _Gone(Exception):
@@ -165,7 +198,7 @@ async def _receive_text(ws: WebSocket) -> str:
     return text
 
 
-async def _read_loop(ws: WebSocket, conn: Connection, identity: Any, ctx: WsContext) -> None:
+async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: WsContext, expiry: TokenExpiry) -> None:
     """Read until the client goes (or the sender closed the socket and the client acknowledged)."""
     metrics, settings = ctx.metrics, ctx.settings
     bucket = TokenBucket(settings.inbound_rate, settings.inbound_burst, time.monotonic())
@@ -173,6 +206,9 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Any, ctx: WsCont
     while True:
         try:
             text = await _receive_text(ws)
+            if identity.expired(time.time(), settings.token_leeway):
+                conn.close(4401, TOKEN_EXPIRED)  # never carry out an op of an expired identity
+                continue  # keep reading until the client acknowledges the close
             if not bucket.take(time.monotonic()):
                 strikes += 1
                 if strikes > settings.inbound_strikes:
@@ -197,6 +233,15 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Any, ctx: WsCont
                 conn.types = (set(MESSAGE_TYPES) if conn.types is None else conn.types) - set(frame.types)
             elif isinstance(frame, Cancel):
                 await ctx.cancel(identity, frame.job_id)
+            elif isinstance(frame, Refresh):
+                try:
+                    identity = verify_refresh(ctx.secret, identity, frame.token, leeway=settings.token_leeway)
+                except AuthError as exc:  # the connection keeps its identity and its expiry
+                    metrics.errors.inc(code=exc.code)
+                    conn.send_control(error_frame(exc.code, f"refresh refused: {exc.message}", "refresh"))
+                    continue
+                expiry.arm(identity.exp)
+                conn.send_control(refreshed_frame(identity.exp or 0))
             else:
                 raise BadFrame("hello was already received", ref="hello")
         except (_Gone, WebSocketDisconnect):

@@ -140,6 +140,8 @@ export interface WelcomeFrame {
 
 export interface BatchFrame { op: "batch"; messages: AnyEnvelope[]; skipped?: number }
 export interface PongFrame { op: "pong"; id: unknown }
+/** The answer to an accepted `refresh`: the connection now lasts to `exp` (Unix seconds). */
+export interface RefreshedFrame { op: "refreshed"; exp: number }
 
 export interface HubErrorEvent {
   /** a close code (number) when fatal; the server's error code (string) otherwise, or "no_websocket" */
@@ -154,7 +156,8 @@ export type ClientOp =
   | { op: "subscribe"; types: MessageType[] }
   | { op: "unsubscribe"; types: MessageType[] }
   | { op: "ping"; id: unknown }
-  | { op: "cancel"; jobId: string };
+  | { op: "cancel"; jobId: string }
+  | { op: "refresh"; token: string };
 
 export type ConnectionState = "idle" | "connecting" | "connected" | "reconnecting" | "polling" | "closed";
 
@@ -171,6 +174,12 @@ export declare function backoffDelay(attempt: number, base?: number, cap?: numbe
 export declare function upgradeDelay(attempt: number, first?: number, cap?: number, random?: () => number): number;
 /** The sentence of the "no_websocket" error event. */
 export declare const NO_WEBSOCKET: string;
+/** The fraction of a token's lifetime (iat to exp) at which a connection refreshes it: 0.85. */
+export declare const REFRESH_AT: number;
+/** A JWT's `iat` and `exp` (Unix seconds; null when absent or unreadable), read without verifying it. */
+export declare function tokenTimes(token: string | null | undefined): { iat: number | null; exp: number | null };
+/** ms from `now` (ms) until a connection holding `token` should refresh it; 0 once past; null without exp. */
+export declare function refreshDelay(token: string | null | undefined, now?: number, at?: number): number | null;
 /** ws(s)://host/ws from an http(s) or ws(s) base URL. */
 export declare function wsUrl(base: string): string;
 /** http(s)://host from an http(s) or ws(s) URL. */
@@ -213,8 +222,13 @@ export interface WebSocketLike {
 export interface HubClientOptions {
   /** the hub's base URL, http(s) or ws(s); default NEXT_PUBLIC_WS_URL, else location.origin */
   url?: string;
-  /** a token, or a (possibly async) function that returns one, asked before every (re)connect */
+  /** a token, or a (possibly async) function that returns a fresh one, asked before every
+   * (re)connect, poll and HTTP call, and for each `refresh`. With a function, a 4401 close for an
+   * expired token reconnects with a new one and resumes; with a string it is fatal. */
   token?: string | (() => string | Promise<string>);
+  /** with a token function: send `refresh` with a new token at 85% of the current one's lifetime,
+   * so the connection outlives it; default true */
+  refresh?: boolean;
   /** false: long-poll only; default NEXT_PUBLIC_ENABLE_WEBSOCKET !== "false" */
   enabled?: boolean;
   /** message types to receive (all when absent) */
@@ -262,6 +276,9 @@ export declare class HubClient {
   constructor(options?: HubClientOptions);
   url: string;
   token: HubClientOptions["token"];
+  refresh: boolean;
+  /** tokens the hub accepted through `refresh` */
+  refreshes: number;
   enabled: boolean;
   types: MessageType[] | null;
   readonly stream: StreamState;
@@ -293,6 +310,7 @@ export declare class HubClient {
   on(type: "state", handler: (event: StateEvent) => void): Unsubscribe;
   on(type: "error", handler: (event: HubErrorEvent) => void): Unsubscribe;
   on(type: "pong", handler: (frame: PongFrame) => void): Unsubscribe;
+  on(type: "refreshed", handler: (frame: RefreshedFrame) => void): Unsubscribe;
 
   /** Connect and keep reconnecting; resolves with the first welcome (or poll answer). Idempotent. */
   start(): Promise<WelcomeFrame>;

@@ -9,7 +9,8 @@
 //
 // Same behaviour as hub/client.py: hello/resume, seq dedupe, heartbeats with dead-connection
 // detection, reconnection with exponential backoff and full jitter, a bounded offline queue, and a
-// long-poll fallback (GET /api/events) that upgrades back to the WebSocket.
+// long-poll fallback (GET /api/events) that upgrades back to the WebSocket. With a token function,
+// it refreshes the token before it expires (PROTOCOL.md section 2, "Token expiry").
 
 export const SUBPROTOCOL = "hub.v1";
 export const MESSAGE_TYPES = Object.freeze(
@@ -21,6 +22,7 @@ export const FATAL_CLOSE = Object.freeze({ 4400: "bad hello", 4401: "unauthorize
 const KIND_OF_TYPE = { quiz_status: "quiz_generation", question_replace: "question_replace",
   document_processing: "document_processing" };
 const DEFAULT_HEARTBEAT_MS = 20000;
+export const REFRESH_AT = 0.85; // of a token's lifetime (iat to exp): when a connection sends `refresh`
 
 /** Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)). */
 export function backoffDelay(attempt, base = 1000, cap = 30000, random = Math.random) {
@@ -49,6 +51,30 @@ export function httpUrl(base) {
   base = String(base).replace(/\/+$/, "");
   if (base.endsWith("/ws")) base = base.slice(0, -3);
   return base.replace(/^wss:\/\//, "https://").replace(/^ws:\/\//, "http://");
+}
+
+/** A JWT's `iat` and `exp` (Unix seconds, or null), read without verifying it (a client has no secret). */
+export function tokenTimes(token) {
+  try {
+    const part = String(token).split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = decodeURIComponent(Array.from(atob(part.padEnd(part.length + (4 - part.length % 4) % 4, "=")),
+      (c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0")).join(""));
+    const claims = JSON.parse(json);
+    const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+    return { iat: num(claims?.iat), exp: num(claims?.exp) };
+  } catch {
+    return { iat: null, exp: null };
+  }
+}
+
+/** Milliseconds from `now` (ms) until a connection holding `token` should refresh it: at `at` of its
+ * lifetime (from `iat`, or from now without one, to `exp`); 0 once past; null without an `exp`. */
+export function refreshDelay(token, now = Date.now(), at = REFRESH_AT) {
+  const { iat, exp } = tokenTimes(token);
+  if (exp == null) return null;
+  const nowS = now / 1000;
+  const start = iat != null && iat < exp ? iat : Math.min(nowS, exp);
+  return Math.max(0, (start + at * (exp - start) - nowS) * 1000);
 }
 
 function readEnv() {
@@ -141,7 +167,9 @@ export class HubClient {
     const env = readEnv();
     this.url = options.url ?? env.url;
     if (!this.url) throw new Error("HubClient: no url (and no NEXT_PUBLIC_WS_URL or location)");
-    this.token = options.token;
+    this.token = options.token; // a string, or a (possibly async) function returning a fresh one
+    this.refresh = options.refresh ?? true; // with a token function: send `refresh` before expiry
+    this.refreshes = 0;
     this.enabled = options.enabled ?? env.enabled;
     this.types = options.types ? [...options.types] : null;
     this.baseDelay = options.baseDelay ?? 1000;
@@ -310,7 +338,8 @@ export class HubClient {
       this._later(() => this._socketClosed(null, probe, false, 1006, String(err)), 0);
       return;
     }
-    const sock = { ws, welcomed: false, probe, heartbeat: null, watchdog: null, lastHeard: Date.now() };
+    const sock = { ws, welcomed: false, probe, heartbeat: null, watchdog: null, lastHeard: Date.now(),
+      token: null, pendingToken: null, refreshTimer: null };
     this._sock = sock;
     this._ws = ws;
     const opening = this._later(() => {
@@ -320,6 +349,7 @@ export class HubClient {
       let token;
       try { token = await this._token(); } catch (err) { return this._fatal(4401, `no token: ${err}`); }
       if (this._sock !== sock) return;
+      sock.token = token;
       const hello = { op: "hello", token };
       const resume = this.stream.resume();
       if (resume) hello.resume = resume;
@@ -336,6 +366,8 @@ export class HubClient {
         this._clearTimer(opening);
         this._welcomed(sock, frame);
       } else {
+        const refresh = frame.op === "refreshed" || (frame.op === "error" && frame.ref === "refresh");
+        if (refresh) this._refreshAnswer(sock, frame);
         this._handleFrame(frame);
       }
     };
@@ -360,6 +392,7 @@ export class HubClient {
     this._startHeartbeat(sock, this.heartbeat ?? (frame.heartbeat ? frame.heartbeat * 1000 : DEFAULT_HEARTBEAT_MS));
     this._emit("welcome", frame);
     this._resolve?.(frame);
+    this._scheduleRefresh(sock);
     const queue = this._queue.splice(0);
     for (const op of queue) sock.ws.send(JSON.stringify(op));
   }
@@ -400,6 +433,58 @@ export class HubClient {
     sock.watchdog = this._later(check, 2 * interval);
   }
 
+  // -- token refresh (PROTOCOL.md section 2, "Token expiry") -----------------------------------
+
+  _scheduleRefresh(sock, delay = refreshDelay(sock.token)) {
+    if (typeof this.token !== "function" || !this.refresh || delay == null || this._sock !== sock) return;
+    this._clearTimer(sock.refreshTimer);
+    sock.refreshTimer = this._later(() => this._refreshNow(sock), delay);
+  }
+
+  async _refreshNow(sock) {
+    if (this._sock !== sock) return;
+    let token;
+    try {
+      token = await this._token();
+    } catch (err) {
+      if (this._sock !== sock) return;
+      this._emit("error", { code: "token_failed", message: `the token function failed: ${err}`, ref: "refresh",
+        fatal: false });
+      return this._refreshLater(sock);
+    }
+    if (this._sock !== sock) return;
+    sock.pendingToken = token;
+    try { sock.ws.send(JSON.stringify({ op: "refresh", token })); } catch { /* closing */ }
+  }
+
+  _refreshAnswer(sock, frame) {
+    if (frame.op === "refreshed") {
+      if (sock.pendingToken) sock.token = sock.pendingToken;
+      sock.pendingToken = null;
+      this.refreshes += 1;
+      this._emit("refreshed", frame);
+      this._scheduleRefresh(sock);
+    } else {
+      sock.pendingToken = null;
+      this._refreshLater(sock);
+    }
+  }
+
+  /** After a failed or refused refresh: try again while the token lasts; the hub's 4401 at expiry
+   * (then a reconnect with a new token) is the last resort. */
+  _refreshLater(sock) {
+    const { exp } = tokenTimes(sock.token);
+    const left = exp == null ? 0 : exp * 1000 - Date.now();
+    if (left > 1000) this._scheduleRefresh(sock, Math.max(1000, left / 3));
+  }
+
+  /** A 4401 close for an expired token (the hub says so; a token past its exp here counts too). */
+  _expiredClose(sock, reason) {
+    if (/expired/i.test(reason ?? "")) return true;
+    const { exp } = tokenTimes(sock?.token);
+    return exp != null && exp * 1000 <= Date.now();
+  }
+
   /** Give up on a socket without waiting for its close handshake (it may be dead). */
   _abandon(sock, code, reason) {
     if (this._sock !== sock) return;
@@ -414,6 +499,7 @@ export class HubClient {
     if (!sock) return;
     this._clearTimer(sock.heartbeat);
     this._clearTimer(sock.watchdog);
+    this._clearTimer(sock.refreshTimer);
     const { ws } = sock;
     ws.onopen = ws.onmessage = ws.onclose = null;
     ws.onerror = () => {};
@@ -424,10 +510,13 @@ export class HubClient {
     if (sock) {
       this._clearTimer(sock.heartbeat);
       this._clearTimer(sock.watchdog);
+      this._clearTimer(sock.refreshTimer);
       if (this._sock === sock) { this._sock = null; this._ws = null; }
     }
     if (this._closing) return;
-    if (code in FATAL_CLOSE) return this._fatal(code, reason || FATAL_CLOSE[code]);
+    const renew = code === 4401 && typeof this.token === "function" && this._expiredClose(sock, reason);
+    if (code in FATAL_CLOSE && !renew) return this._fatal(code, reason || FATAL_CLOSE[code]);
+    // (a 4401 for an expired token, with a token function: reconnect with a new token and resume)
     if (probe && !welcomed) { // still polling: try again later
       this._scheduleUpgrade();
       return;
