@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from hub.errors import ClientError
 
-DEFAULT_LIMIT = 100  # jobs per page when the request names no `limit`
+DEFAULT_LIMIT = 500  # jobs per page when the request names no `limit`: what a v1 caller got before paging
 MAX_LIMIT = 500  # the most one page holds
 
 

@@ -87,8 +87,7 @@ class DocumentProcessingParams(Params):
                 raw = base64.b64decode(self.content, validate=True)
             except (binascii.Error, ValueError):
                 raise ValueError("`content` is not valid base64") from None
-            if len(raw) <= MAX_UPLOAD:  # larger: 413 at the desk (upload_size), before any parsing
-                documents.check_upload(raw, self.filename)  # DocumentError: a ValueError, so a 422
+            documents.check_upload(raw, self.filename)  # DocumentError (over MAX_UPLOAD too): a ValueError, so 422
         elif self.text is not None and not self.text.strip():
             raise ValueError("the `text` is empty (or only spaces); give the document's text")
         elif not self.text:
@@ -100,7 +99,7 @@ class DocumentProcessingParams(Params):
         return self
 
     def upload_size(self) -> int:
-        """Bytes of the document (checked against MAX_UPLOAD: 413 past it)."""
+        """Bytes of the document (checked against MAX_UPLOAD: 422 past it, as any param that cannot run)."""
         if self.content is not None:
             return len(self.content) * 3 // 4 - self.content[-2:].count("=")
         return len((self.text or "").encode())
@@ -166,8 +165,15 @@ def register_kind(kind: JobKind) -> JobKind:
 
 
 class BadParams(ValueError):
+    """Params (or a publish's data) that cannot be used: HTTP 422 with `errors` as FastAPI's
+    `detail` list (`{loc, msg, type}` each); `str()` names each field and why, for code that calls
+    the desk directly (Backend.publish)."""
+
     def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__("invalid job params")
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', [])[1:]) or 'params'}: {e.get('msg')}" for e in errors
+        )
+        super().__init__(f"invalid params: {where}" if where else "invalid params")
         self.errors = errors
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.auth import Identity
-from hub.errors import HUB_FAILED, Conflict, Forbidden, NotFound, RateLimited, TooLarge, UpstreamError, new_reference
+from hub.errors import HUB_FAILED, Conflict, Forbidden, NotFound, RateLimited, UpstreamError, new_reference
 from hub.jobstate import TERMINAL, JobState
 from hub.limits import Buckets
 from hub.metrics import IngressMetrics
@@ -76,8 +76,8 @@ class JobDesk:
     # -- jobs -------------------------------------------------------------------------------
 
     async def submit(self, who: Identity, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Validate (BadParams: 422; TooLarge: 413), record in the job store, then publish `queued`
-        and start the job's monitor actor together. Every step either succeeds or leaves no trace:
+        """Validate (BadParams: 422, a document over MAX_UPLOAD included), record in the job store,
+        then publish `queued` and start the job's monitor actor together. Every step either succeeds or leaves no trace:
         a record the store refuses (busy past its timeout, disk full) is UpstreamError (503) with
         nothing published; a monitor that cannot be started undoes the record (deleted, or ended
         `failed` with a reference when `queued` already went out) and is UpstreamError too."""
@@ -92,10 +92,10 @@ class JobDesk:
         valid = await asyncio.to_thread(validate_with, job_kind, params)  # BadParams -> 422
         size = getattr(valid, "upload_size", lambda: 0)()
         if size > MAX_UPLOAD:
-            raise TooLarge(
-                f"the document is {size / 2**20:.1f} MiB ({size:,} bytes); the limit is {MAX_UPLOAD // 2**20} MiB",
-                size=size,
+            sentence = (
+                f"the document is {size / 2**20:.1f} MiB ({size:,} bytes); the limit is {MAX_UPLOAD // 2**20} MiB"
             )
+            raise BadParams([{"loc": ["body", "params"], "msg": sentence, "type": "too_large"}])
         now = time.time()
         state = JobState(
             job_id=uuid.uuid4().hex,
@@ -175,9 +175,6 @@ class JobDesk:
         if state is None or (mine and state["educatorId"] != who.sub):
             raise NotFound(f"no job {job_id}")
         return state
-
-    async def jobs_of(self, who: Identity) -> list[dict[str, Any]]:
-        return await self.cluster.shard_for(who.sub).jobs_of(who.sub)
 
     async def jobs_page(
         self, who: Identity, limit: int, before: tuple[float, str] | None

@@ -118,14 +118,17 @@ def test_job_submission_rate_limit_says_when_to_retry(hub: LocalHub, educator: A
     assert other.status_code == 422  # per educator
 
 
-def test_upload_size_limit_is_413(hub: LocalHub, educator: Api) -> None:
+def test_document_over_its_limit_is_422_and_a_body_over_max_body_413(hub: LocalHub, educator: Api) -> None:
+    """Issue 13 C: a document over the upload limit is a param that cannot run (422, before a job
+    starts); a request body over HUB_MAX_BODY is refused as a body (413)."""
     from jobs.kinds import MAX_UPLOAD
 
     content = base64.b64encode(b"a" * (MAX_UPLOAD + 1024)).decode()
-    reply = educator.http.post(
-        "/api/jobs", json={"kind": "document_processing", "params": {"content": content, "filename": "big.txt"}}
-    )
-    assert reply.status_code == 413 and "limit" in reply.json()["detail"]
+    for params in ({"content": content, "filename": "big.txt"}, {"text": "word " * (MAX_UPLOAD // 5 + 10)}):
+        reply = educator.http.post("/api/jobs", json={"kind": "document_processing", "params": params})
+        assert reply.status_code == 422, reply.text[:200]
+        assert "the limit is 20 MiB" in json.dumps(reply.json()["detail"])
+    assert educator.http.get("/api/jobs").json() == []  # no job started
     huge = educator.http.post(
         "/api/jobs",
         content=b"{" + b" " * (hub.settings.max_body + 10) + b"}",

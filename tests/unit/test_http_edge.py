@@ -150,6 +150,6 @@ def test_the_api_documents_paging() -> None:
     app.include_router(build_router(None, "secret", None, None, None))  # type: ignore[arg-type]
     listing = app.openapi()["paths"]["/api/jobs"]["get"]
     params = {p["name"]: p for p in listing["parameters"]}
-    assert params["limit"]["schema"]["maximum"] == 500 and params["limit"]["schema"]["default"] == 100
+    assert params["limit"]["schema"]["maximum"] == 500 and params["limit"]["schema"]["default"] == 500
     assert "cursor" in params
     assert set(listing["responses"]["200"]["headers"]) == {"Link", "X-Next-Cursor"}
