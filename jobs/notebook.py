@@ -22,6 +22,7 @@ import httpx
 
 from hub.auth import SECRET_FILE, issue_token, resolve_secret
 from hub.client import HubClient, ThreadedClient
+from hub.errors import HubError
 from hub.jobstate import TERMINAL
 from hub.raycluster import join_hub, read_record
 from hub.settings import default_data_dir
@@ -71,6 +72,14 @@ class Hub:
         self._local = local
         self._namespace = namespace or (local.settings.namespace if local is not None else None)
         self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30.0)
+        try:
+            self._http.get("/healthz", timeout=5.0)
+        except httpx.TransportError:
+            self._http.close()
+            raise HubError(
+                f"no hub answers at {self.url}: start one (`make serve`, or `hub serve`), or give its address "
+                "(connect(url=...) or HUB_URL)"
+            ) from None
         self._changed = threading.Condition()
         self._runner = ThreadedClient(HubClient(self.url, self.token))
         self.client = self._runner.client
