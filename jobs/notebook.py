@@ -73,13 +73,19 @@ class Hub:
         self._namespace = namespace or (local.settings.namespace if local is not None else None)
         self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30.0)
         try:
-            self._http.get("/healthz", timeout=5.0)
-        except httpx.TransportError:
+            self._http.get("/healthz", timeout=10.0)
+        except httpx.ConnectError:  # nothing listens there (a slow answer is not this error)
             self._http.close()
             raise HubError(
                 f"no hub answers at {self.url}: start one (`make serve`, or `hub serve`), or give its address "
                 "(connect(url=...) or HUB_URL)"
             ) from None
+        except httpx.TimeoutException:
+            pass  # a hub that is slow to answer is still there
+        refused = self._http.get("/api/jobs", params={"limit": 1})
+        if refused.status_code == 401:  # a token for another hub: say so now, not as a failed WebSocket
+            self._http.close()
+            raise HubError(str(self._refused("connecting", refused)))
         self._changed = threading.Condition()
         self._runner = ThreadedClient(HubClient(self.url, self.token))
         self.client = self._runner.client

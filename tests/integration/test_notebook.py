@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.errors import HubError
 from hub.server import LocalHub
-from jobs import JobFailed, local_hub
+from jobs import JobFailed, connect, local_hub
 from tests.conftest import scaled
 from tests.integration.conftest import DOCUMENT
 
@@ -46,3 +47,13 @@ def test_local_hub_says_what_it_uses_files_under_the_educator_and_keeps_access_l
         assert "100%" in bar and "| completed" in bar and ", completed" not in bar
     with local_hub(educator="nb-erin", data_dir=tmp_path, namespace="hub-notebook-quiet", shards=1) as again:
         assert again.jobs()[0]["jobId"] == job.id  # stopped hubs release their data dir
+
+
+def test_connect_with_another_hubs_secret_says_which_secret_signed_the_token(
+    hub: LocalHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HUB_SECRET", "HUB_TOKEN", "HUB_URL"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "secret").write_text("the-secret-of-some-other-hub-0123456789\n")
+    with pytest.raises(HubError, match=f"refused a token signed with the secret from {tmp_path / 'secret'}"):
+        connect(hub.url, educator="nb-frank", data_dir=tmp_path)
