@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -69,7 +70,8 @@ def split_address(address: str) -> tuple[str, int] | None:
 
 def join_failure(address: str, cause: str, token_source: str | None, auth_mode: str | None) -> str:
     """The sentence a person sees when this process could not join the Ray cluster at `address`.
-    `cause`: "unreachable", "refused-token" (the cluster answered but refused us) or "timeout"."""
+    `cause`: "unreachable" (nothing listens), "not-ray" (something listens, no GCS answers),
+    "refused-token" (the cluster answered but refused us) or "timeout" (ray.init gave up)."""
     if cause == "unreachable":
         return (
             f"no Ray cluster answers at {address}: it has stopped or the address is wrong "
@@ -91,6 +93,12 @@ def join_failure(address: str, cause: str, token_source: str | None, auth_mode: 
             f"the Ray cluster at {address} refused the Ray auth token from {token_source}: it is not the "
             "cluster's token (`ray get-auth-token` on the head prints the right one)"
         )
+    if cause == "not-ray":
+        return (
+            f"something listens at {address}, but no Ray cluster answered there within seconds: check the port "
+            "(a head's GCS port, 6379 unless `ray start --head --port` said otherwise; `ray status` on the head "
+            "shows the address)"
+        )
     return f"the Ray cluster at {address} did not answer in time; check that it is running and reachable"
 
 
@@ -102,21 +110,31 @@ def _reachable(host: str, port: int, timeout: float) -> bool:
         return False
 
 
-def _refuses_token(address: str, timeout: float) -> bool:
-    """Ask the GCS one cheap question; True when it refuses this process's (missing or wrong) token.
-    Uses Ray's own GCS client; on a Ray without token auth nothing is refused."""
+def _gcs_answer(address: str, timeout: float) -> str | None:
+    """Ask the GCS at `address` one cheap question with Ray's own client, on a thread so that a port
+    that is not a GCS cannot hold us (Ray's client waits 40 s there). "refused-token" when it
+    refuses this process's (missing or wrong) token, "not-ray" when nothing answered in time, None
+    when it answered (or on a Ray without token auth, where there is nothing to check)."""
     try:
         from ray._raylet import GcsClient  # type: ignore[attr-defined]
         from ray.exceptions import AuthenticationError
     except ImportError:  # a Ray before token authentication
-        return False
-    try:
-        GcsClient(address=address).internal_kv_get(b"hub-join-probe", None, timeout=timeout)
-    except AuthenticationError:
-        return True
-    except Exception:  # noqa: BLE001 - anything else is ray.init's to report
-        return False
-    return False
+        return None
+    answer: list[str | None] = []
+
+    def ask() -> None:
+        try:
+            GcsClient(address=address).internal_kv_get(b"hub-join-probe", None, timeout=timeout)
+            answer.append(None)
+        except AuthenticationError:
+            answer.append("refused-token")
+        except Exception:  # noqa: BLE001 - anything else is ray.init's to report
+            answer.append(None)
+
+    thread = threading.Thread(target=ask, name="hub-gcs-probe", daemon=True)
+    thread.start()
+    thread.join(2 * timeout)
+    return answer[0] if answer else "not-ray"
 
 
 def enable_token_auth(address: str | None) -> str | None:
@@ -144,8 +162,9 @@ def join(address: str, namespace: str, *, timeout: float = 5.0, **kwargs: Any) -
     if target is not None:
         if not _reachable(*target, timeout=timeout):
             raise HubError(join_failure(address, "unreachable", source, os.environ.get(AUTH_MODE)))
-        if _refuses_token(address, timeout):
-            raise HubError(join_failure(address, "refused-token", source, os.environ.get(AUTH_MODE)))
+        answer = _gcs_answer(address, timeout)
+        if answer is not None:
+            raise HubError(join_failure(address, answer, source, os.environ.get(AUTH_MODE)))
     try:
         ray.init(address=address, namespace=namespace, **kwargs)
     except ConnectionError as exc:

@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -157,6 +158,15 @@ def test_hub_serve_joins_a_token_auth_cluster_and_says_why_when_it_cannot(
     )
     assert wrong.returncode == 2, wrong.stderr[-2000:]
     assert "refused the Ray auth token from RAY_AUTH_TOKEN" in wrong.stderr and "Traceback" not in wrong.stderr
+
+    # A port where something listens that is not a Ray cluster (a wrong port): a sentence in seconds.
+    with socket.create_server(("127.0.0.1", 0)) as wrong_port:
+        address = f"127.0.0.1:{wrong_port.getsockname()[1]}"
+        started = time.monotonic()
+        odd = hub_cli(["serve", "--address", address, "--data-dir", str(tmp_path / "d5")], env)
+    assert odd.returncode == 2, odd.stderr[-2000:]
+    assert f"hub: something listens at {address}, but no Ray cluster answered there" in odd.stderr
+    assert "Traceback" not in odd.stderr and time.monotonic() - started < scaled(20)
 
     # No cluster there at all.
     gone = hub_cli(["serve", "--address", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "d4")], env)

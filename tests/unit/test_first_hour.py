@@ -80,7 +80,9 @@ def test_each_join_failure_is_one_sentence_that_says_what_to_do() -> None:
     assert "refused the Ray auth token from RAY_AUTH_TOKEN" in wrong and "ray get-auth-token" in wrong
     disabled = join_failure("h:1", "refused-token", "RAY_AUTH_TOKEN", "disabled")
     assert "RAY_AUTH_MODE=disabled" in disabled
-    for sentence in (gone, missing, wrong, disabled, join_failure("h:1", "timeout", None, None)):
+    not_ray = join_failure("h:8000", "not-ray", None, None)
+    assert "something listens at h:8000, but no Ray cluster answered" in not_ray and "6379" in not_ray
+    for sentence in (gone, missing, wrong, disabled, not_ray, join_failure("h:1", "timeout", None, None)):
         assert "\n" not in sentence and "Traceback" not in sentence
 
 
