@@ -219,3 +219,22 @@ def test_hub_token_without_a_secret_explains_itself(tmp_path: Path) -> None:
         [str(BIN / "hub"), "token", "x", "--data-dir", str(tmp_path / "empty")], capture_output=True, text=True, env=env
     )
     assert done.returncode == 2 and "HUB_SECRET" in done.stderr
+
+
+def test_hub_token_says_which_secret_signed_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "HUB_SECRET"}
+    made = subprocess.run([HUB, "token", "x", "--data-dir", str(tmp_path)], capture_output=True, text=True, env=env)
+    assert made.returncode == 2  # no secret there yet
+    (tmp_path / "secret").write_text("s" * 40 + "\n")
+    from_file = subprocess.run(
+        [HUB, "token", "x", "--data-dir", str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert from_file.returncode == 0 and from_file.stdout.count(".") == 2  # stdout: the bare JWT
+    assert f"signed with the secret in {tmp_path / 'secret'}" in from_file.stderr
+    given = subprocess.run(
+        [HUB, "token", "x", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**env, "HUB_SECRET": "t" * 40},
+    )
+    assert given.returncode == 0 and "signed with HUB_SECRET" in given.stderr
