@@ -2,7 +2,7 @@
 notifications, re-send a job's status, update a job and notify in one call, and create job records
 routed to an educator. The back end runs as a driver on the hub's Ray cluster:
 
-    backend = Backend.connect()                       # ray.init(address="auto") unless already up
+    backend = Backend.connect()                       # joins the Ray of the hub in ~/.local/share/hub
     await backend.publish("analytics_update", {"updates": {"quizzesToday": 3}}, educator_ids=["alice"])
     job = await backend.create_job_record("alice", "question_replace", quiz_id="q1", question_id="q1-3")
     await backend.update_job_with_notification(job["jobId"], status="processing", progress=40,
@@ -11,6 +11,8 @@ routed to an educator. The back end runs as a driver on the hub's Ray cluster:
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from hub.auth import Identity
@@ -26,13 +28,25 @@ class Backend:
         self.desk = desk
 
     @classmethod
-    def connect(cls, address: str | None = "auto", namespace: str = "hub") -> Backend:
+    def connect(
+        cls, address: str | None = None, namespace: str | None = None, data_dir: str | Path | None = None
+    ) -> Backend:
+        """Join the hub's Ray cluster (unless this process is on one): `address` when given, else the
+        one the running hub recorded in its data dir (`data_dir`, $HUB_DATA_DIR, ~/.local/share/hub),
+        else $RAY_ADDRESS; the namespace likewise (default "hub"). HubError, a sentence, when that
+        cluster is gone or refuses this machine's Ray token."""
         import ray
 
         from actors.handles import Cluster, discover_shards
+        from hub.raycluster import join, join_hub
+        from hub.settings import default_data_dir
 
-        if not ray.is_initialized():
-            ray.init(address=address, namespace=namespace, configure_logging=False)
+        if address is not None and not ray.is_initialized():
+            namespace = namespace or os.environ.get("HUB_NAMESPACE", "hub")
+            join(address, namespace, configure_logging=False)
+        else:
+            folder = Path(data_dir or os.environ.get("HUB_DATA_DIR") or default_data_dir()).expanduser()
+            namespace = join_hub(folder, namespace)
         cluster = Cluster(discover_shards(namespace), namespace)
         return cls(JobDesk(cluster, IngressMetrics()))
 

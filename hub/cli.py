@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
-from hub.auth import ROLES, issue_token, resolve_secret
+from hub.auth import ROLES, SECRET_FILE, issue_token, resolve_secret
 from hub.errors import HubError
 from hub.logs import configure as configure_logging
 from hub.settings import Settings
@@ -16,6 +17,24 @@ from hub.settings import Settings
 def _settings(args: argparse.Namespace) -> Settings:
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("cmd", "educator_id", "role", "ttl")}
     return Settings(**given)
+
+
+def hub_command(executable: str | None = None, cwd: Path | None = None, on_path: str | None = None) -> str:
+    """How to run the `hub` command from here: `hub` when that is the one on PATH, else the script
+    beside this Python (`.venv/bin/hub` relative to the current directory when it is below it), else
+    `PYTHON -m hub.cli`. The arguments default to sys.executable, the working directory and PATH."""
+    python = Path(executable or sys.executable)
+    script = python.parent / "hub"
+    if not script.exists():
+        return f"{python} -m hub.cli"
+    found = on_path if on_path is not None else shutil.which("hub")
+    if found and Path(found).absolute() == script.absolute():
+        return "hub"
+    here = (cwd or Path.cwd()).absolute()
+    try:
+        return str(script.absolute().relative_to(here))
+    except ValueError:
+        return str(script)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(args)
         if args.cmd == "token":
             secret = resolve_secret(settings.secret, settings.data_dir, "127.0.0.1", create=False)
+            # Which secret signed it, on stderr (stdout stays the bare token, for $(hub token ...)): a hub
+            # started with another data dir or another HUB_SECRET refuses the token.
+            if settings.secret:
+                where = "HUB_SECRET: it works with a hub started with the same HUB_SECRET"
+            else:
+                where = f"the secret in {settings.data_dir / SECRET_FILE}: it works with the hub whose data dir that is"
+            print(f"hub: {args.role} token for {args.educator_id!r}, signed with {where}", file=sys.stderr)
             print(issue_token(secret, args.educator_id, role=args.role, ttl=args.ttl, now=time.time()))
             return 0
         configure_logging(settings.log_level, settings.log_format)

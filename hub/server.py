@@ -10,7 +10,9 @@ from typing import Any
 
 import uvicorn
 
-from hub.auth import issue_token, resolve_secret
+from hub.auth import SECRET_FILE, issue_token, resolve_secret
+from hub.errors import HubError
+from hub.raycluster import RECORD_FILE, DataDirLock, holder_pid, in_use_message, join, read_record
 from hub.settings import Settings
 
 log = logging.getLogger("hub.server")
@@ -28,25 +30,65 @@ def init_ray(settings: Settings) -> None:
         "configure_logging": False,
     }
     if settings.address:
-        ray.init(address=settings.address, **kwargs)
+        # Ray token auth for an explicit address, and a sentence (HubError) when the cluster is gone
+        # or refuses this machine's token, instead of Ray's 20 s of retries and a ConnectionError.
+        join(settings.address, kwargs.pop("namespace"), **kwargs)
     else:
         # "local": always a new embedded Ray. Without it ray.init() joins whatever cluster this
         # machine last started (`ray start`, a test's ray.cluster_utils.Cluster) without saying so.
         ray.init(address="local", num_cpus=settings.num_cpus, **kwargs)
 
 
-def build(settings: Settings, *, create_secret: bool = True) -> tuple[Any, str]:
-    """Start (or join) Ray and the shards; return the ingress app and the token secret."""
+def secret_source(settings: Settings) -> str:
+    """Where the hub's token-signing secret comes from, in words: HUB_SECRET or the data dir's file."""
+    return "HUB_SECRET" if settings.secret else str(settings.data_dir / SECRET_FILE)
+
+
+def claim_data_dir(settings: Settings, lock: DataDirLock) -> None:
+    """Take the data dir's lock, or share it with the hub that holds it when that hub runs the same
+    job store (same Ray cluster and namespace: another ingress of one deployment). Otherwise a
+    HubError naming the other hub's pid: two job stores must never write one jobs.db."""
+    import ray
+
+    if lock.try_acquire():
+        return
+    record = read_record(settings.data_dir)
+    if (
+        ray.is_initialized()
+        and record is not None
+        and record.get("address") == ray.get_runtime_context().gcs_address
+        and record.get("namespace") == settings.namespace
+    ):
+        return
+    raise HubError(in_use_message(settings.data_dir, holder_pid(settings.data_dir)))
+
+
+def build(settings: Settings, *, create_secret: bool = True, lock: DataDirLock | None = None) -> tuple[Any, str]:
+    """Start (or join) Ray and the shards; return the ingress app and the token secret. With `lock`,
+    first claim the data dir (see claim_data_dir); the caller releases it at stop."""
+    import ray
+
     from actors.handles import Cluster, start_actors
     from hub.ingress.app import create_app
 
     secret = resolve_secret(settings.secret, settings.data_dir, settings.host, create=create_secret)
+    if lock is not None and not settings.address and not ray.is_initialized():
+        claim_data_dir(settings, lock)  # before starting a local Ray that could never share it
     init_ray(settings)
+    if lock is not None and not lock.held:
+        claim_data_dir(settings, lock)
     start_actors(
         settings.shards, settings.namespace, settings.shard_config(), str(settings.db_path), settings.store_busy_timeout
     )
     cluster = Cluster(settings.shards, settings.namespace, settings.progress_interval, settings.job_max_restarts)
     return create_app(settings, secret, cluster), secret
+
+
+def ray_address() -> str:
+    """The GCS address of the Ray cluster this process is on (what a driver passes to ray.init)."""
+    import ray
+
+    return str(ray.get_runtime_context().gcs_address)
 
 
 class HubServer(uvicorn.Server):
@@ -88,14 +130,27 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
 
 
 def serve(settings: Settings) -> None:
-    app, _ = build(settings)
-    print(f"hub: listening on {settings.public_url}  (WebSocket {settings.public_url.replace('http', 'ws', 1)}/ws)")
-    print(f"hub: data dir {settings.data_dir}; a token for an educator: hub token EDUCATOR_ID", flush=True)
-    # uvicorn handles SIGINT/SIGTERM (drain, close 1001/1012) and re-raises the signal afterwards to
-    # the handler it found; make that one a no-op instead of Ray's driver handler, which exits 15.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: None)
-    HubServer(uvicorn_config(app, settings)).run()
+    from hub.cli import hub_command
+
+    lock = DataDirLock(settings.data_dir)
+    try:
+        app, _ = build(settings, lock=lock)
+        address = ray_address()
+        if lock.held:
+            lock.record(address, settings.namespace, settings.public_url)
+        ws_url = settings.public_url.replace("http", "ws", 1)
+        print(f"hub: listening on {settings.public_url}  (WebSocket {ws_url}/ws)")
+        print(f"hub: data dir {settings.data_dir}; job store {settings.db_path}; secret from {secret_source(settings)}")
+        where = f"; recorded in {settings.data_dir / RECORD_FILE} for notebooks' custom job kinds" if lock.held else ""
+        print(f"hub: Ray cluster {address}, namespace {settings.namespace}{where}")
+        print(f"hub: a token for an educator: {hub_command()} token EDUCATOR_ID", flush=True)
+        # uvicorn handles SIGINT/SIGTERM (drain, close 1001/1012) and re-raises the signal afterwards to
+        # the handler it found; make that one a no-op instead of Ray's driver handler, which exits 15.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: None)
+        HubServer(uvicorn_config(app, settings)).run()
+    finally:
+        lock.release()
     log.info("hub stopped")
 
 
@@ -104,19 +159,32 @@ class LocalHub:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings(port=0)
-        app, self.secret = build(self.settings)
-        config = uvicorn_config(app, self.settings)
-        self.server = HubServer(config)
-        self._thread = threading.Thread(target=self.server.run, name="hub-ingress", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the hub's ingress did not start")
-            time.sleep(0.02)
+        self.lock = DataDirLock(self.settings.data_dir)
+        try:
+            app, self.secret = build(self.settings, lock=self.lock)
+            # No access log: in a notebook it would print a line per HTTP request into the cell.
+            config = uvicorn_config(app, self.settings, access_log=False)
+            self.server = HubServer(config)
+            self._thread = threading.Thread(target=self.server.run, name="hub-ingress", daemon=True)
+            self._thread.start()
+            deadline = time.monotonic() + 30
+            while not self.server.started:
+                if not self._thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError("the hub's ingress did not start")
+                time.sleep(0.02)
+        except BaseException:
+            self.lock.release()
+            raise
         sock = self.server.servers[0].sockets[0]
         self.port: int = sock.getsockname()[1]
         self.url = f"{self.settings.scheme}://{self.settings.host}:{self.port}"
+        if self.lock.held:
+            self.lock.record(ray_address(), self.settings.namespace, self.url)
+
+    @property
+    def secret_source(self) -> str:
+        """Where this hub's token-signing secret came from: HUB_SECRET or DATA_DIR/secret."""
+        return secret_source(self.settings)
 
     @property
     def app(self) -> Any:
@@ -128,6 +196,7 @@ class LocalHub:
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=15)
+        self.lock.release()
 
     def __enter__(self) -> LocalHub:
         return self

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from jobs.context import JobContext
+from jobs.words import plural
 
 if TYPE_CHECKING:
     from jobs.kinds import DocumentProcessingParams
@@ -46,5 +47,5 @@ async def run(ctx: JobContext, params: DocumentProcessingParams) -> dict[str, An
         "characters": len(result["text"]),
         "chunks": result["chunks"],
         "terms": result["terms"],
-        "summary": f"{result['chunks']} chunks indexed",
+        "summary": f"{plural(result['chunks'], 'chunk')} indexed",
     }

@@ -1,7 +1,7 @@
 """Submit jobs and watch them from a notebook or a script, fed by the hub's stream (no polling).
 
     from jobs import connect
-    hub = connect()                                   # the hub at $HUB_URL or http://127.0.0.1:8000
+    hub = connect(educator="alice")                   # the hub at $HUB_URL or http://127.0.0.1:8000
     job = hub.submit_quiz(text, num_questions=5)
     job.watch()                                       # a live progress bar (Jupyter or terminal)
     quiz = job.result()
@@ -20,9 +20,11 @@ from typing import Any
 
 import httpx
 
-from hub.auth import issue_token, resolve_secret
+from hub.auth import SECRET_FILE, issue_token, resolve_secret
 from hub.client import HubClient, ThreadedClient
+from hub.errors import HubError
 from hub.jobstate import TERMINAL
+from hub.raycluster import join_hub, read_record
 from hub.settings import default_data_dir
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -36,8 +38,21 @@ class JobFailed(RuntimeError):
         self.state = state
 
 
+def default_educator() -> str:
+    """The educator a notebook acts as when none is given: $HUB_EDUCATOR, else $USER, else "notebook"."""
+    return os.environ.get("HUB_EDUCATOR") or os.environ.get("USER") or "notebook"
+
+
+def status_line(state: dict[str, Any], width: int = 80) -> str:
+    """What the progress bar shows after the bar: "processing: Generating question 2 of 5" (the
+    status alone when there is no message), cut to `width` characters."""
+    status, message = str(state.get("status") or ""), str(state.get("message") or "")
+    return (f"{status}: {message}" if message else status)[:width]
+
+
 class Hub:
-    """A connection to a running hub: HTTP for commands, one WebSocket for every job's updates."""
+    """A connection to a running hub: HTTP for commands, one WebSocket for every job's updates.
+    Jobs are filed under `educator_id` (the token's subject): the educator whose dashboard shows them."""
 
     def __init__(
         self,
@@ -50,13 +65,27 @@ class Hub:
         namespace: str | None = None,
     ) -> None:
         self.url = (url or os.environ.get("HUB_URL") or DEFAULT_URL).rstrip("/")
-        self.educator_id = educator_id or os.environ.get("HUB_EDUCATOR") or os.environ.get("USER") or "notebook"
-        self.token = token or os.environ.get("HUB_TOKEN") or self._local_token(data_dir)
+        self.educator_id = educator_id or default_educator()
+        self.data_dir = Path(data_dir or os.environ.get("HUB_DATA_DIR") or default_data_dir()).expanduser()
+        self.token_source: str | None = None  # where the secret of a token made here came from
+        self.token = token or os.environ.get("HUB_TOKEN") or self._local_token()
         self._local = local
-        self.namespace = namespace or (
-            local.settings.namespace if local is not None else os.environ.get("HUB_NAMESPACE", "hub")
-        )
+        self._namespace = namespace or (local.settings.namespace if local is not None else None)
         self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30.0)
+        try:
+            self._http.get("/healthz", timeout=10.0)
+        except httpx.ConnectError:  # nothing listens there (a slow answer is not this error)
+            self._http.close()
+            raise HubError(
+                f"no hub answers at {self.url}: start one (`make serve`, or `hub serve`), or give its address "
+                "(connect(url=...) or HUB_URL)"
+            ) from None
+        except httpx.TimeoutException:
+            pass  # a hub that is slow to answer is still there
+        refused = self._http.get("/api/jobs", params={"limit": 1})
+        if refused.status_code == 401:  # a token for another hub: say so now, not as a failed WebSocket
+            self._http.close()
+            raise HubError(str(self._refused("connecting", refused)))
         self._changed = threading.Condition()
         self._runner = ThreadedClient(HubClient(self.url, self.token))
         self.client = self._runner.client
@@ -64,10 +93,32 @@ class Hub:
         self.client.on("snapshot", self._on_message)
         self._runner.start()
 
-    def _local_token(self, data_dir: str | Path | None) -> str:
-        folder = Path(data_dir or os.environ.get("HUB_DATA_DIR") or default_data_dir()).expanduser()
-        secret = resolve_secret(os.environ.get("HUB_SECRET"), folder, "127.0.0.1", create=False)
+    @property
+    def namespace(self) -> str:
+        """The hub's Ray namespace: as given, else the one its data dir's record names, else
+        $HUB_NAMESPACE or "hub"."""
+        if self._namespace:
+            return self._namespace
+        record = read_record(self.data_dir) or {}
+        return str(record.get("namespace") or os.environ.get("HUB_NAMESPACE", "hub"))
+
+    def _local_token(self) -> str:
+        secret = resolve_secret(os.environ.get("HUB_SECRET"), self.data_dir, "127.0.0.1", create=False)
+        self.token_source = "HUB_SECRET" if os.environ.get("HUB_SECRET") else str(self.data_dir / SECRET_FILE)
         return issue_token(secret, self.educator_id, now=time.time())
+
+    def _refused(self, what: str, reply: httpx.Response) -> RuntimeError:
+        """The error for a refused call; a 401 says which token (and secret) the hub refused."""
+        try:
+            detail = reply.json().get("detail")
+        except ValueError:
+            detail = reply.text[:200]
+        if reply.status_code == 401 and self.token_source:
+            detail = (
+                f"{detail}: the hub at {self.url} refused a token signed with the secret from {self.token_source}; "
+                "give connect() the hub's data_dir, or a token from its `hub token`"
+            )
+        return RuntimeError(f"{what} failed ({reply.status_code}): {detail}")
 
     def _on_message(self, _: dict[str, Any]) -> None:
         with self._changed:
@@ -78,7 +129,7 @@ class Hub:
     def submit(self, kind: str, **params: Any) -> Job:
         reply = self._http.post("/api/jobs", json={"kind": kind, "params": params})
         if reply.status_code != 202:
-            raise RuntimeError(f"submit failed ({reply.status_code}): {reply.json().get('detail')}")
+            raise self._refused("submit", reply)
         return Job(self, reply.json()["jobId"])
 
     def submit_quiz(self, text: str, num_questions: int = 10, quiz_id: str | None = None) -> Job:
@@ -92,19 +143,24 @@ class Hub:
         function on a thread, an async one on the actor's loop; `ctx.progress(percent, message)`
         reports, `ctx.cancelled` says when to stop. `params` is a pydantic model (jobs.kinds.Params)
         or None for any JSON object; `resources` is what its monitor asks Ray for (e.g.
-        {"num_cpus": 1, "num_gpus": 1}), so the job is placed where they are. Needs this process on
-        the hub's Ray cluster (`local_hub()`, or `ray.init(address=...)` with HUB_NAMESPACE), since
-        the code travels through Ray."""
+        {"num_cpus": 1, "num_gpus": 1}), so the job is placed where they are. The code travels
+        through Ray, not HTTP: this process joins the hub's Ray cluster first (see `join_ray`)."""
         import ray
 
         from actors.handles import STORE_NAME
         from jobs.kinds import AnyParams, JobKind, pack_kind
 
-        if not ray.is_initialized():
-            ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), configure_logging=False)
+        self.join_ray()
         store = ray.get_actor(STORE_NAME, namespace=self.namespace)
         kind = JobKind(name, params or AnyParams, fn, resources=resources)
         ray.get(store.register_kind.remote(name, pack_kind(kind)))
+
+    def join_ray(self, timeout: float = 5.0) -> None:
+        """Join the hub's Ray cluster as a driver unless this process is on one already: the address
+        the running hub recorded in DATA_DIR/ray.json (`hub serve` / `make serve` on this machine),
+        else $RAY_ADDRESS. HubError (a sentence) when there is none, the recorded hub has stopped, or
+        the cluster refuses this machine's Ray token: never a hang on a stale cluster."""
+        join_hub(self.data_dir, self.namespace, timeout=timeout)
 
     def job_kind(self, name: str, params: Any = None, resources: dict[str, float] | None = None) -> Any:
         """Decorator form of `register_kind`: `@hub.job_kind("word_count")`."""
@@ -124,7 +180,7 @@ class Hub:
     def _get(self, path: str) -> Any:
         reply = self._http.get(path)
         if reply.status_code >= 400:
-            raise RuntimeError(f"GET {path} failed ({reply.status_code}): {reply.json().get('detail')}")
+            raise self._refused(f"GET {path}", reply)
         return reply.json()
 
     def latest(self, job_id: str) -> dict[str, Any] | None:
@@ -171,9 +227,9 @@ class Job:
         """Show a live progress bar until the job ends; returns its final state."""
         from tqdm.auto import tqdm
 
-        with tqdm(
-            total=100, unit="%", desc=f"job {self.id[:8]}", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}"
-        ) as bar:
+        # The status goes in `desc`, after the bar: tqdm puts ", " before a postfix.
+        bar_format = f"job {self.id[:8]}: {{percentage:3.0f}}%|{{bar}}| {{desc}}"
+        with tqdm(total=100, unit="%", desc="", bar_format=bar_format) as bar:
             return self._follow(timeout, bar)
 
     def _follow(self, timeout: float | None, bar: Any) -> dict[str, Any]:
@@ -183,7 +239,7 @@ class Job:
             if state is not None:
                 if bar is not None:
                     bar.n = float(state.get("progress", 0))
-                    bar.set_postfix_str(f"{state.get('status')}: {state.get('message', '')}"[:80], refresh=False)
+                    bar.set_description_str(status_line(state), refresh=False)
                     bar.refresh()
                 if state.get("status") in TERMINAL:
                     return state
@@ -201,19 +257,40 @@ class Job:
     def cancel(self) -> None:
         reply = self.hub._http.post(f"/api/jobs/{self.id}/cancel")
         if reply.status_code != 202:
-            raise RuntimeError(f"cancel failed ({reply.status_code}): {reply.json().get('detail')}")
+            raise self.hub._refused("cancel", reply)
 
 
-def connect(url: str | None = None, token: str | None = None, **kwargs: Any) -> Hub:
-    """Connect to a running hub (`hub serve`); the token defaults to one made from the local secret."""
-    return Hub(url, token, **kwargs)
+def connect(
+    url: str | None = None,
+    token: str | None = None,
+    *,
+    educator: str | None = None,
+    data_dir: str | Path | None = None,
+    namespace: str | None = None,
+    **kwargs: Any,
+) -> Hub:
+    """Connect to a running hub (`hub serve`, `make serve`) at `url` ($HUB_URL, default
+    http://127.0.0.1:8000). Jobs are filed under `educator` (default $HUB_EDUCATOR, else $USER): pass
+    the educator whose dashboard should show them. The token is `token` ($HUB_TOKEN), else one for
+    `educator` signed with the secret in `data_dir` ($HUB_DATA_DIR, default ~/.local/share/hub) or
+    HUB_SECRET. Custom job kinds join the Ray cluster that hub recorded in `data_dir`."""
+    educator_id = kwargs.pop("educator_id", None) or educator
+    return Hub(url, token, educator_id=educator_id, data_dir=data_dir, namespace=namespace, **kwargs)
 
 
-def local_hub(educator_id: str | None = None, **settings: Any) -> Hub:
-    """Start a hub inside this process (local Ray, shards and ingress on a free port) and connect."""
+def local_hub(educator_id: str | None = None, *, educator: str | None = None, **settings: Any) -> Hub:
+    """Start a hub inside this process (local Ray, shards and ingress on a free port) and connect as
+    `educator` (default $HUB_EDUCATOR, else $USER). `settings` are Settings fields (data_dir=...,
+    namespace=...). Prints its URL, data dir and where its secret came from. HubError when another
+    hub runs with that data dir (one job store per jobs.db)."""
     from hub.server import LocalHub
     from hub.settings import Settings
 
     local = LocalHub(Settings(**{"port": 0, **settings}))
-    token = local.token(educator_id or os.environ.get("USER") or "notebook")
-    return Hub(local.url, token, educator_id=educator_id, local=local)
+    who = educator or educator_id or default_educator()
+    print(
+        f"hub: local hub at {local.url}; data dir {local.settings.data_dir} (job store {local.settings.db_path}); "
+        f"secret from {local.secret_source}; jobs filed under educator {who!r}",
+        flush=True,
+    )
+    return Hub(local.url, local.token(who), educator_id=who, local=local, data_dir=local.settings.data_dir)

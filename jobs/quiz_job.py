@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobs import quiz
 from jobs.context import JobContext
+from jobs.words import plural
 
 if TYPE_CHECKING:
     from jobs.kinds import QuestionReplaceParams, QuizGenerationParams
@@ -69,7 +70,8 @@ async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
     total = len(slots)
     note = "" if total == params.num_questions else f" (the document has material for {total})"
     ctx.progress(
-        ANALYSE_DONE, f"Found {len(analysis.ranked)} informative sentences; generating {total} questions{note}"
+        ANALYSE_DONE,
+        f"Found {plural(len(analysis.ranked), 'informative sentence')}; generating {plural(total, 'question')}{note}",
     )
 
     fractions = [0.0] * total

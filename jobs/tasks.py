@@ -11,6 +11,7 @@ from typing import Any
 import ray
 
 from jobs import quiz
+from jobs.words import plural
 
 
 @ray.remote(num_cpus=1, max_retries=1)
@@ -63,7 +64,7 @@ def process_document(content: bytes, filename: str) -> Iterator[Any]:
             yield item
     yield ("stage", "chunking")
     chunks = documents.chunk_text(text or "")
-    yield (1.0, f"Split into {len(chunks)} chunks")
+    yield (1.0, f"Split into {plural(len(chunks), 'chunk')}")
     yield ("stage", "indexing")
     index = None
     for item in _with_progress(lambda p: documents.build_index(chunks, progress=p)):

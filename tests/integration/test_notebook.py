@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.errors import HubError
 from hub.server import LocalHub
-from jobs import JobFailed, local_hub
+from jobs import JobFailed, connect, local_hub
 from tests.conftest import scaled
 from tests.integration.conftest import DOCUMENT
 
@@ -29,3 +30,30 @@ def test_local_hub_submit_wait_result_and_failure(hub: LocalHub, tmp_path: Path)
         assert info.value.state["status"] == "failed" and info.value.state["error"]
         with pytest.raises(RuntimeError, match="422"):
             nb.submit("quiz_generation", numQuestions=99, text=DOCUMENT)
+
+
+def test_local_hub_says_what_it_uses_files_under_the_educator_and_keeps_access_logs_out(
+    hub: LocalHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with local_hub(educator="nb-erin", data_dir=tmp_path, namespace="hub-notebook-quiet", shards=1) as nb:
+        said = capsys.readouterr().out
+        assert f"data dir {tmp_path} (job store {tmp_path / 'jobs.db'})" in said
+        assert f"secret from {tmp_path / 'secret'}" in said and "educator 'nb-erin'" in said
+        assert nb._local.server.config.access_log is False  # no line per HTTP request in the cell
+        job = nb.submit_quiz(DOCUMENT, num_questions=2)
+        job.watch(timeout=scaled(60))
+        assert nb.jobs()[0]["educatorId"] == "nb-erin"
+        bar = capsys.readouterr().err
+        assert "100%" in bar and "| completed" in bar and ", completed" not in bar
+    with local_hub(educator="nb-erin", data_dir=tmp_path, namespace="hub-notebook-quiet", shards=1) as again:
+        assert again.jobs()[0]["jobId"] == job.id  # stopped hubs release their data dir
+
+
+def test_connect_with_another_hubs_secret_says_which_secret_signed_the_token(
+    hub: LocalHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HUB_SECRET", "HUB_TOKEN", "HUB_URL"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "secret").write_text("the-secret-of-some-other-hub-0123456789\n")
+    with pytest.raises(HubError, match=f"refused a token signed with the secret from {tmp_path / 'secret'}"):
+        connect(hub.url, educator="nb-frank", data_dir=tmp_path)

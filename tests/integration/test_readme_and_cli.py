@@ -17,37 +17,133 @@ import ray
 from websockets.exceptions import ConnectionClosed
 
 from hub.server import LocalHub
-from tests.conftest import scaled
+from tests.conftest import TIME_FACTOR, free_port, scaled
 from tests.integration.conftest import open_ws
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def readme_python_example() -> str:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Watching a job from a notebook or a script", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "the README lost its Python example"
-    return match.group(1)
+HUB = str(BIN / "hub")
 
 
-def test_readme_python_example_runs_against_a_live_hub(hub: LocalHub) -> None:
-    env = {**os.environ, "HUB_URL": hub.url, "HUB_TOKEN": hub.token("readme-reader")}
-    done = subprocess.run(
-        [sys.executable, "-c", readme_python_example()],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(120),
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    answers = [line for line in done.stdout.splitlines() if " -> " in line]
-    assert len(answers) == 5, done.stdout
-    assert "100%" in done.stderr  # tqdm's bar reached the end (it draws on stderr)
-    jobs = httpx.get(hub.url + "/api/jobs", headers={"Authorization": f"Bearer {env['HUB_TOKEN']}"}).json()
-    assert jobs[0]["status"] == "completed"
+def readme_python_blocks() -> list[str]:
+    """Every ```python block of the README, in order."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) >= 5, "the README lost Python blocks"
+    return blocks
+
+
+def user_env(home: Path) -> dict[str, str]:
+    """A new user's environment: their own HOME (so ~/.local/share/hub and ~/.ray are theirs and
+    fresh), nothing of this test run's HUB_* or RAY_* settings, this checkout's code on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "RAY_")) and k != "XDG_DATA_HOME"}
+    env.update(HOME=str(home), PYTHONPATH=str(ROOT), HUB_TEST_TIME_FACTOR=str(TIME_FACTOR))
+    return env
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, f"hub serve exited {proc.returncode}:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"hub serve did not become healthy:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=scaled(30))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# What a notebook does with a cell: compile it allowing top-level await (IPython's flag), run the
+# coroutine that makes on the kernel's one event loop, all cells in one namespace.
+NOTEBOOK = """
+import ast, asyncio, json, sys, types
+cells = json.load(open(sys.argv[1]))
+namespace = {"__name__": "__main__"}
+loop = asyncio.new_event_loop()
+for number, cell in enumerate(cells, 1):
+    print(f"--- cell {number}", flush=True)
+    code = compile(cell, f"<README python block {number}>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    result = eval(code, namespace)
+    if isinstance(result, types.CoroutineType):
+        loop.run_until_complete(result)
+print("--- all cells ran", flush=True)
+"""
+
+
+def test_every_readme_python_block_runs_as_written_against_make_serve(tmp_path: Path) -> None:
+    """`hub serve` as `make serve` starts it (its own local Ray, the default data dir of a fresh
+    user), then the README's Python blocks in order in one notebook-like namespace from a directory
+    that is not the repository's, with no other setup; the pytest-plugin block runs under pytest."""
+    home, cwd = tmp_path / "home", tmp_path / "somewhere-else"
+    home.mkdir()
+    cwd.mkdir()
+    env = user_env(home)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([HUB, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, server, log)
+        printed = log.read_text()
+        data_dir = home / ".local" / "share" / "hub"
+        assert f"data dir {data_dir}" in printed and f"secret from {data_dir / 'secret'}" in printed
+        assert f"{HUB} token EDUCATOR_ID" in printed or ".venv/bin/hub token EDUCATOR_ID" in printed
+        assert (data_dir / "ray.json").exists() and "Ray cluster" in printed
+
+        *cells, plugin_test = readme_python_blocks()
+        assert "def test_" in plugin_test and all("def test_" not in c for c in cells)
+        (tmp_path / "cells.json").write_text(json.dumps(cells))
+        notebook = subprocess.run(
+            [sys.executable, "-c", NOTEBOOK, str(tmp_path / "cells.json")],
+            cwd=cwd,
+            env={**env, "HUB_URL": url},  # the one setting: this test's hub is not on port 8000
+            capture_output=True,
+            text=True,
+            timeout=scaled(240),
+        )
+        assert notebook.returncode == 0, notebook.stdout[-3000:] + notebook.stderr[-5000:]
+        assert notebook.stdout.count("--- cell") == len(cells) and "--- all cells ran" in notebook.stdout
+        answers = [line for line in notebook.stdout.splitlines() if " -> " in line and " indexed -> " not in line]
+        assert len(answers) == 5, notebook.stdout  # the first block's quiz
+        assert "chunk indexed -> 5 questions" in notebook.stdout or "chunks indexed -> 5 questions" in notebook.stdout
+        assert "{'words': 2}" in notebook.stdout  # the custom kind ran in the hub's cluster
+        assert "100%" in notebook.stderr and "| completed" in notebook.stderr  # tqdm's bar (on stderr)
+        assert ", completed" not in notebook.stderr and "Traceback" not in notebook.stderr
+
+        token = subprocess.run([HUB, "token", "alice"], env=env, capture_output=True, text=True, check=True)
+        assert str(data_dir / "secret") in token.stderr  # it says which secret signed it
+        jobs = httpx.get(url + "/api/jobs", headers={"Authorization": f"Bearer {token.stdout.strip()}"}).json()
+        kinds = {j["kind"] for j in jobs}  # everything the blocks did is alice's, as connect(educator=) said
+        assert {"quiz_generation", "document_processing", "word_count", "question_replace"} <= kinds, kinds
+        assert all(j["educatorId"] == "alice" for j in jobs)
+
+        (cwd / "test_readme_plugin.py").write_text(plugin_test)
+        plugin = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_readme_plugin.py"],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=scaled(180),
+        )
+        assert plugin.returncode == 0 and "1 passed" in plugin.stdout, plugin.stdout[-3000:] + plugin.stderr[-3000:]
+    finally:
+        stop(server)
+    assert server.returncode == 0, log.read_text()[-3000:]
+    assert not (home / ".local" / "share" / "hub" / "ray.json").exists()  # removed at stop
 
 
 def test_hub_serve_joins_a_cluster_and_hub_token_works(tmp_path: Path, hub: LocalHub) -> None:
@@ -123,3 +219,22 @@ def test_hub_token_without_a_secret_explains_itself(tmp_path: Path) -> None:
         [str(BIN / "hub"), "token", "x", "--data-dir", str(tmp_path / "empty")], capture_output=True, text=True, env=env
     )
     assert done.returncode == 2 and "HUB_SECRET" in done.stderr
+
+
+def test_hub_token_says_which_secret_signed_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "HUB_SECRET"}
+    made = subprocess.run([HUB, "token", "x", "--data-dir", str(tmp_path)], capture_output=True, text=True, env=env)
+    assert made.returncode == 2  # no secret there yet
+    (tmp_path / "secret").write_text("s" * 40 + "\n")
+    from_file = subprocess.run(
+        [HUB, "token", "x", "--data-dir", str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert from_file.returncode == 0 and from_file.stdout.count(".") == 2  # stdout: the bare JWT
+    assert f"signed with the secret in {tmp_path / 'secret'}" in from_file.stderr
+    given = subprocess.run(
+        [HUB, "token", "x", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**env, "HUB_SECRET": "t" * 40},
+    )
+    assert given.returncode == 0 and "signed with HUB_SECRET" in given.stderr

@@ -40,3 +40,13 @@ def test_the_commented_cloud_variant_is_valid_too() -> None:
     config = {**yaml.safe_load(text), **cloud}
     assert config["provider"]["type"] == "aws" and config["head_node_type"] == "head"
     validate_config(prepare_config(config))
+
+
+def test_ray_token_auth_is_on_and_the_token_reaches_every_node() -> None:
+    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    mounts = config["file_mounts"]
+    assert mounts["/home/ubuntu/.ray/auth_token"] == "~/.ray/auth_token"  # file_mounts go to every node
+    assert config["auth"]["ssh_user"] == "ubuntu"  # so that is the nodes' ~/.ray/auth_token
+    commands = config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+    starts = [c for c in commands if "ray start" in c or "hub serve" in c]
+    assert len(starts) == 4 and all(c.startswith("RAY_AUTH_MODE=token ") for c in starts), starts
