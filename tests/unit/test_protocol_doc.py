@@ -8,10 +8,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTE = "> The repository's copy of the hub's wire contract"
+BEYOND = "<!-- beyond-the-contract"  # the line after which the hub's own additions are described
 
 
 def split_note(text: str) -> tuple[str, str]:
-    """(the note at the top of docs/protocol.md, the contract's text below it)."""
+    """(the note at the top of docs/protocol.md, the contract's text below it, up to the marker
+    before the hub's additions)."""
+    assert BEYOND in text, "docs/protocol.md marks where the contract ends and the hub's additions begin"
+    text = text[: text.index(BEYOND)].removesuffix("\n")
     lines = text.splitlines(keepends=True)
     count = 0
     while count < len(lines) and lines[count].startswith(">"):
