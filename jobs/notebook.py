@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,14 @@ class Hub:
         self.educator_id = educator_id or default_educator()
         self.data_dir = Path(data_dir or os.environ.get("HUB_DATA_DIR") or default_data_dir()).expanduser()
         self.token_source: str | None = None  # where the secret of a token made here came from
-        self.token = token or os.environ.get("HUB_TOKEN") or self._local_token()
+        given = token or os.environ.get("HUB_TOKEN")
+        # A token made here from the hub's secret is made again as it nears expiry (the WebSocket
+        # refreshes it, HTTP calls take the newest): a notebook left open for days stays connected.
+        self._make_token: Callable[[], str] | None = None if given else self._local_token_maker()
+        self.token: str = given or self._fresh_token()
         self._local = local
         self._namespace = namespace or (local.settings.namespace if local is not None else None)
-        self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30.0)
+        self._http = httpx.Client(base_url=self.url, auth=self._authorize, timeout=30.0)
         try:
             self._http.get("/healthz", timeout=10.0)
         except httpx.ConnectError:  # nothing listens there (a slow answer is not this error)
@@ -87,7 +92,7 @@ class Hub:
             self._http.close()
             raise HubError(str(self._refused("connecting", refused)))
         self._changed = threading.Condition()
-        self._runner = ThreadedClient(HubClient(self.url, self.token))
+        self._runner = ThreadedClient(HubClient(self.url, self._fresh_token if self._make_token else self.token))
         self.client = self._runner.client
         self.client.on("*", self._on_message)
         self.client.on("snapshot", self._on_message)
@@ -102,10 +107,23 @@ class Hub:
         record = read_record(self.data_dir) or {}
         return str(record.get("namespace") or os.environ.get("HUB_NAMESPACE", "hub"))
 
-    def _local_token(self) -> str:
+    def _local_token_maker(self) -> Callable[[], str]:
+        """A function making tokens for `educator_id` with the local hub's secret (HUB_SECRET, else
+        the data dir's file: `token_source` says which)."""
         secret = resolve_secret(os.environ.get("HUB_SECRET"), self.data_dir, "127.0.0.1", create=False)
         self.token_source = "HUB_SECRET" if os.environ.get("HUB_SECRET") else str(self.data_dir / SECRET_FILE)
-        return issue_token(secret, self.educator_id, now=time.time())
+        return lambda: issue_token(secret, self.educator_id, now=time.time())
+
+    def _fresh_token(self) -> str:
+        """A new token (the WebSocket client's token function); HTTP calls use it from now on."""
+        assert self._make_token is not None
+        self.token = self._make_token()
+        return self.token
+
+    def _authorize(self, request: httpx.Request) -> httpx.Request:
+        """httpx auth: the current token on every request."""
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
 
     def _refused(self, what: str, reply: httpx.Response) -> RuntimeError:
         """The error for a refused call; a 401 says which token (and secret) the hub refused."""
@@ -174,8 +192,23 @@ class Hub:
     def job(self, job_id: str) -> Job:
         return Job(self, job_id)
 
-    def jobs(self) -> list[dict[str, Any]]:
-        return self._get("/api/jobs")
+    def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """This educator's jobs, newest first: all of them (following `GET /api/jobs`'s pages), or
+        the newest `limit`."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while limit is None or len(found) < limit:
+            params: dict[str, Any] = {"limit": min(500, limit - len(found)) if limit else 500}
+            if cursor:
+                params["cursor"] = cursor
+            reply = self._http.get("/api/jobs", params=params)
+            if reply.status_code >= 400:
+                raise self._refused("GET /api/jobs", reply)
+            found.extend(reply.json())
+            cursor = reply.headers.get("X-Next-Cursor")
+            if not cursor:
+                break
+        return found
 
     def _get(self, path: str) -> Any:
         reply = self._http.get(path)
