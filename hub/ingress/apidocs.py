@@ -20,7 +20,7 @@ DOCS_ASSETS = "/docs-assets"  # where the Swagger UI and ReDoc files are served
 CUSTOM_PARAMS = "CustomKindParams"
 
 # One example request per built-in kind, shown in Swagger UI's "Examples" list. Each one is a
-# valid submission (tests/unit/test_apidocs.py checks them against the kinds' models).
+# valid submission (tests/unit/test_apidocs_examples.py checks them against the kinds' models).
 KIND_EXAMPLES: dict[str, dict[str, Any]] = {
     "quiz_generation": {
         "summary": "quiz_generation: 5 questions from pasted text",
