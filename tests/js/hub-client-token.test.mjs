@@ -6,35 +6,7 @@ import { afterEach, describe, test } from "node:test";
 
 import { HubClient, REFRESH_AT, refreshDelay, tokenTimes } from "../../hub/static/hub-client.js";
 
-function fakeWebSocket() {
-  const sockets = [];
-  class FakeSocket {
-    constructor(url, protocol) {
-      this.url = url;
-      this.protocol = protocol;
-      this.sent = [];
-      sockets.push(this);
-    }
-    send(text) { this.sent.push(JSON.parse(text)); }
-    close(code, reason) { this.closedWith = { code, reason }; }
-    open() { this.onopen?.({}); }
-    receive(frame) { this.onmessage?.({ data: JSON.stringify(frame) }); }
-    serverClose(code, reason = "") { this.onclose?.({ code, reason }); }
-    ops(op) { return this.sent.filter((f) => f.op === op); }
-  }
-  FakeSocket.sockets = sockets;
-  FakeSocket.last = () => sockets[sockets.length - 1];
-  return FakeSocket;
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-async function waitFor(cond, what = "condition", timeout = 3000) {
-  const deadline = Date.now() + timeout;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
+import { fakeWebSocket, sleep, waitFor } from "./fakes.mjs";
 
 /** A JWT-shaped token (the client reads claims, never the signature). */
 const jwtLike = (claims) => `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.sig`;

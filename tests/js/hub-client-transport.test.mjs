@@ -32,14 +32,7 @@ function pollingFetch() { // a hub that answers long-polls with nothing new
   return fetch;
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-async function waitFor(cond, what, timeout = 3000) {
-  const deadline = Date.now() + timeout;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
+import { sleep, waitFor } from "./fakes.mjs";
 
 const clients = [];
 function client(options) {
