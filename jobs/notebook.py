@@ -192,13 +192,13 @@ class Hub:
     def job(self, job_id: str) -> Job:
         return Job(self, job_id)
 
-    def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """This educator's jobs, newest first: all of them (following `GET /api/jobs`'s pages), or
-        the newest `limit`."""
+    def jobs(self, limit: int | None = None, *, page: int = 500) -> list[dict[str, Any]]:
+        """This educator's jobs, newest first: all of them, or the newest `limit`, read `page` jobs
+        (1-500) a request, following `GET /api/jobs`' next-page cursor."""
         found: list[dict[str, Any]] = []
         cursor: str | None = None
         while limit is None or len(found) < limit:
-            params: dict[str, Any] = {"limit": min(500, limit - len(found)) if limit else 500}
+            params: dict[str, Any] = {"limit": min(page, limit - len(found)) if limit else page}
             if cursor:
                 params["cursor"] = cursor
             reply = self._http.get("/api/jobs", params=params)

@@ -65,7 +65,10 @@ def test_openapi_documents_params_per_job_kind(hub: LocalHub) -> None:
     params = components["SubmitJob"]["properties"]["params"]
     refs = [c["$ref"].rsplit("/", 1)[1] for c in params["anyOf"]]
     assert refs[-1] == "CustomKindParams"
-    for name, kind in KINDS.items():
+    # The built-in kinds (kinds that tests register in this process later are not in the schema the
+    # app made at its first request, which is as meant: the schema is made once).
+    for name in ("quiz_generation", "question_replace", "document_processing"):
+        kind = KINDS[name]
         model = components[kind.params.__name__]
         assert kind.params.__name__ in refs
         assert f"`{name}`" in params["description"] and f"`{name}`" in model["description"]

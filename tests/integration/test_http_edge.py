@@ -15,6 +15,7 @@ import httpx
 import pytest
 import ray
 
+from hub.paging import DEFAULT_LIMIT
 from hub.server import LocalHub
 from tests.conftest import scaled
 from tests.integration.conftest import Api, open_ws
@@ -155,7 +156,7 @@ def test_get_jobs_pages_through_more_than_a_shard_holds(hub: LocalHub) -> None:
 
     first = api.http.get("/api/jobs")
     assert first.status_code == 200 and isinstance(first.json(), list)  # still a bare list (v1)
-    assert len(first.json()) == 100  # the default page
+    assert len(first.json()) == DEFAULT_LIMIT == 500  # the default page: as many as v1 callers got before
 
     walked: list[str] = []
     url: str | None = "/api/jobs?limit=500"
@@ -175,7 +176,7 @@ def test_get_jobs_pages_through_more_than_a_shard_holds(hub: LocalHub) -> None:
 
     # the cursor alone, with another limit
     second = api.http.get("/api/jobs", params={"limit": 7, "cursor": first.headers["x-next-cursor"]})
-    assert [j["jobId"] for j in second.json()] == expected[100:107]
+    assert [j["jobId"] for j in second.json()] == expected[DEFAULT_LIMIT : DEFAULT_LIMIT + 7]
 
     for bad in ({"limit": 0}, {"limit": 501}, {"cursor": "garbage"}):
         refused = api.http.get("/api/jobs", params=bad)

@@ -90,8 +90,8 @@ def test_a_document_over_the_limit_is_refused_before_a_job_starts(hub: LocalHub,
     reply = educator.http.post(
         "/api/jobs", json={"kind": "document_processing", "params": {"content": content, "filename": "big.txt"}}
     )
-    assert reply.status_code == 413  # docs/security.md: a document upload over 20 MiB decoded
-    assert "the limit is 20 MiB" in reply.json()["detail"]
+    assert reply.status_code == 422  # issue 13 C: refused before a job starts, as any param that cannot run
+    assert "the limit is 20 MiB" in json.dumps(reply.json()["detail"])
     assert listed(educator) == []
 
 

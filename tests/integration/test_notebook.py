@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hub.errors import HubError
 from hub.server import LocalHub
 from jobs import JobFailed, connect, local_hub
 from tests.conftest import scaled
-from tests.integration.conftest import DOCUMENT
+from tests.integration.conftest import DOCUMENT, SECRET
 
 
 def test_local_hub_submit_wait_result_and_failure(hub: LocalHub, tmp_path: Path) -> None:
@@ -57,3 +58,24 @@ def test_connect_with_another_hubs_secret_says_which_secret_signed_the_token(
     (tmp_path / "secret").write_text("the-secret-of-some-other-hub-0123456789\n")
     with pytest.raises(HubError, match=f"refused a token signed with the secret from {tmp_path / 'secret'}"):
         connect(hub.url, educator="nb-frank", data_dir=tmp_path)
+
+
+def test_connect_pages_through_jobs_and_renews_a_token_it_made(hub: LocalHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HUB_TOKEN", "HUB_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HUB_SECRET", SECRET)  # connect() makes its tokens with the hub's secret
+    with connect(hub.url, educator=f"nb-pages-{time.monotonic_ns() % 10**8}") as nb:
+        submitted = [nb.submit_quiz(DOCUMENT, num_questions=1) for _ in range(3)]
+        for job in submitted:
+            job.wait(timeout=scaled(60))
+        every = [j["jobId"] for j in nb.jobs()]
+        assert sorted(every) == sorted(j.id for j in submitted)
+        assert [j["jobId"] for j in nb.jobs(page=2)] == every  # two pages, followed by cursor
+        assert [j["jobId"] for j in nb.jobs(limit=2, page=1)] == every[:2]
+
+        first = nb.token
+        time.sleep(1.1)  # iat has whole seconds: a token made now differs
+        renewed = nb._fresh_token()  # what the WebSocket client calls before the token expires
+        assert renewed != first
+        reply = nb._http.get("/api/jobs", params={"limit": 1})
+        assert reply.status_code == 200 and reply.request.headers["Authorization"] == f"Bearer {renewed}"

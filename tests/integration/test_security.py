@@ -118,17 +118,9 @@ def test_job_submission_rate_limit_says_when_to_retry(hub: LocalHub, educator: A
     assert other.status_code == 422  # per educator
 
 
-def test_document_over_its_limit_is_422_and_a_body_over_max_body_413(hub: LocalHub, educator: Api) -> None:
-    """Issue 13 C: a document over the upload limit is a param that cannot run (422, before a job
-    starts); a request body over HUB_MAX_BODY is refused as a body (413)."""
-    from jobs.kinds import MAX_UPLOAD
-
-    content = base64.b64encode(b"a" * (MAX_UPLOAD + 1024)).decode()
-    for params in ({"content": content, "filename": "big.txt"}, {"text": "word " * (MAX_UPLOAD // 5 + 10)}):
-        reply = educator.http.post("/api/jobs", json={"kind": "document_processing", "params": params})
-        assert reply.status_code == 422, reply.text[:200]
-        assert "the limit is 20 MiB" in json.dumps(reply.json()["detail"])
-    assert educator.http.get("/api/jobs").json() == []  # no job started
+def test_a_body_over_max_body_is_413(hub: LocalHub, educator: Api) -> None:
+    """A request body over HUB_MAX_BODY is refused as a body (413); a document over the upload
+    limit inside a smaller body is a param (422: tests/integration/test_input_errors.py)."""
     huge = educator.http.post(
         "/api/jobs",
         content=b"{" + b" " * (hub.settings.max_body + 10) + b"}",
