@@ -59,6 +59,11 @@ class RegistryShard:
         self.jobs: dict[str, JobState] = {}
         self.jobs_by_educator: dict[str, OrderedDict[str, None]] = {}
         self.truncated: set[str] = set()  # educators with jobs this shard no longer holds (in the store)
+        # Jobs whose state came from the store and has not been on this shard's streams: the store is
+        # written before a status is published (a submission records its job before `queued` goes
+        # out; a monitor stores `completed` before publishing it), so the state an update brings may
+        # be the one loaded, and it must still go out as the transition it is.
+        self._unstreamed: set[str] = set()
         self.feeds: dict[str, IngressFeed] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self.published = 0
@@ -94,6 +99,7 @@ class RegistryShard:
                 break
             del order[oldest]
             self.jobs.pop(oldest, None)
+            self._unstreamed.discard(oldest)
             self.truncated.add(state.educator_id)
 
     async def publish(self, updates: list[dict[str, Any]]) -> dict[str, Any]:
@@ -110,6 +116,8 @@ class RegistryShard:
             if old is None:
                 await self._load(state.educator_id)
                 old = self.jobs.get(state.job_id)
+            if old is not None and state.job_id in self._unstreamed and old.status == state.status:
+                old = None  # the stored state this update publishes: not on the stream yet
             try:
                 transition = check_transition(old.status if old else None, state.status)
                 transition = transition or (old is not None and old.stage != state.stage)  # a new stage
@@ -147,6 +155,7 @@ class RegistryShard:
 
     def _apply(self, state: JobState, transition: bool, extra: dict[str, Any] | None = None) -> int:
         self.jobs[state.job_id] = state
+        self._unstreamed.discard(state.job_id)
         self._remember(state)
         mtype, data = message_for(state)
         if extra:
@@ -191,6 +200,7 @@ class RegistryShard:
                     state = JobState.model_validate(_strict(raw, "stored job"))
                     if state.job_id not in self.jobs:
                         self.jobs[state.job_id] = state
+                        self._unstreamed.add(state.job_id)
                         self._remember(state)
                 pending.set_result(None)
             except Exception as exc:  # go on without history; the next sight of them tries again

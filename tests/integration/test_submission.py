@@ -123,3 +123,25 @@ def test_a_job_whose_monitor_cannot_start_is_ended_not_left_queued(hub: LocalHub
     for state in states.values():
         assert state["status"] == "failed" and state["error"] == f"the hub failed; reference {found.group(1)}"
     assert [(j["jobId"], j["status"]) for j in listed(educator)] == [(k, "failed") for k in states]
+
+
+def test_a_first_submission_over_http_still_streams_every_status(hub: LocalHub, educator: Api) -> None:
+    """The job is recorded before `queued` is published; the shard meets this educator through that
+    publish and loads the record from the store, and `queued` must still go on the stream (a status
+    transition is never skipped): a client that resumes from the stream's start sees all of them."""
+    job_id = educator.submit_quiz(n=2)
+
+    async def go() -> list[dict[str, Any]]:
+        ws, welcome = await open_ws(hub, {"token": educator.token})
+        await ws.close()
+        resumed, again = await open_ws(hub, {"token": educator.token, "resume": {"epoch": welcome["epoch"], "seq": 0}})
+        try:
+            assert again["resumed"] is True
+            envelopes, _ = await messages_until(resumed, terminal(job_id))
+            return envelopes
+        finally:
+            await resumed.close()
+
+    statuses = [e["data"]["status"] for e in asyncio.run(go()) if e["data"].get("jobId") == job_id]
+    assert statuses[0] == "queued" and statuses[-1] == "completed", statuses
+    assert "processing" in statuses

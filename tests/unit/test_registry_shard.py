@@ -147,6 +147,25 @@ def test_earlier_jobs_are_loaded_from_the_store_once(clock: FakeClock) -> None:
     run(go())
 
 
+def test_a_status_the_store_holds_before_it_is_published_still_goes_out(clock: FakeClock) -> None:
+    """The store is written first (submission, completion): a shard that meets the educator through
+    that very update loads it from the store, and must still put it on the stream."""
+
+    async def go() -> None:
+        store = FakeStore([state("j1", "queued"), state("j2", "completed", 100), state("j3", "completed", 100)])
+        s = RegistryShard(0, ShardConfig(), clock, store=store)
+        await s.attach("ing", ["alice"])
+        assert (await s.publish([state("j1", "queued"), state("j2", "completed", 100)]))["seqs"] == [1, 2]
+        reply = await s.pull("ing", 0)
+        assert [(Envelope._make(raw).data["jobId"], Envelope._make(raw).tick) for _, raw in reply["items"]] == [
+            ("j1", False),
+            ("j2", False),
+        ]
+        assert (await s.publish([state("j3", "processing", 50)]))["seqs"] == [0]  # terminal stays terminal
+
+    run(go())
+
+
 def test_loads_of_educators_arriving_together_are_one_store_call(clock: FakeClock) -> None:
     async def go() -> None:
         store = FakeStore([state("a1", "completed", 100), state("b1", "failed", educator="bob")])
