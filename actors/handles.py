@@ -280,10 +280,17 @@ class Cluster:
         ).remote(state, params, shard, self.namespace, self.progress_interval)
         actor.run_and_exit.remote()
 
-    def cancel_job(self, job_id: str) -> bool:
+    def cancel_job(self, job_id: str, *, started: bool = True) -> bool:
+        """Ask the job's monitor to cancel it; False when there is no monitor to ask (the caller
+        ends the record). A job not `started` (still `queued`) may have a monitor that Ray cannot
+        place (its resources are nowhere free), which would take the cancel only once placed, so
+        it is killed instead (never restarted), and the caller ends the record: False."""
         try:
             actor = ray.get_actor(job_actor_name(job_id), namespace=self.namespace)
         except ValueError:
+            return False
+        if not started:
+            ray.kill(actor, no_restart=True)
             return False
         actor.cancel.remote()
         return True

@@ -37,7 +37,7 @@ class ClusterLike(Protocol):
     def spawn_job(
         self, state: dict[str, Any], params: dict[str, Any], resources: dict[str, float] | None = None
     ) -> None: ...
-    def cancel_job(self, job_id: str) -> bool: ...
+    def cancel_job(self, job_id: str, *, started: bool = True) -> bool: ...
 
 
 class _Data(BaseModel):
@@ -208,8 +208,10 @@ class JobDesk:
             raise Forbidden("services read jobs; their owners cancel them")
         if state["status"] in TERMINAL:
             raise Conflict(f"job {job_id} is already {state['status']}", status=state["status"])
-        if not await asyncio.to_thread(self.cluster.cancel_job, job_id):
-            # No monitor: it died or the hub restarted under it. End the record here.
+        started = state["status"] != "queued"
+        if not await asyncio.to_thread(self.cluster.cancel_job, job_id, started=started):
+            # No monitor (it died, or the hub restarted under it), or one that never started (killed,
+            # since Ray may be unable to place it): end the record here.
             await self.update(job_id, state["educatorId"], status="cancelled", message="Cancelled")
         return state
 

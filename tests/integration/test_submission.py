@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from hub.server import LocalHub
 from jobs import connect
 from tests.conftest import scaled
@@ -145,3 +147,33 @@ def test_a_first_submission_over_http_still_streams_every_status(hub: LocalHub, 
     statuses = [e["data"]["status"] for e in asyncio.run(go()) if e["data"].get("jobId") == job_id]
     assert statuses[0] == "queued" and statuses[-1] == "completed", statuses
     assert "processing" in statuses
+
+
+def test_a_queued_job_that_ray_cannot_place_is_cancelled_at_once(hub: LocalHub, educator: Api) -> None:
+    """A monitor asking for what no node has (a GPU here) waits unplaced; cancelling the job must end
+    it, not queue the cancel behind a placement that never comes (the monitor is killed)."""
+    import ray
+
+    from hub.sharding import job_actor_name
+
+    nb = connect(hub.url, hub.token("gpu-registrar"), namespace=hub.settings.namespace)
+    nb.register_kind("needs_a_gpu", failing_kind, WhichParams, resources={"num_gpus": 1})
+    nb.close()
+    job_id = educator.http.post("/api/jobs", json={"kind": "needs_a_gpu", "params": {"how": "input"}}).json()["jobId"]
+    assert educator.http.get(f"/api/jobs/{job_id}").json()["status"] == "queued"
+
+    async def go() -> list[dict[str, Any]]:
+        ws, _ = await open_ws(hub, {"token": educator.token})
+        try:
+            reply = await asyncio.to_thread(educator.http.post, f"/api/jobs/{job_id}/cancel")
+            assert reply.status_code == 202, reply.text
+            envelopes, _ = await messages_until(ws, terminal(job_id), timeout=10)
+            return envelopes
+        finally:
+            await ws.close()
+
+    ended = [e["data"] for e in asyncio.run(go()) if e["data"].get("jobId") == job_id]
+    assert ended[-1]["status"] == "cancelled"
+    assert educator.http.get(f"/api/jobs/{job_id}").json()["status"] == "cancelled"
+    with pytest.raises(ValueError):  # no monitor left waiting for a GPU
+        ray.get_actor(job_actor_name(job_id), namespace=hub.settings.namespace)

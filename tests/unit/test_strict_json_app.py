@@ -57,7 +57,7 @@ class FakeCluster:
     def spawn_job(self, state: dict[str, Any], params: dict[str, Any], resources: Any = None) -> None:
         self.spawned.append(params)
 
-    def cancel_job(self, job_id: str) -> bool:
+    def cancel_job(self, job_id: str, *, started: bool = True) -> bool:
         return False
 
 
