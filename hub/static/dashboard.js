@@ -22,7 +22,7 @@ let client = null;
 const pastJobs = new Map(); // jobs from GET /api/jobs that the stream's snapshot did not carry
 const shownQuiz = { jobId: null, quizId: null, result: null };
 const view = { limit: PAGE, educator: "", cleared: new Set(), scheduled: false };
-let storedAnalytics = {}; // GET /api/analytics: the figures now; stream updates merge over them
+let figures = {}; // the analytics panel: GET /api/analytics and analytics_update merged, newest last
 
 // -- small DOM helpers -------------------------------------------------------------------------
 
@@ -338,7 +338,7 @@ function replaceQuestion(data) { // a question_replace job completed on the quiz
 
 function renderAnalytics() {
   const stats = $("#analytics .stats");
-  const entries = Object.entries({ ...storedAnalytics, ...client.analytics });
+  const entries = Object.entries(figures);
   $("#analytics .empty").hidden = entries.length > 0;
   for (const [key, value] of entries) {
     let item = stats.querySelector(`[data-key="${CSS.escape(key)}"]`);
@@ -361,7 +361,7 @@ function renderAnalytics() {
 /** The figures now (GET /api/analytics), so the panel is full from the start, not after the next job. */
 async function loadAnalytics() {
   try {
-    storedAnalytics = (await client.request("GET", "/api/analytics")) ?? {};
+    figures = { ...figures, ...((await client.request("GET", "/api/analytics")) ?? {}) };
     renderAnalytics();
   } catch (err) {
     if (!(err instanceof HubHttpError && err.status === 403)) console.warn("hub: could not read analytics", err);
@@ -411,7 +411,10 @@ function connect(token) {
   client.on("snapshot", () => { renderAllJobs(); loadAnalytics(); }); // a new stream: figures may have moved
   // (custom job kinds report quiz_status messages carrying their `kind`)
   for (const type of ["quiz_status", "question_replace", "document_processing"]) client.on(type, onJobMessage);
-  client.on("analytics_update", () => renderAnalytics());
+  client.on("analytics_update", (env) => {
+    figures = { ...figures, ...(env.data?.updates ?? {}) }; // newer than what was read or sent before
+    renderAnalytics();
+  });
   client.on("notification", (env) => {
     const d = env.data ?? {};
     toast(["info", "success", "warning", "error"].includes(d.level) ? d.level : "info", d.title || "Notification", d.body);
@@ -450,7 +453,7 @@ function signedOut(message = "") {
   pastJobs.clear();
   $("#jobs").replaceChildren();
   $("#analytics .stats").replaceChildren();
-  storedAnalytics = {};
+  figures = {};
   $("#analytics .empty").hidden = false;
   $("#quiz").replaceChildren(el("p", { class: "muted", text: "A quiz appears here when its job completes." }));
   Object.assign(shownQuiz, { jobId: null, quizId: null, result: null });
