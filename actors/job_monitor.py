@@ -15,6 +15,7 @@ from hub.jobstate import JobState, estimate_eta
 from hub.pacing import UpdateCoalescer
 from jobs.context import JobCancelled
 from jobs.kinds import resolve_kind
+from jobs.words import plural
 
 log = logging.getLogger("hub.job")
 
@@ -283,7 +284,15 @@ class JobMonitor:
         n = result.get("numQuestions") if isinstance(result, dict) else None
         if summary:
             return f"Done: {summary} in {took:.1f}s"
-        return f"Done: {n} questions in {took:.1f}s" if n is not None else f"Done in {took:.1f}s"
+        if not isinstance(n, int):
+            return f"Done in {took:.1f}s"
+        asked = self.raw_params.get("numQuestions") if isinstance(self.raw_params, dict) else None
+        fewer = (
+            f" of the {asked} asked: the document has material for no more"
+            if isinstance(asked, int) and n < asked
+            else ""
+        )
+        return f"Done: {plural(n, 'question')}{fewer} in {took:.1f}s"
 
     async def cancel(self) -> None:
         """Stop the job: its Ray tasks are cancelled and it ends `cancelled`."""

@@ -286,3 +286,31 @@ def test_progress_goes_out_before_its_store_write_and_completed_only_after_its_r
     assert events.index(("store", "processing")) < started  # queued -> processing: a transition, stored first
     assert ("store", "processing") in events[started + 1 :]  # later progress: stored after it went out
     assert events.index(("store", "completed")) < events.index(("publish", "completed"))
+
+
+class QuestionsParams(Params):
+    num_questions: int = 5
+    made: int = 5
+
+
+async def make_questions(ctx: JobContext, params: QuestionsParams) -> dict[str, int]:
+    return {"numQuestions": params.made}
+
+
+register_kind(JobKind("unit_questions", QuestionsParams, make_questions, lambda p: {}))
+
+
+@pytest.mark.parametrize(
+    ("asked", "made", "says"),
+    [
+        (1, 1, r"^Done: 1 question in [\d.]+s$"),
+        (5, 5, r"^Done: 5 questions in [\d.]+s$"),
+        (2, 1, r"^Done: 1 question of the 2 asked: the document has material for no more in [\d.]+s$"),
+    ],
+)
+def test_the_done_message_counts_questions_in_words_and_says_when_fewer_were_made(
+    asked: int, made: int, says: str
+) -> None:
+    shard = run_monitor({"numQuestions": asked, "made": made}, kind="unit_questions")
+    assert shard.updates[-1]["status"] == "completed"
+    assert re.match(says, shard.updates[-1]["message"]), shard.updates[-1]["message"]
