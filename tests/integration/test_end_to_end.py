@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import pytest
@@ -74,8 +75,14 @@ def test_quiz_job_streams_queued_processing_completed(hub: LocalHub, educator: A
     assert progress == sorted(progress) and progress[-1] == 100
     assert len({p for p in progress if 0 < p < 100}) >= 3  # rising progress, not a jump
     texts = [m["data"]["message"] for m in msgs]
-    assert any("Generating question" in t or "Generated" in t for t in texts)
     assert all(t for t in texts)
+    # The monitor coalesces progress ticks (50 ms), so any one tick may be superseded under load;
+    # what must hold: the stages are described as they pass (several distinct messages, each one
+    # the quiz job says) and the last one counts the questions.
+    stages = re.compile(r"Waiting to start|Starting|Reading the document|Found .*generating|Generat(ing|ed) |Saving")
+    during = [t for m, t in zip(msgs, texts, strict=True) if m["data"]["status"] != "completed"]
+    assert len(set(during)) >= 3 and all(stages.search(t) for t in during), during
+    assert texts[-1].startswith("Done: 6 questions"), texts[-1]
 
     job_id = msgs[0]["data"]["jobId"]
     quiz = educator.http.get(f"/api/jobs/{job_id}/result").json()
