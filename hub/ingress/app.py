@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +31,9 @@ from hub.settings import Settings
 log = logging.getLogger("hub.ingress")
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+# StaticFiles types files by the system's mime table, where `.ts` is Qt Linguist's: the client's
+# TypeScript declarations (hub-client.d.ts) go out as TypeScript.
+mimetypes.add_type("application/typescript", ".ts")
 
 
 def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI:

@@ -130,3 +130,15 @@ def test_favicon_answers(hub: LocalHub) -> None:
     assert ico.content[:4] == b"\x00\x00\x01\x00"  # an ICO header
     svg = httpx.get(hub.url + "/static/favicon.svg")
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_static_files_have_their_types(hub: LocalHub) -> None:
+    """The browser client and its TypeScript declarations, typed as what they are."""
+    types = {
+        "/static/hub-client.js": "text/javascript",
+        "/static/hub-client.d.ts": "application/typescript",
+        "/static/dashboard.css": "text/css",
+    }
+    for path, wanted in types.items():
+        reply = httpx.get(hub.url + path)
+        assert reply.status_code == 200 and reply.headers["content-type"].startswith(wanted), (path, reply.headers)
