@@ -17,6 +17,12 @@ Role = Literal["educator", "service", "admin"]
 ROLES: tuple[str, ...] = ("educator", "service", "admin")
 SECRET_FILE = "secret"
 TOKEN_EXPIRED = "token expired"  # the AuthError message and the 4401 close reason at expiry
+# The AuthError message (401 detail, 4401 close reason) for a token signed with another secret: the
+# usual cause is a token from `hub token` run without the hub's --data-dir. Whole within the 123
+# bytes a WebSocket close reason holds.
+BAD_SIGNATURE = (
+    "invalid token: not signed with this hub's secret (from another hub, or `hub token` without this hub's --data-dir)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +54,8 @@ def issue_token(secret: str, sub: str, *, role: str = "educator", ttl: float = 8
 
 
 def verify_token(secret: str, token: str, *, leeway: float = 0.0) -> Identity:
-    """The token's identity; AuthError (4401 / 401) for a missing, forged, expired or odd token.
+    """The token's identity; AuthError (4401 / 401) for a missing, forged, expired or odd token. A
+    token signed with another secret gets BAD_SIGNATURE, which says the likely cause.
 
     `leeway` (seconds, Settings.token_leeway) is the clock skew allowed between the issuer and this
     host, for `exp`, `nbf` and `iat` alike (PyJWT's `leeway`): a token issued by a clock running a
@@ -59,6 +66,8 @@ def verify_token(secret: str, token: str, *, leeway: float = 0.0) -> Identity:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}, leeway=leeway)
     except jwt.ExpiredSignatureError:
         raise AuthError(TOKEN_EXPIRED) from None
+    except jwt.InvalidSignatureError:
+        raise AuthError(BAD_SIGNATURE) from None
     except jwt.ImmatureSignatureError as exc:
         raise AuthError(f"invalid token: {exc} (is the issuer's clock more than {leeway:g}s ahead?)") from None
     except jwt.PyJWTError as exc:

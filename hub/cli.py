@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 from hub.auth import ROLES, SECRET_FILE, issue_token, resolve_secret
 from hub.errors import HubError
 from hub.logs import configure as configure_logging
-from hub.settings import Settings
+from hub.settings import Settings, default_data_dir
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -35,6 +36,18 @@ def hub_command(executable: str | None = None, cwd: Path | None = None, on_path:
         return str(script.absolute().relative_to(here))
     except ValueError:
         return str(script)
+
+
+def token_hint(command: str, data_dir: Path, *, secret_set: bool, default: Path | None = None) -> str:
+    """The `hub token` command line `hub serve` prints for a hub on `data_dir`: with `--data-dir DIR`
+    when that is not the default data dir (`default`, else default_data_dir()) and the secret comes
+    from the data dir (no HUB_SECRET), since a token signed with another data dir's secret is refused."""
+    hint = f"{command} token EDUCATOR_ID"
+    if secret_set:
+        return hint
+    if Path(data_dir).expanduser().absolute() != Path(default or default_data_dir()).expanduser().absolute():
+        hint += f" --data-dir {shlex.quote(str(data_dir))}"
+    return hint
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 import time
 from typing import Any
@@ -63,6 +65,28 @@ def claim_data_dir(settings: Settings, lock: DataDirLock) -> None:
     raise HubError(in_use_message(settings.data_dir, holder_pid(settings.data_dir)))
 
 
+def check_port(host: str, port: int) -> None:
+    """HubError, a sentence, unless `host`:`port` can be listened on now: bind a socket to each of
+    its addresses with SO_REUSEADDR (as uvicorn's listening sockets have it) and close it again.
+    Run before Ray starts, so a second hub on a taken port fails at once, not after Ray and the
+    shards. Port 0 (any free port) always passes."""
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise HubError(f"cannot listen on {host}: {exc.strerror} (give an address of this machine: --host)") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise HubError(
+                        f"port {port} on {host} is in use (another hub?): stop it or choose --port"
+                    ) from None
+                raise HubError(f"cannot listen on port {port} on {host}: {exc.strerror}") from None
+
+
 def build(settings: Settings, *, create_secret: bool = True, lock: DataDirLock | None = None) -> tuple[Any, str]:
     """Start (or join) Ray and the shards; return the ingress app and the token secret. With `lock`,
     first claim the data dir (see claim_data_dir); the caller releases it at stop."""
@@ -103,6 +127,8 @@ class HubServer(uvicorn.Server):
 
 
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
+    """uvicorn's Config for the hub's ingress from `settings`; `extra` are further Config arguments
+    (and overrides of access_log, log_level, http, log_config)."""
     from hub.ingress import wsproto
     from hub.ingress.httpproto import HeaderTimeoutProtocol
 
@@ -121,7 +147,7 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
         ws_per_message_deflate=True,
         ws_ping_interval=settings.heartbeat,
         ws_ping_timeout=settings.heartbeat,
-        log_level=settings.log_level,
+        log_level=extra.pop("log_level", settings.log_level),
         timeout_graceful_shutdown=5,
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
@@ -130,8 +156,9 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
 
 
 def serve(settings: Settings) -> None:
-    from hub.cli import hub_command
+    from hub.cli import hub_command, token_hint
 
+    check_port(settings.host, settings.port)  # before Ray: a taken port fails in a moment, not in 15 s
     lock = DataDirLock(settings.data_dir)
     try:
         app, _ = build(settings, lock=lock)
@@ -143,7 +170,8 @@ def serve(settings: Settings) -> None:
         print(f"hub: data dir {settings.data_dir}; job store {settings.db_path}; secret from {secret_source(settings)}")
         where = f"; recorded in {settings.data_dir / RECORD_FILE} for notebooks' custom job kinds" if lock.held else ""
         print(f"hub: Ray cluster {address}, namespace {settings.namespace}{where}")
-        print(f"hub: a token for an educator: {hub_command()} token EDUCATOR_ID", flush=True)
+        hint = token_hint(hub_command(), settings.data_dir, secret_set=bool(settings.secret))
+        print(f"hub: a token for an educator: {hint}", flush=True)
         # uvicorn handles SIGINT/SIGTERM (drain, close 1001/1012) and re-raises the signal afterwards to
         # the handler it found; make that one a no-op instead of Ray's driver handler, which exits 15.
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,11 +187,15 @@ class LocalHub:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings(port=0)
+        check_port(self.settings.host, self.settings.port)
         self.lock = DataDirLock(self.settings.data_dir)
         try:
             app, self.secret = build(self.settings, lock=self.lock)
-            # No access log: in a notebook it would print a line per HTTP request into the cell.
-            config = uvicorn_config(app, self.settings, access_log=False)
+            # No access log, and uvicorn at "warning" unless log_level was given (argument or
+            # HUB_LOG_LEVEL): in a notebook they would print a line per HTTP request and per WebSocket
+            # ('"WebSocket /ws" [accepted]', "connection open", from uvicorn.error) into the cell.
+            level = self.settings.log_level if "log_level" in self.settings.model_fields_set else "warning"
+            config = uvicorn_config(app, self.settings, access_log=False, log_level=level)
             self.server = HubServer(config)
             self._thread = threading.Thread(target=self.server.run, name="hub-ingress", daemon=True)
             self._thread.start()

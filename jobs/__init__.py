@@ -9,7 +9,7 @@ from typing import Any
 
 from hub.errors import InvalidInput
 
-__all__ = ["Hub", "InvalidInput", "Job", "JobFailed", "connect", "local_hub"]
+__all__ = ["Hub", "HubRefused", "InvalidInput", "Job", "JobFailed", "connect", "local_hub"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
 """Submit jobs and watch them from a notebook or a script, fed by the hub's stream (no polling).
 
     from jobs import connect
-    hub = connect(educator="alice")                   # the hub at $HUB_URL or http://127.0.0.1:8000
+    hub = connect(educator="alice")                   # the hub at $HUB_URL, the running `hub serve`'s, or :8000
     job = hub.submit_quiz(text, num_questions=5)
     job.watch()                                       # a live progress bar (Jupyter or terminal)
     quiz = job.result()
@@ -25,10 +25,49 @@ from hub.auth import SECRET_FILE, issue_token, resolve_secret
 from hub.client import HubClient, ThreadedClient
 from hub.errors import HubError
 from hub.jobstate import TERMINAL
-from hub.raycluster import join_hub, read_record
+from hub.raycluster import RECORD_FILE, hub_running, join_hub, read_record
 from hub.settings import default_data_dir
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class HubRefused(HubError, RuntimeError):
+    """The hub refused an HTTP call: `status` (the HTTP status, e.g. 422, 429, 401) and `detail` (the
+    hub's reason, a sentence). A RuntimeError too, as these refusals were before it existed."""
+
+    def __init__(self, what: str, status: int, detail: str) -> None:
+        super().__init__(f"{what} failed ({status}): {detail}", status=status, detail=detail)
+        self.status = status
+        self.detail = detail
+
+
+def hub_url(
+    given: str | None, environ_url: str | None, data_dir: Path, record: dict[str, Any] | None, running: bool
+) -> tuple[str, str]:
+    """The hub URL a notebook connects to and where it came from, in words: `given` (connect(url=...)),
+    else $HUB_URL (`environ_url`), else the URL the running hub recorded in DATA_DIR/ray.json
+    (`record`, used only while `running`: its hub still holds the data dir), else DEFAULT_URL."""
+    if given:
+        return given.rstrip("/"), "given to connect()"
+    if environ_url:
+        return environ_url.rstrip("/"), "from HUB_URL"
+    path = data_dir / RECORD_FILE
+    recorded = (record or {}).get("url")
+    if recorded and running:
+        return str(recorded).rstrip("/"), f"recorded by the running hub in {path}"
+    why = "its hub has stopped" if recorded else "no running hub recorded one"
+    return DEFAULT_URL, f"the default: {why} in {path}"
+
+
+def retry_wait(retry_after: str | None, waited: float, budget: float) -> float | None:
+    """Seconds to wait before trying a call refused with 429 again: its `Retry-After` (seconds; 1
+    when missing or not a number of seconds), or None when that would take the total `waited` past
+    `budget` seconds (then the refusal is raised)."""
+    try:
+        wait = max(0.0, float(retry_after)) if retry_after is not None else 1.0
+    except ValueError:
+        wait = 1.0
+    return wait if waited + wait <= budget else None
 
 
 class JobFailed(RuntimeError):
@@ -64,10 +103,15 @@ class Hub:
         data_dir: str | Path | None = None,
         local: Any = None,
         namespace: str | None = None,
+        retry_budget: float = 60.0,
     ) -> None:
-        self.url = (url or os.environ.get("HUB_URL") or DEFAULT_URL).rstrip("/")
         self.educator_id = educator_id or default_educator()
         self.data_dir = Path(data_dir or os.environ.get("HUB_DATA_DIR") or default_data_dir()).expanduser()
+        given_url = url or os.environ.get("HUB_URL")
+        record = None if given_url else read_record(self.data_dir)
+        running = record is not None and record.get("url") is not None and hub_running(self.data_dir)
+        self.url, self.url_source = hub_url(url, os.environ.get("HUB_URL"), self.data_dir, record, running)
+        self.retry_budget = retry_budget  # seconds a submit refused with 429 is retried for in all
         self.token_source: str | None = None  # where the secret of a token made here came from
         given = token or os.environ.get("HUB_TOKEN")
         # A token made here from the hub's secret is made again as it nears expiry (the WebSocket
@@ -82,8 +126,8 @@ class Hub:
         except httpx.ConnectError:  # nothing listens there (a slow answer is not this error)
             self._http.close()
             raise HubError(
-                f"no hub answers at {self.url}: start one (`make serve`, or `hub serve`), or give its address "
-                "(connect(url=...) or HUB_URL)"
+                f"no hub answers at {self.url} ({self.url_source}): start one (`make serve`, or `hub serve`), "
+                "or give its address (connect(url=...) or HUB_URL)"
             ) from None
         except httpx.TimeoutException:
             pass  # a hub that is slow to answer is still there
@@ -125,7 +169,7 @@ class Hub:
         request.headers["Authorization"] = f"Bearer {self.token}"
         return request
 
-    def _refused(self, what: str, reply: httpx.Response) -> RuntimeError:
+    def _refused(self, what: str, reply: httpx.Response) -> HubRefused:
         """The error for a refused call; a 401 says which token (and secret) the hub refused."""
         try:
             detail = reply.json().get("detail")
@@ -136,7 +180,7 @@ class Hub:
                 f"{detail}: the hub at {self.url} refused a token signed with the secret from {self.token_source}; "
                 "give connect() the hub's data_dir, or a token from its `hub token`"
             )
-        return RuntimeError(f"{what} failed ({reply.status_code}): {detail}")
+        return HubRefused(what, reply.status_code, str(detail))
 
     def _on_message(self, _: dict[str, Any]) -> None:
         with self._changed:
@@ -145,10 +189,19 @@ class Hub:
     # -- jobs ----------------------------------------------------------------------------------
 
     def submit(self, kind: str, **params: Any) -> Job:
-        reply = self._http.post("/api/jobs", json={"kind": kind, "params": params})
-        if reply.status_code != 202:
-            raise self._refused("submit", reply)
-        return Job(self, reply.json()["jobId"])
+        """Submit a job of `kind` with `params`; its Job. A submission refused for the educator's
+        submit rate (429) is sent again after the hub's `Retry-After`, for up to `retry_budget`
+        seconds in all; HubRefused (status and detail) for any refusal past that."""
+        waited = 0.0
+        while True:
+            reply = self._http.post("/api/jobs", json={"kind": kind, "params": params})
+            if reply.status_code == 202:
+                return Job(self, reply.json()["jobId"])
+            wait = retry_wait(reply.headers.get("Retry-After"), waited, self.retry_budget)
+            if reply.status_code != 429 or wait is None:
+                raise self._refused("submit", reply)
+            time.sleep(wait)
+            waited += wait
 
     def submit_quiz(self, text: str, num_questions: int = 10, quiz_id: str | None = None) -> Job:
         params: dict[str, Any] = {"text": text, "numQuestions": num_questions}
@@ -302,11 +355,13 @@ def connect(
     namespace: str | None = None,
     **kwargs: Any,
 ) -> Hub:
-    """Connect to a running hub (`hub serve`, `make serve`) at `url` ($HUB_URL, default
-    http://127.0.0.1:8000). Jobs are filed under `educator` (default $HUB_EDUCATOR, else $USER): pass
-    the educator whose dashboard should show them. The token is `token` ($HUB_TOKEN), else one for
-    `educator` signed with the secret in `data_dir` ($HUB_DATA_DIR, default ~/.local/share/hub) or
-    HUB_SECRET. Custom job kinds join the Ray cluster that hub recorded in `data_dir`."""
+    """Connect to a running hub (`hub serve`, `make serve`) at `url`: else $HUB_URL, else the URL the hub running with
+    `data_dir` recorded in its ray.json, else http://127.0.0.1:8000 (the HubError for no answer names the URL
+    tried and where it came from). Jobs are filed under `educator` (default $HUB_EDUCATOR, else $USER): pass the
+    educator whose dashboard should show them. The token is `token` ($HUB_TOKEN), else one for `educator` signed
+    with the secret in `data_dir` ($HUB_DATA_DIR, default ~/.local/share/hub) or HUB_SECRET. Custom job kinds
+    join the Ray cluster that hub recorded in `data_dir`. HTTP refusals raise HubRefused; a submit refused for
+    rate is retried after Retry-After (up to 60 s in all)."""
     educator_id = kwargs.pop("educator_id", None) or educator
     return Hub(url, token, educator_id=educator_id, data_dir=data_dir, namespace=namespace, **kwargs)
 

@@ -109,7 +109,9 @@ def test_every_readme_python_block_runs_as_written_against_make_serve(tmp_path: 
         notebook = subprocess.run(
             [sys.executable, "-c", NOTEBOOK, str(tmp_path / "cells.json")],
             cwd=cwd,
-            env={**env, "HUB_URL": url},  # the one setting: this test's hub is not on port 8000
+            # No HUB_URL, though this hub is not on port 8000: connect() takes the URL the running
+            # hub recorded in its data dir's ray.json.
+            env=env,
             capture_output=True,
             text=True,
             timeout=scaled(240),
@@ -206,6 +208,8 @@ def test_hub_serve_joins_a_cluster_and_hub_token_works(tmp_path: Path, hub: Loca
         server.send_signal(signal.SIGTERM)
         out, _ = server.communicate(timeout=scaled(30))
     assert "listening on" in out
+    # Its own data dir, no HUB_SECRET: the token hint says to give `hub token` that data dir.
+    assert f"hub token EDUCATOR_ID --data-dir {tmp_path}" in out, out[-2000:]
     assert server.returncode == 0, out[-2000:]
     logs = [json.loads(line) for line in out.splitlines() if line.startswith('{"ts"')]
     connected = [r for r in logs if r["logger"] == "hub.ws" and "connected" in r["msg"]]
