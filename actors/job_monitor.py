@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hub import strictjson
 from hub.errors import InvalidInput, UpstreamError, new_reference, public_reason
 from hub.jobstate import JobState, estimate_eta
 from hub.pacing import UpdateCoalescer
@@ -226,6 +227,12 @@ class JobMonitor:
             self._runner = asyncio.get_running_loop().create_task(kind.call(self, params))
             result = await self._runner
             self.check_cancelled()  # a job that noticed the cancel and returned early
+            # Made safe here, before it crosses to the store: a custom kind's result may hold what
+            # strict JSON cannot carry, or what cannot even be pickled (a generator, a lock, nesting
+            # past the recursion limit), which would stall the job `processing` for ever.
+            result, unsafe = strictjson.made_safe(result)
+            if unsafe is not None:
+                log.warning("job %s: result made safe for strict JSON: %s", self.job_id, unsafe)
             extra = kind.message_extra(result) if kind.message_extra else None
             self._update(
                 status="completed",

@@ -14,6 +14,7 @@ import json
 import math
 from urllib.parse import urlencode
 
+from hub import strictjson
 from hub.errors import ClientError
 
 DEFAULT_LIMIT = 500  # jobs per page when the request names no `limit`: what a v1 caller got before paging
@@ -39,7 +40,8 @@ def encode_cursor(created_at: float, job_id: str) -> str:
 def decode_cursor(cursor: str) -> Key:
     """The key a cursor from `encode_cursor` holds; BadCursor for anything else."""
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        # strict: a number past a double or a lone surrogate is no key this hub made
+        raw = strictjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadCursor("cursor is not one this hub gave; start again without it") from None
     if (

@@ -90,7 +90,7 @@ def parse_client_frame(text: str | bytes) -> Hello | Subscribe | Unsubscribe | P
 def _op_of(text: str | bytes) -> str | None:
     """The op of a frame that is JSON only to Python's lenient reader, for an error's `ref`."""
     try:
-        op = json.loads(text).get("op")
+        op = json.loads(text, parse_int=lambda _: 0).get("op")  # integers of any length
     except (ValueError, AttributeError, RecursionError):
         return None
     return op if isinstance(op, str) and op in KNOWN_OPS else None

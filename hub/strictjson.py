@@ -28,8 +28,10 @@ from typing import Any
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONG_DIGITS = re.compile(r"[0-9]{309}")  # an integer that may be past a double (dumps checks it)
 # Nesting deeper than this is cut (`safe`) or refused (`loads`): Python's encoder and decoder recurse.
 MAX_DEPTH = 200
+MAX_INT_DIGITS = 309  # the largest double, 1.8e308, has 309 digits
 REPLACEMENT = "\ufffd"
 
 
@@ -66,6 +68,28 @@ def _spelled(number: float) -> str:
     return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
 
 
+class _HugeInt(int):
+    """Stands in, while `loads` checks a document, for an integer literal too long to convert."""
+
+    digits: int
+
+    def __new__(cls, digits: int) -> _HugeInt:
+        huge = super().__new__(cls, 10**MAX_INT_DIGITS)  # past the largest double as well
+        huge.digits = digits
+        return huge
+
+
+def _too_large(number: int) -> bool:
+    """True for an integer no double can hold (it reads as Infinity in a browser's JSON.parse)."""
+    if -(10**300) < number < 10**300:  # the common case, without a conversion
+        return False
+    try:
+        float(number)
+    except OverflowError:
+        return True
+    return False
+
+
 def problem(value: Any) -> str | None:
     """The first thing in `value` (decoded JSON or any Python value) that strict JSON cannot carry,
     as a sentence naming its path; None when there is none. Walks without recursion."""
@@ -91,7 +115,11 @@ def problem(value: Any) -> str | None:
             if len(path) >= MAX_DEPTH:
                 return f"{_where(path)}: nested more than {MAX_DEPTH} deep"
             stack.extend((sub, (*path, i)) for i, sub in reversed(list(enumerate(item))))
-        elif item is not None and not isinstance(item, bool | int):
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if _too_large(item):
+                digits = getattr(item, "digits", None) or len(str(abs(item)))
+                return f"{_where(path)}: a {digits}-digit integer is not a JSON number a double can hold"
+        elif item is not None and not isinstance(item, bool):
             return f"{_where(path)}: a {type(item).__name__} has no JSON form"
     return None
 
@@ -121,8 +149,19 @@ def loads(data: str | bytes | bytearray) -> Any:
             suspicious = True
         return value
 
+    def integer(literal: str) -> int:
+        nonlocal suspicious
+        digits = len(literal.lstrip("-"))
+        if digits > MAX_INT_DIGITS:  # past a double, and before int() itself refuses (4,300 digits):
+            suspicious = True  # a stand-in that `problem` finds, with the path, as too large
+            return _HugeInt(digits)
+        value = int(literal)
+        if digits > 300 and _too_large(value):
+            suspicious = True
+        return value
+
     try:
-        value = json.loads(text, parse_constant=constant, parse_float=number)
+        value = json.loads(text, parse_constant=constant, parse_float=number, parse_int=integer)
     except RecursionError:
         raise NotStrictJSON("nested too deeply", text, 0) from None
     if suspicious or ("\\u" in text and _SURROGATE_ESCAPE.search(text)) or has_lone_surrogate(text):
@@ -141,6 +180,10 @@ def dumps(obj: Any) -> str:
         raise UnsafeValue(problem(obj) or str(exc)) from None
     if has_lone_surrogate(text):
         raise UnsafeValue(problem(obj) or "a string holds a lone surrogate")
+    if _LONG_DIGITS.search(text):  # an integer past a double, or only digits inside a string
+        found = problem(obj)
+        if found is not None:
+            raise UnsafeValue(found)
     return text
 
 
@@ -154,7 +197,7 @@ def _safe(value: Any, depth: int, active: set[int]) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
-        return int(value)
+        return None if _too_large(value) else int(value)
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, dict | list | tuple):

@@ -25,7 +25,7 @@ def lenient_text(value: Any, ascii_only: bool) -> str:
     return json.dumps(value, ensure_ascii=ascii_only)
 
 
-OVERFLOWS = ["1e999", "-1e999", "1.5e400"]
+OVERFLOWS = ["1e999", "-1e999", "1.5e400", "1" + "0" * 400, "-" + "9" * 5000]  # floats and integers past a double
 CONSTANTS = ["NaN", "Infinity", "-Infinity"]
 # Each way a lone surrogate arrives as a JSON escape: high or low, in a value, a key, nested.
 SURROGATE_FRAMES = [

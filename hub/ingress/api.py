@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -99,6 +100,8 @@ def build_router(
         ),
         who: Identity = Depends(educator),
     ) -> Response:
+        if who.exp is not None:  # a poll outlives its token no more than a WebSocket does (4401 at exp)
+            timeout = max(0.0, min(timeout, who.exp + token_leeway - time.time()))
         return await poll_events(relay, who.sub, epoch, after, timeout)
 
     @router.post("/api/publish", status_code=202)

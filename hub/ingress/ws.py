@@ -204,6 +204,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
     bucket = TokenBucket(settings.inbound_rate, settings.inbound_burst, time.monotonic())
     strikes = 0
     while True:
+        op: str | None = None  # the op being carried out, for an error's `ref`
         try:
             text = await _receive_text(ws)
             if identity.expired(time.time(), settings.token_leeway):
@@ -223,6 +224,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
                 conn.close(4409, "not reading answers: reconnect and resume")
                 continue
             frame = parse_client_frame(text)
+            op = frame.op
             metrics.ops_in.inc(op=frame.op)
             if isinstance(frame, Ping):
                 conn.send_control(pong_frame(frame.id))
@@ -234,6 +236,8 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
             elif isinstance(frame, Cancel):
                 await ctx.cancel(identity, frame.job_id)
             elif isinstance(frame, Refresh):
+                if conn.close_code is not None:  # the expiry timer (or a limit) closed it meanwhile:
+                    continue  # no `refreshed` for a connection that is closing
                 try:
                     identity = verify_refresh(ctx.secret, identity, frame.token, leeway=settings.token_leeway)
                 except AuthError as exc:  # the connection keeps its identity and its expiry
@@ -248,7 +252,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
             return
         except HubError as exc:
             metrics.errors.inc(code=exc.code)
-            conn.send_control(error_frame(exc.code, exc.message, getattr(exc, "ref", None)))
+            conn.send_control(error_frame(exc.code, exc.message, getattr(exc, "ref", None) or op))
 
 
 async def _refuse(ws: WebSocket, metrics: IngressMetrics, code: int, reason: str) -> None:

@@ -333,3 +333,23 @@ def test_a_token_issued_slightly_in_the_future_is_accepted_on_http_and_websocket
 
     assert asyncio.run(hello(ahead)) == ("welcome", None)
     assert asyncio.run(hello(too_far)) == (None, 4401)
+
+
+def test_a_long_poll_ends_when_its_token_expires(hub: LocalHub) -> None:
+    """A poll outlives its token no more than a WebSocket does: one asking to wait 25 s with a token
+    that lapses sooner answers (empty) at exp + leeway, before a later push could reach it."""
+    sub = unique("polling-expiring")
+    token = mint(sub, scaled(2))
+    headers = {"Authorization": f"Bearer {token}"}
+    first = httpx.get(hub.url + "/api/events", headers=headers, params={"timeout": 0}).json()
+    started = time.time()
+    reply = httpx.get(
+        hub.url + "/api/events",
+        headers=headers,
+        params={"epoch": first["epoch"], "after": first["seq"], "timeout": 25},
+        timeout=30,
+    )
+    answered = time.time()
+    assert reply.status_code == 200 and reply.json()["messages"] == []
+    assert answered <= exp_of(token) + TOKEN_LEEWAY + scaled(1.5), (answered - started, exp_of(token) - started)
+    assert httpx.get(hub.url + "/api/events", headers=headers).status_code == 401  # and then it is refused

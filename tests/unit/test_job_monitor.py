@@ -314,3 +314,36 @@ def test_the_done_message_counts_questions_in_words_and_says_when_fewer_were_mad
     shard = run_monitor({"numQuestions": asked, "made": made}, kind="unit_questions")
     assert shard.updates[-1]["status"] == "completed"
     assert re.match(says, shard.updates[-1]["message"]), shard.updates[-1]["message"]
+
+
+class OddParams(Params):
+    pass
+
+
+async def odd_result(ctx: JobContext, params: OddParams) -> dict[Any, Any]:
+    import threading
+
+    deep: list[Any] = []
+    for _ in range(5000):
+        deep = [deep]
+    return {"lock": threading.Lock(), "gen": (i for i in range(3)), (1, 2): "a", "deep": deep, "big": 10**400}
+
+
+register_kind(JobKind("unit_odd_result", OddParams, odd_result, lambda p: {}))
+
+
+def test_a_result_strict_json_cannot_carry_is_made_safe_before_it_is_stored_and_the_job_completes() -> None:
+    """A custom kind's result holding what cannot be pickled or written as JSON (a lock, a generator,
+    a tuple key, nesting past the recursion limit, an integer past a double) left the job
+    `processing` for ever: the store call failed again and again. It is made safe in the monitor."""
+    import pickle
+
+    from hub import strictjson
+
+    shard = run_monitor({}, kind="unit_odd_result")
+    assert shard.updates[-1]["status"] == "completed"
+    result = shard.store.saved[-1][1]
+    pickle.dumps(result)  # it crosses to the store actor
+    strictjson.dumps(result)  # and is strict JSON
+    assert result["lock"] is None and result["gen"] is None and result["big"] is None
+    assert result["(1, 2)"] == "a"

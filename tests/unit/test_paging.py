@@ -192,3 +192,10 @@ def test_desk_pages_come_from_the_store_with_the_shards_live_states(clock: FakeC
         assert await desk.jobs_page(who, 3, (0.0, "")) == ([], None)
 
     run(go())
+
+
+@pytest.mark.parametrize("raw", [b"[1" + b"0" * 320 + b',"x"]', b"[-1" + b"0" * 320 + b',"x"]', b'[1,"\\ud83d"]'])
+def test_a_forged_cursor_past_a_double_or_with_a_lone_surrogate_is_bad(raw: bytes) -> None:
+    """Once a 500 (OverflowError) and a 503 (the store could not encode the key): a bad cursor, 422."""
+    with pytest.raises(BadCursor):
+        decode_cursor(base64.urlsafe_b64encode(raw).decode().rstrip("="))

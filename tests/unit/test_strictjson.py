@@ -468,3 +468,13 @@ def test_close_reasons_are_cut_to_fit_a_close_frame() -> None:
     for long in ("x" * 300, "\u00e9" * 100, "\U0001f600" * 40):
         cut = fit_reason(long)
         assert len(cut.encode("utf-8")) <= 123 and cut.endswith("...") and long.startswith(cut[:-3])
+
+
+def test_integers_past_a_double_are_refused_in_and_made_safe_out() -> None:
+    """A browser's JSON.parse reads such an integer as Infinity: the same rule as 1e999, both ways."""
+    with pytest.raises(strictjson.UnsafeValue, match="401-digit integer"):
+        strictjson.dumps({"v": 10**400})
+    assert strictjson.safe({"v": -(10**400), "w": 10**300}) == {"v": None, "w": 10**300}  # 1e300 fits
+    assert strictjson.dumps({"v": "1" * 400}) == '{"v":"' + "1" * 400 + '"}'  # digits in a string are text
+    with pytest.raises(strictjson.NotStrictJSON, match=r"^a\[0\]\.v: a 5000-digit integer"):
+        strictjson.loads('{"a":[{"v":' + "9" * 5000 + "}]}")  # past int()'s own 4,300-digit limit too
