@@ -164,6 +164,12 @@ def register_kind(kind: JobKind) -> JobKind:
     return kind
 
 
+def sentence(msg: str) -> str:
+    """A pydantic error message as people read it: a validator's own sentence loses the
+    "Value error, " pydantic puts before it."""
+    return msg.removeprefix("Value error, ")
+
+
 class BadParams(ValueError):
     """Params (or a publish's data) that cannot be used: HTTP 422 with `errors` as FastAPI's
     `detail` list (`{loc, msg, type}` each); `str()` names each field and why, for code that calls
@@ -176,14 +182,20 @@ class BadParams(ValueError):
         super().__init__(f"invalid params: {where}" if where else "invalid params")
         self.errors = errors
 
+    @classmethod
+    def of(cls, exc: ValidationError, field: str) -> BadParams:
+        """From pydantic's errors on the body's `field` ("params", "data"), located as FastAPI
+        locates its own (`["body", field, ...]`), each message a sentence."""
+        return cls(
+            [{"loc": ["body", field, *e["loc"]], "msg": sentence(e["msg"]), "type": e["type"]} for e in exc.errors()]
+        )
+
 
 def validate_with(job_kind: JobKind, params: dict[str, Any]) -> Params:
     try:
         return job_kind.params.model_validate(params)
     except ValidationError as exc:
-        raise BadParams(
-            [{"loc": ["body", "params", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        ) from None
+        raise BadParams.of(exc, "params") from None
 
 
 def unknown_kind(kind: str, custom: list[str] = []) -> BadParams:  # noqa: B006 (read only)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.errors import InvalidInput
+from jobs.words import plural
 
 MIN_WORDS = 6
 MAX_WORDS = 45
@@ -304,7 +305,7 @@ def analyse(text: str) -> Analysis:
 
     if not prefs:
         raise QuizInputError(
-            f"The text cannot yield any question: of its {n_sent} sentence(s), none has between "
+            f"The text cannot yield any question: of its {plural(n_sent, 'sentence')}, none has between "
             f"{MIN_WORDS} and {MAX_WORDS} words and an informative key term (a name, a number or a "
             f"less common word) to ask about ({too_short} too short, {too_long} too long, "
             f"{no_terms} without a usable key term)."

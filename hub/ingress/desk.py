@@ -265,9 +265,7 @@ class JobDesk:
             else:
                 data = AnalyticsData.model_validate(body.data).model_dump(by_alias=True, exclude_none=True)
         except ValidationError as exc:
-            raise BadParams(
-                [{"loc": ["body", "data", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-            ) from None
+            raise BadParams.of(exc, "data") from None
         found = strict_problem(data)
         if found is not None:
             raise BadParams([{"loc": ["body", "data"], "msg": f"not strict JSON: {found}", "type": "json_invalid"}])

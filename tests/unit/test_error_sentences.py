@@ -236,3 +236,13 @@ def test_an_actor_call_that_fails_is_a_sentence_and_the_log_says_what_failed(cap
         asyncio.run(StoreClient(Handle()).save({"jobId": "j"}))
     assert info.value.message == "the hub's job store did not answer; try again in a moment"
     assert any("job store: save failed: StoreBusy" in r.getMessage() for r in caplog.records)
+
+
+def test_a_params_refusal_is_the_validators_sentence_without_pydantics_prefix() -> None:
+    from jobs.kinds import KINDS, BadParams, validate_with
+
+    with pytest.raises(BadParams) as info:
+        validate_with(KINDS["quiz_generation"], {"text": "   "})
+    msg = info.value.errors[0]["msg"]
+    assert msg.startswith("the `text` is empty"), msg  # pydantic's own "Value error, " is gone
+    assert str(info.value).startswith("invalid params: ") and "Value error" not in str(info.value)
