@@ -233,6 +233,6 @@ def test_a_notebook_registers_a_kind_on_the_hubs_cluster_with_no_extra_steps_and
     started = time.monotonic()
     stale = subprocess.run([sys.executable, "-c", STALE], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert stale.returncode == 0, stale.stderr[-3000:]
-    assert f"no hub answers at http://127.0.0.1:{port}: start one" in stale.stdout, stale.stdout
+    assert f"no hub answers at http://127.0.0.1:{port} (from HUB_URL): start one" in stale.stdout, stale.stdout
     assert "(pid " in stale.stdout and "is no longer running: start it again" in stale.stdout, stale.stdout
     assert time.monotonic() - started < scaled(20)  # not Ray's 20-40 s of retries, nor a hang
