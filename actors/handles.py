@@ -184,6 +184,9 @@ class StoreClient(_Client):
     async def document(self, document_id: str) -> dict[str, Any] | None:
         return await self._call("document", document_id)
 
+    async def outline(self, quiz_id: str | None, document_id: str | None) -> dict[str, Any]:
+        return await self._call("outline", quiz_id, document_id)
+
     async def register_kind(self, name: str, kind: Any) -> None:
         await self._call("register_kind", name, kind)
 

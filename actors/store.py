@@ -277,6 +277,17 @@ class JobStore:
             "index": json.loads(row[3]),
         }
 
+    def outline(self, quiz_id: str | None, document_id: str | None) -> dict[str, Any]:
+        """What a submission is checked against without moving texts: the owners of a quiz and of a
+        document (None when there is none) and the quiz's question ids."""
+        quiz = self.db.execute("SELECT educator_id, questions FROM quizzes WHERE quiz_id = ?", (quiz_id,)).fetchone()
+        doc = self.db.execute("SELECT educator_id FROM documents WHERE document_id = ?", (document_id,)).fetchone()
+        return {
+            "quizOwner": quiz[0] if quiz else None,
+            "questionIds": [q["id"] for q in json.loads(quiz[1])] if quiz else [],
+            "documentOwner": doc[0] if doc else None,
+        }
+
     # -- custom job kinds ---------------------------------------------------------------------
 
     def register_kind(self, name: str, kind: Any) -> None:

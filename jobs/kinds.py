@@ -11,7 +11,7 @@ import base64
 import binascii
 import inspect
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +124,9 @@ class JobKind:
     # computes in the monitor itself. Coordinating monitors (the built-in kinds, whose work runs in
     # their own Ray tasks) ask for nothing: num_cpus=0.
     resources: dict[str, float] | None = None
+    # Refuses at submission, with InvalidInput (422), what the job store already shows to be wrong
+    # (a quiz or document that is not the educator's): async (store, educator_id, params) -> None.
+    check: Callable[[Any, str, Any], Awaitable[None]] | None = None
 
     async def call(self, ctx: Any, params: Any) -> Any:
         if inspect.iscoroutinefunction(self.runner):
@@ -246,6 +249,7 @@ def _load_builtin() -> None:
             QuizGenerationParams,
             quiz_job.run,
             lambda p: {"quiz_id": p.quiz_id, "document_id": p.document_id},
+            check=quiz_job.check_quiz,
         )
     )
     register_kind(
@@ -255,6 +259,7 @@ def _load_builtin() -> None:
             quiz_job.replace_question,
             lambda p: {"quiz_id": p.quiz_id, "question_id": p.question_id},
             message_extra=lambda r: {"question": r["question"]},
+            check=quiz_job.check_replace,
         )
     )
     register_kind(

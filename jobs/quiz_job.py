@@ -19,12 +19,40 @@ ANALYSE_DONE = 10.0
 QUESTIONS_DONE = 95.0
 
 
+def _no_document(document_id: str | None) -> quiz.QuizInputError:
+    return quiz.QuizInputError(f"no processed document {document_id!r}: run document_processing first")
+
+
+def _no_quiz(quiz_id: str) -> quiz.QuizInputError:
+    return quiz.QuizInputError(f"no quiz {quiz_id!r}")
+
+
+def _no_question(quiz_id: str, question_id: str) -> quiz.QuizInputError:
+    return quiz.QuizInputError(f"quiz {quiz_id!r} has no question {question_id!r}")
+
+
+async def check_quiz(store: Any, educator_id: str, params: QuizGenerationParams) -> None:
+    """At submission (JobKind.check): a quiz from a `documentId` needs that document, processed and
+    the educator's own; QuizInputError (422) otherwise. The job checks again when it runs."""
+    if not params.text and (await store.outline(None, params.document_id))["documentOwner"] != educator_id:
+        raise _no_document(params.document_id)
+
+
+async def check_replace(store: Any, educator_id: str, params: QuestionReplaceParams) -> None:
+    """At submission (JobKind.check): the quiz must be the educator's and hold the question."""
+    outline = await store.outline(params.quiz_id, None)
+    if outline["quizOwner"] != educator_id:
+        raise _no_quiz(params.quiz_id)
+    if params.question_id not in outline["questionIds"]:
+        raise _no_question(params.quiz_id, params.question_id)
+
+
 async def _source_text(ctx: JobContext, params: QuizGenerationParams) -> str:
     if params.text:
         return params.text
     doc = await ctx.store.document(params.document_id)
     if doc is None or doc["educatorId"] != ctx.educator_id:
-        raise quiz.QuizInputError(f"no processed document {params.document_id!r}: run document_processing first")
+        raise _no_document(params.document_id)
     return str(doc["text"])
 
 
@@ -111,11 +139,11 @@ async def replace_question(ctx: JobContext, params: QuestionReplaceParams) -> di
     ctx.progress(2.0, "Loading the quiz")
     found = await ctx.store.quiz(params.quiz_id)
     if found is None or found["educatorId"] != ctx.educator_id:
-        raise quiz.QuizInputError(f"no quiz {params.quiz_id!r}")
+        raise _no_quiz(params.quiz_id)
     questions = found["questions"]
     slot = next((i for i, q in enumerate(questions) if q["id"] == params.question_id), None)
     if slot is None:
-        raise quiz.QuizInputError(f"quiz {params.quiz_id!r} has no question {params.question_id!r}")
+        raise _no_question(params.quiz_id, params.question_id)
     others = [q for q in questions if q["id"] != params.question_id]
     analysis = await _analyse(ctx, found["sourceText"])
     used = {q["sentenceIndex"] for q in questions}

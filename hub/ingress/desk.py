@@ -96,6 +96,8 @@ class JobDesk:
                 f"the document is {size / 2**20:.1f} MiB ({size:,} bytes); the limit is {MAX_UPLOAD // 2**20} MiB"
             )
             raise BadParams([{"loc": ["body", "params"], "msg": sentence, "type": "too_large"}])
+        if job_kind.check is not None:  # what the store already shows wrong (InvalidInput: 422)
+            await job_kind.check(self.cluster.store, who.sub, valid)
         now = time.time()
         state = JobState(
             job_id=uuid.uuid4().hex,

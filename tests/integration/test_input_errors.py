@@ -224,3 +224,35 @@ def test_the_notebook_client_says_the_same_sentence(hub: LocalHub, educator: Api
     text = str(info.value)
     assert text.endswith("failed: The answer sheet is empty; add at least one row.")
     assert not LEAKS.search(json.dumps(info.value.state["error"]))
+
+
+def test_a_quiz_or_document_that_is_not_the_educators_is_refused_at_submission(hub: LocalHub, educator: Api) -> None:
+    """What the job store already shows wrong is a 422 before a job starts, not a failed job: an
+    unknown quiz, a question the quiz lacks, another educator's quiz, an unknown document."""
+    other = Api(hub, hub.token(f"{educator.educator_id}-other"))
+    theirs = other.submit_quiz(n=2)
+    deadline = time.monotonic() + scaled(60)
+    while (state := other.http.get(f"/api/jobs/{theirs}").json())["status"] != "completed":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    quiz = other.http.get(f"/api/jobs/{theirs}/result").json()
+    question = quiz["questions"][0]["id"]
+
+    refused = [
+        ("question_replace", {"quizId": "zzz", "questionId": "q1"}, "no quiz 'zzz'"),
+        ("question_replace", {"quizId": quiz["quizId"], "questionId": question}, f"no quiz {quiz['quizId']!r}"),
+        ("quiz_generation", {"documentId": "doc-nowhere", "numQuestions": 2}, "no processed document 'doc-nowhere'"),
+    ]
+    for kind, params, says in refused:
+        reply = educator.http.post("/api/jobs", json={"kind": kind, "params": params})
+        assert reply.status_code == 422, reply.text
+        assert says in reply.json()["detail"], reply.json()
+    missing = other.http.post(
+        "/api/jobs", json={"kind": "question_replace", "params": {"quizId": quiz["quizId"], "questionId": "nope"}}
+    )
+    assert missing.status_code == 422 and "has no question 'nope'" in missing.json()["detail"]
+    assert listed(educator) == []  # nothing started
+    ok = other.http.post(
+        "/api/jobs", json={"kind": "question_replace", "params": {"quizId": quiz["quizId"], "questionId": question}}
+    )
+    assert ok.status_code == 202, ok.text  # the owner's own quiz and question pass

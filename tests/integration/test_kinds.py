@@ -58,11 +58,13 @@ def test_question_replace_writes_a_new_different_question(hub: LocalHub, educato
     result = educator.http.get(f"/api/jobs/{msgs[0]['data']['jobId']}/result").json()
     assert result["question"] == new
 
-    missing = run_job(hub, educator, "question_replace", {"quizId": quiz["quizId"], "questionId": "nope"})
-    assert statuses(missing)[-1] == "failed" and "nope" in missing[-1]["data"]["error"]
+    # refused at submission (the job store shows them wrong), not failed jobs
+    missing = {"kind": "question_replace", "params": {"quizId": quiz["quizId"], "questionId": "nope"}}
+    reply = educator.http.post("/api/jobs", json=missing)
+    assert reply.status_code == 422 and "no question 'nope'" in reply.json()["detail"]
     stranger = Api(hub, hub.token("someone-else"))
-    theirs = run_job(hub, stranger, "question_replace", {"quizId": quiz["quizId"], "questionId": old["id"]})
-    assert statuses(theirs)[-1] == "failed"  # not their quiz
+    theirs = {"kind": "question_replace", "params": {"quizId": quiz["quizId"], "questionId": old["id"]}}
+    assert stranger.http.post("/api/jobs", json=theirs).status_code == 422  # not their quiz
 
 
 @pytest.mark.parametrize("fmt", ["text", "md", "html", "pdf"])
@@ -113,8 +115,10 @@ def test_bad_documents_fail_or_are_refused(hub: LocalHub, educator: Api) -> None
         assert (
             educator.http.post("/api/jobs", json={"kind": "document_processing", "params": params}).status_code == 422
         )
-    unknown_doc = run_job(hub, educator, "quiz_generation", {"documentId": "doc-nope"})
-    assert statuses(unknown_doc)[-1] == "failed"
+    unknown_doc = educator.http.post(
+        "/api/jobs", json={"kind": "quiz_generation", "params": {"documentId": "doc-nope"}}
+    )
+    assert unknown_doc.status_code == 422 and "no processed document 'doc-nope'" in unknown_doc.json()["detail"]
 
 
 # -- custom kinds and cancellation -------------------------------------------------------------

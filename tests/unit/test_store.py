@@ -84,6 +84,13 @@ def test_quizzes_and_documents(tmp_path: Path, clock: FakeClock) -> None:
     store.save_document("d1", "alice", "a.pdf", "full text", {"chunks": []})
     doc = store.document("d1")
     assert doc["text"] == "full text" and doc["educatorId"] == "alice" and doc["index"] == {"chunks": []}
+    # what a submission is checked against, without the texts
+    assert store.outline("q1", "d1") == {
+        "quizOwner": "alice",
+        "questionIds": ["q1-1", "q1-2"],
+        "documentOwner": "alice",
+    }
+    assert store.outline("nope", None) == {"quizOwner": None, "questionIds": [], "documentOwner": None}
 
 
 def lock(db: Path) -> sqlite3.Connection:
