@@ -276,12 +276,7 @@ class Connection:
         except WebSocketDisconnect:
             pass
         except Exception:  # not the client leaving: a frame that cannot be written (never silently)
-            log.exception(
-                "[%s] send failed; closing 1011",
-                self.session,
-                extra={"session": self.session, "educator": self.educator_id, "code": 1011},
-            )
-            self.close_code, self.close_reason = 1011, INTERNAL
+            self.fail("send")
         await self._close_ws()
 
     async def _close_ws(self) -> None:

@@ -221,7 +221,7 @@ class Relay:
                 shared = texts[id(env.data)] = data_json(env.data, self.metrics)
             text = envelope_json(env.seq, env.type, env.ts, env.data, shared)
             offered[env.type] = offered.get(env.type, 0) + len(held)
-            for conn in list(held):
+            for conn in held:
                 try:
                     if conn.offer(env, text):
                         touched.append(conn)
@@ -245,7 +245,8 @@ class Relay:
             conn.close(1011, "internal error: reconnect and resume")
         except Exception:
             conn_log.exception("closing a failed connection failed too")
-            self.leave(conn)
+            # after the fan-out loop, which may be iterating over this connection's set now
+            asyncio.get_running_loop().call_soon(self.leave, conn)
 
     def trim_idle(self, idle_since: float) -> int:
         """Free the compressors of connections that wrote nothing since `idle_since` (monotonic)."""

@@ -240,10 +240,8 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
                     continue  # no `refreshed` for a connection that is closing
                 try:
                     identity = verify_refresh(ctx.secret, identity, frame.token, leeway=settings.token_leeway)
-                except AuthError as exc:  # the connection keeps its identity and its expiry
-                    metrics.errors.inc(code=exc.code)
-                    conn.send_control(error_frame(exc.code, f"refresh refused: {exc.message}", "refresh"))
-                    continue
+                except AuthError as exc:  # an error frame below; the connection keeps identity and expiry
+                    raise AuthError(f"refresh refused: {exc.message}") from None
                 expiry.arm(identity.exp)
                 conn.send_control(refreshed_frame(identity.exp or 0))
             else:
