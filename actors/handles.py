@@ -12,13 +12,12 @@ import ray
 from ray.exceptions import ActorDiedError, RayError
 
 from actors.job_monitor import JobMonitor
+from actors.names import STORE_NAME, job_actor_name, shard_name
 from actors.registry import RegistryShard
 from actors.store import JobStore
-from hub.errors import UpstreamError, unwrap
-from hub.settings import ShardConfig
-from hub.sharding import job_actor_name, shard_name, shard_of
-
-STORE_NAME = "hub-store"
+from hub.core.config import ShardConfig
+from hub.core.errors import UpstreamError, unwrap
+from hub.core.sharding import shard_of
 
 log = logging.getLogger("hub.ray")
 

@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hub import strictjson
-from hub.errors import InvalidInput, UpstreamError, new_reference, public_reason
-from hub.jobstate import JobState, estimate_eta
-from hub.pacing import UpdateCoalescer
+from hub.core import strictjson
+from hub.core.errors import InvalidInput, UpstreamError, new_reference, public_reason
+from hub.core.jobstate import JobState, estimate_eta
+from hub.core.pacing import UpdateCoalescer
 from jobs.context import JobCancelled
 from jobs.kinds import resolve_kind
 from jobs.words import plural

@@ -6,7 +6,7 @@ everything new for the educators that ingress watches.
 
 Every message and job state enters a stream here, so here values from code (job kinds' progress
 messages and fields, back ends publishing) that strict JSON cannot carry are made safe
-(hub.strictjson.made_safe: NaN/Infinity -> null, a lone surrogate -> U+FFFD), once: the history,
+(hub.core.strictjson.made_safe: NaN/Infinity -> null, a lone surrogate -> U+FFFD), once: the history,
 snapshots and every transport then hold the same value.
 """
 
@@ -20,19 +20,19 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from hub.coalesce import Coalescer
-from hub.errors import InvalidTransition
-from hub.feed import IngressFeed
-from hub.jobstate import JobState, check_transition, message_for
-from hub.settings import ShardConfig
-from hub.stream import EducatorStream, Envelope
-from hub.strictjson import made_safe
+from actors.coalesce import Coalescer
+from hub.core.config import ShardConfig
+from hub.core.errors import InvalidTransition
+from hub.core.feed import IngressFeed
+from hub.core.jobstate import JobState, check_transition, message_for
+from hub.core.stream import EducatorStream, Envelope
+from hub.core.strictjson import made_safe
 
 log = logging.getLogger("hub.shard")
 
 
 def _strict(value: Any, what: str) -> Any:
-    """`value` as strict JSON carries it (hub.strictjson.made_safe), with a log line when changed."""
+    """`value` as strict JSON carries it (hub.core.strictjson.made_safe), with a log line when changed."""
     value, problem = made_safe(value)
     if problem is not None:
         log.warning("%s made safe for strict JSON: %s", what, problem)
@@ -278,7 +278,7 @@ class RegistryShard:
         self, ingress_id: str, requests: list[tuple[str, tuple[str, int] | None]]
     ) -> list[dict[str, Any]]:
         """`hello` for each (educator, resume), in one call: an ingress's hellos that queued while
-        its previous call was under way (hub.coalesce)."""
+        its previous call was under way (actors.coalesce)."""
         return list(await asyncio.gather(*(self.hello(ingress_id, e, resume) for e, resume in requests)))
 
     async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]:
@@ -323,7 +323,7 @@ class RegistryShard:
                 return {"epoch": self.epoch, "unknown": True, "items": [], "lost": False}
         items, lost = feed.take(ack, self.clock())
         self._expire_feeds()
-        # Plain tuples on the wire: (feed seq, envelope fields); see hub.stream.Envelope.
+        # Plain tuples on the wire: (feed seq, envelope fields); see hub.core.stream.Envelope.
         wire = [(n, tuple(env)) for n, env in items]
         return {"epoch": self.epoch, "unknown": False, "items": wire, "lost": lost}
 

@@ -15,15 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hub import strictjson
-from hub.errors import UpstreamError
+from hub.core import strictjson
+from hub.core.errors import UpstreamError
 
 log = logging.getLogger("hub.store")
 
 
 def _json_text(value: Any, what: str) -> str:
     """`value` as strict JSON text for a column. NaN, Infinity and lone surrogates (from a job
-    kind's result or fields) are made safe here, where they enter, with a log line (hub.strictjson:
+    kind's result or fields) are made safe here, where they enter, with a log line (hub.core.strictjson:
     null, U+FFFD), so every read of the record carries the same value; TypeError as json.dumps."""
     try:
         return strictjson.dumps(value)
@@ -151,7 +151,7 @@ class JobStore:
         self, educator_id: str, limit: int, before: tuple[float, str] | None = None
     ) -> list[dict[str, Any]]:
         """Up to `limit` of the educator's jobs, newest first by (createdAt, jobId), and only those
-        older than `before` when given (keyset paging: hub.paging; one index range scan a page)."""
+        older than `before` when given (keyset paging: hub.core.paging; one index range scan a page)."""
         if before is None:
             rows = self.db.execute(
                 "SELECT state FROM jobs WHERE educator_id = ? ORDER BY created_at DESC, job_id DESC LIMIT ?",

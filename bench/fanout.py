@@ -190,7 +190,7 @@ def measure_peer(
 
 
 def write(rows: list[dict[str, Any]], clients: int, messages: int, out: Path) -> None:
-    from hub.protocol import batch_frame, envelope_json
+    from hub.core.protocol import batch_frame, envelope_json
 
     sample = {"id": "n-0123456789ab", "level": "info", "title": "m100", "body": repr(time.time()), "broadcast": False}
     one_frame = len(batch_frame([envelope_json(100, "notification", time.time(), sample)])) + 4

@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hub.protocol import batch_frame, envelope_json  # noqa: E402
+from hub.core.protocol import batch_frame, envelope_json  # noqa: E402
 
 
 def bare_app() -> FastAPI:

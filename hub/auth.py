@@ -11,7 +11,7 @@ from typing import Literal
 
 import jwt
 
-from hub.errors import AuthError, HubError
+from hub.core.errors import AuthError, HubError
 
 Role = Literal["educator", "service", "admin"]
 ROLES: tuple[str, ...] = ("educator", "service", "admin")

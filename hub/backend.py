@@ -78,7 +78,7 @@ class Backend:
         educator a notification saying so."""
         found = await self.desk._find(job_id, None)
         if found is None:
-            from hub.errors import NotFound
+            from hub.core.errors import NotFound
 
             raise NotFound(f"no job {job_id}")
         changes = {k: v for k, v in (("status", status), ("progress", progress), ("message", message)) if v is not None}

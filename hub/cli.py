@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from hub.auth import ROLES, SECRET_FILE, issue_token, resolve_secret
-from hub.errors import HubError
+from hub.core.errors import HubError
 from hub.logs import configure as configure_logging
 from hub.settings import Settings, default_data_dir
 

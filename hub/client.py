@@ -27,7 +27,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from hub.clienttokens import TokenSource, refresh_delay, token_times
-from hub.protocol import SUBPROTOCOL
+from hub.core.protocol import SUBPROTOCOL
 
 log = logging.getLogger("hub.client")
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from hub.errors import HubError
+from hub.core.errors import HubError
 
 log = logging.getLogger("hub.raycluster")
 

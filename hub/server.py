@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from hub.auth import SECRET_FILE, issue_token, resolve_secret
-from hub.errors import HubError
+from hub.core.errors import HubError
 from hub.raycluster import RECORD_FILE, DataDirLock, holder_pid, in_use_message, join, read_record
 from hub.settings import Settings
 

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.core.config import ShardConfig
+
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "hub"
-
-
-@dataclass(frozen=True, slots=True)
-class ShardConfig:
-    """What a registry shard needs; plain values so it crosses into the actor as it is."""
-
-    history_max: int = 1000
-    history_age: float = 300.0
-    feed_limit: int = 100_000
-    poll_timeout: float = 15.0
-    ingress_lease: float = 60.0
-    jobs_per_educator: int = 500
 
 
 class Settings(BaseSettings):

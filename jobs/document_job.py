@@ -3,13 +3,11 @@ the text and its index are kept in the job store, so `quiz_generation` can use i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jobs.context import JobContext
+from jobs.params import DocumentProcessingParams
 from jobs.words import plural
-
-if TYPE_CHECKING:
-    from jobs.kinds import DocumentProcessingParams
 
 # Where each stage starts in the overall progress.
 STAGE_START = {"parsing": 5.0, "chunking": 60.0, "indexing": 70.0}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
-from hub.errors import InvalidInput
+from hub.core.errors import InvalidInput
 from jobs.quiz import (
     _STOPWORDS,
     _TOKEN_RE,
@@ -38,7 +38,7 @@ Progress = Callable[[float, str], None]
 
 class DocumentError(InvalidInput, ValueError):
     """Unsupported type, unreadable/corrupt file, empty text. Plain-words message, shown to the
-    educator as it is (hub.errors.InvalidInput): a 422 at submission, or the failed job's error."""
+    educator as it is (hub.core.errors.InvalidInput): a 422 at submission, or the failed job's error."""
 
 
 # What files of the types people most often upload by mistake start with (their "magic bytes").

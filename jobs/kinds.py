@@ -1,4 +1,5 @@
-"""Job kinds: their parameters (validated at submission, 422 on bad params) and their runners.
+"""Job kinds: what each runs and with which parameters (`jobs.params`; validated at submission,
+422 `InvalidParams` on bad ones).
 
 Built-in kinds live here; custom kinds are registered at run time by a notebook or service
 (`jobs.job_kind`) and kept by the job store actor, where monitors find them by name.
@@ -7,108 +8,29 @@ Built-in kinds live here; custom kinds are registered at run time by a notebook 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import inspect
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ValidationError
 
-from hub.errors import InvalidInput as InvalidInput  # raised by job kinds: shown as it is
-from jobs import documents, quiz
+from hub.core.errors import InvalidInput as InvalidInput  # raised by job kinds: shown as it is
+from hub.core.errors import InvalidParams
+from jobs import document_job, quiz_job
 from jobs.context import JobContext
-
-MAX_TEXT = 2_000_000  # characters of inline document text
-MAX_UPLOAD = documents.MAX_BYTES  # bytes of a document upload (20 MiB)
-
-
-def has_words(text: str) -> bool:
-    """Whether `text` holds a word or a number (the tokens quizzes and the index are made of)."""
-    return quiz._TOKEN_RE.search(text) is not None
-
-
-class Params(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-
-class AnyParams(Params):
-    """Params of a custom kind that declared no model: any JSON object."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-class QuizGenerationParams(Params):
-    text: str | None = Field(default=None, max_length=MAX_TEXT)
-    document_id: str | None = Field(default=None, max_length=128)
-    num_questions: int = Field(default=10, ge=1, le=50)
-    quiz_id: str | None = Field(default=None, max_length=128)
-
-    @model_validator(mode="after")
-    def _source(self) -> QuizGenerationParams:
-        if self.text is not None and self.text.strip() and not has_words(self.text):
-            raise ValueError("the `text` has no words or numbers, so no question can be made from it")
-        if self.text is not None and not self.text.strip():
-            raise ValueError(
-                "the `text` is empty (or only spaces); give the document's text, "
-                "or leave it out and give a `documentId`"
-            )
-        if not self.text and not self.document_id:
-            raise ValueError("give the source document's `text` or a `documentId`")
-        if self.quiz_id is None:
-            self.quiz_id = _new_id("quiz")
-        return self
-
-
-class QuestionReplaceParams(Params):
-    quiz_id: str = Field(min_length=1, max_length=128)
-    question_id: str = Field(min_length=1, max_length=128)
-
-
-class DocumentProcessingParams(Params):
-    document_id: str | None = Field(default=None, max_length=128)
-    text: str | None = Field(default=None, max_length=MAX_TEXT)
-    content: str | None = Field(default=None, description="the file, base64")
-    filename: str | None = Field(default=None, max_length=255)
-
-    @model_validator(mode="after")
-    def _source(self) -> DocumentProcessingParams:
-        if self.content is not None:
-            if not self.filename:
-                raise ValueError("`content` needs its `filename` (.txt, .md, .html or .pdf)")
-            try:
-                raw = base64.b64decode(self.content, validate=True)
-            except (binascii.Error, ValueError):
-                raise ValueError("`content` is not valid base64") from None
-            documents.check_upload(raw, self.filename)  # DocumentError (over MAX_UPLOAD too): a ValueError, so 422
-        elif self.text is not None and not self.text.strip():
-            raise ValueError("the `text` is empty (or only spaces); give the document's text")
-        elif not self.text:
-            raise ValueError("give the document's `text`, or its `content` (base64) with a `filename`")
-        elif not has_words(self.text):
-            raise ValueError("the `text` has no words or numbers, so there is nothing to process")
-        if self.document_id is None:
-            self.document_id = _new_id("doc")
-        return self
-
-    def upload_size(self) -> int:
-        """Bytes of the document (checked against MAX_UPLOAD: 422 past it, as any param that cannot run)."""
-        if self.content is not None:
-            return len(self.content) * 3 // 4 - self.content[-2:].count("=")
-        return len((self.text or "").encode())
-
-    def raw_bytes(self) -> tuple[bytes, str]:
-        if self.content is not None:
-            return base64.b64decode(self.content), self.filename or "document.txt"
-        return (self.text or "").encode(), self.filename or "document.txt"
-
+from jobs.params import (
+    MAX_UPLOAD as MAX_UPLOAD,
+)
+from jobs.params import (
+    AnyParams as AnyParams,
+)
+from jobs.params import (
+    DocumentProcessingParams,
+    Params,
+    QuestionReplaceParams,
+    QuizGenerationParams,
+)
 
 Runner = Callable[[JobContext, Any], Any]
 
@@ -167,43 +89,16 @@ def register_kind(kind: JobKind) -> JobKind:
     return kind
 
 
-def sentence(msg: str) -> str:
-    """A pydantic error message as people read it: a validator's own sentence loses the
-    "Value error, " pydantic puts before it."""
-    return msg.removeprefix("Value error, ")
-
-
-class BadParams(ValueError):
-    """Params (or a publish's data) that cannot be used: HTTP 422 with `errors` as FastAPI's
-    `detail` list (`{loc, msg, type}` each); `str()` names each field and why, for code that calls
-    the desk directly (Backend.publish)."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        where = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', [])[1:]) or 'params'}: {e.get('msg')}" for e in errors
-        )
-        super().__init__(f"invalid params: {where}" if where else "invalid params")
-        self.errors = errors
-
-    @classmethod
-    def of(cls, exc: ValidationError, field: str) -> BadParams:
-        """From pydantic's errors on the body's `field` ("params", "data"), located as FastAPI
-        locates its own (`["body", field, ...]`), each message a sentence."""
-        return cls(
-            [{"loc": ["body", field, *e["loc"]], "msg": sentence(e["msg"]), "type": e["type"]} for e in exc.errors()]
-        )
-
-
 def validate_with(job_kind: JobKind, params: dict[str, Any]) -> Params:
     try:
         return job_kind.params.model_validate(params)
     except ValidationError as exc:
-        raise BadParams.of(exc, "params") from None
+        raise InvalidParams.of(exc, "params") from None
 
 
-def unknown_kind(kind: str, custom: list[str] = []) -> BadParams:  # noqa: B006 (read only)
+def unknown_kind(kind: str, custom: list[str] = []) -> InvalidParams:  # noqa: B006 (read only)
     names = sorted([*KINDS, *custom])
-    return BadParams(
+    return InvalidParams(
         [{"loc": ["body", "kind"], "msg": f"unknown job kind {kind!r}; one of {names}", "type": "value_error"}]
     )
 
@@ -241,8 +136,6 @@ def pack_kind(kind: JobKind) -> bytes:
 
 
 def _load_builtin() -> None:
-    from jobs import document_job, quiz_job
-
     register_kind(
         JobKind(
             "quiz_generation",

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hub.errors import InvalidInput
+from hub.core.errors import InvalidInput
 from jobs.words import plural
 
 MIN_WORDS = 6
@@ -64,7 +64,7 @@ Occurrence = tuple[str, str, int, int]  # term key, term class, start, end withi
 
 class QuizInputError(InvalidInput, ValueError):
     """The text cannot yield any question (too short, no usable sentences). Message says why; the
-    educator is shown it as it is (hub.errors.InvalidInput)."""
+    educator is shown it as it is (hub.core.errors.InvalidInput)."""
 
 
 @dataclass(frozen=True, slots=True)

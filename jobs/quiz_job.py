@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jobs import quiz
 from jobs.context import JobContext
+from jobs.params import QuestionReplaceParams, QuizGenerationParams
 from jobs.words import plural
-
-if TYPE_CHECKING:
-    from jobs.kinds import QuestionReplaceParams, QuizGenerationParams
 
 # Share of the overall progress each phase takes.
 ANALYSE_DONE = 10.0

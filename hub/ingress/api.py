@@ -13,11 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity, verify_token
-from hub.errors import AuthError, Forbidden, HubError, RateLimited, TooLarge
+from hub.core.errors import AuthError, Forbidden, HubError, RateLimited, TooLarge
+from hub.core.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, next_link
 from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
 from hub.ingress.strict import StrictJSONResponse, StrictJSONRoute
-from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, next_link
 
 PAGE_HEADERS = {  # GET /api/jobs: where the next page is (absent on the last page)
     "Link": {"description": 'RFC 8288: `</api/jobs?limit=N&cursor=C>; rel="next"`', "schema": {"type": "string"}},
@@ -121,7 +121,7 @@ def build_router(
 
 
 def install_error_handlers(app: Any, metrics: Any) -> None:
-    from jobs.kinds import BadParams
+    from hub.core.errors import InvalidParams
 
     async def hub_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HubError)
@@ -132,12 +132,12 @@ def install_error_handlers(app: Any, metrics: Any) -> None:
         return JSONResponse({"detail": exc.message}, status_code=exc.http_status, headers=headers)
 
     async def bad_params(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, BadParams)
+        assert isinstance(exc, InvalidParams)
         metrics.errors.inc(code="bad_params")
         return JSONResponse({"detail": exc.errors}, status_code=422)
 
     app.add_exception_handler(HubError, hub_error)
-    app.add_exception_handler(BadParams, bad_params)
+    app.add_exception_handler(InvalidParams, bad_params)
 
 
 async def ping_all(shards: list[Any], timeout: float = 3.0) -> tuple[bool, dict[str, Any]]:

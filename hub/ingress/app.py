@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import WebSocketRoute
 
 from hub import __version__
+from hub.core.limits import Buckets, ConnectionCaps
 from hub.ingress.api import BodyLimit, build_router, install_error_handlers, ping_all
 from hub.ingress.apidocs import create_documented_app
 from hub.ingress.desk import ClusterLike, JobDesk
@@ -24,7 +25,6 @@ from hub.ingress.edge import install_edge
 from hub.ingress.relay import Relay
 from hub.ingress.ws import WsContext, serve_websocket
 from hub.ingress.wsproto import give_back_memory
-from hub.limits import Buckets, ConnectionCaps
 from hub.metrics import IngressMetrics, shard_lines
 from hub.settings import Settings
 

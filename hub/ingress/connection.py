@@ -20,11 +20,11 @@ from typing import Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from hub import strictjson
+from hub.core import strictjson
+from hub.core.outbox import Delivery, Outbox
+from hub.core.protocol import batch_frame, envelope_json
+from hub.core.stream import Envelope
 from hub.metrics import IngressMetrics
-from hub.outbox import Delivery, Outbox
-from hub.protocol import batch_frame, envelope_json
-from hub.stream import Envelope
 
 log = logging.getLogger("hub.conn")
 
@@ -43,7 +43,7 @@ def fit_reason(reason: str) -> str:
 def data_json(data: object, metrics: IngressMetrics | None = None) -> str:
     """An envelope's `data` as strict JSON. Data that strict JSON cannot carry (registry shards make
     it safe where it enters, so only from an older shard or a bug) is made safe the same way for
-    every transport (hub.strictjson.safe), counted and logged, rather than failing the write."""
+    every transport (hub.core.strictjson.safe), counted and logged, rather than failing the write."""
     text, problem = strictjson.dumps_safe(data)
     if problem is not None:
         log.warning("message data made safe for strict JSON: %s", problem)

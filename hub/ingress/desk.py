@@ -12,13 +12,22 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.auth import Identity
-from hub.errors import HUB_FAILED, Conflict, Forbidden, NotFound, RateLimited, UpstreamError, new_reference
-from hub.jobstate import TERMINAL, JobState
-from hub.limits import Buckets
+from hub.core.errors import (
+    HUB_FAILED,
+    Conflict,
+    Forbidden,
+    InvalidParams,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+    new_reference,
+)
+from hub.core.jobstate import TERMINAL, JobState
+from hub.core.limits import Buckets
+from hub.core.sharding import shard_of
+from hub.core.strictjson import problem as strict_problem
 from hub.metrics import IngressMetrics
-from hub.sharding import shard_of
-from hub.strictjson import problem as strict_problem
-from jobs.kinds import MAX_UPLOAD, BadParams, resolve_kind, unknown_kind, validate_with
+from jobs.kinds import MAX_UPLOAD, resolve_kind, unknown_kind, validate_with
 
 log = logging.getLogger("hub.jobs")
 
@@ -76,7 +85,7 @@ class JobDesk:
     # -- jobs -------------------------------------------------------------------------------
 
     async def submit(self, who: Identity, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Validate (BadParams: 422, a document over MAX_UPLOAD included), record in the job store,
+        """Validate (InvalidParams: 422, a document over MAX_UPLOAD included), record in the job store,
         then publish `queued` and start the job's monitor actor together. Every step either succeeds or leaves no trace:
         a record the store refuses (busy past its timeout, disk full) is UpstreamError (503) with
         nothing published; a monitor that cannot be started undoes the record (deleted, or ended
@@ -89,13 +98,13 @@ class JobDesk:
         if job_kind is None:
             raise unknown_kind(kind, await self.cluster.store.kind_names())
         # Off the event loop: an upload's checks decode up to 20 MiB.
-        valid = await asyncio.to_thread(validate_with, job_kind, params)  # BadParams -> 422
+        valid = await asyncio.to_thread(validate_with, job_kind, params)  # InvalidParams -> 422
         size = getattr(valid, "upload_size", lambda: 0)()
         if size > MAX_UPLOAD:
             sentence = (
                 f"the document is {size / 2**20:.1f} MiB ({size:,} bytes); the limit is {MAX_UPLOAD // 2**20} MiB"
             )
-            raise BadParams([{"loc": ["body", "params"], "msg": sentence, "type": "too_large"}])
+            raise InvalidParams([{"loc": ["body", "params"], "msg": sentence, "type": "too_large"}])
         if job_kind.check is not None:  # what the store already shows wrong (InvalidInput: 422)
             await job_kind.check(self.cluster.store, who.sub, valid)
         now = time.time()
@@ -181,7 +190,7 @@ class JobDesk:
     async def jobs_page(
         self, who: Identity, limit: int, before: tuple[float, str] | None
     ) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
-        """A page of the caller's jobs, newest first, older than `before` (hub.paging), from the job
+        """A page of the caller's jobs, newest first, older than `before` (hub.core.paging), from the job
         store (every job, not only the newest a shard holds), each replaced by the shard's state
         when it holds the job (running jobs' live progress). Returns the page and the key to
         continue after, None on the last page."""
@@ -255,7 +264,7 @@ class JobDesk:
 
     async def publish(self, who: Identity, body: Publish) -> int:
         """Deliver an analytics_update or notification; returns how many educators it reached.
-        BadParams (422) for data strict JSON cannot carry (NaN, Infinity, a lone surrogate): an
+        InvalidParams (422) for data strict JSON cannot carry (NaN, Infinity, a lone surrogate): an
         HTTP body with such a value never gets here, but a back end's `Backend.publish` does."""
         if not who.may("service"):
             raise Forbidden("publishing needs a service or admin token")
@@ -267,15 +276,15 @@ class JobDesk:
             else:
                 data = AnalyticsData.model_validate(body.data).model_dump(by_alias=True, exclude_none=True)
         except ValidationError as exc:
-            raise BadParams.of(exc, "data") from None
+            raise InvalidParams.of(exc, "data") from None
         found = strict_problem(data)
         if found is not None:
-            raise BadParams([{"loc": ["body", "data"], "msg": f"not strict JSON: {found}", "type": "json_invalid"}])
+            raise InvalidParams([{"loc": ["body", "data"], "msg": f"not strict JSON: {found}", "type": "json_invalid"}])
         if body.broadcast:
             return sum(await asyncio.gather(*(s.broadcast(body.type, data) for s in self.cluster.shards)))
         targets = list(dict.fromkeys(body.educator_ids or ([data["educatorId"]] if data.get("educatorId") else [])))
         if not targets:
-            raise BadParams(
+            raise InvalidParams(
                 [
                     {
                         "loc": ["body", "educatorIds"],

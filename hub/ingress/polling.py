@@ -10,10 +10,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from hub import strictjson
+from hub.core import strictjson
+from hub.core.stream import Envelope
 from hub.ingress.connection import envelope_text
 from hub.ingress.relay import Relay
-from hub.stream import Envelope
 
 MAX_TIMEOUT = 30.0
 MAX_MESSAGES = 1000

@@ -15,13 +15,13 @@ import uuid
 from functools import partial
 from typing import Any, Protocol
 
-from hub.coalesce import Coalescer
-from hub.errors import UpstreamError
+from actors.coalesce import Coalescer
+from hub.core.errors import UpstreamError
+from hub.core.protocol import envelope_json
+from hub.core.sharding import shard_of
+from hub.core.stream import Envelope
 from hub.ingress.connection import Connection, data_json
 from hub.metrics import IngressMetrics
-from hub.protocol import envelope_json
-from hub.sharding import shard_of
-from hub.stream import Envelope
 
 log = logging.getLogger("hub.relay")
 conn_log = logging.getLogger("hub.conn")

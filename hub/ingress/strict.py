@@ -1,10 +1,10 @@
-"""Strict JSON on the HTTP API, for every route at once (hub.strictjson has the rule).
+"""Strict JSON on the HTTP API, for every route at once (hub.core.strictjson has the rule).
 
 - Bodies: `StrictJSONRoute` hands FastAPI a request whose `json()` parses strictly, so a body with
   NaN, Infinity, a number past a double or a lone surrogate gets FastAPI's 422 for invalid JSON,
   with the reason (`ctx.error`) naming the field, before any endpoint or model sees it.
 - Answers: `StrictJSONResponse` writes strict JSON; a value that slipped through (a stored result
-  from before this rule) is made safe (`hub.strictjson.safe`: null, U+FFFD) and logged, never a 500.
+  from before this rule) is made safe (`hub.core.strictjson.safe`: null, U+FFFD) and logged, never a 500.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub import strictjson
+from hub.core import strictjson
 
 log = logging.getLogger("hub.api")
 
 
 class StrictJSONRequest(Request):
-    """A request whose JSON body is parsed by hub.strictjson.loads (NotStrictJSON -> 422)."""
+    """A request whose JSON body is parsed by hub.core.strictjson.loads (NotStrictJSON -> 422)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):

@@ -15,14 +15,10 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth import TOKEN_EXPIRED, Identity, verify_refresh, verify_token
-from hub.errors import AuthError, BadFrame, ClientError, HubError, RateLimited, UpstreamError
-from hub.ingress.connection import Connection, fit_reason
-from hub.ingress.relay import Relay
-from hub.ingress.wsproto import WRITER_KEY
-from hub.limits import ConnectionCaps, TokenBucket
-from hub.metrics import IngressMetrics
-from hub.outbox import Outbox
-from hub.protocol import (
+from hub.core.errors import AuthError, BadFrame, ClientError, HubError, RateLimited, UpstreamError
+from hub.core.limits import ConnectionCaps, TokenBucket
+from hub.core.outbox import Outbox
+from hub.core.protocol import (
     MESSAGE_TYPES,
     SUBPROTOCOL,
     Cancel,
@@ -37,6 +33,10 @@ from hub.protocol import (
     refreshed_frame,
     welcome_frame,
 )
+from hub.ingress.connection import Connection, fit_reason
+from hub.ingress.relay import Relay
+from hub.ingress.wsproto import WRITER_KEY
+from hub.metrics import IngressMetrics
 from hub.settings import Settings
 
 log = logging.getLogger("hub.ws")

@@ -24,8 +24,8 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
+from actors.names import shard_name
 from hub.auth import issue_token
-from hub.sharding import shard_name
 from jobs.kinds import Params
 from tests.conftest import SECRET, free_port, scaled
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hub.client import HubClient
-from hub.sharding import shard_of
+from hub.core.sharding import shard_of
 from tests.cluster.conftest import NODE_IN_MESSAGE, SHARDS, HubCluster, api, submit
 from tests.conftest import scaled, until
 

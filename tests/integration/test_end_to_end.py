@@ -10,8 +10,8 @@ import time
 import pytest
 import ray
 
+from actors.names import job_actor_name
 from hub.server import LocalHub
-from hub.sharding import job_actor_name
 from tests.conftest import scaled
 from tests.integration.conftest import Api, messages_until, open_ws, terminal
 

@@ -17,9 +17,10 @@ import httpx
 import pytest
 import ray
 
+from actors.names import job_actor_name, shard_name
 from hub.client import HubClient
+from hub.core.sharding import shard_of
 from hub.server import LocalHub
-from hub.sharding import job_actor_name, shard_name, shard_of
 from jobs import connect
 from tests.conftest import scaled, until
 from tests.integration.conftest import Api

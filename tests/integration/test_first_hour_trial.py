@@ -20,7 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from hub.auth import BAD_SIGNATURE, issue_token
-from hub.errors import HubError
+from hub.core.errors import HubError
 from hub.server import LocalHub
 from hub.settings import Settings
 from jobs import Hub, HubRefused, Job, connect, local_hub

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import ray
 
-from hub.paging import DEFAULT_LIMIT
+from hub.core.paging import DEFAULT_LIMIT
 from hub.server import LocalHub
 from tests.conftest import scaled
 from tests.integration.conftest import Api, open_ws

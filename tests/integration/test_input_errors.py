@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import ray
 
-from hub.errors import InvalidInput
+from hub.core.errors import InvalidInput
 from hub.server import LocalHub
 from jobs import JobFailed, connect
 from jobs.kinds import Params

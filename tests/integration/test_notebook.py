@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import HubError
+from hub.core.errors import HubError
 from hub.server import LocalHub
 from jobs import JobFailed, connect, local_hub
 from tests.conftest import scaled

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import HubError
+from hub.core.errors import HubError
 from hub.server import LocalHub
 from jobs import local_hub
 from tests.conftest import free_port, scaled
@@ -188,7 +188,7 @@ hub.close()
 
 STALE = """
 from hub.backend import Backend
-from hub.errors import HubError
+from hub.core.errors import HubError
 from jobs import connect
 for attempt in (lambda: connect(educator="x"), Backend.connect):
     try:

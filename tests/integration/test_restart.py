@@ -10,11 +10,10 @@ from pathlib import Path
 import httpx
 import ray
 
-from actors.handles import STORE_NAME
+from actors.names import STORE_NAME, job_actor_name, shard_name
 from actors.store import STOPPED_REASON
 from hub.server import LocalHub
 from hub.settings import Settings
-from hub.sharding import job_actor_name, shard_name
 from jobs import connect
 from tests.conftest import scaled
 from tests.integration.conftest import DOCUMENT, SECRET, open_ws

@@ -18,12 +18,13 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from hub import strictjson
+from actors.names import shard_name
 from hub.backend import Backend
+from hub.core import strictjson
+from hub.core.errors import InvalidParams
+from hub.core.sharding import shard_of
 from hub.server import LocalHub
-from hub.sharding import shard_name, shard_of
 from jobs import connect
-from jobs.kinds import BadParams
 from tests.conftest import scaled
 from tests.integration.conftest import Api, messages_until, open_ws
 from tests.strict_values import CONSTANTS, OVERFLOWS, SURROGATE_FRAMES, lenient_text, values
@@ -201,7 +202,7 @@ def test_a_custom_kinds_non_finite_result_and_lone_surrogate_message_are_made_sa
 
 def test_backend_publish_of_a_non_finite_value_is_refused(hub: LocalHub, educator: Api) -> None:
     backend = Backend.connect(namespace=hub.settings.namespace)
-    with pytest.raises(BadParams) as info:
+    with pytest.raises(InvalidParams) as info:
         asyncio.run(backend.publish("analytics_update", {"updates": {"v": math.nan}}, [educator.educator_id]))
     assert "NaN" in info.value.errors[0]["msg"]
 

@@ -154,7 +154,7 @@ def test_a_queued_job_that_ray_cannot_place_is_cancelled_at_once(hub: LocalHub, 
     it, not queue the cancel behind a placement that never comes (the monitor is killed)."""
     import ray
 
-    from hub.sharding import job_actor_name
+    from actors.names import job_actor_name
 
     nb = connect(hub.url, hub.token("gpu-registrar"), namespace=hub.settings.namespace)
     nb.register_kind("needs_a_gpu", failing_kind, WhichParams, resources={"num_gpus": 1})

@@ -22,7 +22,7 @@ def test_every_builtin_kind_has_an_example_its_model_accepts() -> None:
     assert set(KIND_EXAMPLES) == set(BUILTIN)
     for name, example in KIND_EXAMPLES.items():
         assert example["value"]["kind"] == name
-        validate_with(KINDS[name], example["value"]["params"])  # raises BadParams if the docs lie
+        validate_with(KINDS[name], example["value"]["params"])  # raises InvalidParams if the docs lie
 
 
 def test_params_become_any_of_the_kinds_models_or_a_custom_object() -> None:

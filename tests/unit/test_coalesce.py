@@ -1,4 +1,4 @@
-"""hub.coalesce: calls go out at once when idle and coalesce while one is under way."""
+"""actors.coalesce: calls go out at once when idle and coalesce while one is under way."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from hub.coalesce import Coalescer
+from actors.coalesce import Coalescer
 
 
 class Recorder:

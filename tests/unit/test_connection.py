@@ -6,10 +6,10 @@ from typing import Any
 
 from starlette.websockets import WebSocketState
 
+from hub.core.outbox import Outbox
+from hub.core.stream import EducatorStream
 from hub.ingress.connection import Connection
 from hub.metrics import IngressMetrics
-from hub.outbox import Outbox
-from hub.stream import EducatorStream
 
 
 class FakeSocket:

@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from hub.outbox import Delivery, Outbox
-from hub.stream import EducatorStream
+from hub.core.outbox import Delivery, Outbox
+from hub.core.stream import EducatorStream
 
 JOBS = ("j1", "j22", "j333", "j4444", "j5")
 NEXT = {None: "queued", "queued": "processing", "processing": "completed"}

@@ -15,9 +15,18 @@ from typing import Any
 import pytest
 from ray.exceptions import RayTaskError
 
-from hub.errors import HUB_FAILED, ClientError, InvalidInput, clean_sentence, new_reference, public_reason, unwrap
+from hub.core.errors import (
+    HUB_FAILED,
+    ClientError,
+    InvalidInput,
+    InvalidParams,
+    clean_sentence,
+    new_reference,
+    public_reason,
+    unwrap,
+)
 from jobs.documents import MAX_BYTES, SUPPORTED, DocumentError, check_upload, extract_text
-from jobs.kinds import KINDS, BadParams, validate_with
+from jobs.kinds import KINDS, validate_with
 from jobs.quiz import QuizInputError
 from tests.pdfgen import make_pdf
 
@@ -171,7 +180,7 @@ def test_a_pdf_valid_at_its_header_but_damaged_fails_in_the_task_with_a_sentence
 
 
 def refusal(kind: str, params: dict[str, Any]) -> str:
-    with pytest.raises(BadParams) as info:
+    with pytest.raises(InvalidParams) as info:
         validate_with(KINDS[kind], params)
     return json.dumps(info.value.errors)
 
@@ -220,7 +229,7 @@ def test_an_actor_call_that_fails_is_a_sentence_and_the_log_says_what_failed(cap
 
     from actors.handles import StoreClient
     from actors.store import StoreBusy
-    from hub.errors import UpstreamError
+    from hub.core.errors import UpstreamError
 
     class Method:
         def remote(self, *args: Any) -> Any:
@@ -239,9 +248,9 @@ def test_an_actor_call_that_fails_is_a_sentence_and_the_log_says_what_failed(cap
 
 
 def test_a_params_refusal_is_the_validators_sentence_without_pydantics_prefix() -> None:
-    from jobs.kinds import KINDS, BadParams, validate_with
+    from jobs.kinds import KINDS, validate_with
 
-    with pytest.raises(BadParams) as info:
+    with pytest.raises(InvalidParams) as info:
         validate_with(KINDS["quiz_generation"], {"text": "   "})
     msg = info.value.errors[0]["msg"]
     assert msg.startswith("the `text` is empty"), msg  # pydantic's own "Value error, " is gone

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hub.cli import hub_command
+from hub.notebook import status_line
 from hub.raycluster import (
     DataDirLock,
     holder_pid,
@@ -22,7 +23,6 @@ from hub.raycluster import (
     read_record,
     split_address,
 )
-from jobs.notebook import status_line
 from jobs.words import plural
 
 # -- Ray token auth ------------------------------------------------------------------------------

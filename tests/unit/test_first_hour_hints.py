@@ -12,9 +12,9 @@ import pytest
 
 from hub.auth import BAD_SIGNATURE, issue_token, verify_token
 from hub.cli import token_hint
-from hub.errors import AuthError, HubError
+from hub.core.errors import AuthError, HubError
 from hub.ingress.connection import fit_reason
-from jobs.notebook import DEFAULT_URL, HubRefused, hub_url, retry_wait
+from hub.notebook import DEFAULT_URL, HubRefused, hub_url, retry_wait
 
 SECRET = "the-secret-of-this-hub-0123456789abcdef"
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from actors.job_monitor import JobMonitor
-from hub.errors import InvalidInput
+from hub.core.errors import InvalidInput
 from jobs.context import JobContext
 from jobs.kinds import JobKind, Params, register_kind
 
@@ -338,7 +338,7 @@ def test_a_result_strict_json_cannot_carry_is_made_safe_before_it_is_stored_and_
     `processing` for ever: the store call failed again and again. It is made safe in the monitor."""
     import pickle
 
-    from hub import strictjson
+    from hub.core import strictjson
 
     shard = run_monitor({}, kind="unit_odd_result")
     assert shard.updates[-1]["status"] == "completed"

@@ -1,6 +1,6 @@
 import pytest
 
-from hub.limits import Buckets, ConnectionCaps, TokenBucket
+from hub.core.limits import Buckets, ConnectionCaps, TokenBucket
 
 
 def test_token_bucket_allows_a_burst_then_the_rate() -> None:

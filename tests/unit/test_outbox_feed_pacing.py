@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from hub.feed import IngressFeed
-from hub.outbox import Delivery, Outbox
-from hub.pacing import UpdateCoalescer
-from hub.protocol import batch_frame
-from hub.stream import EducatorStream
+from hub.core.feed import IngressFeed
+from hub.core.outbox import Delivery, Outbox
+from hub.core.pacing import UpdateCoalescer
+from hub.core.protocol import batch_frame
+from hub.core.stream import EducatorStream
 
 
 def tick(seq: int, job: str = "j") -> Delivery:
@@ -117,7 +117,7 @@ def test_coalescer_sends_transitions_at_once_and_paces_ticks() -> None:
 
 
 def test_envelope_json_with_shared_data_matches_the_plain_form() -> None:
-    from hub.protocol import dumps, envelope_json
+    from hub.core.protocol import dumps, envelope_json
 
     data = {"title": "Maintenance", "n": [1, 2], "ü": "ö"}
     plain = envelope_json(7, "notification", 1764094212.531, data)

@@ -1,4 +1,4 @@
-"""Paging of GET /api/jobs (hub.paging, JobStore.list_jobs_page) and the snapshot's truncation flag
+"""Paging of GET /api/jobs (hub.core.paging, JobStore.list_jobs_page) and the snapshot's truncation flag
 (RegistryShard, welcome_frame). No Ray."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 
 from actors.registry import RegistryShard
 from actors.store import JobStore
-from hub.paging import BadCursor, decode_cursor, encode_cursor, next_link
-from hub.protocol import welcome_frame
-from hub.settings import ShardConfig
+from hub.core.config import ShardConfig
+from hub.core.paging import BadCursor, decode_cursor, encode_cursor, next_link
+from hub.core.protocol import welcome_frame
 from tests.unit.conftest import FakeClock
 from tests.unit.test_registry_shard import FakeStore
 from tests.unit.test_registry_shard import state as shard_state

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from hub.auth import issue_token, resolve_secret, verify_token
-from hub.errors import AuthError, BadFrame, HubError, InvalidTransition
-from hub.jobstate import JobState, check_transition, estimate_eta, message_for
-from hub.protocol import Cancel, Hello, Ping, parse_client_frame, welcome_frame
+from hub.core.errors import AuthError, BadFrame, HubError, InvalidTransition
+from hub.core.jobstate import JobState, check_transition, estimate_eta, message_for
+from hub.core.protocol import Cancel, Hello, Ping, parse_client_frame, welcome_frame
 
 
 def test_parse_hello_with_resume_and_types() -> None:

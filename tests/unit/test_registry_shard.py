@@ -4,8 +4,8 @@ import asyncio
 from typing import Any
 
 from actors.registry import RegistryShard
-from hub.settings import ShardConfig
-from hub.stream import Envelope
+from hub.core.config import ShardConfig
+from hub.core.stream import Envelope
 from tests.unit.conftest import FakeClock
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from actors.store import STOPPED_REASON, JobStore, StoreBusy
-from hub.errors import UpstreamError
+from hub.core.errors import UpstreamError
 from tests.unit.conftest import FakeClock
 
 

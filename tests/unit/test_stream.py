@@ -1,4 +1,4 @@
-from hub.stream import EducatorStream
+from hub.core.stream import EducatorStream
 
 
 def make(max_messages: int = 5, max_age: float = 60.0) -> EducatorStream:

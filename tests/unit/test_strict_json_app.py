@@ -17,14 +17,15 @@ from starlette.testclient import TestClient
 
 from actors.registry import RegistryShard
 from actors.store import JobStore
-from hub import strictjson
 from hub.auth import Identity, issue_token
+from hub.core import strictjson
+from hub.core.config import ShardConfig
+from hub.core.errors import InvalidParams
+from hub.core.sharding import shard_of
 from hub.ingress.app import create_app
 from hub.ingress.desk import JobDesk, Publish
 from hub.metrics import IngressMetrics
-from hub.settings import Settings, ShardConfig
-from hub.sharding import shard_of
-from jobs.kinds import BadParams
+from hub.settings import Settings
 from tests.strict_values import CONSTANTS, OVERFLOWS, SURROGATE_FRAMES, lenient_text, values
 
 SECRET = "unit-test-secret-0123456789abcdef0123"
@@ -142,7 +143,7 @@ def test_backend_publish_from_code_is_refused_with_the_reason(tmp_path: Path) ->
 
     desk = JobDesk(FakeCluster(tmp_path), IngressMetrics())
     body = Publish(type="analytics_update", data={"updates": {"v": math.nan}}, educatorIds=["alice"])  # type: ignore[call-arg]
-    with pytest.raises(BadParams) as info:
+    with pytest.raises(InvalidParams) as info:
         asyncio.run(desk.publish(Identity(sub="backend", role="admin"), body))
     assert info.value.errors[0]["msg"].startswith("not strict JSON: updates.v: NaN")
 

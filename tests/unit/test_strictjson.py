@@ -1,4 +1,4 @@
-"""Strict JSON (PROTOCOL.md section 2): the rule (hub.strictjson), client frames, and the relay's
+"""Strict JSON (PROTOCOL.md section 2): the rule (hub.core.strictjson), client frames, and the relay's
 isolation of a failed write or a dead pump. No Ray, no sockets: a plain RegistryShard and fake writers."""
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from starlette.websockets import WebSocketState
 
 from actors.registry import RegistryShard
 from actors.store import JobStore
-from hub import strictjson
-from hub.errors import BadFrame
+from hub.core import strictjson
+from hub.core.config import ShardConfig
+from hub.core.errors import BadFrame
+from hub.core.outbox import Outbox
+from hub.core.protocol import dumps, error_frame, parse_client_frame, pong_frame, welcome_frame
 from hub.ingress.connection import Connection, fit_reason
 from hub.ingress.relay import Relay
 from hub.metrics import IngressMetrics
-from hub.outbox import Outbox
-from hub.protocol import dumps, error_frame, parse_client_frame, pong_frame, welcome_frame
-from hub.settings import ShardConfig
 from tests.strict_values import CONSTANTS, OVERFLOWS, SURROGATE_FRAMES, lenient_text, values
 
 

@@ -1,5 +1,5 @@
 """Token expiry (PROTOCOL.md section 2, "Token expiry"), clock-skew leeway, and the `refresh` op:
-the pure parts (hub.auth, hub.protocol, Settings)."""
+the pure parts (hub.auth, hub.core.protocol, Settings)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import jwt
 import pytest
 
 from hub.auth import TOKEN_EXPIRED, Identity, issue_token, verify_refresh, verify_token
-from hub.errors import AuthError, BadFrame
-from hub.protocol import Refresh, parse_client_frame, refreshed_frame
+from hub.core.errors import AuthError, BadFrame
+from hub.core.protocol import Refresh, parse_client_frame, refreshed_frame
 from hub.settings import Settings
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from hub.stream import Envelope
+from hub.core.stream import Envelope
 
 
 class IngressFeed:

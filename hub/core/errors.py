@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
+
+from pydantic import ValidationError
 
 
 class HubError(Exception):
@@ -98,6 +101,36 @@ class InvalidInput(ClientError):
 
     http_status = 422
     code = "invalid_input"
+
+
+def sentence(msg: str) -> str:
+    """A pydantic error message as people read it: a validator's own sentence loses the
+    "Value error, " pydantic puts before it."""
+    return msg.removeprefix("Value error, ")
+
+
+class InvalidParams(ClientError):
+    """Params (or a publish's data) that cannot be used: HTTP 422 with `errors` as FastAPI's
+    `detail` list (`{loc, msg, type}` each); `str()` names each field and why, for code that calls
+    the desk directly (Backend.publish)."""
+
+    http_status = 422
+    code = "bad_params"
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', [])[1:]) or 'params'}: {e.get('msg')}" for e in errors
+        )
+        super().__init__(f"invalid params: {where}" if where else "invalid params")
+        self.errors = errors
+
+    @classmethod
+    def of(cls, exc: ValidationError, field: str) -> InvalidParams:
+        """From pydantic's errors on the body's `field` ("params", "data"), located as FastAPI
+        locates its own (`["body", field, ...]`), each message a sentence."""
+        return cls(
+            [{"loc": ["body", field, *e["loc"]], "msg": sentence(e["msg"]), "type": e["type"]} for e in exc.errors()]
+        )
 
 
 HUB_FAILED = "the hub failed; reference {reference}"

@@ -14,8 +14,8 @@ import json
 import math
 from urllib.parse import urlencode
 
-from hub import strictjson
-from hub.errors import ClientError
+from hub.core import strictjson
+from hub.core.errors import ClientError
 
 DEFAULT_LIMIT = 500  # jobs per page when the request names no `limit`: what a v1 caller got before paging
 MAX_LIMIT = 500  # the most one page holds

@@ -23,8 +23,8 @@ import httpx
 
 from hub.auth import SECRET_FILE, issue_token, resolve_secret
 from hub.client import HubClient, ThreadedClient
-from hub.errors import HubError
-from hub.jobstate import TERMINAL
+from hub.core.errors import HubError
+from hub.core.jobstate import TERMINAL
 from hub.raycluster import RECORD_FILE, hub_running, join_hub, read_record
 from hub.settings import default_data_dir
 
@@ -218,7 +218,7 @@ class Hub:
         through Ray, not HTTP: this process joins the hub's Ray cluster first (see `join_ray`)."""
         import ray
 
-        from actors.handles import STORE_NAME
+        from actors.names import STORE_NAME
         from jobs.kinds import AnyParams, JobKind, pack_kind
 
         self.join_ray()

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
-from hub import strictjson
-from hub.errors import BadFrame
+from hub.core import strictjson
+from hub.core.errors import BadFrame
 
 MessageType = Literal["quiz_status", "question_replace", "document_processing", "analytics_update", "notification"]
 MESSAGE_TYPES: frozenset[str] = frozenset(MessageType.__args__)  # type: ignore[attr-defined]
@@ -66,7 +66,7 @@ KNOWN_OPS = frozenset({"hello", "subscribe", "unsubscribe", "ping", "cancel", "r
 
 def parse_client_frame(text: str | bytes) -> Hello | Subscribe | Unsubscribe | Ping | Cancel | Refresh:
     """Parse one inbound frame; BadFrame (with the offending op as `ref`) when it is not a valid op,
-    or not strict JSON (NaN, Infinity, a number past a double, a lone surrogate: hub.strictjson)."""
+    or not strict JSON (NaN, Infinity, a number past a double, a lone surrogate: hub.core.strictjson)."""
     try:
         raw = strictjson.loads(text)
     except strictjson.NotStrictJSON as exc:
@@ -97,7 +97,7 @@ def _op_of(text: str | bytes) -> str | None:
 
 
 def dumps(obj: Any) -> str:
-    """Compact strict JSON (hub.strictjson.dumps): UnsafeValue rather than a NaN or a lone surrogate
+    """Compact strict JSON (hub.core.strictjson.dumps): UnsafeValue rather than a NaN or a lone surrogate
     on the wire."""
     return strictjson.dumps(obj)
 

@@ -1,0 +1,100 @@
+"""The built-in job kinds' parameters: pydantic models validated at submission (camelCase in JSON,
+unknown fields refused), so a job that cannot run is a 422 before it costs anything."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from jobs import documents, quiz
+
+MAX_TEXT = 2_000_000  # characters of inline document text
+MAX_UPLOAD = documents.MAX_BYTES  # bytes of a document upload (20 MiB)
+
+
+def has_words(text: str) -> bool:
+    """Whether `text` holds a word or a number (the tokens quizzes and the index are made of)."""
+    return quiz._TOKEN_RE.search(text) is not None
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class AnyParams(Params):
+    """Params of a custom kind that declared no model: any JSON object."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class QuizGenerationParams(Params):
+    text: str | None = Field(default=None, max_length=MAX_TEXT)
+    document_id: str | None = Field(default=None, max_length=128)
+    num_questions: int = Field(default=10, ge=1, le=50)
+    quiz_id: str | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="after")
+    def _source(self) -> QuizGenerationParams:
+        if self.text is not None and self.text.strip() and not has_words(self.text):
+            raise ValueError("the `text` has no words or numbers, so no question can be made from it")
+        if self.text is not None and not self.text.strip():
+            raise ValueError(
+                "the `text` is empty (or only spaces); give the document's text, "
+                "or leave it out and give a `documentId`"
+            )
+        if not self.text and not self.document_id:
+            raise ValueError("give the source document's `text` or a `documentId`")
+        if self.quiz_id is None:
+            self.quiz_id = _new_id("quiz")
+        return self
+
+
+class QuestionReplaceParams(Params):
+    quiz_id: str = Field(min_length=1, max_length=128)
+    question_id: str = Field(min_length=1, max_length=128)
+
+
+class DocumentProcessingParams(Params):
+    document_id: str | None = Field(default=None, max_length=128)
+    text: str | None = Field(default=None, max_length=MAX_TEXT)
+    content: str | None = Field(default=None, description="the file, base64")
+    filename: str | None = Field(default=None, max_length=255)
+
+    @model_validator(mode="after")
+    def _source(self) -> DocumentProcessingParams:
+        if self.content is not None:
+            if not self.filename:
+                raise ValueError("`content` needs its `filename` (.txt, .md, .html or .pdf)")
+            try:
+                raw = base64.b64decode(self.content, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("`content` is not valid base64") from None
+            documents.check_upload(raw, self.filename)  # DocumentError (over MAX_UPLOAD too): a ValueError, so 422
+        elif self.text is not None and not self.text.strip():
+            raise ValueError("the `text` is empty (or only spaces); give the document's text")
+        elif not self.text:
+            raise ValueError("give the document's `text`, or its `content` (base64) with a `filename`")
+        elif not has_words(self.text):
+            raise ValueError("the `text` has no words or numbers, so there is nothing to process")
+        if self.document_id is None:
+            self.document_id = _new_id("doc")
+        return self
+
+    def upload_size(self) -> int:
+        """Bytes of the document (checked against MAX_UPLOAD: 422 past it, as any param that cannot run)."""
+        if self.content is not None:
+            return len(self.content) * 3 // 4 - self.content[-2:].count("=")
+        return len((self.text or "").encode())
+
+    def raw_bytes(self) -> tuple[bytes, str]:
+        if self.content is not None:
+            return base64.b64decode(self.content), self.filename or "document.txt"
+        return (self.text or "").encode(), self.filename or "document.txt"
