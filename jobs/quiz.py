@@ -439,11 +439,6 @@ def _find_distractors(analysis: Analysis, key: str, surface: str, sentence: str)
     return picked
 
 
-def build_steps() -> tuple[str, ...]:
-    """Human-readable names of the steps build_question goes through, in order."""
-    return STEPS
-
-
 def build_question_steps(
     analysis: Analysis, slot: int, sentence_index: int, seed: int, *, avoid_answers: frozenset[str] = frozenset()
 ) -> Iterator[tuple[float, str] | dict[str, Any]]:
