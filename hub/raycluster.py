@@ -241,6 +241,7 @@ class DataDirLock:
 
     @property
     def held(self) -> bool:
+        """True while this process holds the lock (between a successful acquire and release)."""
         return self._fh is not None
 
     def record(self, address: str, namespace: str, url: str) -> None:

@@ -306,6 +306,9 @@ def _html_text(source: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
+    """One piece of a document: its position among the chunks (`index`, from 0), its `text`, where
+    it starts in the full text (`start`, a character offset) and its key terms, best first."""
+
     index: int
     text: str
     start: int  # character offset in the full text
@@ -379,10 +382,15 @@ def _idf(df: int, n: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class DocumentIndex:
+    """A document's chunks with their key terms, and for each key term (lower-cased) the indices of
+    the chunks holding it, in order. Made by `build_index`; kept in the job store as `to_json`."""
+
     chunks: tuple[Chunk, ...]
     terms: dict[str, tuple[int, ...]]  # key term (lower-cased) -> chunk indices containing it
 
     def to_json(self) -> dict[str, Any]:
+        """{"version": 1, "chunks": [{"index", "text", "start", "terms": [...]}, ...], "terms":
+        {term: [chunk index, ...]}}: plain JSON, as the document job stores it."""
         return {
             "version": 1,
             "chunks": [

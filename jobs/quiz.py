@@ -69,6 +69,11 @@ class QuizInputError(InvalidInput, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
+    """What `analyse` finds in a text, the input of every question: its sentences, each key term's
+    score and class, the sentences ranked best first (indices into `sentences`), and per sentence
+    the terms that may be blanked and how good a question it makes. Plain values: it travels
+    between Ray tasks."""
+
     sentences: tuple[str, ...]
     term_scores: dict[str, float]
     ranked: tuple[int, ...]
