@@ -7,14 +7,12 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import jwt
 
 from hub.core.errors import AuthError, HubError
 
-Role = Literal["educator", "service", "admin"]
-ROLES: tuple[str, ...] = ("educator", "service", "admin")
+ROLES: tuple[str, ...] = ("educator", "service", "admin")  # a token's `role` claim; admin may do anything
 SECRET_FILE = "secret"
 TOKEN_EXPIRED = "token expired"  # the AuthError message and the 4401 close reason at expiry
 # The AuthError message (401 detail, 4401 close reason) for a token signed with another secret: the
@@ -40,13 +38,17 @@ class Identity:
 
     @property
     def educator_id(self) -> str:
+        """The educator this identity speaks for: the token's `sub`."""
         return self.sub
 
     def may(self, *roles: str) -> bool:
+        """True when the identity's role is one of `roles`; an admin may do anything."""
         return self.role in roles or self.role == "admin"
 
 
 def issue_token(secret: str, sub: str, *, role: str = "educator", ttl: float = 86400.0, now: float) -> str:
+    """An HS256 JWT for `sub` with `role`, `iat` = `now` and `exp` = `now` + `ttl` (Unix seconds,
+    truncated to whole seconds as JWT's NumericDate). HubError for a role not in ROLES."""
     if role not in ROLES:
         raise HubError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     claims = {"sub": sub, "role": role, "iat": int(now), "exp": int(now + ttl)}
@@ -94,6 +96,8 @@ def verify_refresh(secret: str, current: Identity, token: str, *, leeway: float 
 
 
 def is_loopback(host: str) -> bool:
+    """True for `localhost` and a loopback IP address (127.0.0.0/8, ::1); False for any other name,
+    an empty host (every interface) or an unparsable one."""
     if host in ("localhost", ""):
         return host == "localhost"
     try:
@@ -103,6 +107,8 @@ def is_loopback(host: str) -> bool:
 
 
 def stored_secret(data_dir: Path) -> str | None:
+    """The secret made for `data_dir` (its `secret` file, stripped), or None when there is none.
+    OSError when the file exists but cannot be read."""
     path = data_dir / SECRET_FILE
     return path.read_text().strip() if path.exists() else None
 

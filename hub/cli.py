@@ -51,6 +51,9 @@ def token_hint(command: str, data_dir: Path, *, secret_set: bool, default: Path 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `hub` command: `serve` (runs until stopped) or `token` (prints a token on stdout). `argv`
+    defaults to sys.argv[1:]. Returns the exit status: 0, or 2 with a sentence on stderr for a
+    HubError (no secret, a refused host, a port in use, ...); argparse exits 2 on bad arguments."""
     parser = argparse.ArgumentParser(prog="hub", description="Actor-model notification hub")
     sub = parser.add_subparsers(dest="cmd", required=True)
 

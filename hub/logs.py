@@ -11,7 +11,15 @@ CONTEXT = ("session", "educator", "job", "shard", "ingress", "code")
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record: `ts` (Unix seconds, to the microsecond), `level` (lower case),
+    `logger`, `msg`, `pid`, each CONTEXT field the record carries, and `exc` (the formatted
+    traceback) when it has one. Values JSON has no form for are written as their str().
+
+    Kept rather than python-json-logger: 20 lines of the standard library give exactly these field
+    names and levels, where the library would need its renames plus a subclass for them."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON (non-ASCII kept as is)."""
         out: dict[str, object] = {
             "ts": round(record.created, 6),
             "level": record.levelname.lower(),
@@ -29,6 +37,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str, fmt: str) -> None:
+    """Send every log record to stderr as `fmt` ("json": JsonFormatter; anything else: readable text)
+    from `level` up (debug, info, warning, error; any case), replacing the root logger's handlers.
+    ValueError for an unknown level."""
     handler = logging.StreamHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

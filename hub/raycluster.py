@@ -154,7 +154,8 @@ def enable_token_auth(address: str | None) -> str | None:
 def join(address: str, namespace: str, *, timeout: float = 5.0, **kwargs: Any) -> None:
     """`ray.init(address=..., namespace=...)`, but first: Ray token mode for an explicit address when
     a token is at hand, a TCP check that something listens there, and a check that it accepts our
-    token; each failure is a HubError with one sentence (no 20-40 s of retries, no traceback)."""
+    token; each failure is a HubError with one sentence (no 20-40 s of retries, no traceback).
+    `timeout`: seconds each check may take; `kwargs` go to ray.init."""
     import ray
 
     source = enable_token_auth(address)
@@ -180,7 +181,8 @@ def join_hub(data_dir: Path, namespace: str | None = None, *, timeout: float = 5
     it recorded in DATA_DIR/ray.json), else $RAY_ADDRESS; nothing when this process is on a Ray
     already. Returns the namespace (`namespace`, else the recorded one, else $HUB_NAMESPACE or "hub").
     HubError, a sentence, when there is no record, its hub has stopped, or the cluster is gone or
-    refuses this machine's Ray token; never Ray's hang on a stale `address="auto"`."""
+    refuses this machine's Ray token; never Ray's hang on a stale `address="auto"`. `timeout`:
+    seconds each of `join`'s checks may take."""
     import ray
 
     record = read_record(data_dir)
@@ -241,6 +243,7 @@ class DataDirLock:
 
     @property
     def held(self) -> bool:
+        """True while this process holds the lock (between a successful acquire and release)."""
         return self._fh is not None
 
     def record(self, address: str, namespace: str, url: str) -> None:

@@ -21,6 +21,9 @@ log = logging.getLogger("hub.server")
 
 
 def init_ray(settings: Settings) -> None:
+    """Start Ray for this process unless it runs already: join `settings.address` when given (HubError
+    with a sentence when the cluster is gone or refuses this machine's token), else a new local Ray
+    with `settings.num_cpus` CPUs (None: all), in `settings.namespace`."""
     import ray
 
     if ray.is_initialized():
@@ -120,6 +123,7 @@ class HubServer(uvicorn.Server):
     clients are closed with 1001 so they resume elsewhere, before uvicorn drops what is left."""
 
     async def shutdown(self, sockets: Any = None) -> None:
+        """Drain the relay's connections (at most 5 seconds), then uvicorn's own shutdown."""
         relay = getattr(getattr(self.config.app, "state", None), "relay", None)
         if relay is not None:
             await relay.drain(timeout=5.0)
@@ -156,6 +160,9 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
 
 
 def serve(settings: Settings) -> None:
+    """`hub serve`: check the port, start Ray, the shards and the ingress, print where they are and
+    how to make a token, and serve until SIGINT/SIGTERM (drained, then stopped). HubError with a
+    sentence for a port in use, a data dir another hub holds, or a missing or refused secret."""
     from hub.cli import hub_command, token_hint
 
     check_port(settings.host, settings.port)  # before Ray: a taken port fails in a moment, not in 15 s
@@ -220,12 +227,16 @@ class LocalHub:
 
     @property
     def app(self) -> Any:
+        """The ingress's FastAPI application (its `state` holds the relay and the metrics)."""
         return self.server.config.app
 
     def token(self, educator_id: str, role: str = "educator", ttl: float = 86400.0) -> str:
+        """A token this hub accepts, for `educator_id` with `role`, valid for `ttl` seconds from now."""
         return issue_token(self.secret, educator_id, role=role, ttl=ttl, now=time.time())
 
     def stop(self) -> None:
+        """Stop the ingress (drained, waiting at most 15 seconds for its thread) and release the data
+        dir's lock. Ray stays up: the process that started it stops it (`ray.shutdown`)."""
         self.server.should_exit = True
         self._thread.join(timeout=15)
         self.lock.release()

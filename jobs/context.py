@@ -12,6 +12,10 @@ class JobCancelled(Exception):
 
 
 class JobContext(Protocol):
+    """What a job kind's runner is given (its monitor implements it): the job's id, the educator it
+    runs for, the job store client, and the calls below. A plain-function runner gets one whose
+    calls hop to the monitor's event loop (jobs.kinds)."""
+
     job_id: str
     educator_id: str
     store: Any  # the job store client: documents and quizzes

@@ -16,6 +16,14 @@ STAGE_TEXT = {"parsing": "Extracting the text", "chunking": "Splitting into chun
 
 
 async def run(ctx: JobContext, params: DocumentProcessingParams) -> dict[str, Any]:
+    """Extract, chunk and index the upload in a Ray task (jobs.tasks.process_document), reporting
+    progress by stage (1 % uploaded, 5-60 parsing, 60-70 chunking, 70-95 indexing, 97 saving), and
+    save the text and index under `params.document_id`.
+
+    Returns the job's result: {"documentId", "filename", "characters", "chunks" (count), "terms"
+    (up to 20 key terms), "summary"}. DocumentError (422, shown as it is) for an upload that has no
+    readable text or is too large; JobCancelled when cancelled; RuntimeError if the task ends
+    without a result (a bug)."""
     from jobs.tasks import process_document
 
     content, filename = params.raw_bytes()

@@ -3,7 +3,7 @@
 `extract_text` reads .txt, .md, .html/.htm and .pdf uploads (PDFs through pypdf) into plain text,
 `chunk_text` cuts that text into sentence-aligned chunks that overlap by a sentence, and
 `build_index` picks the key terms of each chunk, scored against the whole document, into a
-`DocumentIndex` that can be searched and stored as JSON. Sentence splitting, tokenisation,
+`DocumentIndex` that is stored as JSON (the document job's result). Sentence splitting, tokenisation,
 stopwords and term extraction are those of `jobs.quiz`, so quizzes and the index agree.
 """
 
@@ -15,13 +15,12 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
 from hub.core.errors import InvalidInput
 from jobs.quiz import (
-    _STOPWORDS,
     _TOKEN_RE,
     _class_weight,
     _extract,
@@ -307,6 +306,9 @@ def _html_text(source: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
+    """One piece of a document: its position among the chunks (`index`, from 0), its `text`, where
+    it starts in the full text (`start`, a character offset) and its key terms, best first."""
+
     index: int
     text: str
     start: int  # character offset in the full text
@@ -374,55 +376,21 @@ def chunk_text(text: str, target_words: int = 200, overlap_sentences: int = 1) -
 # -- indexing --------------------------------------------------------------------------------------
 
 
-def _fold(word: str) -> str:
-    """A lower-cased search key; a plain plural folds onto its singular."""
-    word = word.lower()
-    return word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
-
-
 def _idf(df: int, n: int) -> float:
     return math.log((1 + n) / (1 + df)) + 1
 
 
 @dataclass(frozen=True, slots=True)
 class DocumentIndex:
+    """A document's chunks with their key terms, and for each key term (lower-cased) the indices of
+    the chunks holding it, in order. Made by `build_index`; kept in the job store as `to_json`."""
+
     chunks: tuple[Chunk, ...]
     terms: dict[str, tuple[int, ...]]  # key term (lower-cased) -> chunk indices containing it
-    _counts: list[Counter[str]] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def _chunk_counts(self) -> list[Counter[str]]:
-        if self._counts is None:
-            counts = [Counter(_fold(t) for t, _, _ in _tokens(c.text)) for c in self.chunks]
-            object.__setattr__(self, "_counts", counts)
-        assert self._counts is not None
-        return self._counts
-
-    def search(self, query: str, limit: int = 5) -> list[tuple[int, float]]:
-        """(chunk index, score) of the chunks that best match the query, best first (BM25)."""
-        toks = [t.lower() for t, _, _ in _tokens(query or "")]
-        if not toks or limit <= 0 or not self.chunks:
-            return []
-        words = {_fold(t) for t in toks if t not in _STOPWORDS} or {_fold(t) for t in toks}
-        counts = self._chunk_counts()
-        n = len(counts)
-        lengths = [sum(c.values()) for c in counts]
-        average = sum(lengths) / n or 1.0
-        scores = [0.0] * n
-        for word in words:
-            df = sum(1 for c in counts if word in c)
-            idf = _idf(df, n)
-            for i, c in enumerate(counts):
-                if tf := c.get(word, 0):
-                    scores[i] += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * lengths[i] / average))
-        phrase = f" {' '.join(toks)} "
-        for term, where in self.terms.items():  # a multi-word key term named in the query
-            if " " in term and f" {term} " in phrase:
-                for i in where:
-                    scores[i] += _idf(len(where), n)
-        ranked = sorted((i for i in range(n) if scores[i] > 0), key=lambda i: (-scores[i], i))
-        return [(self.chunks[i].index, round(scores[i], 6)) for i in ranked[:limit]]
 
     def to_json(self) -> dict[str, Any]:
+        """{"version": 1, "chunks": [{"index", "text", "start", "terms": [...]}, ...], "terms":
+        {term: [chunk index, ...]}}: plain JSON, as the document job stores it."""
         return {
             "version": 1,
             "chunks": [
@@ -430,18 +398,6 @@ class DocumentIndex:
             ],
             "terms": {term: list(where) for term, where in self.terms.items()},
         }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DocumentIndex:
-        try:
-            chunks = tuple(
-                Chunk(int(c["index"]), str(c["text"]), int(c["start"]), tuple(str(t) for t in c["terms"]))
-                for c in data["chunks"]
-            )
-            terms = {str(t): tuple(int(i) for i in where) for t, where in data["terms"].items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise DocumentError("The stored document index is malformed.") from exc
-        return cls(chunks=chunks, terms=terms)
 
 
 def build_index(chunks: list[Chunk], terms_per_chunk: int = 8, progress: Progress | None = None) -> DocumentIndex:

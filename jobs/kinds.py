@@ -37,6 +37,11 @@ Runner = Callable[[JobContext, Any], Any]
 
 @dataclass(frozen=True)
 class JobKind:
+    """A kind of job: its `name` (the `kind` a submission names), the pydantic model its `params`
+    must fit (422 InvalidParams otherwise), the `runner` that does the work, and what a job of the
+    kind carries and asks for (the fields below). Register one with `register_kind` (built in) or
+    `jobs.job_kind` (custom, at run time)."""
+
     name: str
     params: type[Params]
     runner: Runner  # async def or plain def (run on a thread) taking (ctx, params)
@@ -51,6 +56,9 @@ class JobKind:
     check: Callable[[Any, str, Any], Awaitable[None]] | None = None
 
     async def call(self, ctx: Any, params: Any) -> Any:
+        """Run the kind's runner with (ctx, params) and return its result (the job's result): awaited
+        when it is async, else on a worker thread with a context whose calls hop back to this
+        loop. What the runner raises comes out as it is."""
         if inspect.iscoroutinefunction(self.runner):
             return await self.runner(ctx, params)
         return await asyncio.to_thread(self.runner, _ThreadContext(ctx, asyncio.get_running_loop()), params)
@@ -85,11 +93,13 @@ KINDS: dict[str, JobKind] = {}
 
 
 def register_kind(kind: JobKind) -> JobKind:
+    """Make `kind` a built-in kind of this process (replacing one of the same name); returns it."""
     KINDS[kind.name] = kind
     return kind
 
 
 def validate_with(job_kind: JobKind, params: dict[str, Any]) -> Params:
+    """`params` as the kind's model; InvalidParams (422) locating each error under `body.params`."""
     try:
         return job_kind.params.model_validate(params)
     except ValidationError as exc:
@@ -97,6 +107,8 @@ def validate_with(job_kind: JobKind, params: dict[str, Any]) -> Params:
 
 
 def unknown_kind(kind: str, custom: list[str] = []) -> InvalidParams:  # noqa: B006 (read only)
+    """The 422 error (to raise) for a submission naming `kind`, which no kind has: it lists the
+    built-in kinds and the `custom` ones the job store holds."""
     names = sorted([*KINDS, *custom])
     return InvalidParams(
         [{"loc": ["body", "kind"], "msg": f"unknown job kind {kind!r}; one of {names}", "type": "value_error"}]

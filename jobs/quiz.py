@@ -69,6 +69,11 @@ class QuizInputError(InvalidInput, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
+    """What `analyse` finds in a text, the input of every question: its sentences, each key term's
+    score and class, the sentences ranked best first (indices into `sentences`), and per sentence
+    the terms that may be blanked and how good a question it makes. Plain values: it travels
+    between Ray tasks."""
+
     sentences: tuple[str, ...]
     term_scores: dict[str, float]
     ranked: tuple[int, ...]
@@ -437,11 +442,6 @@ def _find_distractors(analysis: Analysis, key: str, surface: str, sentence: str)
     if cls == "word" and surface[:1].isupper():  # the answer starts the sentence
         picked = [p[:1].upper() + p[1:] for p in picked]
     return picked
-
-
-def build_steps() -> tuple[str, ...]:
-    """Human-readable names of the steps build_question goes through, in order."""
-    return STEPS
 
 
 def build_question_steps(

@@ -89,6 +89,15 @@ async def _build(
 
 
 async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
+    """The `quiz_generation` job: analyse the text (`params.text`, or the processed document
+    `params.document_id`) in a Ray task, build up to `params.num_questions` questions, one Ray task
+    each, in parallel, reporting progress (percent of the whole and what is being done), and save
+    the quiz under `params.quiz_id`.
+
+    Returns {"quizId", "documentId", "numQuestions", "questions": [question dict, ...]}; fewer
+    questions than asked when the text has material for fewer (the progress message says so).
+    QuizInputError (422, shown as it is) for a missing or foreign document or a text that yields no
+    question; JobCancelled when cancelled."""
     ctx.progress(2.0, "Reading the document")
     text = await _source_text(ctx, params)
     analysis = await _analyse(ctx, text)
@@ -134,6 +143,12 @@ async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
 
 
 async def replace_question(ctx: JobContext, params: QuestionReplaceParams) -> dict[str, Any]:
+    """The `question_replace` job: a new question from a sentence the quiz does not use yet, kept
+    in the same place with the same id, its answer distinct from the other questions' answers.
+
+    Returns {"quizId", "questionId", "question", "summary"}. QuizInputError (422) for a quiz that is
+    not the educator's, a question it does not hold, or a document with no sentence left;
+    JobCancelled when cancelled."""
     ctx.progress(2.0, "Loading the quiz")
     found = await ctx.store.quiz(params.quiz_id)
     if found is None or found["educatorId"] != ctx.educator_id:

@@ -16,6 +16,8 @@ from jobs.words import plural
 
 @ray.remote(num_cpus=1, max_retries=1)
 def analyse_document(text: str) -> quiz.Analysis:
+    """quiz.analyse as a Ray task (one CPU, retried once if its worker dies); QuizInputError for a
+    text that yields no question."""
     return quiz.analyse(text)
 
 

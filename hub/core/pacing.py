@@ -13,12 +13,18 @@ T = TypeVar("T")
 
 
 class UpdateCoalescer(Generic[T]):
+    """Pending updates of one job, in order. `min_interval`: seconds between two sends of progress
+    ticks alone (a job monitor's `progress_interval`, Settings.progress_interval, 0.05 by default);
+    times are seconds on the caller's monotonic clock."""
+
     def __init__(self, min_interval: float) -> None:
         self.min_interval = min_interval
         self._pending: list[tuple[T, bool]] = []  # (update, is_transition)
         self._last_sent = float("-inf")
 
     def add(self, update: T, transition: bool) -> None:
+        """Queue `update`; `transition`: a status change (always kept), else a progress tick (it
+        replaces a tick still pending right before it)."""
         if not transition and self._pending and not self._pending[-1][1]:
             self._pending[-1] = (update, False)  # a newer tick supersedes the pending one
         else:
@@ -33,6 +39,8 @@ class UpdateCoalescer(Generic[T]):
         return max(0.0, self._last_sent + self.min_interval - now)
 
     def take(self, now: float) -> list[T]:
+        """Everything pending, oldest first, and empty the queue; `now` (seconds) becomes the time of
+        the last send when anything was taken. Takes regardless of `due_in`: the caller asks that first."""
         items = [u for u, _ in self._pending]
         self._pending.clear()
         if items:

@@ -25,7 +25,7 @@ from hub.ingress.edge import install_edge
 from hub.ingress.relay import Relay
 from hub.ingress.ws import WsContext, serve_websocket
 from hub.ingress.wsproto import give_back_memory
-from hub.metrics import IngressMetrics, shard_lines
+from hub.metrics import IngressMetrics, shard_families
 from hub.settings import Settings
 
 log = logging.getLogger("hub.ingress")
@@ -101,7 +101,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
                 return None
 
         stats = await asyncio.gather(*(one(s) for s in cluster.shards))
-        return metrics.render() + "\n".join(shard_lines(list(stats), relay.ingress_id)) + "\n"
+        return metrics.render(shard_families(list(stats), relay.ingress_id))
 
     async def health() -> tuple[bool, dict[str, Any]]:
         """Shards answer (ping_all) and this ingress's delivery from each is not stuck (Relay.stuck)."""

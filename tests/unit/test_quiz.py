@@ -267,7 +267,7 @@ def test_bad_sentence_index(analysis: quiz.Analysis) -> None:
 
 
 def test_steps_generator_matches_build_question(analysis: quiz.Analysis) -> None:
-    steps = quiz.build_steps()
+    steps = quiz.STEPS
     assert steps and all(isinstance(s, str) and s for s in steps)
     for slot, idx in enumerate(quiz.plan_questions(analysis, 4)):
         items = list(quiz.build_question_steps(analysis, slot, idx, 99))
