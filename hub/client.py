@@ -27,11 +27,14 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from hub.clienttokens import TokenSource, refresh_delay, token_times
+from hub.core.closecodes import CloseCode
 from hub.core.protocol import SUBPROTOCOL
 
 log = logging.getLogger("hub.client")
 
-FATAL_CLOSE = {4400: "bad hello", 4401: "unauthorized", 4403: "origin not allowed"}
+# The closes after which the client stops (hub.core.closecodes: the same hello would be refused
+# again), each with what it says when the hub gave no reason; every other close reconnects and resumes.
+FATAL_CLOSE: dict[int, str] = {code: code.meaning for code in CloseCode if code.final}
 WELCOME_TIMEOUT = 15.0  # seconds from hello to welcome before the attempt counts as failed
 STATES = ("idle", "connecting", "connected", "reconnecting", "polling", "closed")
 Handler = Callable[[dict[str, Any]], Any]
@@ -204,7 +207,7 @@ class HubClient:
             except (TimeoutError, OSError, websockets.WebSocketException, _TokenUnavailable) as exc:
                 rcvd = getattr(exc, "rcvd", None)
                 code = getattr(rcvd, "code", None)
-                if code == 4401 and self._expired(getattr(rcvd, "reason", "")):
+                if code == CloseCode.UNAUTHORIZED and self._expired(getattr(rcvd, "reason", "")):
                     if self._token_fn is None:
                         self._fail(
                             HubClientError("closed 4401: token expired (give a token function to refresh it)", code)
@@ -270,9 +273,10 @@ class HubClient:
                     refresher.cancel()
                 self._ws = None
             code = ws.close_code
-            if code in (1001, 1012):  # that ingress is going away: resume on the next one
+            # That ingress is going away: resume on the next one ("reconnect (to any replica) and resume").
+            if code in (CloseCode.GOING_AWAY, CloseCode.SERVICE_RESTART):
                 self._url_index = (self._url_index + 1) % len(self.urls)
-            if code == 4401 and self._token_fn is not None and self._expired(ws.close_reason or ""):
+            if code == CloseCode.UNAUTHORIZED and self._token_fn is not None and self._expired(ws.close_reason or ""):
                 self._stale = True  # reconnect with a new token and resume
                 return
             if code in FATAL_CLOSE:

@@ -8,11 +8,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hub.core.closecodes import CloseCode
+
 
 class HubError(Exception):
-    """Root of every error the hub raises on purpose."""
+    """Root of every error the hub raises on purpose. `close_code`: the WebSocket close it becomes
+    when it ends a connection (hub.core.closecodes; mapped to a close frame in one place,
+    hub.ingress.connection.close_frame); `http_status` and `code` (an `error` frame's) when it does
+    not."""
 
-    close_code: int = 1011
+    close_code: CloseCode = CloseCode.INTERNAL_ERROR
     http_status: int = 500
     code: str = "internal"
 
@@ -25,7 +30,7 @@ class HubError(Exception):
 class ClientError(HubError):
     """The caller sent something wrong: the connection or request may go on."""
 
-    close_code = 4400
+    close_code = CloseCode.BAD_HELLO
     http_status = 400
     code = "bad_request"
 
@@ -41,13 +46,13 @@ class BadFrame(ClientError):
 
 
 class AuthError(ClientError):
-    close_code = 4401
+    close_code = CloseCode.UNAUTHORIZED
     http_status = 401
     code = "unauthorized"
 
 
 class Forbidden(ClientError):
-    close_code = 4403
+    close_code = CloseCode.ORIGIN_REFUSED
     http_status = 403
     code = "forbidden"
 
@@ -71,7 +76,7 @@ class InvalidTransition(Conflict):
 class RateLimited(ClientError):
     """Too many requests, frames or connections: HTTP 429 with Retry-After, or close 4429."""
 
-    close_code = 4429
+    close_code = CloseCode.TOO_MANY
     http_status = 429
     code = "rate_limited"
 
@@ -81,7 +86,7 @@ class RateLimited(ClientError):
 
 
 class TooLarge(ClientError):
-    close_code = 1009
+    close_code = CloseCode.TOO_LARGE
     http_status = 413
     code = "too_large"
 
@@ -89,9 +94,62 @@ class TooLarge(ClientError):
 class UpstreamError(HubError):
     """A part of the hub behind the ingress (a Ray actor) failed or did not answer."""
 
-    close_code = 1011
+    close_code = CloseCode.INTERNAL_ERROR
     http_status = 503
     code = "upstream"
+
+
+# -- what ends one WebSocket connection (each carries its close code, PROTOCOL.md section 2) -----
+
+
+class TokenExpired(AuthError):
+    """The connection's token reached `exp` (plus the leeway) without a refresh: close 4401 (PROTOCOL.md
+    section 2, "Token expiry"); the client reconnects with a fresh token and resumes."""
+
+
+class HelloTimeout(ClientError):
+    """No `hello` within the hello timeout after the upgrade: close 4408."""
+
+    close_code = CloseCode.HELLO_TIMEOUT
+    code = "hello_timeout"
+
+
+class TooManyConnections(RateLimited):
+    """A new connection over the per-token or per-node cap (hub.core.limits.ConnectionCaps): close
+    4429."""
+
+
+class SlowConsumer(ClientError):
+    """The client does not read what is sent to it (its send queue, or its queue of answers, stayed
+    over its bound): close 4409, and the client reconnects and resumes from the stream's history."""
+
+    close_code = CloseCode.SLOW_CONSUMER
+    code = "slow_consumer"
+
+
+class ShuttingDown(HubError):
+    """This server is shutting down or draining: close 1001; the client reconnects (to any replica)
+    and resumes."""
+
+    close_code = CloseCode.GOING_AWAY
+    http_status = 503
+    code = "shutting_down"
+
+
+class ServiceRestart(UpstreamError):
+    """What feeds this connection restarted or lost its place (a registry shard, the relay's task for
+    it) or did not answer the hello: close 1012; the client reconnects and resumes."""
+
+    close_code = CloseCode.SERVICE_RESTART
+    code = "restarting"
+
+
+class WriteFailed(HubError):
+    """A write to this one connection failed for a reason other than the client leaving (a bug, a
+    frame that cannot be encoded): close 1011 (docs/protocol.md, "Beyond the contract"), this
+    connection alone; the client reconnects and resumes."""
+
+    close_code = CloseCode.INTERNAL_ERROR
 
 
 class InvalidInput(ClientError):

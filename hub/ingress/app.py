@@ -17,12 +17,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import WebSocketRoute
 
 from hub import __version__
+from hub.core.errors import ShuttingDown
 from hub.core.limits import Buckets, ConnectionCaps
 from hub.ingress.api import BodyLimit, build_router, install_error_handlers, ping_all
 from hub.ingress.apidocs import create_documented_app
 from hub.ingress.desk import ClusterLike, JobDesk
 from hub.ingress.edge import install_edge
-from hub.ingress.relay import Relay
+from hub.ingress.relay import SHUTTING_DOWN, Relay
 from hub.ingress.ws import WsContext, serve_websocket
 from hub.ingress.wsproto import give_back_memory
 from hub.metrics import IngressMetrics, shard_families
@@ -70,7 +71,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
         yield
         if trimmer is not None:
             trimmer.cancel()
-        relay.close_all(1001, "server shutting down: reconnect and resume")
+        relay.close_all(ShuttingDown(SHUTTING_DOWN))
         await relay.stop()
 
     app = create_documented_app(title="hub", version=__version__, lifespan=lifespan)  # /docs with no CDN

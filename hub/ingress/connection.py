@@ -7,8 +7,11 @@ is not uvicorn with the hub's protocol) the connection's sender task writes, aft
 socket. Both write whole frames synchronously, so frames never interleave.
 
 A write that fails on one connection for any reason other than the client leaving (a frame that
-cannot be encoded, a bug) closes that connection with 1011 and a log line; it never reaches the
-relay or another connection.
+cannot be encoded, a bug) closes that connection with 1011 (WriteFailed) and a log line; it never
+reaches the relay or another connection.
+
+Every close goes through an error that carries its code (hub.core.errors), made a close frame in one
+place (`close_frame`); the connection's states are one table (hub.core.connstate).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from typing import Protocol
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from hub.core import strictjson
+from hub.core.closecodes import CloseCode
+from hub.core.connstate import ConnEvent, ConnState, next_state, takes_close
+from hub.core.errors import HubError, SlowConsumer, WriteFailed
 from hub.core.outbox import Delivery, Outbox
 from hub.core.protocol import batch_frame, envelope_json
 from hub.core.stream import Envelope
@@ -29,6 +35,15 @@ from hub.metrics import IngressMetrics
 log = logging.getLogger("hub.conn")
 
 INTERNAL = "internal error: reconnect and resume"
+
+
+def close_frame(why: HubError | None) -> tuple[CloseCode, str]:
+    """The one mapping from what ends a connection to its close frame: (code, reason). `why`: the
+    error that ends it (its `close_code` and `message`, cut to fit: `fit_reason`); None: a normal
+    close (1000, no reason), the answer to the client's own close or end."""
+    if why is None:
+        return CloseCode.NORMAL, ""
+    return why.close_code, fit_reason(why.message)
 
 
 def fit_reason(reason: str) -> str:
@@ -81,7 +96,7 @@ class Connection:
         "epoch",
         "last_seq",
         "last_sent",
-        "ready",
+        "state",
         "_early",
         "_control",
         "_dirty",
@@ -114,16 +129,21 @@ class Connection:
         self.epoch: str | None = None
         self.last_seq = 0
         self.last_sent = 0.0  # monotonic time of the last frame written (idle compression trim)
-        self.ready = False  # False until the welcome is queued; offers wait in `_early`
+        self.state = ConnState.JOINING  # until the welcome is queued offers wait in `_early`
         self._early: list[tuple[Envelope, str]] = []
         self._control: list[str] = []
         self._dirty = False
         self._sender: asyncio.Task[None] | None = None  # exists only while it has work
-        self.close_code: int | None = None
+        self.close_code: CloseCode | None = None  # set by the close that counts (hub.core.connstate)
         self.close_reason = ""
         self._flush_on_close = False
 
     # -- called by the relay ---------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Whether the welcome is queued (or a close came first): offers are taken, not held back."""
+        return self.state is not ConnState.JOINING
 
     def offer(self, env: Envelope, text: str) -> bool:
         """Queue one envelope; True when this made the connection need a `flush`."""
@@ -136,7 +156,7 @@ class Connection:
         if self.types is not None and env.type not in self.types:
             return False
         if not self.outbox.push(Delivery(env.seq, env.job_id, env.tick, text, env.ts)):
-            self.close(4409, "slow consumer: reconnect and resume")
+            self.close(SlowConsumer("slow consumer: reconnect and resume"))
             return False
         if self._dirty:
             return False
@@ -165,7 +185,7 @@ class Connection:
         self._control.append(welcome)
         self.epoch = epoch
         self.last_seq = backlog[0].seq - 1 if backlog else seq
-        self.ready = True
+        self.state = next_state(self.state, ConnEvent.START)
         early, self._early = self._early, []
         for env in backlog:
             self.offer(env, envelope_text(env, self.metrics))
@@ -190,24 +210,40 @@ class Connection:
 
     def fail(self, where: str) -> None:
         """A write failed for a reason other than the client leaving (call from an `except`): log
-        it with its traceback and close this connection with 1011; nothing else is affected."""
+        it with its traceback and close this connection with 1011 (WriteFailed); nothing else is
+        affected."""
+        why = WriteFailed(INTERNAL)
         log.exception(
-            "[%s] %s failed; closing 1011",
+            "[%s] %s failed; closing %d",
             self.session,
             where,
-            extra={"session": self.session, "educator": self.educator_id, "code": 1011},
+            why.close_code,
+            extra={"session": self.session, "educator": self.educator_id, "code": int(why.close_code)},
         )
-        self.close_code, self.close_reason, self._flush_on_close = 1011, INTERNAL, False
+        self._move(ConnEvent.FAIL, why)
+        self._flush_on_close = False
         self._control.clear()
         self._kick()
 
-    def close(self, code: int, reason: str, *, flush: bool = False) -> None:
-        """Close with `code`; with `flush`, after sending what is queued (a graceful drain), else
-        at once (a slow consumer's queue is the problem, not something to send)."""
-        if self.close_code is None:
-            self.close_code, self.close_reason = code, reason
+    def close(self, why: HubError | None = None, *, flush: bool = False) -> None:
+        """Close with `why`'s close code and message (None: a normal close, 1000); with `flush`,
+        after sending what is queued (a graceful drain), else at once (a slow consumer's queue is
+        the problem, not something to send). The first close counts; later ones change nothing."""
+        if self._move(ConnEvent.DRAIN if flush else ConnEvent.CLOSE, why):
             self._flush_on_close = flush
             self._kick()
+
+    def trim_idle(self, idle_since: float) -> bool:
+        """Free the compressor's memory when nothing was written since `idle_since` (monotonic)."""
+        return self.writer is not None and self.last_sent < idle_since and self.writer.trim()
+
+    def _move(self, event: ConnEvent, why: HubError | None) -> bool:
+        """Apply `event` (hub.core.connstate); True when it set the close code and reason."""
+        takes = takes_close(self.state, event)
+        self.state = next_state(self.state, event)
+        if takes:
+            self.close_code, self.close_reason = close_frame(why)
+        return takes
 
     async def wait_closed(self) -> None:
         """After `close`: until the close frame is sent (or the socket is gone)."""
@@ -216,7 +252,7 @@ class Connection:
 
     async def finish(self, timeout: float) -> None:
         """The client's read side ended: close if not yet, and let the writer end within `timeout`."""
-        self.close(1000, "")
+        self.close()
         sender = self._sender
         if sender is not None:
             try:
@@ -280,11 +316,12 @@ class Connection:
         await self._close_ws()
 
     async def _close_ws(self) -> None:
-        code = self.close_code or 1000
+        code = self.close_code or CloseCode.NORMAL
+        self.state = next_state(self.state, ConnEvent.GONE)
         self.metrics.closes.inc(code=str(code))
         if self.ws.application_state != WebSocketState.DISCONNECTED:
             try:
-                await self.ws.close(code, fit_reason(self.close_reason))
+                await self.ws.close(code, self.close_reason)
             except (RuntimeError, OSError, WebSocketDisconnect):  # the client is gone already: frames
                 pass  # written straight to the transport leave Starlette unaware that it went
         log.info(
@@ -292,5 +329,5 @@ class Connection:
             self.session,
             code,
             self.close_reason,
-            extra={"session": self.session, "educator": self.educator_id, "code": code},
+            extra={"session": self.session, "educator": self.educator_id, "code": int(code)},
         )

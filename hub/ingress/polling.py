@@ -6,11 +6,13 @@ made safe the one way: hub.ingress.connection.envelope_text), so no transport di
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 from starlette.responses import Response
 
 from hub.core import strictjson
+from hub.core.errors import HubError
 from hub.core.stream import Envelope
 from hub.ingress.connection import envelope_text
 from hub.ingress.relay import Relay
@@ -20,10 +22,12 @@ MAX_MESSAGES = 1000
 
 
 class PollWaiter:
-    """What the relay offers envelopes to while one poll waits (duck-typed like Connection)."""
+    """What the relay offers envelopes to while one poll waits: a Subscriber (hub.core.subscriber),
+    as a WebSocket connection is."""
 
     def __init__(self, educator_id: str, metrics: Any = None) -> None:
         self.educator_id = educator_id
+        self.session = f"poll-{uuid.uuid4().hex[:12]}"  # for log lines
         self.metrics = metrics
         self.last_seq = 0
         self.ready = False
@@ -31,13 +35,15 @@ class PollWaiter:
         self._early: list[tuple[Envelope, str | None]] = []
         self.event = asyncio.Event()
 
-    def offer(self, env: Envelope, text: str | None = None) -> None:
+    def offer(self, env: Envelope, text: str | None = None) -> bool:
+        """Hold one envelope (its text made here when None); never needs a `flush` (False)."""
         if not self.ready:
             self._early.append((env, text))
         elif env.seq > self.last_seq and len(self.messages) < MAX_MESSAGES:
             self.last_seq = env.seq
             self.messages.append(text if text is not None else envelope_text(env, self.metrics))
             self.event.set()
+        return False
 
     def flush(self) -> None:
         """Nothing to write: the poll answers with what it holds."""
@@ -53,8 +59,16 @@ class PollWaiter:
     def queued(self) -> int:
         return 0  # a poll answers with what it holds at once: nothing waits to be sent
 
-    def close(self, code: int, reason: str, *, flush: bool = False) -> None:
-        self.event.set()  # the stream restarted under us: answer now, the next poll re-syncs
+    def close(self, why: HubError | None = None, *, flush: bool = False) -> None:
+        """Answer now (the stream restarted under us, or the server stops): the next poll re-syncs."""
+        self.event.set()
+
+    async def wait_closed(self) -> None:
+        """Nothing to wait for: the poll answers as soon as it is woken."""
+
+    def trim_idle(self, idle_since: float) -> bool:
+        """No compressor to give back (False)."""
+        return False
 
 
 def _answer(head: dict[str, Any], messages: list[str]) -> Response:
@@ -67,7 +81,7 @@ async def poll_events(relay: Relay, educator_id: str, epoch: str | None, after: 
     """One long-poll: `{epoch, seq, resumed, messages, snapshot?}` (PROTOCOL.md section 5)."""
     waiter = PollWaiter(educator_id, relay.metrics)
     resume = (epoch, after) if epoch is not None and after is not None else None
-    reply = await relay.join(waiter, resume)  # type: ignore[arg-type]
+    reply = await relay.join(waiter, resume)
     try:
         if not reply["resumed"]:
             head = {"epoch": reply["epoch"], "seq": reply["seq"], "resumed": False, "snapshot": reply["snapshot"]}
@@ -82,4 +96,4 @@ async def poll_events(relay: Relay, educator_id: str, epoch: str | None, after: 
                 pass
         return _answer({"epoch": reply["epoch"], "seq": waiter.last_seq, "resumed": True}, waiter.messages)
     finally:
-        relay.leave(waiter)  # type: ignore[arg-type]
+        relay.leave(waiter)

@@ -1,7 +1,8 @@
 """The relay: one long-poll loop per registry shard, fanning each message out to this ingress's
 connections of that educator. One outstanding Ray call per (ingress, shard), whatever the load.
 
-Isolation: a connection that fails to take a message is closed (1011) alone; a message whose data
+Connections are Subscribers (hub.core.subscriber: a WebSocket's or a waiting long-poll's).
+Isolation: a connection that fails to take a message is closed (1011, WriteFailed) alone; a message whose data
 strict JSON cannot carry is made safe (hub.ingress.connection.data_json). A pump that dies anyway
 is restarted with backoff (`hub_relay_restarts_total{shard}`), its shard's clients told to
 reconnect and resume, and `stuck` reports it (GET /healthz answers 503 meanwhile)."""
@@ -16,15 +17,18 @@ from functools import partial
 from typing import Any, Protocol
 
 from actors.coalesce import Coalescer
-from hub.core.errors import UpstreamError
+from hub.core.errors import HubError, ServiceRestart, ShuttingDown, UpstreamError, WriteFailed
 from hub.core.protocol import envelope_json
 from hub.core.sharding import shard_of
 from hub.core.stream import Envelope
-from hub.ingress.connection import Connection, data_json
+from hub.core.subscriber import Subscriber
+from hub.ingress.connection import INTERNAL, data_json
 from hub.metrics import IngressMetrics
 
 log = logging.getLogger("hub.relay")
 conn_log = logging.getLogger("hub.conn")
+
+SHUTTING_DOWN = "server shutting down: reconnect and resume"  # the close reason of 1001
 
 
 class Shard(Protocol):
@@ -45,7 +49,7 @@ class Relay:
         self.metrics = metrics
         self.poll_timeout = poll_timeout
         self.ingress_id = f"ingress-{uuid.uuid4().hex[:12]}"
-        self.conns: dict[str, set[Connection]] = {}
+        self.conns: dict[str, set[Subscriber]] = {}
         self.epochs: dict[int, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -72,7 +76,7 @@ class Relay:
 
     # -- connections -------------------------------------------------------------------------
 
-    async def join(self, conn: Connection, resume: tuple[str, int] | None) -> dict[str, Any]:
+    async def join(self, conn: Subscriber, resume: tuple[str, int] | None) -> dict[str, Any]:
         """Register `conn` (buffering what arrives meanwhile) and get its hello answer from the shard."""
         self.conns.setdefault(conn.educator_id, set()).add(conn)
         try:
@@ -81,7 +85,7 @@ class Relay:
             self.leave(conn, unwatch=False)
             raise
 
-    def leave(self, conn: Connection, *, unwatch: bool = True) -> None:
+    def leave(self, conn: Subscriber, *, unwatch: bool = True) -> None:
         held = self.conns.get(conn.educator_id)
         if held is None or conn not in held:
             return
@@ -205,7 +209,7 @@ class Relay:
         conns = self.conns
         by_type: dict[str, int] = {}
         offered: dict[str, int] = {}
-        touched: list[Connection] = []
+        touched: list[Subscriber] = []
         make = Envelope._make
         # A message published to many educators arrives as many envelopes sharing one `data` object
         # (pickle keeps the sharing): serialise that data once for all of them.
@@ -237,12 +241,13 @@ class Relay:
         for mtype, n in offered.items():
             self.metrics.deliveries.inc(n, type=mtype)
 
-    def _failed(self, conn: Connection, where: str) -> None:
-        """One connection failed to take a message (call from an `except`): close it with 1011,
-        alone; the pump goes on with the others."""
-        conn_log.exception("[%s] %s failed; closing 1011", getattr(conn, "session", "-"), where)
+    def _failed(self, conn: Subscriber, where: str) -> None:
+        """One connection failed to take a message (call from an `except`): close it with 1011
+        (WriteFailed), alone; the pump goes on with the others."""
+        why = WriteFailed(INTERNAL)
+        conn_log.exception("[%s] %s failed; closing %d", conn.session, where, why.close_code)
         try:
-            conn.close(1011, "internal error: reconnect and resume")
+            conn.close(why)
         except Exception:
             conn_log.exception("closing a failed connection failed too")
             # after the fan-out loop, which may be iterating over this connection's set now
@@ -253,27 +258,28 @@ class Relay:
         trimmed = 0
         for conns in self.conns.values():
             for conn in conns:
-                writer = getattr(conn, "writer", None)
-                if writer is not None and conn.last_sent < idle_since and writer.trim():
+                if conn.trim_idle(idle_since):
                     trimmed += 1
         return trimmed
 
     def _restart_clients(self, shard: Shard, reason: str) -> None:
+        """Close (1012, ServiceRestart with `reason`) every connection fed by `shard`."""
         for educator_id, conns in list(self.conns.items()):
             if self.shard_for(educator_id) is shard:
                 for conn in conns:
-                    conn.close(1012, reason)
+                    conn.close(ServiceRestart(reason))
 
-    def close_all(self, code: int, reason: str, *, flush: bool = False) -> None:
+    def close_all(self, why: HubError, *, flush: bool = False) -> None:
+        """Close every connection with `why` (its close code and message)."""
         for conns in self.conns.values():
             for conn in conns:
-                conn.close(code, reason, flush=flush)
+                conn.close(why, flush=flush)
 
     async def drain(self, timeout: float) -> None:
         """Graceful stop: every connection gets what is queued for it, then 1001 (resume elsewhere)."""
         held = [c for conns in self.conns.values() for c in conns]
-        self.close_all(1001, "server shutting down: reconnect and resume", flush=True)
-        waits = [c.wait_closed() for c in held if hasattr(c, "wait_closed")]
+        self.close_all(ShuttingDown(SHUTTING_DOWN), flush=True)
+        waits = [c.wait_closed() for c in held]
         if waits:
             try:
                 await asyncio.wait_for(asyncio.gather(*waits), timeout)

@@ -1,5 +1,6 @@
 """`GET /ws`: the handshake (origin, subprotocol, hello, token) and the read loop of one client.
-Errors are mapped to close codes and error frames here, in one place."""
+Errors become error frames here, in one place; those that end the connection become its close frame
+through hub.ingress.connection.close_frame (their `close_code`, hub.core.closecodes)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,20 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth import TOKEN_EXPIRED, Identity, verify_refresh, verify_token
-from hub.core.errors import AuthError, BadFrame, ClientError, HubError, RateLimited, UpstreamError
+from hub.core.errors import (
+    AuthError,
+    BadFrame,
+    ClientError,
+    Forbidden,
+    HelloTimeout,
+    HubError,
+    RateLimited,
+    ServiceRestart,
+    SlowConsumer,
+    TokenExpired,
+    TooManyConnections,
+    UpstreamError,
+)
 from hub.core.limits import ConnectionCaps, TokenBucket
 from hub.core.outbox import Outbox
 from hub.core.protocol import (
@@ -33,7 +47,7 @@ from hub.core.protocol import (
     refreshed_frame,
     welcome_frame,
 )
-from hub.ingress.connection import Connection, fit_reason
+from hub.ingress.connection import Connection, close_frame
 from hub.ingress.relay import Relay
 from hub.ingress.wsproto import WRITER_KEY
 from hub.metrics import IngressMetrics
@@ -75,30 +89,30 @@ async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
     metrics.connections_total.inc()
     if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.origins):
         log.warning("[%s] origin %s refused", session, ws.headers.get("origin"), extra={"session": session})
-        return await _refuse(ws, metrics, 4403, "origin not allowed")
+        return await _refuse(ws, metrics, Forbidden("origin not allowed"))
 
     try:
         first = await asyncio.wait_for(_receive_text(ws), settings.hello_timeout)
     except TimeoutError:
-        return await _refuse(ws, metrics, 4408, f"no hello within {settings.hello_timeout:g}s")
+        return await _refuse(ws, metrics, HelloTimeout(f"no hello within {settings.hello_timeout:g}s"))
     except (WebSocketDisconnect, _Gone):
         return
     except BadFrame as exc:  # a binary first frame
-        return await _refuse(ws, metrics, 4400, exc.message)
+        return await _refuse(ws, metrics, exc)
     try:
         hello = parse_client_frame(first)
         if not isinstance(hello, Hello):
             raise BadFrame(f"the first frame must be hello, not {hello.op}", ref=hello.op)
     except BadFrame as exc:
-        return await _refuse(ws, metrics, 4400, exc.message)
+        return await _refuse(ws, metrics, exc)
     try:
         identity = verify_token(ctx.secret, hello.token, leeway=settings.token_leeway)
     except ClientError as exc:
-        return await _refuse(ws, metrics, exc.close_code, exc.message)
+        return await _refuse(ws, metrics, exc)
 
     refused = ctx.caps.admit(identity.sub)
     if refused is not None:
-        return await _refuse(ws, metrics, 4429, refused)
+        return await _refuse(ws, metrics, TooManyConnections(refused))
     try:
         await _serve(ws, ctx, session, identity, hello)
     finally:
@@ -122,7 +136,7 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity
         reply = await ctx.relay.join(conn, resume)
     except UpstreamError as exc:
         log.error("[%s] hello failed: %s", session, exc, extra={"session": session, "educator": identity.sub})
-        return await _refuse(ws, metrics, 1012, "registry unavailable: reconnect and resume")
+        return await _refuse(ws, metrics, ServiceRestart("registry unavailable: reconnect and resume"))
     conn.start(
         welcome_frame(
             session=session,
@@ -176,7 +190,7 @@ class TokenExpiry:
             return
         loop = asyncio.get_running_loop()
         left = exp + self._leeway - time.time()
-        self._handle = loop.call_at(loop.time() + max(0.0, left), self._conn.close, 4401, TOKEN_EXPIRED)
+        self._handle = loop.call_at(loop.time() + max(0.0, left), self._conn.close, TokenExpired(TOKEN_EXPIRED))
 
     def cancel(self) -> None:
         if self._handle is not None:
@@ -208,12 +222,12 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
         try:
             text = await _receive_text(ws)
             if identity.expired(time.time(), settings.token_leeway):
-                conn.close(4401, TOKEN_EXPIRED)  # never carry out an op of an expired identity
+                conn.close(TokenExpired(TOKEN_EXPIRED))  # never carry out an op of an expired identity
                 continue  # keep reading until the client acknowledges the close
             if not bucket.take(time.monotonic()):
                 strikes += 1
                 if strikes > settings.inbound_strikes:
-                    conn.close(4429, "inbound rate limit exceeded")
+                    conn.close(RateLimited("inbound rate limit exceeded"))
                     continue  # keep reading until the client acknowledges the close
                 raise RateLimited(
                     f"more than {settings.inbound_rate:g} frames a second; slow down",
@@ -221,7 +235,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
                 )
             strikes = 0
             if conn.pending_control > MAX_CONTROL:
-                conn.close(4409, "not reading answers: reconnect and resume")
+                conn.close(SlowConsumer("not reading answers: reconnect and resume"))
                 continue
             frame = parse_client_frame(text)
             op = frame.op
@@ -236,7 +250,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
             elif isinstance(frame, Cancel):
                 await ctx.cancel(identity, frame.job_id)
             elif isinstance(frame, Refresh):
-                if conn.close_code is not None:  # the expiry timer (or a limit) closed it meanwhile:
+                if conn.state.closing:  # the expiry timer (or a limit) closed it meanwhile:
                     continue  # no `refreshed` for a connection that is closing
                 try:
                     identity = verify_refresh(ctx.secret, identity, frame.token, leeway=settings.token_leeway)
@@ -253,9 +267,11 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
             conn.send_control(error_frame(exc.code, exc.message, getattr(exc, "ref", None) or op))
 
 
-async def _refuse(ws: WebSocket, metrics: IngressMetrics, code: int, reason: str) -> None:
+async def _refuse(ws: WebSocket, metrics: IngressMetrics, why: HubError) -> None:
+    """Close a connection that never joined the relay, with `why`'s close frame."""
+    code, reason = close_frame(why)
     metrics.closes.inc(code=str(code))
     try:
-        await ws.close(code, fit_reason(reason))
+        await ws.close(code, reason)
     except (RuntimeError, OSError, WebSocketDisconnect):
         pass

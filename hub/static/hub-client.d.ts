@@ -5,6 +5,17 @@ export declare const MESSAGE_TYPES: readonly MessageType[];
 export declare const JOB_TYPES: readonly ["quiz_status", "question_replace", "document_processing"];
 export declare const TERMINAL: readonly ["completed", "failed", "cancelled"];
 export declare const STATES: readonly ConnectionState[];
+export interface CloseCodeInfo {
+  readonly name: string;
+  /** The client reconnects and resumes from its last seq. */
+  readonly reconnect: boolean;
+  /** The contract says "reconnect and resume": nothing the client did. */
+  readonly resume: boolean;
+  readonly meaning: string;
+}
+export declare const CLOSE_CODES: Readonly<
+  Record<1000 | 1001 | 1009 | 1011 | 1012 | 4400 | 4401 | 4403 | 4408 | 4409 | 4429, CloseCodeInfo>
+>;
 export declare const FATAL_CLOSE: Readonly<Record<4400 | 4401 | 4403, string>>;
 
 // -- messages (PROTOCOL.md section 3) ------------------------------------------------------------

@@ -18,7 +18,28 @@ export const MESSAGE_TYPES = Object.freeze(
 export const JOB_TYPES = Object.freeze(["quiz_status", "question_replace", "document_processing"]);
 export const TERMINAL = Object.freeze(["completed", "failed", "cancelled"]);
 export const STATES = Object.freeze(["idle", "connecting", "connected", "reconnecting", "polling", "closed"]);
-export const FATAL_CLOSE = Object.freeze({ 4400: "bad hello", 4401: "unauthorized", 4403: "origin not allowed" });
+// The hub's close codes (PROTOCOL.md section 2, "Close codes"; 1011 from docs/protocol.md, "Beyond the
+// contract"; RFC 6455's 1000): a copy of hub/core/closecodes.py, held to it by
+// tests/unit/test_close_codes.py. `reconnect`: the client reconnects and resumes from its last seq;
+// `resume`: the contract says "reconnect and resume" (nothing the client did); the others are final,
+// except a 4401 for an expired token when a token function can give a fresh one (section 2, "Token expiry").
+const closeCode = (name, reconnect, resume, meaning) => Object.freeze({ name, reconnect, resume, meaning });
+export const CLOSE_CODES = Object.freeze({
+  1000: closeCode("NORMAL", true, false, "closed"),
+  1001: closeCode("GOING_AWAY", true, true, "server shutting down"),
+  1009: closeCode("TOO_LARGE", true, false, "frame too large"),
+  1011: closeCode("INTERNAL_ERROR", true, true, "internal error"),
+  1012: closeCode("SERVICE_RESTART", true, true, "server restarting"),
+  4400: closeCode("BAD_HELLO", false, false, "bad hello"),
+  4401: closeCode("UNAUTHORIZED", false, false, "unauthorized"),
+  4403: closeCode("ORIGIN_REFUSED", false, false, "origin not allowed"),
+  4408: closeCode("HELLO_TIMEOUT", true, false, "no hello in time"),
+  4409: closeCode("SLOW_CONSUMER", true, true, "slow consumer"),
+  4429: closeCode("TOO_MANY", true, false, "too many connections or frames"),
+});
+/** The closes after which the client stops, each with what it says when the hub gave no reason. */
+export const FATAL_CLOSE = Object.freeze(Object.fromEntries(
+  Object.entries(CLOSE_CODES).filter(([, c]) => !c.reconnect).map(([code, c]) => [code, c.meaning])));
 const KIND_OF_TYPE = { quiz_status: "quiz_generation", question_replace: "question_replace",
   document_processing: "document_processing" };
 const DEFAULT_HEARTBEAT_MS = 20000;

@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.websockets import WebSocketState
 
+from hub.core.errors import ShuttingDown
 from hub.core.outbox import Outbox
 from hub.core.stream import EducatorStream
 from hub.ingress.connection import Connection
@@ -60,7 +61,7 @@ def test_idle_message_goes_out_at_once_alone() -> None:
         await asyncio.sleep(0.01)
         offer(conn, stream, 1)
         await asyncio.sleep(0.01)
-        conn.close(1000, "")
+        conn.close()
         await conn.wait_closed()
         return ws
 
@@ -79,7 +80,7 @@ def test_messages_arriving_during_a_send_share_the_next_frame() -> None:
         await asyncio.sleep(0.001)  # its send is under way
         offer(conn, stream, 49)  # these coalesce
         await asyncio.sleep(0.2)
-        conn.close(1000, "")
+        conn.close()
         await conn.wait_closed()
         return ws
 
@@ -100,7 +101,7 @@ def test_duplicates_and_unsubscribed_types_are_not_sent() -> None:
         conn.offer(env, json.dumps(env.wire()))
         offer(conn, stream, 3, "notification")
         await asyncio.sleep(0.01)
-        conn.close(1000, "")
+        conn.close()
         await conn.wait_closed()
         return ws
 
@@ -127,7 +128,7 @@ def test_drain_close_flushes_what_is_queued_first() -> None:
         conn = make(ws)
         stream = EducatorStream("alice", "e", max_messages=100, max_age=60)
         offer(conn, stream, 30)
-        conn.close(1001, "shutting down", flush=True)
+        conn.close(ShuttingDown("shutting down"), flush=True)
         await asyncio.wait_for(conn.wait_closed(), 5)
         return ws
 
@@ -185,7 +186,7 @@ def test_a_pull_is_written_at_once_as_one_frame_without_the_sender_task() -> Non
         assert [len(f["messages"]) for f in writer.frames if f["op"] == "batch"] == [3]  # synchronously
         offer(conn, stream, 1)
         assert [len(f["messages"]) for f in writer.frames if f["op"] == "batch"] == [3, 1]
-        conn.close(1000, "")
+        conn.close()
         await conn.wait_closed()
         return writer
 
@@ -207,7 +208,7 @@ def test_a_paused_transport_coalesces_and_the_sender_writes_when_it_resumes() ->
         assert [f["op"] for f in writer.frames] == ["welcome"]
         writer.writable.set()
         await asyncio.sleep(0.01)
-        conn.close(1000, "")
+        conn.close()
         await conn.wait_closed()
         return writer
 

@@ -19,10 +19,10 @@ from actors.registry import RegistryShard
 from actors.store import JobStore
 from hub.core import strictjson
 from hub.core.config import ShardConfig
-from hub.core.errors import BadFrame
+from hub.core.errors import BadFrame, HubError
 from hub.core.outbox import Outbox
 from hub.core.protocol import dumps, error_frame, parse_client_frame, pong_frame, welcome_frame
-from hub.ingress.connection import Connection, fit_reason
+from hub.ingress.connection import Connection, close_frame, fit_reason
 from hub.ingress.relay import Relay
 from hub.metrics import IngressMetrics
 from tests.strict_values import CONSTANTS, OVERFLOWS, SURROGATE_FRAMES, lenient_text, values
@@ -362,8 +362,8 @@ class Exploding:
     def offer(self, env: Any, text: str) -> bool:
         raise RuntimeError("bug")
 
-    def close(self, code: int, reason: str, *, flush: bool = False) -> None:
-        self.closed = (code, reason)
+    def close(self, why: HubError | None = None, *, flush: bool = False) -> None:
+        self.closed = close_frame(why)
 
 
 def test_a_connection_that_raises_in_offer_is_closed_alone_and_the_pump_lives() -> None:
