@@ -220,6 +220,10 @@ def test_the_checker_sees_a_forbidden_import(tmp_path: Path, source: str, expect
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
-    graph = {"jobs.kinds": {"jobs.quiz_job"}, "jobs.quiz_job": {"jobs.document_job"}, "jobs.document_job": {"jobs.kinds"}}
+    graph = {
+        "jobs.kinds": {"jobs.quiz_job"},
+        "jobs.quiz_job": {"jobs.document_job"},
+        "jobs.document_job": {"jobs.kinds"},
+    }
     assert find_cycles(graph) == [["jobs.document_job", "jobs.kinds", "jobs.quiz_job"]]
     assert find_cycles({"a": {"b"}, "b": set()}) == []
