@@ -1,0 +1,38 @@
+"""Adapter tests: the ingress's adapters (the relay, the job desk, the WebSocket endpoint and the
+HTTP API) driven through the real FastAPI app with Starlette's TestClient, against a FakeCluster
+(tests/adapters/fakes.py) whose registry shards, job store and job monitors are the real plain
+classes in this process. No Ray (ray.init raises here, as in tests/unit), no sockets, no uvicorn:
+the whole folder runs in seconds in the default `pytest` session.
+
+What needs a real Ray, a real server or a browser is in tests/integration and tests/browser."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.adapters.fakes import FakeCluster, make_client
+
+
+@pytest.fixture(autouse=True)
+def _no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        import ray
+    except ImportError:  # pragma: no cover
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("adapter tests must not start Ray; use tests/integration")
+
+    monkeypatch.setattr(ray, "init", refuse)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[tuple[TestClient, FakeCluster]]:
+    """The app (default adapter settings) over a two-shard FakeCluster, started (lifespan run)."""
+    http, cluster = make_client(tmp_path)
+    with http:
+        yield http, cluster
