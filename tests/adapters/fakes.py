@@ -237,8 +237,9 @@ def make_client(
     path: Path, shard_type: type[RegistryShard] = InProcessShard, shards: int = 2, **settings: Any
 ) -> tuple[TestClient, FakeCluster]:
     """The real FastAPI app over a FakeCluster, as a (not yet entered) Starlette TestClient."""
-    cluster = FakeCluster(path, shards=shards, shard_type=shard_type)
-    app = create_app(adapter_settings(path, **settings), SECRET, cluster)
+    config = adapter_settings(path, **settings)
+    cluster = FakeCluster(path, shards=shards, config=config.shard_config(), shard_type=shard_type)
+    app = create_app(config, SECRET, cluster)
     return TestClient(app), cluster
 
 
