@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
-from starlette.testclient import TestClient
+from starlette.testclient import TestClient, WebSocketTestSession
 
-from tests.adapters.fakes import FakeCluster, make_client
+from tests.adapters.fakes import RECEIVE_TIMEOUT, FakeCluster, make_client
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +30,23 @@ def _no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
         raise RuntimeError("adapter tests must not start Ray; use tests/integration")
 
     monkeypatch.setattr(ray, "init", refuse)
+
+
+@pytest.fixture(autouse=True)
+def _receive_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame that never comes fails the test (TestClient's receive would wait for ever)."""
+
+    def receive(self: WebSocketTestSession) -> Any:
+        async def next_message() -> Any:
+            with anyio.fail_after(RECEIVE_TIMEOUT):
+                return await self._send_rx.receive()
+
+        try:
+            return self.portal.call(next_message)
+        except TimeoutError:
+            raise AssertionError(f"no frame from the server within {RECEIVE_TIMEOUT:g}s") from None
+
+    monkeypatch.setattr(WebSocketTestSession, "receive", receive)
 
 
 @pytest.fixture

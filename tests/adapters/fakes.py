@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import pickle
 import threading
 import time
@@ -42,6 +43,8 @@ from jobs.context import JobContext
 from jobs.kinds import JobKind, Params, register_kind
 
 SECRET = "adapter-test-secret-0123456789abcdef0123"
+# Seconds a test waits for a frame before failing (HUB_TEST_TIME_FACTOR scales it, as in tests/conftest.py).
+RECEIVE_TIMEOUT = 10.0 * float(os.environ.get("HUB_TEST_TIME_FACTOR", "1"))
 
 
 def ray_copy(value: Any) -> Any:
