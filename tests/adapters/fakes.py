@@ -57,7 +57,8 @@ class Remote:
 
     `await remote.method(*args)` runs `target.method` (async or not) on the calling loop with copied
     arguments and returns a copied reply. `fail(method, times)` makes the next calls raise
-    UpstreamError, the error the Ray clients raise for an actor that does not answer. Every call is
+    UpstreamError, the error the Ray clients raise for an actor that does not answer; `pause` and
+    `release` hold calls of a method back (a slow actor) and let them go. Every call is
     logged in `log` as (what, method, args) so a test can check the order of calls across actors."""
 
     def __init__(self, target: Any, what: str, index: int = -1, log: list[tuple[str, str, Any]] | None = None) -> None:
@@ -66,11 +67,22 @@ class Remote:
         self.index = index
         self.log = log if log is not None else []
         self.failing: dict[str, int] = {}
+        self.paused: dict[str, asyncio.Event] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def fail(self, method: str, times: int = 1) -> None:
         """The next `times` calls of `method` raise UpstreamError (the actor is not answering)."""
         self.failing[method] = times
+
+    def pause(self, method: str) -> None:
+        """Calls of `method` made from now on wait (before reaching the target) until `release`."""
+        self.paused[method] = asyncio.Event()
+
+    def release(self, method: str) -> None:
+        """Let the waiting and later calls of `method` through (callable from the test's thread)."""
+        gate = self.paused.pop(method)
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(gate.set)
 
     def __getattr__(self, method: str) -> Any:
         if method.startswith("_"):
@@ -79,6 +91,9 @@ class Remote:
 
         async def call(*args: Any) -> Any:
             self.loop = asyncio.get_running_loop()
+            gate = self.paused.get(method)
+            if gate is not None:
+                await gate.wait()
             self.log.append((self.what, method, args))
             left = self.failing.get(method, 0)
             if left:

@@ -5,6 +5,7 @@ and resume (PROTOCOL.md section 2), and nobody else notices."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from starlette.testclient import TestClient
@@ -79,6 +80,31 @@ def test_a_reconnect_with_the_last_seq_resumes_with_exactly_what_was_missed(
         assert [e["data"]["title"] for e in missed] == ["note 3", "note 4", "note 5", "note 6"]
         publish(http, cluster, "alice", "notification", next(notes(1, start=7)))  # and live again
         assert [e["seq"] for e in envelopes(ws, 1)] == [last + 5]
+
+
+def test_a_message_in_both_the_resume_backlog_and_the_feed_is_delivered_once(
+    client: tuple[TestClient, FakeCluster],
+) -> None:
+    """At least once between shard and ingress, exactly once to a client: a connection that resumes
+    while the relay's pull is held back gets the missed messages in its backlog, and the pull then
+    brings them again (another connection of alice's watches the stream)."""
+    http, cluster = client
+    shard = cluster.shard_for("alice")
+    with http.websocket_connect("/ws") as watcher:
+        welcome = hello(watcher, "alice")
+        shard.pause("pull")
+        time.sleep(0.7)  # the pull under way returns (poll_timeout 0.5 s); the next one waits
+        for note in notes(3):
+            publish(http, cluster, "alice", "notification", note)
+        with http.websocket_connect("/ws") as late:
+            again = hello(late, "alice", resume={"epoch": welcome["epoch"], "seq": welcome["seq"]})
+            assert again["resumed"] is True
+            assert [e["data"]["title"] for e in envelopes(late, 3)] == ["note 0", "note 1", "note 2"]
+            shard.release("pull")
+            assert [e["data"]["title"] for e in envelopes(watcher, 3)] == ["note 0", "note 1", "note 2"]
+            publish(http, cluster, "alice", "notification", next(notes(1, start=3)))
+            (after,) = envelopes(late, 1)  # not a second copy of note 0..2
+            assert (after["seq"], after["data"]["title"]) == (welcome["seq"] + 4, "note 3")
 
 
 def test_a_resume_from_an_epoch_the_stream_no_longer_has_gets_a_fresh_snapshot(
