@@ -4,7 +4,10 @@ HTTP API) driven through the real FastAPI app with Starlette's TestClient, again
 classes in this process. No Ray (ray.init raises here, as in tests/unit), no sockets, no uvicorn:
 the whole folder runs in seconds in the default `pytest` session.
 
-What needs a real Ray, a real server or a browser is in tests/integration and tests/browser."""
+The layers: tests/unit (pure logic), tests/adapters (this: the ingress over in-process actors),
+tests/integration and tests/browser (a real local Ray, a real server, Chromium), tests/cluster (a
+multi-node Ray, its own session). Run this layer alone with `pytest tests/adapters`; it is part of
+the default `pytest` session. Its test files' names are unique across tests/ (test_test_layout.py)."""
 
 from __future__ import annotations
 

@@ -162,7 +162,7 @@ def test_a_slow_consumer_is_closed_4409_alone_and_told_where_its_stream_is(tmp_p
                 await shard.publish_message([alice], "notification", note)
             await shard.publish_message([neighbour], "notification", {"title": "still here", "level": "info"})
 
-        http.portal.call(burst)
+        http.portal.call(burst)  # type: ignore[union-attr]
         close = closed(slow)
         assert close["code"] == 4409 and close["reason"] == "slow consumer: reconnect and resume"
         assert envelopes(other, 1)[0]["data"]["title"] == "still here"  # the neighbour is not held up
