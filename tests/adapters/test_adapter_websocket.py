@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from hub.auth import issue_token
+from hub.auth import issue_token, verify_token
 from tests.adapters.fakes import (
     SECRET,
     FakeCluster,
@@ -210,13 +210,14 @@ def test_an_inbound_flood_gets_rate_limited_errors_then_4429(tmp_path: Path) -> 
 def test_a_token_refreshed_in_time_keeps_the_connection_open(client: Client) -> None:
     http, _ = client
     with http.websocket_connect("/ws") as ws:
-        ws.send_text(json.dumps({"op": "hello", "token": token("alice", ttl=1)}))
+        first = token("alice", ttl=2)  # exp: 1 to 2 s from now (whole seconds); leeway 0
+        ws.send_text(json.dumps({"op": "hello", "token": first}))
         assert strict(ws.receive_text())["op"] == "welcome"
         fresh = token("alice", ttl=600)
         ws.send_text(json.dumps({"op": "refresh", "token": fresh}))
         refreshed = strict(ws.receive_text())
         assert refreshed["op"] == "refreshed" and refreshed["exp"] >= int(time.time()) + 590
-        time.sleep(1.5)  # past the first token's exp
+        time.sleep(max(0.0, (verify_token(SECRET, first).exp or 0) - time.time()) + 0.5)  # past the first exp
         ws.send_text('{"op":"ping","id":"still"}')
         assert strict(ws.receive_text()) == {"op": "pong", "id": "still"}
 
