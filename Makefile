@@ -48,7 +48,7 @@ lint: install-test
 	$(BIN)/mypy hub actors jobs
 
 unit: install-test
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit tests/adapters $(PYTEST_ARGS)
 
 ## Measure POST /api/jobs -> queued / processing / completed on this machine.
 bench-start: install
