@@ -104,7 +104,7 @@ def build(settings: Settings, *, create_secret: bool = True, lock: DataDirLock |
     start_actors(
         settings.shards, settings.namespace, settings.shard_config(), str(settings.db_path), settings.store_busy_timeout
     )
-    cluster = Cluster(settings.shards, settings.namespace, settings.progress_interval, settings.job_max_restarts)
+    cluster = Cluster(settings.shards, settings.namespace, settings.monitor_config(), settings.job_max_restarts)
     return create_app(settings, secret, cluster), secret
 
 
