@@ -113,7 +113,17 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
             return False, {**detail, "reason": f"delivery stuck: {stuck}"}
         return True, detail
 
-    app.include_router(build_router(desk, secret, health, metrics_text, relay, token_leeway=settings.token_leeway))
+    app.include_router(
+        build_router(
+            desk,
+            secret,
+            health,
+            metrics_text,
+            relay,
+            token_leeway=settings.token_leeway,
+            poll_max_messages=settings.poll_max_messages,
+        )
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
