@@ -39,7 +39,12 @@ mimetypes.add_type("application/typescript", ".ts")
 def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI:
     metrics = IngressMetrics()
     relay = Relay(cluster.shards, metrics, poll_timeout=settings.poll_timeout)
-    desk = JobDesk(cluster, metrics, submit_limit=Buckets(settings.submit_rate, settings.submit_burst))
+    desk = JobDesk(
+        cluster,
+        metrics,
+        submit_limit=Buckets(settings.submit_rate, settings.submit_burst),
+        max_upload=settings.max_upload,
+    )
     metrics.gauge(
         "hub_connections", "Open WebSocket connections and waiting long-polls", lambda: relay.connection_count
     )
