@@ -1,4 +1,5 @@
-"""The one Settings object, read once at start-up (environment `HUB_*`, then command-line options)."""
+"""The hub's settings, read once at start-up (environment `HUB_*`, then command-line options), and
+the notebook client's (`NotebookSettings`, read when a notebook connects)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.core.config import MonitorConfig, ShardConfig
@@ -128,3 +129,29 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     def public_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"{self.scheme}://{host}:{self.port}"
+
+
+class NotebookSettings(BaseSettings):
+    """What a notebook or script client (`jobs.connect`, `hub.notebook.Hub`, `hub.backend.Backend`)
+    takes from its environment, each an override of a default; empty variables count as unset.
+    Arguments given to `connect()` win over these."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", env_ignore_empty=True)
+
+    # The hub's URL (HUB_URL); None: the one the running hub recorded in its data dir, else :8000.
+    url: str | None = None
+    # A token to use as it is (HUB_TOKEN); None: one is made with the hub's secret.
+    token: str | None = None
+    # The hub's token-signing secret (HUB_SECRET); None: the data dir's `secret` file.
+    secret: str | None = None
+    # Whom jobs are filed under when connect() names no educator: HUB_EDUCATOR, else the login name.
+    educator: str = Field(default="notebook", validation_alias=AliasChoices("HUB_EDUCATOR", "USER"))
+    # The hub's data dir (HUB_DATA_DIR): its secret and the running hub's record (ray.json).
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # The hub's Ray namespace (HUB_NAMESPACE) when its data dir's record names none.
+    namespace: str = "hub"
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
