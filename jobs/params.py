@@ -12,7 +12,9 @@ from pydantic.alias_generators import to_camel
 
 from jobs import documents, quiz
 
-MAX_TEXT = 2_000_000  # characters of inline document text
+# Characters of inline document text: part of the params' schema (OpenAPI shows it); even as
+# \uXXXX escapes (6 bytes each) it fits in the default HUB_MAX_BODY.
+MAX_TEXT = 2_000_000
 # The validation context's key for the most bytes a document upload may hold (the hub's
 # Settings.max_upload; `jobs.kinds.validate_with` passes it at submission). Without it (a job's
 # monitor re-reading params the desk admitted) the size is not checked again.

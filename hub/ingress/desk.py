@@ -67,7 +67,9 @@ class NotificationData(_Data):
     broadcast: bool = False
 
 
-MAX_RECIPIENTS = 10_000  # educators one publish may name; a larger audience takes several
+# Educators one publish may name; a larger audience takes several. A bound of the request's shape
+# (the OpenAPI schema shows it), fixed for every hub so a service's calls work on any: not a setting.
+MAX_RECIPIENTS = 10_000
 
 
 class Publish(_Data):
