@@ -166,6 +166,19 @@ def test_deflate_settings_reach_uvicorn_as_a_protocol_class_of_their_own() -> No
     assert issubclass(small, wsproto.HubWebSocketProtocol) and issubclass(large, wsproto.HubWebSocketProtocol)
     assert (small.window_bits, small.mem_level, large.window_bits, large.mem_level) == (9, 1, 15, 9)
     assert not hasattr(wsproto.HubWebSocketProtocol, "window_bits")  # two servers never share one
+
+    async def negotiated() -> Any:  # what a connection of the `small` server offers in its handshake
+        from uvicorn.server import ServerState
+
+        config = uvicorn_config(None, Settings(deflate_window_bits=9, deflate_mem_level=1))
+        return config.ws(config=config, server_state=ServerState(), app_state={}).conn.available_extensions[0]
+
+    offer = asyncio.run(negotiated())
+    assert (offer.server_max_window_bits, offer.client_max_window_bits, offer.compress_settings) == (
+        9,
+        9,
+        {"memLevel": 1},
+    )
     with pytest.raises(ValueError, match="window bits"):
         wsproto.HubWebSocketProtocol.with_deflate(8, 4)
 
