@@ -15,7 +15,7 @@ from actors.job_monitor import JobMonitor
 from actors.names import STORE_NAME, job_actor_name, shard_name
 from actors.registry import RegistryShard
 from actors.store import JobStore
-from hub.core.config import ShardConfig
+from hub.core.config import MonitorConfig, ShardConfig
 from hub.core.errors import UpstreamError, unwrap
 from hub.core.sharding import shard_of
 
@@ -82,14 +82,14 @@ def _actor_exists(name: str, namespace: str) -> bool:
 @ray.remote(num_cpus=0, max_restarts=0)
 class JobMonitorActor(JobMonitor):
     def __init__(
-        self, state: dict[str, Any], params: dict[str, Any], shard: str, namespace: str, progress_interval: float
+        self, state: dict[str, Any], params: dict[str, Any], shard: str, namespace: str, config: MonitorConfig
     ) -> None:
         super().__init__(
             state,
             params,
             ShardClient(ray.get_actor(shard, namespace=namespace)),
             StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)),
-            progress_interval=progress_interval,
+            config=config,
             restarted=_was_restarted(),
         )
 
@@ -250,9 +250,15 @@ class ShardClient(_Client):
 class Cluster:
     """The hub's view of its Ray cluster: the shard clients and job spawning."""
 
-    def __init__(self, shards: int, namespace: str, progress_interval: float = 0.05, job_max_restarts: int = 1) -> None:
+    def __init__(
+        self,
+        shards: int,
+        namespace: str,
+        monitor: MonitorConfig = MonitorConfig(),  # noqa: B008 (frozen: one shared default is safe)
+        job_max_restarts: int = 1,
+    ) -> None:
         self.namespace = namespace
-        self.progress_interval = progress_interval
+        self.monitor = monitor  # each job's monitor gets it (Settings.monitor_config())
         self.job_max_restarts = job_max_restarts
         self.shards = [ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k) for k in range(shards)]
         self.store = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
@@ -279,7 +285,7 @@ class Cluster:
             max_task_retries=-1 if self.job_max_restarts else 0,
             **placement,
             **({"resources": wanted} if wanted else {}),
-        ).remote(state, params, shard, self.namespace, self.progress_interval)
+        ).remote(state, params, shard, self.namespace, self.monitor)
         actor.run_and_exit.remote()
 
     def cancel_job(self, job_id: str, *, started: bool = True) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.core import strictjson
+from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput, UpstreamError, new_reference, public_reason
 from hub.core.jobstate import JobState, estimate_eta
 from hub.core.pacing import UpdateCoalescer
@@ -20,10 +21,6 @@ from jobs.words import plural
 
 log = logging.getLogger("hub.job")
 
-SLOW_AFTER = 15.0  # seconds: after this, progress messages say larger documents take longer
-STORE_INTERVAL = 1.0  # seconds between job-store writes of progress (transitions: every one)
-ANNOUNCE_INTERVAL = 5.0  # a silent job checks this often that its shard has not restarted
-PUBLISH_RETRIES = 30
 RESTARTED = "Restarted after losing its node or worker process (attempt {attempt}): starting over"
 
 
@@ -35,7 +32,7 @@ class JobMonitor:
         shard: Any,
         store: Any,
         *,
-        progress_interval: float = 0.05,
+        config: MonitorConfig = MonitorConfig(),  # noqa: B008 (frozen: one shared default is safe)
         clock: Callable[[], float] = time.time,
         restarted: bool = False,
     ) -> None:
@@ -46,10 +43,11 @@ class JobMonitor:
         self.raw_params = params
         self.shard = shard  # an actors.handles.ShardClient (or a fake in unit tests)
         self.store = store  # an actors.handles.StoreClient (or a fake)
+        self.config = config  # its timings (Settings: HUB_PROGRESS_INTERVAL, HUB_JOB_*)
         self.clock = clock
         self.started_at = clock()
         self._cancelled = False
-        self._coalescer: UpdateCoalescer[dict[str, Any]] = UpdateCoalescer(progress_interval)
+        self._coalescer: UpdateCoalescer[dict[str, Any]] = UpdateCoalescer(config.progress_interval)
         self._wake = asyncio.Event()
         self._send_lock = asyncio.Lock()
         self._publisher: asyncio.Task[None] | None = None
@@ -68,7 +66,7 @@ class JobMonitor:
         if self.state.terminal:
             return
         now = self.clock()
-        if now - self.started_at > SLOW_AFTER and "larger documents" not in message:
+        if now - self.started_at > self.config.job_slow_after and "larger documents" not in message:
             message = f"{message} (still working: larger documents take longer)"
         percent = max(self.state.progress, min(99.0, percent))  # never goes back, 100 only on completion
         self._update(
@@ -117,10 +115,11 @@ class JobMonitor:
             due = self._coalescer.due_in(now)
             if due is None or due > 0:
                 quiet_for = now - self._published_at
-                if quiet_for >= ANNOUNCE_INTERVAL:
+                announce = self.config.job_announce_interval
+                if quiet_for >= announce:
                     await self._check_shard()
                     continue
-                wait = ANNOUNCE_INTERVAL - quiet_for if due is None else min(due, ANNOUNCE_INTERVAL - quiet_for)
+                wait = announce - quiet_for if due is None else min(due, announce - quiet_for)
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), wait)
@@ -166,12 +165,16 @@ class JobMonitor:
 
     def _record(self, batch: list[dict[str, Any]]) -> asyncio.Task[None] | None:
         """Write the newest state to the store: at every transition (with the result, before the
-        client can see `completed`), progress at most every STORE_INTERVAL seconds. Writes reach
+        client can see `completed`), progress at most every `config.job_store_interval` seconds. Writes reach
         the store in the order they were made (each waits for the one before); the returned task
         (the newest write, None before the first) ends when this one and all before it have."""
         last = batch[-1]
         now = self.clock()
-        if last["status"] == "processing" and len(batch) == 1 and now - self._stored_at < STORE_INTERVAL:
+        if (
+            last["status"] == "processing"
+            and len(batch) == 1
+            and now - self._stored_at < self.config.job_store_interval
+        ):
             return self._last_write
         self._stored_at = now
         state = {k: v for k, v in last.items() if k not in ("result", "extra")}
@@ -186,7 +189,7 @@ class JobMonitor:
         return self._last_write
 
     async def _retry(self, what: str, call: Callable[[], Any]) -> Any:
-        for attempt in range(PUBLISH_RETRIES):
+        for attempt in range(self.config.job_publish_retries):
             try:
                 return await call()
             except UpstreamError as exc:  # the actor is restarting: it will be back

@@ -11,7 +11,6 @@ routed to an educator. The back end runs as a driver on the hub's Ray cluster:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,14 @@ class Backend:
 
         from actors.handles import Cluster, discover_shards
         from hub.raycluster import join, join_hub
-        from hub.settings import default_data_dir
+        from hub.settings import NotebookSettings
 
+        env = NotebookSettings()  # HUB_NAMESPACE, HUB_DATA_DIR
         if address is not None and not ray.is_initialized():
-            namespace = namespace or os.environ.get("HUB_NAMESPACE", "hub")
+            namespace = namespace or env.namespace
             join(address, namespace, configure_logging=False)
         else:
-            folder = Path(data_dir or os.environ.get("HUB_DATA_DIR") or default_data_dir()).expanduser()
+            folder = Path(data_dir).expanduser() if data_dir else env.data_dir
             namespace = join_hub(folder, namespace)
         cluster = Cluster(discover_shards(namespace), namespace)
         return cls(JobDesk(cluster, IngressMetrics()))

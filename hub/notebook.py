@@ -12,7 +12,6 @@ that also work inside Jupyter's running loop.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from hub.client import HubClient, ThreadedClient
 from hub.core.errors import HubError
 from hub.core.jobstate import TERMINAL
 from hub.raycluster import RECORD_FILE, hub_running, join_hub, read_record
-from hub.settings import default_data_dir
+from hub.settings import NotebookSettings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -80,7 +79,7 @@ class JobFailed(RuntimeError):
 
 def default_educator() -> str:
     """The educator a notebook acts as when none is given: $HUB_EDUCATOR, else $USER, else "notebook"."""
-    return os.environ.get("HUB_EDUCATOR") or os.environ.get("USER") or "notebook"
+    return NotebookSettings().educator
 
 
 def status_line(state: dict[str, Any], width: int = 80) -> str:
@@ -105,15 +104,16 @@ class Hub:
         namespace: str | None = None,
         retry_budget: float = 60.0,
     ) -> None:
-        self.educator_id = educator_id or default_educator()
-        self.data_dir = Path(data_dir or os.environ.get("HUB_DATA_DIR") or default_data_dir()).expanduser()
-        given_url = url or os.environ.get("HUB_URL")
+        self._env = env = NotebookSettings()  # what the environment says (HUB_URL, HUB_TOKEN, ...)
+        self.educator_id = educator_id or env.educator
+        self.data_dir = Path(data_dir).expanduser() if data_dir else env.data_dir
+        given_url = url or env.url
         record = None if given_url else read_record(self.data_dir)
         running = record is not None and record.get("url") is not None and hub_running(self.data_dir)
-        self.url, self.url_source = hub_url(url, os.environ.get("HUB_URL"), self.data_dir, record, running)
+        self.url, self.url_source = hub_url(url, env.url, self.data_dir, record, running)
         self.retry_budget = retry_budget  # seconds a submit refused with 429 is retried for in all
         self.token_source: str | None = None  # where the secret of a token made here came from
-        given = token or os.environ.get("HUB_TOKEN")
+        given = token or env.token
         # A token made here from the hub's secret is made again as it nears expiry (the WebSocket
         # refreshes it, HTTP calls take the newest): a notebook left open for days stays connected.
         self._make_token: Callable[[], str] | None = None if given else self._local_token_maker()
@@ -149,13 +149,13 @@ class Hub:
         if self._namespace:
             return self._namespace
         record = read_record(self.data_dir) or {}
-        return str(record.get("namespace") or os.environ.get("HUB_NAMESPACE", "hub"))
+        return str(record.get("namespace") or self._env.namespace)
 
     def _local_token_maker(self) -> Callable[[], str]:
         """A function making tokens for `educator_id` with the local hub's secret (HUB_SECRET, else
         the data dir's file: `token_source` says which)."""
-        secret = resolve_secret(os.environ.get("HUB_SECRET"), self.data_dir, "127.0.0.1", create=False)
-        self.token_source = "HUB_SECRET" if os.environ.get("HUB_SECRET") else str(self.data_dir / SECRET_FILE)
+        secret = resolve_secret(self._env.secret, self.data_dir, "127.0.0.1", create=False)
+        self.token_source = "HUB_SECRET" if self._env.secret else str(self.data_dir / SECRET_FILE)
         return lambda: issue_token(secret, self.educator_id, now=time.time())
 
     def _fresh_token(self) -> str:

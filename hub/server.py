@@ -107,7 +107,7 @@ def build(settings: Settings, *, create_secret: bool = True, lock: DataDirLock |
     start_actors(
         settings.shards, settings.namespace, settings.shard_config(), str(settings.db_path), settings.store_busy_timeout
     )
-    cluster = Cluster(settings.shards, settings.namespace, settings.progress_interval, settings.job_max_restarts)
+    cluster = Cluster(settings.shards, settings.namespace, settings.monitor_config(), settings.job_max_restarts)
     return create_app(settings, secret, cluster), secret
 
 
@@ -139,14 +139,13 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
     metrics = getattr(getattr(app, "state", None), "metrics", None)
     count = (lambda: metrics.errors.inc(code="header_timeout")) if metrics is not None else None
     extra.setdefault("http", HeaderTimeoutProtocol.with_timeout(settings.header_timeout, on_timeout=count))
-    wsproto.DEFLATE.update(window_bits=settings.deflate_window_bits, mem_level=settings.deflate_mem_level)
     if settings.log_format == "json":
         extra.setdefault("log_config", None)  # uvicorn's own logs go through the hub's JSON handler
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        ws=wsproto.HubWebSocketProtocol,
+        ws=wsproto.HubWebSocketProtocol.with_deflate(settings.deflate_window_bits, settings.deflate_mem_level),
         ws_max_size=settings.max_frame,
         ws_per_message_deflate=True,
         ws_ping_interval=settings.heartbeat,

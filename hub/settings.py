@@ -1,4 +1,5 @@
-"""The one Settings object, read once at start-up (environment `HUB_*`, then command-line options)."""
+"""The hub's settings, read once at start-up (environment `HUB_*`, then command-line options), and
+the notebook client's (`NotebookSettings`, read when a notebook connects)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hub.core.config import ShardConfig
+from hub.core.config import MonitorConfig, ShardConfig
 
 
 def default_data_dir() -> Path:
@@ -17,8 +18,20 @@ def default_data_dir() -> Path:
     return Path(base) / "hub"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+def base64_size(n: int) -> int:
+    """Characters of `n` bytes in (padded) base64: 4 for every 3 bytes or part of 3."""
+    return 4 * -(-n // 3)
+
+
+class Settings(BaseSettings, ShardConfig, MonitorConfig):
+    """Every operator setting of a hub process: environment `HUB_<FIELD>` (any case), then
+    command-line options. The fields of `ShardConfig` (history_max, history_age, feed_limit,
+    poll_timeout, ingress_lease, jobs_per_educator) and `MonitorConfig` (progress_interval,
+    job_slow_after, job_store_interval, job_announce_interval, job_publish_retries) are declared
+    there, once, and inherited here; `shard_config()` and `monitor_config()` hand them to the actors.
+    ValidationError (naming the field) for a value out of bounds."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", frozen=False)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -42,13 +55,12 @@ class Settings(BaseSettings):
     send_queue_limit: int = 2000
     conflate_after: int = 64
     batch_max: int = 500
-    history_max: int = 1000
-    history_age: float = 300.0
-    poll_timeout: float = 15.0
-    # A shard drops the feed of an ingress that has not pulled for this long (a dead ingress): at
-    # least twice poll_timeout, since a live but idle ingress pulls once per poll_timeout.
-    ingress_lease: float = 60.0
-    progress_interval: float = 0.05
+    # Answers (pong, error) a WebSocket connection may have waiting to be sent; past it the client
+    # is deemed not reading and is closed 4429.
+    max_control: int = Field(default=256, ge=1)
+    # Messages one long-poll answer (`GET /api/events`) carries at most; the next poll (after the
+    # last one carried) gets the rest.
+    poll_max_messages: int = Field(default=1000, ge=1)
     # Times Ray restarts a job's monitor actor whose node or process was lost (it runs the job
     # again from the start); past them, or at 0, the job fails. -1: without limit.
     job_max_restarts: int = Field(default=1, ge=-1)
@@ -60,6 +72,9 @@ class Settings(BaseSettings):
     submit_rate: float = 1.0  # jobs a second per educator...
     submit_burst: float = 20.0  # ...with this burst; past it HTTP 429 with Retry-After
     max_body: int = 28 * 1024 * 1024  # bytes of an HTTP request body (a 20 MiB upload in base64)
+    # Bytes of a document upload (`document_processing`'s `content`, decoded): past it the
+    # submission is refused with 422. Its base64 (4/3 of it) must fit in max_body.
+    max_upload: int = Field(default=20 * 1024 * 1024, ge=1)
     deflate_window_bits: int = Field(default=10, ge=9, le=15)  # permessage-deflate LZ77 window
     deflate_mem_level: int = Field(default=4, ge=1, le=9)  # zlib memLevel: memory against speed
     deflate_idle: float = Field(default=15.0, ge=0)  # free an idle connection's compressor after this; 0: never
@@ -78,6 +93,11 @@ class Settings(BaseSettings):
             raise ValueError("send_queue_limit must exceed history_max, or a resume backlog could never fit")
         if self.ingress_lease < 2 * self.poll_timeout:
             raise ValueError("ingress_lease must be at least twice poll_timeout, or idle live ingresses would lapse")
+        if base64_size(self.max_upload) > self.max_body:
+            raise ValueError(
+                f"max_body ({self.max_body:,} bytes) must hold a max_upload document in base64 "
+                f"({base64_size(self.max_upload):,} bytes), or no upload that large could arrive"
+            )
         return self
 
     @field_validator("data_dir", mode="before")
@@ -90,12 +110,12 @@ class Settings(BaseSettings):
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
 
     def shard_config(self) -> ShardConfig:
-        return ShardConfig(
-            history_max=self.history_max,
-            history_age=self.history_age,
-            poll_timeout=self.poll_timeout,
-            ingress_lease=self.ingress_lease,
-        )
+        """The shards' settings as a record of their own (what crosses into the shard actors)."""
+        return ShardConfig(**{name: getattr(self, name) for name in ShardConfig.model_fields})
+
+    def monitor_config(self) -> MonitorConfig:
+        """The job monitors' settings as a record of their own (what crosses into each monitor actor)."""
+        return MonitorConfig(**{name: getattr(self, name) for name in MonitorConfig.model_fields})
 
     @property
     def db_path(self) -> Path:
@@ -109,3 +129,29 @@ class Settings(BaseSettings):
     def public_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"{self.scheme}://{host}:{self.port}"
+
+
+class NotebookSettings(BaseSettings):
+    """What a notebook or script client (`jobs.connect`, `hub.notebook.Hub`, `hub.backend.Backend`)
+    takes from its environment, each an override of a default; empty variables count as unset.
+    Arguments given to `connect()` win over these."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", env_ignore_empty=True)
+
+    # The hub's URL (HUB_URL); None: the one the running hub recorded in its data dir, else :8000.
+    url: str | None = None
+    # A token to use as it is (HUB_TOKEN); None: one is made with the hub's secret.
+    token: str | None = None
+    # The hub's token-signing secret (HUB_SECRET); None: the data dir's `secret` file.
+    secret: str | None = None
+    # Whom jobs are filed under when connect() names no educator: HUB_EDUCATOR, else the login name.
+    educator: str = Field(default="notebook", validation_alias=AliasChoices("HUB_EDUCATOR", "USER"))
+    # The hub's data dir (HUB_DATA_DIR): its secret and the running hub's record (ray.json).
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # The hub's Ray namespace (HUB_NAMESPACE) when its data dir's record names none.
+    namespace: str = "hub"
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()

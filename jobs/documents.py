@@ -30,7 +30,6 @@ from jobs.quiz import (
 )
 
 SUPPORTED = (".txt", ".md", ".html", ".htm", ".pdf")
-MAX_BYTES = 20 * 1024 * 1024
 
 Progress = Callable[[float, str], None]
 
@@ -62,17 +61,23 @@ def _extension(name: str) -> str:
     return "." + name.lower().rsplit(".", 1)[-1] if "." in name else ""
 
 
-def check_upload(content: bytes, filename: str) -> None:
+def size_text(n: int) -> str:
+    """`n` bytes in words: whole MiB as "20 MiB", anything else as "1,234 bytes"."""
+    return f"{n // 2**20} MiB" if n >= 2**20 and n % 2**20 == 0 else f"{n:,} bytes"
+
+
+def check_upload(content: bytes, filename: str, max_bytes: int | None = None) -> None:
     """Refuse, with a DocumentError saying why in a sentence, an upload that cannot be a readable
     document, judged from its name and bytes alone (cheap enough for submission time): over
-    MAX_BYTES, a type not in SUPPORTED (a .docx among them), empty, a `.pdf` whose bytes are not a
+    `max_bytes` (the hub's Settings.max_upload, which the job desk gives at submission; None: the
+    size is not checked here), a type not in SUPPORTED (a .docx among them), empty, a `.pdf` whose bytes are not a
     PDF (no `%PDF-` header in its first PDF_HEADER_WITHIN bytes), a text type whose bytes are
     another format (_BINARY_MAGIC) or binary, or a text with no word or number in it. A file that
     passes may still fail to parse (a damaged PDF): extract_text says so then."""
     content = bytes(content)
     name = filename.strip() or "the document"
-    if len(content) > MAX_BYTES:
-        raise DocumentError(f"{name} is {len(content) / 2**20:.1f} MiB; the limit is {MAX_BYTES // 2**20} MiB.")
+    if max_bytes is not None and len(content) > max_bytes:
+        raise DocumentError(f"{name} is {len(content) / 2**20:.1f} MiB; the limit is {size_text(max_bytes)}.")
     ext = _extension(name)
     if ext not in SUPPORTED:
         raise DocumentError(
@@ -96,11 +101,14 @@ def check_upload(content: bytes, filename: str) -> None:
         raise DocumentError(f"{name} contains no readable text.")
 
 
-def extract_text(content: bytes, filename: str, progress: Progress | None = None) -> str:
+def extract_text(
+    content: bytes, filename: str, progress: Progress | None = None, *, max_bytes: int | None = None
+) -> str:
     """The plain text of an uploaded document, chosen by the file's extension. DocumentError (a
-    sentence) for a file check_upload refuses or one that cannot be read."""
+    sentence) for a file check_upload refuses (over `max_bytes` among them, when given) or one that
+    cannot be read."""
     content = bytes(content)
-    check_upload(content, filename)
+    check_upload(content, filename, max_bytes)
     name = filename.strip() or "the document"
     ext = _extension(name)
     if ext == ".pdf":

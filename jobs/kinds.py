@@ -20,16 +20,14 @@ from hub.core.errors import InvalidParams
 from jobs import document_job, quiz_job
 from jobs.context import JobContext
 from jobs.params import (
-    MAX_UPLOAD as MAX_UPLOAD,
-)
-from jobs.params import (
-    AnyParams as AnyParams,
-)
-from jobs.params import (
+    MAX_UPLOAD_KEY,
     DocumentProcessingParams,
     Params,
     QuestionReplaceParams,
     QuizGenerationParams,
+)
+from jobs.params import (
+    AnyParams as AnyParams,
 )
 
 Runner = Callable[[JobContext, Any], Any]
@@ -98,10 +96,11 @@ def register_kind(kind: JobKind) -> JobKind:
     return kind
 
 
-def validate_with(job_kind: JobKind, params: dict[str, Any]) -> Params:
-    """`params` as the kind's model; InvalidParams (422) locating each error under `body.params`."""
+def validate_with(job_kind: JobKind, params: dict[str, Any], *, max_upload: int | None = None) -> Params:
+    """`params` as `job_kind`'s model; a document upload over `max_upload` bytes (Settings.max_upload;
+    None: not checked) is refused with the rest. InvalidParams (422) naming each bad field."""
     try:
-        return job_kind.params.model_validate(params)
+        return job_kind.params.model_validate(params, context={MAX_UPLOAD_KEY: max_upload})
     except ValidationError as exc:
         raise InvalidParams.of(exc, "params") from None
 

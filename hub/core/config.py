@@ -1,18 +1,56 @@
 """Plain configuration records that cross into actors as they are (no environment is read here:
-`hub.settings.Settings` reads it once at start-up and builds these)."""
+`hub.settings.Settings` reads it once at start-up and builds these).
+
+Each field is declared once, here, with its default, bounds and meaning: `Settings` inherits these
+records' fields, so each is also the operator's setting `HUB_<FIELD>` (`HUB_HISTORY_MAX`, ...),
+and `Settings.shard_config()` / `Settings.monitor_config()` copy them into a record of their own
+(the records carry no secret and nothing else of the hub's settings into the actors).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import BaseModel, ConfigDict, Field
 
 
-@dataclass(frozen=True, slots=True)
-class ShardConfig:
-    """What a registry shard needs; plain values so it crosses into the actor as it is."""
+class ShardConfig(BaseModel):
+    """What a registry shard needs. Frozen, plain values: it crosses into the shard actor as it is."""
 
-    history_max: int = 1000
-    history_age: float = 300.0
-    feed_limit: int = 100_000
-    poll_timeout: float = 15.0
-    ingress_lease: float = 60.0
-    jobs_per_educator: int = 500
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Messages each educator's stream keeps for resumes; a client further behind gets a snapshot.
+    history_max: int = Field(default=1000, ge=1)
+    # Seconds a stream's messages are kept for resumes (at most history_max of them).
+    history_age: float = Field(default=300.0, gt=0)
+    # Messages a shard holds for one ingress until its next pull acknowledges them; past it, the
+    # oldest go and that ingress's clients resume from the streams' history.
+    feed_limit: int = Field(default=100_000, ge=1)
+    # Seconds an ingress's pull waits at a shard for something to deliver (one long poll).
+    poll_timeout: float = Field(default=15.0, gt=0)
+    # A shard drops the feed of an ingress that has not pulled for this long (a dead ingress): at
+    # least twice poll_timeout (Settings checks it), since a live but idle ingress pulls once per
+    # poll_timeout.
+    ingress_lease: float = Field(default=60.0, gt=0)
+    # Jobs a shard keeps per educator (the newest; finished ones beyond it are forgotten, and a
+    # snapshot built from more in the store is marked `snapshotTruncated`).
+    jobs_per_educator: int = Field(default=500, ge=1)
+
+
+class MonitorConfig(BaseModel):
+    """What a job's monitor actor needs. Frozen, plain values: it crosses into the actor as it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Seconds between a job's progress messages to its shard: ticks in between are coalesced
+    # (transitions always go out at once).
+    progress_interval: float = Field(default=0.05, ge=0)
+    # Seconds after a job's start past which its progress messages add "still working: larger
+    # documents take longer".
+    job_slow_after: float = Field(default=15.0, ge=0)
+    # Seconds between job-store writes of a job's progress (every transition is written at once).
+    job_store_interval: float = Field(default=1.0, ge=0)
+    # A silent job checks this often (seconds) that its shard has not restarted, and re-announces
+    # its state to one that did.
+    job_announce_interval: float = Field(default=5.0, gt=0)
+    # Attempts at a publish or store write whose actor is restarting (backing off 0.05 s doubling
+    # to 2 s: 30 attempts span about 50 s) before the monitor gives up on it.
+    job_publish_retries: int = Field(default=30, ge=1)

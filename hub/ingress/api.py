@@ -32,9 +32,17 @@ class SubmitJob(BaseModel):
 
 
 def build_router(
-    desk: JobDesk, secret: str, health: Any, metrics_text: Any, relay: Any, *, token_leeway: float = 0.0
+    desk: JobDesk,
+    secret: str,
+    health: Any,
+    metrics_text: Any,
+    relay: Any,
+    *,
+    token_leeway: float = 0.0,
+    poll_max_messages: int,
 ) -> APIRouter:
-    """The API routes; `token_leeway`: Settings.token_leeway (clock skew allowed on tokens, seconds)."""
+    """The API routes; `token_leeway`: Settings.token_leeway (clock skew allowed on tokens, seconds);
+    `poll_max_messages`: Settings.poll_max_messages (the most one long-poll answer carries)."""
     router = APIRouter(route_class=StrictJSONRoute, default_response_class=StrictJSONResponse)  # strict JSON
     # Declares the scheme in the OpenAPI document (Swagger UI's "Authorize"); the refusal stays ours.
     bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="A token from `hub token`.")
@@ -102,7 +110,7 @@ def build_router(
     ) -> Response:
         if who.exp is not None:  # a poll outlives its token no more than a WebSocket does (4401 at exp)
             timeout = max(0.0, min(timeout, who.exp + token_leeway - time.time()))
-        return await poll_events(relay, who.sub, epoch, after, timeout)
+        return await poll_events(relay, who.sub, epoch, after, timeout, poll_max_messages)
 
     @router.post("/api/publish", status_code=202)
     async def publish(body: Publish, who: Identity = Depends(identity)) -> dict[str, Any]:

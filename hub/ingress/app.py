@@ -40,7 +40,12 @@ mimetypes.add_type("application/typescript", ".ts")
 def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI:
     metrics = IngressMetrics()
     relay = Relay(cluster.shards, metrics, poll_timeout=settings.poll_timeout)
-    desk = JobDesk(cluster, metrics, submit_limit=Buckets(settings.submit_rate, settings.submit_burst))
+    desk = JobDesk(
+        cluster,
+        metrics,
+        submit_limit=Buckets(settings.submit_rate, settings.submit_burst),
+        max_upload=settings.max_upload,
+    )
     metrics.gauge(
         "hub_connections", "Open WebSocket connections and waiting long-polls", lambda: relay.connection_count
     )
@@ -114,7 +119,17 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
             return False, {**detail, "reason": f"delivery stuck: {stuck}"}
         return True, detail
 
-    app.include_router(build_router(desk, secret, health, metrics_text, relay, token_leeway=settings.token_leeway))
+    app.include_router(
+        build_router(
+            desk,
+            secret,
+            health,
+            metrics_text,
+            relay,
+            token_leeway=settings.token_leeway,
+            poll_max_messages=settings.poll_max_messages,
+        )
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

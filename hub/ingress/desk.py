@@ -27,7 +27,8 @@ from hub.core.limits import Buckets
 from hub.core.sharding import shard_of
 from hub.core.strictjson import problem as strict_problem
 from hub.metrics import IngressMetrics
-from jobs.kinds import MAX_UPLOAD, resolve_kind, unknown_kind, validate_with
+from jobs.documents import size_text
+from jobs.kinds import resolve_kind, unknown_kind, validate_with
 
 log = logging.getLogger("hub.jobs")
 
@@ -66,7 +67,9 @@ class NotificationData(_Data):
     broadcast: bool = False
 
 
-MAX_RECIPIENTS = 10_000  # educators one publish may name; a larger audience takes several
+# Educators one publish may name; a larger audience takes several. A bound of the request's shape
+# (the OpenAPI schema shows it), fixed for every hub so a service's calls work on any: not a setting.
+MAX_RECIPIENTS = 10_000
 
 
 class Publish(_Data):
@@ -77,15 +80,23 @@ class Publish(_Data):
 
 
 class JobDesk:
-    def __init__(self, cluster: ClusterLike, metrics: IngressMetrics, submit_limit: Buckets | None = None) -> None:
+    def __init__(
+        self,
+        cluster: ClusterLike,
+        metrics: IngressMetrics,
+        submit_limit: Buckets | None = None,
+        *,
+        max_upload: int | None = None,
+    ) -> None:
         self.cluster = cluster
         self.metrics = metrics
         self.submit_limit = submit_limit
+        self.max_upload = max_upload  # Settings.max_upload: bytes of a document upload; None: no limit here
 
     # -- jobs -------------------------------------------------------------------------------
 
     async def submit(self, who: Identity, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Validate (InvalidParams: 422, a document over MAX_UPLOAD included), record in the job store,
+        """Validate (InvalidParams: 422, a document over `max_upload` bytes included), record in the job store,
         then publish `queued` and start the job's monitor actor together. Every step either succeeds or leaves no trace:
         a record the store refuses (busy past its timeout, disk full) is UpstreamError (503) with
         nothing published; a monitor that cannot be started undoes the record (deleted, or ended
@@ -97,12 +108,12 @@ class JobDesk:
         job_kind = await resolve_kind(kind, self.cluster.store)
         if job_kind is None:
             raise unknown_kind(kind, await self.cluster.store.kind_names())
-        # Off the event loop: an upload's checks decode up to 20 MiB.
-        valid = await asyncio.to_thread(validate_with, job_kind, params)  # InvalidParams -> 422
+        # Off the event loop: an upload's checks decode up to max_upload bytes (20 MiB by default).
+        valid = await asyncio.to_thread(validate_with, job_kind, params, max_upload=self.max_upload)  # 422
         size = getattr(valid, "upload_size", lambda: 0)()
-        if size > MAX_UPLOAD:
+        if self.max_upload is not None and size > self.max_upload:
             sentence = (
-                f"the document is {size / 2**20:.1f} MiB ({size:,} bytes); the limit is {MAX_UPLOAD // 2**20} MiB"
+                f"the document is {size / 2**20:.1f} MiB ({size:,} bytes); the limit is {size_text(self.max_upload)}"
             )
             raise InvalidParams([{"loc": ["body", "params"], "msg": sentence, "type": "too_large"}])
         if job_kind.check is not None:  # what the store already shows wrong (InvalidInput: 422)

@@ -26,7 +26,9 @@ CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 # Response headers a cross-origin script may read: when to retry after a 429, where the next page
 # of GET /api/jobs is.
 CORS_EXPOSE = ["Retry-After", "Link", "X-Next-Cursor"]
-CORS_MAX_AGE = 600  # seconds a browser may cache a preflight answer
+# Seconds a browser may cache a preflight answer: an HTTP detail (browsers cap it themselves,
+# Chromium at 7200 s), not a setting; a changed HUB_ALLOWED_ORIGINS takes at most this long to show.
+CORS_MAX_AGE = 600
 
 
 def cors_options(settings: Settings) -> dict[str, Any]:

@@ -17,17 +17,19 @@ from hub.core.stream import Envelope
 from hub.ingress.connection import envelope_text
 from hub.ingress.relay import Relay
 
+# The contract's bound on a poll's `timeout` (PROTOCOL.md, `GET /api/events`: "max 30 s"), which
+# clients rely on: a fact of the protocol, not an operator setting.
 MAX_TIMEOUT = 30.0
-MAX_MESSAGES = 1000
 
 
 class PollWaiter:
     """What the relay offers envelopes to while one poll waits: a Subscriber (hub.core.subscriber),
     as a WebSocket connection is."""
 
-    def __init__(self, educator_id: str, metrics: Any = None) -> None:
+    def __init__(self, educator_id: str, max_messages: int, metrics: Any = None) -> None:
         self.educator_id = educator_id
         self.session = f"poll-{uuid.uuid4().hex[:12]}"  # for log lines
+        self.max_messages = max_messages  # Settings.poll_max_messages: the most one answer carries
         self.metrics = metrics
         self.last_seq = 0
         self.ready = False
@@ -39,7 +41,7 @@ class PollWaiter:
         """Hold one envelope (its text made here when None); never needs a `flush` (False)."""
         if not self.ready:
             self._early.append((env, text))
-        elif env.seq > self.last_seq and len(self.messages) < MAX_MESSAGES:
+        elif env.seq > self.last_seq and len(self.messages) < self.max_messages:
             self.last_seq = env.seq
             self.messages.append(text if text is not None else envelope_text(env, self.metrics))
             self.event.set()
@@ -77,9 +79,12 @@ def _answer(head: dict[str, Any], messages: list[str]) -> Response:
     return Response(text[:-1] + ',"messages":[' + ",".join(messages) + "]}", media_type="application/json")
 
 
-async def poll_events(relay: Relay, educator_id: str, epoch: str | None, after: int | None, timeout: float) -> Response:
-    """One long-poll: `{epoch, seq, resumed, messages, snapshot?}` (PROTOCOL.md section 5)."""
-    waiter = PollWaiter(educator_id, relay.metrics)
+async def poll_events(
+    relay: Relay, educator_id: str, epoch: str | None, after: int | None, timeout: float, max_messages: int
+) -> Response:
+    """One long-poll: `{epoch, seq, resumed, messages, snapshot?}` (PROTOCOL.md section 5), with at
+    most `max_messages` messages (Settings.poll_max_messages; the next poll gets the rest)."""
+    waiter = PollWaiter(educator_id, max_messages, relay.metrics)
     resume = (epoch, after) if epoch is not None and after is not None else None
     reply = await relay.join(waiter, resume)
     try:

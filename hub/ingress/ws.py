@@ -55,7 +55,6 @@ from hub.settings import Settings
 
 log = logging.getLogger("hub.ws")
 
-MAX_CONTROL = 256  # answers (pong, error) waiting to be sent before the client is deemed not reading
 _LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127(?:\.\d{1,3}){3}|\[::1\])(:\d+)?$")
 
 
@@ -234,7 +233,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
                     bucket.retry_after(time.monotonic()),
                 )
             strikes = 0
-            if conn.pending_control > MAX_CONTROL:
+            if conn.pending_control > settings.max_control:
                 conn.close(SlowConsumer("not reading answers: reconnect and resume"))
                 continue
             frame = parse_client_frame(text)

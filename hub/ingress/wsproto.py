@@ -29,7 +29,7 @@ import ctypes.util
 import logging
 import struct
 import zlib
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -38,7 +38,6 @@ from websockets.frames import Frame
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-DEFLATE = {"window_bits": 10, "mem_level": 4}  # set from Settings before uvicorn starts
 WRITER_KEY = "hub.writer"  # the ASGI scope key under which a connection finds its FrameWriter
 
 
@@ -118,17 +117,33 @@ class _Factory(ServerPerMessageDeflateFactory):
 
 
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol with the hub's permessage-deflate and the FrameWriter
+    the hub's connections write through. Made per server with `with_deflate` (uvicorn builds one
+    protocol object per connection from the class given as `uvicorn.Config(ws=...)`, with its own
+    keyword arguments only, so the settings travel as attributes of a subclass)."""
+
+    window_bits: ClassVar[int]  # the LZ77 window, both ways (Settings.deflate_window_bits, 9..15)
+    mem_level: ClassVar[int]  # zlib's memLevel when compressing (Settings.deflate_mem_level, 1..9)
+
+    @classmethod
+    def with_deflate(cls, window_bits: int, mem_level: int) -> type[HubWebSocketProtocol]:
+        """A subclass whose connections compress with a `window_bits` window (9 to 15) and zlib's
+        `mem_level` (1 to 9); ValueError outside them."""
+        if not 9 <= window_bits <= 15 or not 1 <= mem_level <= 9:
+            raise ValueError(f"deflate window bits must be 9..15 and memLevel 1..9, not {window_bits}, {mem_level}")
+        return type(cls.__name__, (cls,), {"window_bits": window_bits, "mem_level": mem_level})
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.config.ws_per_message_deflate:
-            bits = DEFLATE["window_bits"]
+            bits = self.window_bits
             self.conn = ServerProtocol(
                 extensions=[
                     _Factory(
                         server_max_window_bits=bits,
                         client_max_window_bits=bits,
                         client_no_context_takeover=True,
-                        compress_settings={"memLevel": DEFLATE["mem_level"]},
+                        compress_settings={"memLevel": self.mem_level},
                     )
                 ],
                 max_size=self.config.ws_max_size,

@@ -34,7 +34,7 @@ from actors.registry import RegistryShard
 from actors.store import JobStore
 from hub.auth import issue_token
 from hub.core import strictjson
-from hub.core.config import ShardConfig
+from hub.core.config import MonitorConfig, ShardConfig
 from hub.core.errors import InvalidInput, UpstreamError
 from hub.core.sharding import shard_of
 from hub.ingress.app import create_app
@@ -210,7 +210,9 @@ class FakeCluster:
 
     async def _start_monitor(self, state: dict[str, Any], params: dict[str, Any]) -> None:
         job_id = state["jobId"]
-        monitor = JobMonitor(state, params, self.shard_for(state["educatorId"]), self.store, progress_interval=0.0)
+        monitor = JobMonitor(
+            state, params, self.shard_for(state["educatorId"]), self.store, config=MonitorConfig(progress_interval=0.0)
+        )
         self.monitors[job_id] = monitor
         run = self.runs[job_id] = asyncio.get_running_loop().create_task(monitor.run())
         run.add_done_callback(lambda _: self.monitors.pop(job_id, None))  # the actor exits at the end

@@ -107,7 +107,7 @@ def test_bad_queries_and_bodies_are_422_naming_the_field(
 
 
 def test_a_body_over_the_limit_is_413_with_the_limit(tmp_path: Path) -> None:
-    http, cluster = make_client(tmp_path, max_body=1000)
+    http, cluster = make_client(tmp_path, max_body=1000, max_upload=600)  # an upload limit that fits the body limit
     with http:
         big = {"kind": "quiz_generation", "params": {"text": "x" * 2000, "numQuestions": 1}}
         reply = http.post("/api/jobs", json=big, headers=auth("alice"))

@@ -147,7 +147,7 @@ def test_the_api_documents_paging() -> None:
     from hub.ingress.api import build_router
 
     app = FastAPI()
-    app.include_router(build_router(None, "secret", None, None, None))  # type: ignore[arg-type]
+    app.include_router(build_router(None, "secret", None, None, None, poll_max_messages=1000))  # type: ignore[arg-type]
     listing = app.openapi()["paths"]["/api/jobs"]["get"]
     params = {p["name"]: p for p in listing["parameters"]}
     assert params["limit"]["schema"]["maximum"] == 500 and params["limit"]["schema"]["default"] == 500

@@ -84,9 +84,7 @@ def test_inputs_checked_at_submission_are_refused_with_a_sentence_and_start_noth
 
 
 def test_a_document_over_the_limit_is_refused_before_a_job_starts(hub: LocalHub, educator: Api) -> None:
-    from jobs.kinds import MAX_UPLOAD
-
-    content = b64(b"a" * (MAX_UPLOAD + 1))
+    content = b64(b"a" * (hub.settings.max_upload + 1))  # HUB_MAX_UPLOAD, 20 MiB by default
     reply = educator.http.post(
         "/api/jobs", json={"kind": "document_processing", "params": {"content": content, "filename": "big.txt"}}
     )

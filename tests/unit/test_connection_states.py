@@ -126,7 +126,7 @@ def test_a_connection_closed_while_joining_sends_no_welcome_and_takes_no_message
 
 def test_websocket_connections_and_long_poll_waiters_are_both_subscribers() -> None:
     async def go() -> list[Subscriber]:
-        return [make(FakeSocket()), PollWaiter("alice")]
+        return [make(FakeSocket()), PollWaiter("alice", max_messages=1000)]
 
     for sub in asyncio.run(go()):
         assert sub.educator_id == "alice" and sub.session

@@ -9,8 +9,8 @@ import re
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from hub.settings import Settings
 from jobs.documents import (
-    MAX_BYTES,
     SUPPORTED,
     DocumentError,
     build_index,
@@ -18,6 +18,8 @@ from jobs.documents import (
     extract_text,
 )
 from tests.pdfgen import make_pdf
+
+MAX_BYTES = Settings.model_fields["max_upload"].default  # the hub's upload limit (HUB_MAX_UPLOAD), as shipped
 
 ARTICLE = """Volcanoes of the World
 
@@ -158,7 +160,7 @@ def test_pdf_without_text_raises_document_error() -> None:
 )
 def test_bad_inputs_raise_document_error(content: bytes, filename: str, message: str) -> None:
     with pytest.raises(DocumentError, match=message):
-        extract_text(content, filename)
+        extract_text(content, filename, max_bytes=MAX_BYTES)
     assert issubclass(DocumentError, ValueError)
     assert ".pdf" in SUPPORTED
 

@@ -25,10 +25,13 @@ from hub.core.errors import (
     public_reason,
     unwrap,
 )
-from jobs.documents import MAX_BYTES, SUPPORTED, DocumentError, check_upload, extract_text
+from hub.settings import Settings
+from jobs.documents import SUPPORTED, DocumentError, check_upload, extract_text
 from jobs.kinds import KINDS, validate_with
 from jobs.quiz import QuizInputError
 from tests.pdfgen import make_pdf
+
+MAX_BYTES = Settings.model_fields["max_upload"].default  # the hub's upload limit (HUB_MAX_UPLOAD), as shipped
 
 ANSI = re.compile(r"\x1b\[")
 LEAKS = ("Traceback", "ray::", "pid=", "ip=", "10.0.0.7", "/srv/", ".py", 'File "', "\n")
@@ -153,12 +156,12 @@ PDF = make_pdf([["Photosynthesis turns light into chemical energy in the chlorop
 )
 def test_uploads_that_cannot_be_documents_are_refused_with_a_sentence(content: bytes, filename: str, says: str) -> None:
     with pytest.raises(DocumentError, match=re.escape(says)) as info:
-        check_upload(content, filename)
+        check_upload(content, filename, MAX_BYTES)
     assert info.value.message.endswith(".") and filename in info.value.message
     if "supported" in says or "PDF file" in says:
         assert all(ext in info.value.message for ext in SUPPORTED)  # it names what is supported
     with pytest.raises(DocumentError):
-        extract_text(content, filename)  # the task refuses it the same way
+        extract_text(content, filename, max_bytes=MAX_BYTES)  # the task refuses it the same way
 
 
 def test_real_documents_pass_the_upload_check() -> None:

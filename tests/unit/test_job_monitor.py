@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from actors.job_monitor import JobMonitor
+from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput
 from jobs.context import JobContext
 from jobs.kinds import JobKind, Params, register_kind
@@ -106,7 +107,7 @@ def run_monitor(
     shard = FakeShard()
 
     async def go() -> None:
-        monitor = JobMonitor(queued(kind), params, shard, shard.store, progress_interval=interval)
+        monitor = JobMonitor(queued(kind), params, shard, shard.store, config=MonitorConfig(progress_interval=interval))
         run = asyncio.ensure_future(monitor.run())
         if cancel_after is not None:
             await asyncio.sleep(cancel_after)
@@ -189,10 +190,7 @@ def test_plain_function_kind_runs_on_a_thread_with_progress_and_cancellation() -
     assert stopped.updates[-1]["status"] == "cancelled"
 
 
-def test_a_silent_job_re_announces_itself_to_a_restarted_shard(monkeypatch: Any) -> None:
-    import actors.job_monitor as jm
-
-    monkeypatch.setattr(jm, "ANNOUNCE_INTERVAL", 0.05)
+def test_a_silent_job_re_announces_itself_to_a_restarted_shard() -> None:
     shard = FakeShard()
 
     async def quiet(ctx: JobContext, params: CountParams) -> dict[str, int]:
@@ -205,7 +203,8 @@ def test_a_silent_job_re_announces_itself_to_a_restarted_shard(monkeypatch: Any)
     register_kind(JobKind("unit_quiet", CountParams, quiet))
 
     async def go() -> None:
-        await JobMonitor(queued("unit_quiet"), {}, shard, shard.store).run()
+        config = MonitorConfig(job_announce_interval=0.05)
+        await JobMonitor(queued("unit_quiet"), {}, shard, shard.store, config=config).run()
 
     asyncio.run(go())
     announced = [u for u in shard.updates if u["status"] == "processing" and u["message"] == "Half way"]
@@ -279,7 +278,9 @@ def test_progress_goes_out_before_its_store_write_and_completed_only_after_its_r
         return 0.5 * next(ticks)
 
     async def go() -> None:
-        await JobMonitor(queued(), {"steps": 5}, shard, shard.store, progress_interval=0.0, clock=clock).run()
+        await JobMonitor(
+            queued(), {"steps": 5}, shard, shard.store, config=MonitorConfig(progress_interval=0.0), clock=clock
+        ).run()
 
     asyncio.run(go())
     started = events.index(("publish", "processing"))
