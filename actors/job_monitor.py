@@ -12,6 +12,7 @@ from typing import Any
 
 from hub.core import strictjson
 from hub.core.errors import InvalidInput, UpstreamError, new_reference, public_reason
+from hub.core.handles import ShardHandle, StoreHandle
 from hub.core.jobstate import JobState, estimate_eta
 from hub.core.pacing import UpdateCoalescer
 from jobs.context import JobCancelled
@@ -32,8 +33,8 @@ class JobMonitor:
         self,
         state: dict[str, Any],
         params: dict[str, Any],
-        shard: Any,
-        store: Any,
+        shard: ShardHandle,
+        store: StoreHandle,
         *,
         progress_interval: float = 0.05,
         clock: Callable[[], float] = time.time,
@@ -159,7 +160,7 @@ class JobMonitor:
             reply = await self._retry("publish", lambda: self.shard.publish(batch))
             self._published_at = self.clock()
             if reply is not None:
-                self._shard_epoch = reply["epoch"]
+                self._shard_epoch = reply.epoch
             self._sent_status = batch[-1]["status"]
             if progress_only:
                 self._record(batch)  # not awaited: the next publish need not wait for the store

@@ -21,6 +21,7 @@ from hub.auth import Identity, issue_token
 from hub.core import strictjson
 from hub.core.config import ShardConfig
 from hub.core.errors import InvalidParams
+from hub.core.records import FeedBatch
 from hub.core.sharding import shard_of
 from hub.ingress.app import create_app
 from hub.ingress.desk import JobDesk, Publish
@@ -246,7 +247,7 @@ def test_stored_results_and_states_with_non_finite_values_are_answered_safely(
 
 
 class BrokenPull(RegistryShard):
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> dict[str, Any]:
+    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
         if self.index == 0:
             raise KeyError("a bug in the pull")
         return await super().pull(ingress_id, ack, timeout)
