@@ -3,9 +3,12 @@ sockets of the data plane later): what a registry shard answers a hello, a pull 
 what the job store answers about quizzes and documents. Pure; both sides import them from here.
 
 Named tuples, not dataclasses: they pickle by reference to this module (so they live at its top
-level) and cost one tuple each. The envelopes inside a pull stay plain tuples (`FeedItem`): at 200
-envelopes a pull, pickling them as named tuples costs 4 x as much as plain tuples, and as dicts or
-frozen dataclasses 1.5-15 x (`bench/records.py`; docs/benchmarks.md, 2026-11-26).
+level) and cost about one tuple each: a pull reply as a FeedBatch pickles as fast as the dict it
+replaces. The envelopes inside a pull stay plain tuples (`FeedItem`), the one place the count is
+large: for 200 envelopes, pickling and unpickling them as Envelope named tuples costs 2-3.5 x as
+much, as dicts 1.2-3.4 x, as frozen dataclasses 3-12 x (`bench/records.py`, 2026-11-30, on the
+2-core machine and on a quiet 16-core one; docs/benchmarks.md, 2026-11-26, measured the dataclasses
+at 15 x).
 
 What stays a dict is the wire JSON a client sees: JobState payloads (`jobId`, `status`, ...) in
 snapshots and job replies, and an educator's analytics figures.

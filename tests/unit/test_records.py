@@ -86,7 +86,7 @@ def test_a_shard_answers_in_records_and_a_pull_carries_plain_tuples(clock: FakeC
         assert published == PublishReply(shard.epoch, [1])
         batch = await shard.pull("ing", 0)
         assert isinstance(batch, FeedBatch) and batch.epoch == shard.epoch and not batch.unknown
-        # plain tuples inside, not Envelopes: 4 x cheaper to pickle (bench/records.py)
+        # plain tuples inside, not Envelopes: 2-3.5 x cheaper to pickle (bench/records.py)
         ((n, raw),) = batch.items
         assert n == 1 and type(raw) is tuple and Envelope._make(raw).seq == 1
         resumed = await shard.hello("ing", "alice", hello.position)
