@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import pickle
 import pickletools
+from typing import Any
 
 import pytest
 
+from actors.handles import ShardClient, StoreClient
 from actors.registry import RegistryShard
+from actors.store import JobStore
 from hub.core import records
 from hub.core.config import ShardConfig
+from hub.core.handles import ShardHandle, StoreHandle
 from hub.core.records import (
     DocumentRecord,
     FeedBatch,
@@ -94,3 +99,29 @@ def test_a_shard_answers_in_records_and_a_pull_carries_plain_tuples(clock: FakeC
         assert resumed.position == StreamPosition(shard.epoch, 1) and resumed.snapshot is None
 
     asyncio.run(go())
+
+
+def _shape(function: Any) -> tuple[list[tuple[str, object, object]], object]:
+    """Parameters (name, default, annotation text) and return annotation text, without the
+    `_ray_trace_ctx` keyword Ray's tracing adds to an actor class's methods."""
+    signature = inspect.signature(function)
+    params = [(p.name, p.default, p.annotation) for p in signature.parameters.values() if p.name != "_ray_trace_ctx"]
+    return params, signature.return_annotation
+
+
+@pytest.mark.parametrize(
+    ("protocol", "implementations"),
+    [(ShardHandle, (ShardClient, RegistryShard)), (StoreHandle, (StoreClient, JobStore))],
+    ids=["shard", "store"],
+)
+def test_the_ray_clients_and_the_actor_classes_match_the_protocols_call_for_call(
+    protocol: type, implementations: tuple[type, ...]
+) -> None:
+    """mypy checks the callers against the Protocols and the clients' declared types; this checks
+    that what the clients declare is what the actor classes behind them take and return (a client
+    forwards through Ray untyped)."""
+    calls = [n for n, v in vars(protocol).items() if inspect.isfunction(v) and not n.startswith("_")]
+    assert len(calls) > 5
+    for name in calls:
+        for cls in implementations:
+            assert _shape(getattr(cls, name)) == _shape(getattr(protocol, name)), f"{cls.__name__}.{name}"
