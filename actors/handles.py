@@ -18,7 +18,7 @@ from actors.store import JobStore
 from hub.core.config import ShardConfig
 from hub.core.errors import UpstreamError, unwrap
 from hub.core.handles import HelloRequest, ShardHandle, StoreHandle
-from hub.core.records import DocumentRecord, FeedBatch, HelloReply, Outline, PublishReply, QuizRecord
+from hub.core.records import DocumentRecord, FeedBatch, HelloReply, Outline, PublishReply, QuizRecord, ShardStats
 from hub.core.sharding import shard_of
 
 log = logging.getLogger("hub.ray")
@@ -247,7 +247,7 @@ class ShardClient(_Client):
     async def ping(self) -> str:
         return await self._call("ping")
 
-    async def stats(self) -> dict[str, Any]:
+    async def stats(self) -> ShardStats:
         return await self._call("stats")
 
 

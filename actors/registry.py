@@ -26,7 +26,7 @@ from hub.core.errors import InvalidTransition
 from hub.core.feed import IngressFeed
 from hub.core.handles import HelloRequest, StoreHandle
 from hub.core.jobstate import JobState, check_transition, message_for
-from hub.core.records import FeedBatch, HelloReply, PublishReply
+from hub.core.records import FeedBatch, HelloReply, PublishReply, ShardStats
 from hub.core.stream import EducatorStream, Envelope, StreamPosition
 from hub.core.strictjson import made_safe
 
@@ -334,14 +334,14 @@ class RegistryShard:
                 self.feeds.pop(ingress_id, None)
                 self._wakeups.pop(ingress_id).set()
 
-    async def stats(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "epoch": self.epoch,
-            "educators": len(self.streams),
-            "jobs": len(self.jobs),
-            "ingresses": len(self.feeds),
-            "published": self.published,
-            "pending": {i: f.pending for i, f in self.feeds.items()},
-            "jobs_by_status": dict(Counter(state.status for state in self.jobs.values())),
-        }
+    async def stats(self) -> ShardStats:
+        return ShardStats(
+            shard=self.index,
+            epoch=self.epoch,
+            educators=len(self.streams),
+            jobs=len(self.jobs),
+            ingresses=len(self.feeds),
+            published=self.published,
+            pending={i: f.pending for i, f in self.feeds.items()},
+            jobs_by_status=dict(Counter(state.status for state in self.jobs.values())),
+        )

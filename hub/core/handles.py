@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from hub.core.records import DocumentRecord, FeedBatch, HelloReply, Outline, PublishReply, QuizRecord, StreamPosition
+from hub.core.records import (
+    DocumentRecord,
+    FeedBatch,
+    HelloReply,
+    Outline,
+    PublishReply,
+    QuizRecord,
+    ShardStats,
+    StreamPosition,
+)
 
 # One client's hello as an ingress sends it: (educator id, the position to resume from, or None).
 HelloRequest = tuple[str, StreamPosition | None]
@@ -77,7 +86,7 @@ class ShardHandle(Protocol):
         """The shard's epoch."""
         ...
 
-    async def stats(self) -> dict[str, Any]:
+    async def stats(self) -> ShardStats:
         """Operator figures (educators, jobs, ingresses, pending per ingress, ...) for /metrics."""
         ...
 

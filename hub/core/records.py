@@ -29,6 +29,7 @@ __all__ = [
     "Outline",
     "PublishReply",
     "QuizRecord",
+    "ShardStats",
     "StreamPosition",
 ]
 
@@ -72,6 +73,21 @@ class PublishReply(NamedTuple):
 
     epoch: str
     seqs: list[int]
+
+
+class ShardStats(NamedTuple):
+    """A shard's figures for operators (/metrics, the cluster tests): its number and `epoch`, how
+    many educator streams, jobs and attached ingresses it holds, messages `published` since it
+    started, messages `pending` per ingress feed (ingress id -> count) and its jobs by status."""
+
+    shard: int
+    epoch: str
+    educators: int
+    jobs: int
+    ingresses: int
+    published: int
+    pending: dict[str, int]
+    jobs_by_status: dict[str, int]
 
 
 class Outline(NamedTuple):

@@ -97,7 +97,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     async def metrics_text() -> str:
         async def one(shard: ShardHandle) -> dict[str, Any] | None:
             try:
-                return dict(await asyncio.wait_for(shard.stats(), 2.0))
+                return (await asyncio.wait_for(shard.stats(), 2.0))._asdict()  # metrics.shard_lines reads keys
             except Exception:  # a shard restarting: shown as hub_shard_up 0
                 return None
 

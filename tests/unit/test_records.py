@@ -27,6 +27,7 @@ from hub.core.records import (
     Outline,
     PublishReply,
     QuizRecord,
+    ShardStats,
     StreamPosition,
 )
 from hub.core.stream import EducatorStream, Envelope
@@ -42,6 +43,7 @@ SAMPLES = [
     Outline("alice", ["q1-1"], None),
     QuizRecord("q1", "alice", None, "text", [{"id": "q1-1"}]),
     DocumentRecord("d1", "alice", "a.pdf", "text", {"chunks": []}),
+    ShardStats(0, "e1", 1, 2, 1, 5, {"ingress-1": 0}, {"queued": 2}),
 ]
 
 
