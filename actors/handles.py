@@ -17,6 +17,8 @@ from actors.registry import RegistryShard
 from actors.store import JobStore
 from hub.core.config import MonitorConfig, ShardConfig
 from hub.core.errors import UpstreamError, unwrap
+from hub.core.handles import HelloRequest, ShardHandle, StoreHandle
+from hub.core.records import DocumentRecord, FeedBatch, HelloReply, Outline, PublishReply, QuizRecord, ShardStats
 from hub.core.sharding import shard_of
 
 log = logging.getLogger("hub.ray")
@@ -134,6 +136,8 @@ class _Client:
 
 
 class StoreClient(_Client):
+    """The job store's actor as a StoreHandle (hub.core.handles)."""
+
     what = "job store"
 
     async def save(self, state: dict[str, Any], result: Any = None) -> None:
@@ -169,7 +173,7 @@ class StoreClient(_Client):
     ) -> None:
         await self._call("save_quiz", quiz_id, educator_id, source_text, questions, document_id)
 
-    async def quiz(self, quiz_id: str) -> dict[str, Any] | None:
+    async def quiz(self, quiz_id: str) -> QuizRecord | None:
         return await self._call("quiz", quiz_id)
 
     async def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None:
@@ -180,10 +184,10 @@ class StoreClient(_Client):
     ) -> None:
         await self._call("save_document", document_id, educator_id, filename, text, index)
 
-    async def document(self, document_id: str) -> dict[str, Any] | None:
+    async def document(self, document_id: str) -> DocumentRecord | None:
         return await self._call("document", document_id)
 
-    async def outline(self, quiz_id: str | None, document_id: str | None) -> dict[str, Any]:
+    async def outline(self, quiz_id: str | None, document_id: str | None) -> Outline:
         return await self._call("outline", quiz_id, document_id)
 
     async def register_kind(self, name: str, kind: Any) -> None:
@@ -197,17 +201,17 @@ class StoreClient(_Client):
 
 
 class ShardClient(_Client):
+    """A registry shard's actor as a ShardHandle (hub.core.handles)."""
+
     what = "registry shard"
 
-    async def publish(self, updates: list[dict[str, Any]]) -> dict[str, Any]:
+    async def publish(self, updates: list[dict[str, Any]]) -> PublishReply:
         return await self._call("publish", updates)
 
     async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:
         return await self._call("publish_message", educator_ids, mtype, data)
 
-    async def hello_many(
-        self, ingress_id: str, requests: list[tuple[str, tuple[str, int] | None]]
-    ) -> list[dict[str, Any]]:
+    async def hello_many(self, ingress_id: str, requests: list[HelloRequest]) -> list[HelloReply]:
         return await self._call("hello_many", ingress_id, requests)
 
     async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]:
@@ -219,7 +223,7 @@ class ShardClient(_Client):
     async def detach(self, ingress_id: str) -> None:
         await self._call("detach", ingress_id)
 
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> dict[str, Any]:
+    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
         return await self._call("pull", ingress_id, ack, timeout)
 
     async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
@@ -243,7 +247,7 @@ class ShardClient(_Client):
     async def ping(self) -> str:
         return await self._call("ping")
 
-    async def stats(self) -> dict[str, Any]:
+    async def stats(self) -> ShardStats:
         return await self._call("stats")
 
 
@@ -260,10 +264,12 @@ class Cluster:
         self.namespace = namespace
         self.monitor = monitor  # each job's monitor gets it (Settings.monitor_config())
         self.job_max_restarts = job_max_restarts
-        self.shards = [ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k) for k in range(shards)]
-        self.store = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
+        self.shards: list[ShardHandle] = [
+            ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k) for k in range(shards)
+        ]
+        self.store: StoreHandle = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
 
-    def shard_for(self, educator_id: str) -> ShardClient:
+    def shard_for(self, educator_id: str) -> ShardHandle:
         return self.shards[shard_of(educator_id, len(self.shards))]
 
     def spawn_job(

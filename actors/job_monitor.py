@@ -13,6 +13,7 @@ from typing import Any
 from hub.core import strictjson
 from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput, UpstreamError, new_reference, public_reason
+from hub.core.handles import ShardHandle, StoreHandle
 from hub.core.jobstate import JobState, estimate_eta
 from hub.core.pacing import UpdateCoalescer
 from jobs.context import JobCancelled
@@ -29,8 +30,8 @@ class JobMonitor:
         self,
         state: dict[str, Any],
         params: dict[str, Any],
-        shard: Any,
-        store: Any,
+        shard: ShardHandle,
+        store: StoreHandle,
         *,
         config: MonitorConfig = MonitorConfig(),  # noqa: B008 (frozen: one shared default is safe)
         clock: Callable[[], float] = time.time,
@@ -158,7 +159,7 @@ class JobMonitor:
             reply = await self._retry("publish", lambda: self.shard.publish(batch))
             self._published_at = self.clock()
             if reply is not None:
-                self._shard_epoch = reply["epoch"]
+                self._shard_epoch = reply.epoch
             self._sent_status = batch[-1]["status"]
             if progress_only:
                 self._record(batch)  # not awaited: the next publish need not wait for the store

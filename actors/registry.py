@@ -24,8 +24,10 @@ from actors.coalesce import Coalescer
 from hub.core.config import ShardConfig
 from hub.core.errors import InvalidTransition
 from hub.core.feed import IngressFeed
+from hub.core.handles import HelloRequest, StoreHandle
 from hub.core.jobstate import JobState, check_transition, message_for
-from hub.core.stream import EducatorStream, Envelope
+from hub.core.records import FeedBatch, HelloReply, PublishReply, ShardStats
+from hub.core.stream import EducatorStream, Envelope, StreamPosition
 from hub.core.strictjson import made_safe
 
 log = logging.getLogger("hub.shard")
@@ -44,12 +46,16 @@ MONITOR_LOST = "the job's monitor stopped unexpectedly"
 
 class RegistryShard:
     def __init__(
-        self, index: int, config: ShardConfig, clock: Callable[[], float] = time.time, store: Any = None
+        self,
+        index: int,
+        config: ShardConfig,
+        clock: Callable[[], float] = time.time,
+        store: StoreHandle | None = None,
     ) -> None:
         self.index = index
         self.config = config
         self.clock = clock
-        self.store = store  # a StoreClient: educators' earlier jobs are loaded from it on first sight
+        self.store = store  # educators' earlier jobs are loaded from it on first sight
         # loads that arrive together (a burst of hellos) go to the store as one call
         self._loads: Coalescer[str, list[dict[str, Any]]] = Coalescer(self._load_many, max_batch=200)
         self._loaded: dict[str, asyncio.Future[None]] = {}
@@ -102,7 +108,7 @@ class RegistryShard:
             self._unstreamed.discard(oldest)
             self.truncated.add(state.educator_id)
 
-    async def publish(self, updates: list[dict[str, Any]]) -> dict[str, Any]:
+    async def publish(self, updates: list[dict[str, Any]]) -> PublishReply:
         """Apply job-state updates from job monitors (JobState wire dicts; an optional `extra` dict
         is added to the message's data) in order. Returns this shard's epoch (a monitor that sees
         it change re-announces its job) and the seqs (0 for an update the transition table
@@ -128,7 +134,7 @@ class RegistryShard:
             seqs.append(self._apply(state, transition, extra))
             if state.status == "processing" and state.job_id not in self._watched:
                 self._watched[state.job_id] = asyncio.get_running_loop().create_task(self._watch(state.job_id))
-        return {"epoch": self.epoch, "seqs": seqs}
+        return PublishReply(self.epoch, seqs)
 
     async def _watch(self, job_id: str) -> None:
         """Fail a running job whose monitor dies without ending it, within seconds."""
@@ -211,6 +217,7 @@ class RegistryShard:
         await asyncio.shield(pending)
 
     async def _load_many(self, educator_ids: list[str]) -> list[list[dict[str, Any]]]:
+        assert self.store is not None  # _load asks only with a store
         # one more than a shard holds: whether there are more than it holds
         return list(await self.store.list_jobs_many(educator_ids, self.config.jobs_per_educator + 1))
 
@@ -254,29 +261,20 @@ class RegistryShard:
             log.info("shard %d: ingress %s attached", self.index, ingress_id)
         return feed
 
-    async def hello(self, ingress_id: str, educator_id: str, resume: tuple[str, int] | None) -> dict[str, Any]:
+    async def hello(self, ingress_id: str, educator_id: str, resume: StreamPosition | None) -> HelloReply:
         """Watch `educator_id` for `ingress_id` and answer a client's hello, atomically: what the
         reply does not hold, the ingress's feed will."""
         self._feed(ingress_id).watch(educator_id)
         await self._load(educator_id)
         stream = self._stream(educator_id)
         if resume is not None:
-            missed = stream.since(resume[0], resume[1], self.clock())
+            missed = stream.since(resume, self.clock())
             if missed is not None:
-                return {"epoch": stream.epoch, "seq": stream.last_seq, "resumed": True, "messages": missed}
-        reply = {
-            "epoch": stream.epoch,
-            "seq": stream.last_seq,
-            "resumed": False,
-            "snapshot": self.snapshot(educator_id),
-        }
-        if educator_id in self.truncated:
-            reply["snapshotTruncated"] = True  # the snapshot holds the newest jobs, not all: GET /api/jobs pages
-        return reply
+                return HelloReply(stream.position, True, missed)
+        # a truncated snapshot holds the newest jobs, not all: GET /api/jobs pages
+        return HelloReply(stream.position, False, [], self.snapshot(educator_id), educator_id in self.truncated)
 
-    async def hello_many(
-        self, ingress_id: str, requests: list[tuple[str, tuple[str, int] | None]]
-    ) -> list[dict[str, Any]]:
+    async def hello_many(self, ingress_id: str, requests: list[HelloRequest]) -> list[HelloReply]:
         """`hello` for each (educator, resume), in one call: an ingress's hellos that queued while
         its previous call was under way (actors.coalesce)."""
         return list(await asyncio.gather(*(self.hello(ingress_id, e, resume) for e, resume in requests)))
@@ -303,7 +301,7 @@ class RegistryShard:
             event.set()
         log.info("shard %d: ingress %s detached", self.index, ingress_id)
 
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> dict[str, Any]:
+    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
         """Everything after `ack` for `ingress_id`; waits up to `timeout` when there is nothing.
 
         `unknown` tells an ingress this shard has no feed for it (first contact, a restart, or a
@@ -311,7 +309,7 @@ class RegistryShard:
         clients must resume from history."""
         feed = self.feeds.get(ingress_id)
         if feed is None:
-            return {"epoch": self.epoch, "unknown": True, "items": [], "lost": False}
+            return FeedBatch(self.epoch, True, [], False)
         if not feed.has_after(ack):
             event = self._wakeups[ingress_id]
             event.clear()
@@ -320,12 +318,12 @@ class RegistryShard:
             except TimeoutError:
                 pass
             if self.feeds.get(ingress_id) is not feed:
-                return {"epoch": self.epoch, "unknown": True, "items": [], "lost": False}
+                return FeedBatch(self.epoch, True, [], False)
         items, lost = feed.take(ack, self.clock())
         self._expire_feeds()
-        # Plain tuples on the wire: (feed seq, envelope fields); see hub.core.stream.Envelope.
+        # Plain tuples on the wire: (feed seq, envelope fields); see hub.core.records.FeedItem.
         wire = [(n, tuple(env)) for n, env in items]
-        return {"epoch": self.epoch, "unknown": False, "items": wire, "lost": lost}
+        return FeedBatch(self.epoch, False, wire, lost)
 
     def _expire_feeds(self) -> None:
         """Drop the feeds of ingress processes that stopped pulling (a dead ingress)."""
@@ -336,14 +334,14 @@ class RegistryShard:
                 self.feeds.pop(ingress_id, None)
                 self._wakeups.pop(ingress_id).set()
 
-    async def stats(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "epoch": self.epoch,
-            "educators": len(self.streams),
-            "jobs": len(self.jobs),
-            "ingresses": len(self.feeds),
-            "published": self.published,
-            "pending": {i: f.pending for i, f in self.feeds.items()},
-            "jobs_by_status": dict(Counter(state.status for state in self.jobs.values())),
-        }
+    async def stats(self) -> ShardStats:
+        return ShardStats(
+            shard=self.index,
+            epoch=self.epoch,
+            educators=len(self.streams),
+            jobs=len(self.jobs),
+            ingresses=len(self.feeds),
+            published=self.published,
+            pending={i: f.pending for i, f in self.feeds.items()},
+            jobs_by_status=dict(Counter(state.status for state in self.jobs.values())),
+        )

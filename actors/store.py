@@ -17,6 +17,7 @@ from typing import Any
 
 from hub.core import strictjson
 from hub.core.errors import UpstreamError
+from hub.core.records import DocumentRecord, Outline, QuizRecord
 
 log = logging.getLogger("hub.store")
 
@@ -227,26 +228,20 @@ class JobStore:
             (quiz_id, educator_id, document_id, source_text, json.dumps(questions), self.clock()),
         )
 
-    def quiz(self, quiz_id: str) -> dict[str, Any] | None:
+    def quiz(self, quiz_id: str) -> QuizRecord | None:
         row = self.db.execute(
             "SELECT educator_id, document_id, source_text, questions FROM quizzes WHERE quiz_id = ?",
             (quiz_id,),
         ).fetchone()
         if row is None:
             return None
-        return {
-            "quizId": quiz_id,
-            "educatorId": row[0],
-            "documentId": row[1],
-            "sourceText": row[2],
-            "questions": json.loads(row[3]),
-        }
+        return QuizRecord(quiz_id, row[0], row[1], row[2], json.loads(row[3]))
 
     def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None:
         found = self.quiz(quiz_id)
         if found is None:
             raise KeyError(quiz_id)
-        questions = [question if q["id"] == question_id else q for q in found["questions"]]
+        questions = [question if q["id"] == question_id else q for q in found.questions]
         self._write(
             f"replacing a question of quiz {quiz_id}",
             "UPDATE quizzes SET questions = ?, updated_at = ? WHERE quiz_id = ?",
@@ -263,30 +258,24 @@ class JobStore:
             (document_id, educator_id, filename, text, json.dumps(index), self.clock()),
         )
 
-    def document(self, document_id: str) -> dict[str, Any] | None:
+    def document(self, document_id: str) -> DocumentRecord | None:
         row = self.db.execute(
             "SELECT educator_id, filename, text, doc_index FROM documents WHERE document_id = ?", (document_id,)
         ).fetchone()
         if row is None:
             return None
-        return {
-            "documentId": document_id,
-            "educatorId": row[0],
-            "filename": row[1],
-            "text": row[2],
-            "index": json.loads(row[3]),
-        }
+        return DocumentRecord(document_id, row[0], row[1], row[2], json.loads(row[3]))
 
-    def outline(self, quiz_id: str | None, document_id: str | None) -> dict[str, Any]:
+    def outline(self, quiz_id: str | None, document_id: str | None) -> Outline:
         """What a submission is checked against without moving texts: the owners of a quiz and of a
         document (None when there is none) and the quiz's question ids."""
         quiz = self.db.execute("SELECT educator_id, questions FROM quizzes WHERE quiz_id = ?", (quiz_id,)).fetchone()
         doc = self.db.execute("SELECT educator_id FROM documents WHERE document_id = ?", (document_id,)).fetchone()
-        return {
-            "quizOwner": quiz[0] if quiz else None,
-            "questionIds": [q["id"] for q in json.loads(quiz[1])] if quiz else [],
-            "documentOwner": doc[0] if doc else None,
-        }
+        return Outline(
+            quiz_owner=quiz[0] if quiz else None,
+            question_ids=[q["id"] for q in json.loads(quiz[1])] if quiz else [],
+            document_owner=doc[0] if doc else None,
+        )
 
     # -- custom job kinds ---------------------------------------------------------------------
 

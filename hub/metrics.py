@@ -27,6 +27,8 @@ from prometheus_client import Histogram as _Histogram
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from hub.core.records import ShardStats
+
 __all__ = ["Counter", "FrameHistogram", "IngressMetrics", "shard_families"]
 
 
@@ -119,7 +121,7 @@ class _Exposed:
             yield family
 
 
-def shard_families(stats: list[dict[str, Any] | None], ingress_id: str) -> list[Metric]:
+def shard_families(stats: list[ShardStats | None], ingress_id: str) -> list[Metric]:
     """What the registry shards report (`RegistryShard.stats`, one per shard in shard order; None: no
     answer this scrape), as metric families with a `shard` label (the shard's index)."""
     up = GaugeMetricFamily("hub_shard_up", "Registry shard answered this scrape", labels=["shard"])
@@ -127,18 +129,18 @@ def shard_families(stats: list[dict[str, Any] | None], ingress_id: str) -> list[
         up.add_metric([str(k)], 0 if s is None else 1)
     families: list[Metric] = [up]
     answered = [(str(k), s) for k, s in enumerate(stats) if s is not None]
-    gauges: list[tuple[str, str, Callable[[dict[str, Any]], float]]] = [
-        ("hub_shard_educators", "Educator streams a shard holds", lambda s: s["educators"]),
-        ("hub_shard_ingresses", "Ingress processes attached to a shard", lambda s: s["ingresses"]),
+    gauges: list[tuple[str, str, Callable[[ShardStats], float]]] = [
+        ("hub_shard_educators", "Educator streams a shard holds", lambda s: s.educators),
+        ("hub_shard_ingresses", "Ingress processes attached to a shard", lambda s: s.ingresses),
         (
             "hub_shard_feed_pending",
             "Messages a shard holds for this ingress, not yet pulled",
-            lambda s: s["pending"].get(ingress_id, 0),
+            lambda s: s.pending.get(ingress_id, 0),
         ),
         (
             "hub_shard_feed_pending_all",
             "Messages a shard holds for every ingress, not yet pulled",
-            lambda s: sum(s["pending"].values()),
+            lambda s: sum(s.pending.values()),
         ),
     ]
     for name, help_text, read in gauges:
@@ -148,11 +150,11 @@ def shard_families(stats: list[dict[str, Any] | None], ingress_id: str) -> list[
         families.append(gauge)
     published = CounterMetricFamily("hub_shard_published", "Messages a shard appended to streams", labels=["shard"])
     for shard, s in answered:
-        published.add_metric([shard], s["published"])
+        published.add_metric([shard], s.published)
     families.append(published)
     by_status: dict[str, int] = {}
     for _, s in answered:
-        for status, n in s.get("jobs_by_status", {}).items():
+        for status, n in s.jobs_by_status.items():
             by_status[status] = by_status.get(status, 0) + n
     jobs = GaugeMetricFamily("hub_jobs", "Jobs the shards hold (running and recent), by status", labels=["status"])
     for status, n in sorted(by_status.items()):

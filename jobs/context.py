@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
+from hub.core.handles import StoreHandle
+
 T = TypeVar("T")
 
 
@@ -18,7 +20,7 @@ class JobContext(Protocol):
 
     job_id: str
     educator_id: str
-    store: Any  # the job store client: documents and quizzes
+    store: StoreHandle  # the job store client: documents and quizzes
 
     def progress(self, percent: float, message: str, **fields: Any) -> None:
         """Report overall progress (0-100) and a human message; coalesced before it is published."""

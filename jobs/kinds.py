@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from hub.core.errors import InvalidInput as InvalidInput  # raised by job kinds: shown as it is
 from hub.core.errors import InvalidParams
+from hub.core.handles import StoreHandle
 from jobs import document_job, quiz_job
 from jobs.context import JobContext
 from jobs.params import (
@@ -51,7 +52,7 @@ class JobKind:
     resources: dict[str, float] | None = None
     # Refuses at submission, with InvalidInput (422), what the job store already shows to be wrong
     # (a quiz or document that is not the educator's): async (store, educator_id, params) -> None.
-    check: Callable[[Any, str, Any], Awaitable[None]] | None = None
+    check: Callable[[StoreHandle, str, Any], Awaitable[None]] | None = None
 
     async def call(self, ctx: Any, params: Any) -> Any:
         """Run the kind's runner with (ctx, params) and return its result (the job's result): awaited
@@ -114,7 +115,7 @@ def unknown_kind(kind: str, custom: list[str] = []) -> InvalidParams:  # noqa: B
     )
 
 
-async def resolve_kind(name: str, store: Any) -> JobKind | None:
+async def resolve_kind(name: str, store: StoreHandle | None) -> JobKind | None:
     """A built-in kind, or a custom one the job store holds (pickled by value: see `pack_kind`)."""
     kind = KINDS.get(name)
     if kind is None and store is not None:

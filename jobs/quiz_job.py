@@ -7,6 +7,7 @@ import asyncio
 import zlib
 from typing import Any
 
+from hub.core.handles import StoreHandle
 from jobs import quiz
 from jobs.context import JobContext
 from jobs.params import QuestionReplaceParams, QuizGenerationParams
@@ -29,29 +30,29 @@ def _no_question(quiz_id: str, question_id: str) -> quiz.QuizInputError:
     return quiz.QuizInputError(f"quiz {quiz_id!r} has no question {question_id!r}")
 
 
-async def check_quiz(store: Any, educator_id: str, params: QuizGenerationParams) -> None:
+async def check_quiz(store: StoreHandle, educator_id: str, params: QuizGenerationParams) -> None:
     """At submission (JobKind.check): a quiz from a `documentId` needs that document, processed and
     the educator's own; QuizInputError (422) otherwise. The job checks again when it runs."""
-    if not params.text and (await store.outline(None, params.document_id))["documentOwner"] != educator_id:
+    if not params.text and (await store.outline(None, params.document_id)).document_owner != educator_id:
         raise _no_document(params.document_id)
 
 
-async def check_replace(store: Any, educator_id: str, params: QuestionReplaceParams) -> None:
+async def check_replace(store: StoreHandle, educator_id: str, params: QuestionReplaceParams) -> None:
     """At submission (JobKind.check): the quiz must be the educator's and hold the question."""
     outline = await store.outline(params.quiz_id, None)
-    if outline["quizOwner"] != educator_id:
+    if outline.quiz_owner != educator_id:
         raise _no_quiz(params.quiz_id)
-    if params.question_id not in outline["questionIds"]:
+    if params.question_id not in outline.question_ids:
         raise _no_question(params.quiz_id, params.question_id)
 
 
 async def _source_text(ctx: JobContext, params: QuizGenerationParams) -> str:
     if params.text:
         return params.text
-    doc = await ctx.store.document(params.document_id)
-    if doc is None or doc["educatorId"] != ctx.educator_id:
+    doc = await ctx.store.document(params.document_id) if params.document_id is not None else None
+    if doc is None or doc.educator_id != ctx.educator_id:
         raise _no_document(params.document_id)
-    return str(doc["text"])
+    return doc.text
 
 
 async def _analyse(ctx: JobContext, text: str) -> quiz.Analysis:
@@ -151,14 +152,14 @@ async def replace_question(ctx: JobContext, params: QuestionReplaceParams) -> di
     JobCancelled when cancelled."""
     ctx.progress(2.0, "Loading the quiz")
     found = await ctx.store.quiz(params.quiz_id)
-    if found is None or found["educatorId"] != ctx.educator_id:
+    if found is None or found.educator_id != ctx.educator_id:
         raise _no_quiz(params.quiz_id)
-    questions = found["questions"]
+    questions = found.questions
     slot = next((i for i, q in enumerate(questions) if q["id"] == params.question_id), None)
     if slot is None:
         raise _no_question(params.quiz_id, params.question_id)
     others = [q for q in questions if q["id"] != params.question_id]
-    analysis = await _analyse(ctx, found["sourceText"])
+    analysis = await _analyse(ctx, found.source_text)
     used = {q["sentenceIndex"] for q in questions}
     fresh = [i for i in quiz.plan_questions(analysis, len(analysis.ranked)) if i not in used]
     if not fresh:

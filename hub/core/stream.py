@@ -6,6 +6,19 @@ from collections import deque
 from typing import Any, NamedTuple
 
 
+class StreamPosition(NamedTuple):
+    """A place in an ordered stream: the stream's `epoch` (a shard incarnation's id; a new epoch
+    means the history before it is gone) and the last `seq` seen in it (0 before the first message).
+
+    An educator's stream (a client's resume point, a hello's answer) and an ingress's feed from a
+    shard (the shard's epoch and the feed number the ingress last acknowledged) are both positions.
+    Crosses processes (hub.core.records re-exports it), so it lives at module top level.
+    """
+
+    epoch: str
+    seq: int
+
+
 class Envelope(NamedTuple):
     """One message of one educator's stream.
 
@@ -63,9 +76,16 @@ class EducatorStream:
         """The oldest seq still held; last_seq + 1 when nothing is held."""
         return self._history[0].seq if self._history else self.last_seq + 1
 
-    def since(self, epoch: str, seq: int, now: float) -> list[Envelope] | None:
-        """Every message after `seq` when a client at (epoch, seq) can resume; None when it cannot."""
+    @property
+    def position(self) -> StreamPosition:
+        """Where the stream is now: its epoch and its last seq."""
+        return StreamPosition(self.epoch, self.last_seq)
+
+    def since(self, position: StreamPosition, now: float) -> list[Envelope] | None:
+        """Every message after `position` when a client there can resume; None when it cannot (another
+        epoch, a seq from the future, or one whose successors aged out of the history)."""
         self.trim(now)
+        epoch, seq = position
         if epoch != self.epoch or seq > self.last_seq or seq < self.first_retained_seq - 1:
             return None
         if seq == self.last_seq:

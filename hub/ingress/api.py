@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity, verify_token
 from hub.core.errors import AuthError, Forbidden, HubError, RateLimited, TooLarge
+from hub.core.handles import ShardHandle
 from hub.core.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, next_link
 from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
@@ -148,7 +150,9 @@ def install_error_handlers(app: Any, metrics: Any) -> None:
     app.add_exception_handler(InvalidParams, bad_params)
 
 
-async def ping_all(shards: list[Any], timeout: float = 3.0) -> tuple[bool, dict[str, Any]]:
+async def ping_all(shards: Sequence[ShardHandle], timeout: float = 3.0) -> tuple[bool, dict[str, Any]]:
+    """Whether every shard answers a ping within `timeout` seconds: (True, {"shards": n}) or
+    (False, {"error": a sentence}) for GET /healthz."""
     try:
         epochs = await asyncio.wait_for(asyncio.gather(*(s.ping() for s in shards)), timeout)
     except (TimeoutError, HubError) as exc:

@@ -18,7 +18,9 @@ from starlette.routing import WebSocketRoute
 
 from hub import __version__
 from hub.core.errors import ShuttingDown
+from hub.core.handles import ShardHandle
 from hub.core.limits import Buckets, ConnectionCaps
+from hub.core.records import ShardStats
 from hub.ingress.api import BodyLimit, build_router, install_error_handlers, ping_all
 from hub.ingress.apidocs import create_documented_app
 from hub.ingress.desk import ClusterLike, JobDesk
@@ -100,9 +102,9 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     app.router.routes.append(WebSocketRoute("/ws", ws_endpoint))
 
     async def metrics_text() -> str:
-        async def one(shard: Any) -> dict[str, Any] | None:
+        async def one(shard: ShardHandle) -> ShardStats | None:
             try:
-                return dict(await asyncio.wait_for(shard.stats(), 2.0))
+                return await asyncio.wait_for(shard.stats(), 2.0)
             except Exception:  # a shard restarting: shown as hub_shard_up 0
                 return None
 

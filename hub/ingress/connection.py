@@ -29,7 +29,7 @@ from hub.core.connstate import ConnEvent, ConnState, next_state, takes_close
 from hub.core.errors import HubError, SlowConsumer, WriteFailed
 from hub.core.outbox import Delivery, Outbox
 from hub.core.protocol import batch_frame, envelope_json
-from hub.core.stream import Envelope
+from hub.core.stream import Envelope, StreamPosition
 from hub.metrics import IngressMetrics
 
 log = logging.getLogger("hub.conn")
@@ -180,11 +180,13 @@ class Connection:
         if len(self.outbox):
             self._kick()  # the transport paused: the sender waits for it
 
-    def start(self, welcome: str, epoch: str, seq: int, backlog: list[Envelope]) -> None:
-        """Queue the welcome, then the resumed backlog, then whatever arrived meanwhile, in seq order."""
+    def start(self, welcome: str, position: StreamPosition, backlog: list[Envelope]) -> None:
+        """Queue the welcome, then the resumed backlog, then whatever arrived meanwhile, in seq order.
+        `position`: the stream's (epoch, seq) the welcome announces; `backlog`: the envelopes after
+        the client's resume point (empty for a fresh start)."""
         self._control.append(welcome)
-        self.epoch = epoch
-        self.last_seq = backlog[0].seq - 1 if backlog else seq
+        self.epoch = position.epoch
+        self.last_seq = backlog[0].seq - 1 if backlog else position.seq
         self.state = next_state(self.state, ConnEvent.START)
         early, self._early = self._early, []
         for env in backlog:

@@ -22,6 +22,7 @@ from hub.core.errors import (
     UpstreamError,
     new_reference,
 )
+from hub.core.handles import ShardHandle, StoreHandle
 from hub.core.jobstate import TERMINAL, JobState
 from hub.core.limits import Buckets
 from hub.core.sharding import shard_of
@@ -40,10 +41,13 @@ NOT_STARTED = "The job could not be started (the hub failed; reference {referenc
 
 
 class ClusterLike(Protocol):
-    shards: list[Any]
-    store: Any
+    """The hub's view of its actors (actors.handles.Cluster): the registry shards, the job store, and
+    the starting and cancelling of job monitors."""
 
-    def shard_for(self, educator_id: str) -> Any: ...
+    shards: list[ShardHandle]
+    store: StoreHandle
+
+    def shard_for(self, educator_id: str) -> ShardHandle: ...
     def spawn_job(
         self, state: dict[str, Any], params: dict[str, Any], resources: dict[str, float] | None = None
     ) -> None: ...

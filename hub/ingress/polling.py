@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from hub.core import strictjson
 from hub.core.errors import HubError
-from hub.core.stream import Envelope
+from hub.core.stream import Envelope, StreamPosition
 from hub.ingress.connection import envelope_text
 from hub.ingress.relay import Relay
 
@@ -85,20 +85,21 @@ async def poll_events(
     """One long-poll: `{epoch, seq, resumed, messages, snapshot?}` (PROTOCOL.md section 5), with at
     most `max_messages` messages (Settings.poll_max_messages; the next poll gets the rest)."""
     waiter = PollWaiter(educator_id, max_messages, relay.metrics)
-    resume = (epoch, after) if epoch is not None and after is not None else None
+    resume = StreamPosition(epoch, after) if epoch is not None and after is not None else None
     reply = await relay.join(waiter, resume)
     try:
-        if not reply["resumed"]:
-            head = {"epoch": reply["epoch"], "seq": reply["seq"], "resumed": False, "snapshot": reply["snapshot"]}
-            if reply.get("snapshotTruncated"):
+        if not reply.resumed:
+            epoch, seq = reply.position
+            head = {"epoch": epoch, "seq": seq, "resumed": False, "snapshot": reply.snapshot}
+            if reply.snapshot_truncated:
                 head["snapshotTruncated"] = True  # the snapshot holds the newest jobs only
             return _answer(head, [])
-        waiter.start(after or 0, reply.get("messages", []))
+        waiter.start(after or 0, reply.messages)
         if not waiter.messages:
             try:
                 await asyncio.wait_for(waiter.event.wait(), min(timeout, MAX_TIMEOUT))
             except TimeoutError:
                 pass
-        return _answer({"epoch": reply["epoch"], "seq": waiter.last_seq, "resumed": True}, waiter.messages)
+        return _answer({"epoch": reply.position.epoch, "seq": waiter.last_seq, "resumed": True}, waiter.messages)
     finally:
         relay.leave(waiter)

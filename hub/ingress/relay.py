@@ -13,14 +13,16 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Protocol
 
 from actors.coalesce import Coalescer
 from hub.core.errors import HubError, ServiceRestart, ShuttingDown, UpstreamError, WriteFailed
+from hub.core.handles import ShardHandle
 from hub.core.protocol import envelope_json
+from hub.core.records import FeedItem, HelloReply
 from hub.core.sharding import shard_of
-from hub.core.stream import Envelope
+from hub.core.stream import Envelope, StreamPosition
 from hub.core.subscriber import Subscriber
 from hub.ingress.connection import INTERNAL, data_json
 from hub.metrics import IngressMetrics
@@ -31,26 +33,13 @@ conn_log = logging.getLogger("hub.conn")
 SHUTTING_DOWN = "server shutting down: reconnect and resume"  # the close reason of 1001
 
 
-class Shard(Protocol):
-    index: int
-
-    async def hello_many(
-        self, ingress_id: str, requests: list[tuple[str, tuple[str, int] | None]]
-    ) -> list[dict[str, Any]]: ...
-    async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]: ...
-    async def attach(self, ingress_id: str, educator_ids: list[str]) -> str: ...
-    async def detach(self, ingress_id: str) -> None: ...
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> dict[str, Any]: ...
-
-
 class Relay:
-    def __init__(self, shards: list[Any], metrics: IngressMetrics, *, poll_timeout: float = 15.0) -> None:
-        self.shards: list[Shard] = shards
+    def __init__(self, shards: Sequence[ShardHandle], metrics: IngressMetrics, *, poll_timeout: float = 15.0) -> None:
+        self.shards = list(shards)
         self.metrics = metrics
         self.poll_timeout = poll_timeout
         self.ingress_id = f"ingress-{uuid.uuid4().hex[:12]}"
         self.conns: dict[str, set[Subscriber]] = {}
-        self.epochs: dict[int, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         # Health of each shard's delivery (monotonic times): when its pump last completed a pull
@@ -58,7 +47,8 @@ class Relay:
         self.stall_after = 2 * poll_timeout  # a live pump completes a cycle at least every poll_timeout
         self._last_cycle: dict[int, float] = {}
         self._down_since: dict[int, float] = {}
-        self._acks: dict[int, int] = {}
+        # Each shard's feed position: the shard's epoch and the feed number last acknowledged.
+        self.positions: dict[int, StreamPosition] = {}
         self._restart_delay: dict[int, float] = {}
         # Hellos and unwatches coalesce per shard: one call when idle, batches under a burst.
         self._hellos = [Coalescer(partial(s.hello_many, self.ingress_id)) for s in shards]
@@ -67,7 +57,7 @@ class Relay:
     def _index(self, educator_id: str) -> int:
         return shard_of(educator_id, len(self.shards))
 
-    def shard_for(self, educator_id: str) -> Shard:
+    def shard_for(self, educator_id: str) -> ShardHandle:
         return self.shards[self._index(educator_id)]
 
     @property
@@ -76,7 +66,7 @@ class Relay:
 
     # -- connections -------------------------------------------------------------------------
 
-    async def join(self, conn: Subscriber, resume: tuple[str, int] | None) -> dict[str, Any]:
+    async def join(self, conn: Subscriber, resume: StreamPosition | None) -> HelloReply:
         """Register `conn` (buffering what arrives meanwhile) and get its hello answer from the shard."""
         self.conns.setdefault(conn.educator_id, set()).add(conn)
         try:
@@ -136,11 +126,11 @@ class Relay:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(s.detach(self.ingress_id) for s in self.shards), return_exceptions=True)
 
-    def _held_on(self, shard: Shard) -> list[str]:
+    def _held_on(self, shard: ShardHandle) -> list[str]:
         """One entry per connection, so the shard's watch counts match this ingress's connections."""
         return [e for e, conns in self.conns.items() if self.shard_for(e) is shard for _ in conns]
 
-    async def _supervise(self, shard: Shard) -> None:
+    async def _supervise(self, shard: ShardHandle) -> None:
         """Run the shard's pump; restart it with backoff when it dies of an unexpected exception."""
         k = shard.index
         while not self._stopping:
@@ -158,9 +148,10 @@ class Relay:
                 self._restart_clients(shard, "delivery restarted: reconnect and resume")
                 await asyncio.sleep(delay)
 
-    async def _pump(self, shard: Shard) -> None:
+    async def _pump(self, shard: ShardHandle) -> None:
         k = shard.index
-        ack = self._acks.get(k, 0)
+        known = self.positions.get(k)
+        ack = known.seq if known is not None else 0
         backoff = 0.05
         while not self._stopping:
             started = time.monotonic()
@@ -184,26 +175,27 @@ class Relay:
             if self._down_since:
                 self._down_since.pop(k, None)
                 self._restart_delay.pop(k, None)
-            epoch = reply["epoch"]
-            known = self.epochs.get(shard.index)
-            if known is not None and known != epoch:
+            known = self.positions.get(k)
+            if known is not None and known.epoch != reply.epoch:
                 self._restart_clients(shard, "registry shard restarted: reconnect and resume")
-            self.epochs[shard.index] = epoch
-            if reply["unknown"]:
-                ack = self._acks[k] = 0
+            if reply.unknown:
+                ack = 0
+                self.positions[k] = StreamPosition(reply.epoch, ack)
                 try:
                     await shard.attach(self.ingress_id, self._held_on(shard))
                 except UpstreamError as exc:
                     log.warning("shard %d attach failed: %s", shard.index, exc)
                 continue
-            if reply["lost"]:
+            if reply.lost:
                 self._restart_clients(shard, "ingress fell behind: reconnect and resume")
-            items = reply["items"]
+            items = reply.items
             if items:
-                ack = self._acks[k] = items[-1][0]
+                ack = items[-1][0]
+            self.positions[k] = StreamPosition(reply.epoch, ack)
+            if items:
                 self._fan_out(items)
 
-    def _fan_out(self, items: list[tuple[int, tuple[Any, ...]]]) -> None:
+    def _fan_out(self, items: list[FeedItem]) -> None:
         """Offer a pull's envelopes to their connections, then write each touched connection once:
         everything one pull brought a connection leaves in one frame, with no task switch."""
         conns = self.conns
@@ -262,7 +254,7 @@ class Relay:
                     trimmed += 1
         return trimmed
 
-    def _restart_clients(self, shard: Shard, reason: str) -> None:
+    def _restart_clients(self, shard: ShardHandle, reason: str) -> None:
         """Close (1012, ServiceRestart with `reason`) every connection fed by `shard`."""
         for educator_id, conns in list(self.conns.items()):
             if self.shard_for(educator_id) is shard:

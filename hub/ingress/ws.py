@@ -47,6 +47,7 @@ from hub.core.protocol import (
     refreshed_frame,
     welcome_frame,
 )
+from hub.core.stream import StreamPosition
 from hub.ingress.connection import Connection, close_frame
 from hub.ingress.relay import Relay
 from hub.ingress.wsproto import WRITER_KEY
@@ -130,7 +131,7 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity
         metrics=metrics,
         writer=ws.scope.get(WRITER_KEY),
     )
-    resume = (hello.resume.epoch, hello.resume.seq) if hello.resume else None
+    resume = StreamPosition(hello.resume.epoch, hello.resume.seq) if hello.resume else None
     try:
         reply = await ctx.relay.join(conn, resume)
     except UpstreamError as exc:
@@ -140,23 +141,22 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity
         welcome_frame(
             session=session,
             educator_id=identity.sub,
-            epoch=reply["epoch"],
-            seq=reply["seq"],
+            epoch=reply.position.epoch,
+            seq=reply.position.seq,
             heartbeat=settings.heartbeat,
-            resumed=reply["resumed"],
-            snapshot=reply.get("snapshot"),
-            snapshot_truncated=reply.get("snapshotTruncated", False),
+            resumed=reply.resumed,
+            snapshot=reply.snapshot,
+            snapshot_truncated=reply.snapshot_truncated,
         ),
-        reply["epoch"],
-        reply["seq"],
-        reply.get("messages", []),
+        reply.position,
+        reply.messages,
     )
     log.info(
         "[%s] %s connected (resumed=%s, seq=%d)",
         session,
         identity.sub,
-        reply["resumed"],
-        reply["seq"],
+        reply.resumed,
+        reply.position.seq,
         extra={"session": session, "educator": identity.sub},
     )
     expiry = TokenExpiry(conn, settings.token_leeway)

@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from hub.auth import Identity
 from hub.core import strictjson
 from hub.core.errors import InvalidParams
+from hub.core.records import FeedBatch
 from hub.ingress.desk import JobDesk, Publish
 from hub.metrics import IngressMetrics
 from tests.adapters.fakes import FakeCluster, InProcessShard, auth, hello, make_client, strict
@@ -169,7 +170,7 @@ def test_stored_results_and_states_with_non_finite_values_are_answered_safely(
 
 
 class BrokenPull(InProcessShard):
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> dict[str, Any]:
+    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
         if self.index == 0:
             raise KeyError("a bug in the pull")
         return await super().pull(ingress_id, ack, timeout)

@@ -126,7 +126,7 @@ class HubCluster:
         shards = [ray.get_actor(shard_name(k), namespace=NAMESPACE) for k in range(SHARDS)]
         stats = ray.get([s.stats.remote() for s in shards], timeout=scaled(30))
         nodes = ray.get([s.node_id.remote() for s in shards], timeout=scaled(30))
-        return [{**st, "node": node} for st, node in zip(stats, nodes, strict=True)]
+        return [{**st._asdict(), "node": node} for st, node in zip(stats, nodes, strict=True)]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from starlette.websockets import WebSocketState
 
 from hub.core.errors import ShuttingDown
 from hub.core.outbox import Outbox
-from hub.core.stream import EducatorStream
+from hub.core.stream import EducatorStream, StreamPosition
 from hub.ingress.connection import Connection
 from hub.metrics import IngressMetrics
 
@@ -39,7 +39,7 @@ def make(ws: FakeSocket, limit: int = 1000, conflate_after: int = 1000, types: s
         batch_max=500,
         metrics=IngressMetrics(),
     )
-    conn.start('{"op":"welcome"}', "e", 0, [])
+    conn.start('{"op":"welcome"}', StreamPosition("e", 0), [])
     return conn
 
 
@@ -172,7 +172,7 @@ def make_direct(writer: FakeWriter) -> Connection:
         metrics=IngressMetrics(),
         writer=writer,
     )
-    conn.start('{"op":"welcome"}', "e", 0, [])
+    conn.start('{"op":"welcome"}', StreamPosition("e", 0), [])
     return conn
 
 

@@ -13,7 +13,7 @@ from starlette.websockets import WebSocketState
 from hub.core.connstate import TRANSITIONS, ConnEvent, ConnState, InvalidConnTransition, next_state, takes_close
 from hub.core.errors import ServiceRestart, ShuttingDown, SlowConsumer
 from hub.core.outbox import Outbox
-from hub.core.stream import EducatorStream
+from hub.core.stream import EducatorStream, StreamPosition
 from hub.core.subscriber import Subscriber
 from hub.ingress.connection import Connection
 from hub.ingress.polling import PollWaiter
@@ -92,7 +92,7 @@ def test_a_connection_walks_the_table_and_its_first_close_is_the_one_sent() -> N
         ws = FakeSocket()
         conn = make(ws)
         seen = [conn.state]
-        conn.start('{"op":"welcome"}', "e", 0, [])
+        conn.start('{"op":"welcome"}', StreamPosition("e", 0), [])
         seen.append(conn.state)
         conn.close(SlowConsumer("slow consumer: reconnect and resume"))
         conn.close(ShuttingDown("server shutting down: reconnect and resume"), flush=True)  # too late
@@ -114,7 +114,7 @@ def test_a_connection_closed_while_joining_sends_no_welcome_and_takes_no_message
         await conn.wait_closed()
         stream = EducatorStream("alice", "e", max_messages=10, max_age=60)
         env = stream.append("notification", {}, 1.0)
-        conn.start('{"op":"welcome"}', "e", 0, [env])
+        conn.start('{"op":"welcome"}', StreamPosition("e", 0), [env])
         assert not conn.offer(stream.append("notification", {}, 1.0), "{}")
         await asyncio.sleep(0.01)
         return conn, ws

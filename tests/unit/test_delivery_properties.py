@@ -13,7 +13,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from hub.core.outbox import Delivery, Outbox
-from hub.core.stream import EducatorStream
+from hub.core.stream import EducatorStream, StreamPosition
 
 JOBS = ("j1", "j22", "j333", "j4444", "j5")
 NEXT = {None: "queued", "queued": "processing", "processing": "completed"}
@@ -100,7 +100,7 @@ class World:
             return
         self.outbox = Outbox(self.limit, self.conflate_after)
         c = self.client
-        missed = self.stream.since(c.epoch, c.seq, self.now) if c.epoch else None
+        missed = self.stream.since(StreamPosition(c.epoch, c.seq), self.now) if c.epoch else None
         if missed is None:  # welcome with a snapshot
             if c.epoch:
                 event("resume refused: snapshot")

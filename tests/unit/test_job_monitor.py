@@ -10,6 +10,7 @@ import pytest
 from actors.job_monitor import JobMonitor
 from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput
+from hub.core.records import PublishReply
 from jobs.context import JobContext
 from jobs.kinds import JobKind, Params, register_kind
 
@@ -75,10 +76,10 @@ class FakeShard:
         self.messages.append((educators, mtype, data))
         return len(educators)
 
-    async def publish(self, updates: list[dict[str, Any]]) -> dict[str, Any]:
+    async def publish(self, updates: list[dict[str, Any]]) -> PublishReply:
         self.batches.append([dict(u) for u in updates])
         await asyncio.sleep(0.002)  # a publish call takes time: ticks coalesce meanwhile
-        return {"epoch": self.epoch, "seqs": list(range(len(updates)))}
+        return PublishReply(self.epoch, list(range(len(updates))))
 
     async def ping(self) -> str:
         return self.epoch

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub.core.records import ShardStats
 from hub.metrics import IngressMetrics, shard_families
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -24,8 +25,17 @@ def samples(text: str) -> dict[str, float]:
 
 
 def scrape(metrics: IngressMetrics) -> str:
-    stats = [
-        {"educators": 2, "ingresses": 1, "pending": {"me": 3, "other": 1}, "published": 7, "jobs_by_status": {"x": 2}},
+    stats: list[ShardStats | None] = [
+        ShardStats(
+            shard=0,
+            epoch="e0",
+            educators=2,
+            jobs=2,
+            ingresses=1,
+            published=7,
+            pending={"me": 3, "other": 1},
+            jobs_by_status={"x": 2},
+        ),
         None,  # a shard that did not answer
     ]
     return metrics.render(shard_families(stats, "me"))

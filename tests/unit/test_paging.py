@@ -105,22 +105,22 @@ def test_snapshot_says_when_it_holds_fewer_than_all(clock: FakeClock) -> None:
         many = FakeStore([shard_state(f"s{i}", "completed", 100, createdAt=float(i)) for i in range(5, 0, -1)])
         s = RegistryShard(0, ShardConfig(jobs_per_educator=4), clock, store=many)
         reply = await s.hello("ing", "alice", None)
-        assert [j["jobId"] for j in reply["snapshot"]] == ["s5", "s4", "s3", "s2"]
-        assert reply["snapshotTruncated"] is True
+        assert [j["jobId"] for j in reply.snapshot] == ["s5", "s4", "s3", "s2"]
+        assert reply.snapshot_truncated is True
 
         exactly = FakeStore([shard_state(f"s{i}", "completed", 100) for i in range(4)])
         s = RegistryShard(0, ShardConfig(jobs_per_educator=4), clock, store=exactly)
-        assert "snapshotTruncated" not in await s.hello("ing", "alice", None)
+        assert (await s.hello("ing", "alice", None)).snapshot_truncated is False
 
         # jobs pushed out of the shard by newer ones: the snapshot is short of them
         s = RegistryShard(0, ShardConfig(jobs_per_educator=3), clock)
         for i in range(3):
             await s.publish([shard_state(f"j{i}", "queued"), shard_state(f"j{i}", "failed", error="x")])
-        assert "snapshotTruncated" not in await s.hello("ing", "alice", None)
+        assert (await s.hello("ing", "alice", None)).snapshot_truncated is False
         await s.publish([shard_state("j3", "queued")])
         reply = await s.hello("ing", "alice", None)
-        assert len(reply["snapshot"]) == 3 and reply["snapshotTruncated"] is True
-        assert "snapshotTruncated" not in await s.hello("ing", "bob", None)
+        assert len(reply.snapshot) == 3 and reply.snapshot_truncated is True
+        assert (await s.hello("ing", "bob", None)).snapshot_truncated is False
 
     run(go())
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from actors.registry import RegistryShard
 from hub.core.config import ShardConfig
-from hub.core.stream import Envelope
+from hub.core.stream import Envelope, StreamPosition
 from tests.unit.conftest import FakeClock
 
 
@@ -45,13 +45,13 @@ def test_publish_assigns_seqs_marks_ticks_and_keeps_latest_state(clock: FakeCloc
                     state("j1", "completed", 100, extra={"question": {"id": "q1"}}),
                 ]
             )
-        )["seqs"]
+        ).seqs
         assert seqs == [1, 2, 3, 4]
         reply = await s.pull("ing", 0)
-        ticks = [Envelope._make(raw).tick for _, raw in reply["items"]]
+        ticks = [Envelope._make(raw).tick for _, raw in reply.items]
         assert ticks == [False, False, True, False]
         assert (await s.job("j1"))["status"] == "completed"
-        assert Envelope._make(reply["items"][-1][1]).data["question"] == {"id": "q1"}  # `extra` joins the message
+        assert Envelope._make(reply.items[-1][1]).data["question"] == {"id": "q1"}  # `extra` joins the message
 
     run(go())
 
@@ -60,7 +60,7 @@ def test_late_update_cannot_undo_a_terminal_status(clock: FakeClock) -> None:
     async def go() -> None:
         s = shard(clock)
         await s.publish([state("j1", "queued"), state("j1", "cancelled")])
-        assert (await s.publish([state("j1", "processing", 50)]))["seqs"] == [0]
+        assert (await s.publish([state("j1", "processing", 50)])).seqs == [0]
         assert (await s.job("j1"))["status"] == "cancelled"
 
     run(go())
@@ -71,13 +71,13 @@ def test_hello_snapshot_then_resume(clock: FakeClock) -> None:
         s = shard(clock)
         await s.publish([state("j1", "queued"), state("j2", "queued")])
         fresh = await s.hello("ing", "alice", None)
-        assert not fresh["resumed"] and fresh["seq"] == 2
-        assert [j["jobId"] for j in fresh["snapshot"]] == ["j2", "j1"]  # newest first
+        assert not fresh.resumed and fresh.position.seq == 2
+        assert [j["jobId"] for j in fresh.snapshot] == ["j2", "j1"]  # newest first
         await s.publish([state("j1", "processing", 5)])
-        resumed = await s.hello("ing", "alice", (fresh["epoch"], 2))
-        assert resumed["resumed"] and [e.seq for e in resumed["messages"]] == [3]
-        stale = await s.hello("ing", "alice", ("old-epoch", 2))
-        assert not stale["resumed"] and stale["snapshot"]
+        resumed = await s.hello("ing", "alice", StreamPosition(fresh.position.epoch, 2))
+        assert resumed.resumed and [e.seq for e in resumed.messages] == [3]
+        stale = await s.hello("ing", "alice", StreamPosition("old-epoch", 2))
+        assert not stale.resumed and stale.snapshot
 
     run(go())
 
@@ -85,16 +85,16 @@ def test_hello_snapshot_then_resume(clock: FakeClock) -> None:
 def test_pull_waits_then_returns_everything_new_only_for_watched_educators(clock: FakeClock) -> None:
     async def go() -> None:
         s = shard(clock)
-        assert (await s.pull("ing", 0))["unknown"]
+        assert (await s.pull("ing", 0)).unknown
         await s.attach("ing", ["alice"])
         waiter = asyncio.ensure_future(s.pull("ing", 0, 5.0))
         await asyncio.sleep(0.01)
         assert not waiter.done()
         await s.publish([state("j9", "queued", educator="bob"), state("j1", "queued"), state("j2", "queued")])
         reply = await asyncio.wait_for(waiter, 1.0)
-        assert [Envelope._make(raw).data["jobId"] for _, raw in reply["items"]] == ["j1", "j2"]
-        empty = await s.pull("ing", reply["items"][-1][0], 0.01)
-        assert empty["items"] == [] and not empty["unknown"]
+        assert [Envelope._make(raw).data["jobId"] for _, raw in reply.items] == ["j1", "j2"]
+        empty = await s.pull("ing", reply.items[-1][0], 0.01)
+        assert empty.items == [] and not empty.unknown
 
     run(go())
 
@@ -138,11 +138,11 @@ def test_earlier_jobs_are_loaded_from_the_store_once(clock: FakeClock) -> None:
         store = FakeStore([state("old2", "completed", 100), state("old1", "failed")])
         s = RegistryShard(0, ShardConfig(), clock, store=store)
         replies = await asyncio.gather(s.hello("ing", "alice", None), s.jobs_of("alice"))
-        assert [j["jobId"] for j in replies[0]["snapshot"]] == ["old2", "old1"]
+        assert [j["jobId"] for j in replies[0].snapshot] == ["old2", "old1"]
         assert store.calls == 1
         await s.publish([state("new", "queued")])
         assert [j["jobId"] for j in await s.jobs_of("alice")] == ["new", "old2", "old1"]
-        assert (await s.publish([state("old2", "processing", 5)]))["seqs"] == [0]  # terminal stays terminal
+        assert (await s.publish([state("old2", "processing", 5)])).seqs == [0]  # terminal stays terminal
 
     run(go())
 
@@ -155,13 +155,13 @@ def test_a_status_the_store_holds_before_it_is_published_still_goes_out(clock: F
         store = FakeStore([state("j1", "queued"), state("j2", "completed", 100), state("j3", "completed", 100)])
         s = RegistryShard(0, ShardConfig(), clock, store=store)
         await s.attach("ing", ["alice"])
-        assert (await s.publish([state("j1", "queued"), state("j2", "completed", 100)]))["seqs"] == [1, 2]
+        assert (await s.publish([state("j1", "queued"), state("j2", "completed", 100)])).seqs == [1, 2]
         reply = await s.pull("ing", 0)
-        assert [(Envelope._make(raw).data["jobId"], Envelope._make(raw).tick) for _, raw in reply["items"]] == [
+        assert [(Envelope._make(raw).data["jobId"], Envelope._make(raw).tick) for _, raw in reply.items] == [
             ("j1", False),
             ("j2", False),
         ]
-        assert (await s.publish([state("j3", "processing", 50)]))["seqs"] == [0]  # terminal stays terminal
+        assert (await s.publish([state("j3", "processing", 50)])).seqs == [0]  # terminal stays terminal
 
     run(go())
 
@@ -171,9 +171,9 @@ def test_loads_of_educators_arriving_together_are_one_store_call(clock: FakeCloc
         store = FakeStore([state("a1", "completed", 100), state("b1", "failed", educator="bob")])
         s = RegistryShard(0, ShardConfig(), clock, store=store)
         first = await s.hello("ing", "carol", None)  # idle: its load goes alone, at once
-        assert first["snapshot"] == [] and store.calls == 1
+        assert first.snapshot == [] and store.calls == 1
         replies = await s.hello_many("ing", [("alice", None), ("bob", None), ("dave", None)])
-        assert [[j["jobId"] for j in r["snapshot"]] for r in replies] == [["a1"], ["b1"], []]
+        assert [[j["jobId"] for j in r.snapshot] for r in replies] == [["a1"], ["b1"], []]
         assert store.calls == 2  # three educators, one call
 
     run(go())
@@ -189,7 +189,7 @@ def test_resend_update_and_broadcast(clock: FakeClock) -> None:
         updated = await s.update_job("j1", {"status": "processing", "progress": 40.0, "message": "Half"})
         assert updated is not None and updated["status"] == "processing"
         assert await s.broadcast("notification", {"title": "Maintenance"}) == 2
-        items = [Envelope._make(raw) for _, raw in (await s.pull("ing", 0))["items"]]
+        items = [Envelope._make(raw) for _, raw in (await s.pull("ing", 0)).items]
         alice = [(e.seq, e.type, e.tick) for e in items if e.educator_id == "alice"]
         assert alice == [
             (1, "quiz_status", False),
@@ -234,19 +234,21 @@ def test_hello_many_and_unwatch_many_answer_and_count_like_single_calls(clock: F
         s = shard(clock)
         await s.publish([state("j1", "queued", educator="alice")])
         first = await s.hello("ing", "alice", None)
-        replies = await s.hello_many("ing", [("alice", None), ("bob", None), ("alice", (first["epoch"], 0))])
-        assert [r["resumed"] for r in replies] == [False, False, True]
-        assert [j["jobId"] for j in replies[0]["snapshot"]] == ["j1"] and replies[1]["snapshot"] == []
-        assert [e.seq for e in replies[2]["messages"]] == [1]
+        replies = await s.hello_many(
+            "ing", [("alice", None), ("bob", None), ("alice", StreamPosition(first.position.epoch, 0))]
+        )
+        assert [r.resumed for r in replies] == [False, False, True]
+        assert [j["jobId"] for j in replies[0].snapshot] == ["j1"] and replies[1].snapshot == []
+        assert [e.seq for e in replies[2].messages] == [1]
         # three hellos of alice's (one per connection), one of bob's: unwatching two of alice's
         # and bob's leaves alice watched, bob not
         assert await s.unwatch_many("ing", ["alice", "bob", "alice"]) == [None, None, None]
         await s.publish_message(["alice", "bob"], "notification", {"title": "t"})
         reply = await s.pull("ing", 0)
-        assert {Envelope._make(raw).educator_id for _, raw in reply["items"]} == {"alice"}
+        assert {Envelope._make(raw).educator_id for _, raw in reply.items} == {"alice"}
         await s.unwatch_many("ing", ["alice"])
         await s.publish_message(["alice"], "notification", {"title": "t"})
-        assert not (await s.pull("ing", reply["items"][-1][0], timeout=0.01))["items"]
+        assert not (await s.pull("ing", reply.items[-1][0], timeout=0.01)).items
         assert await s.unwatch_many("nobody", ["alice"]) == [None]  # an unknown ingress: nothing to do
 
     run(go())

@@ -11,6 +11,7 @@ import pytest
 
 from actors.store import STOPPED_REASON, JobStore, StoreBusy
 from hub.core.errors import UpstreamError
+from hub.core.records import Outline
 from tests.unit.conftest import FakeClock
 
 
@@ -77,20 +78,18 @@ def test_quizzes_and_documents(tmp_path: Path, clock: FakeClock) -> None:
     store = JobStore(tmp_path / "jobs.db", clock)
     store.save_quiz("q1", "alice", "source text", [{"id": "q1-1", "answer": "x"}, {"id": "q1-2", "answer": "y"}])
     store.replace_question("q1", "q1-2", {"id": "q1-2", "answer": "z"})
-    assert [q["answer"] for q in store.quiz("q1")["questions"]] == ["x", "z"]
+    assert [q["answer"] for q in store.quiz("q1").questions] == ["x", "z"]
     assert store.quiz("nope") is None
     with pytest.raises(KeyError):
         store.replace_question("nope", "a", {})
     store.save_document("d1", "alice", "a.pdf", "full text", {"chunks": []})
     doc = store.document("d1")
-    assert doc["text"] == "full text" and doc["educatorId"] == "alice" and doc["index"] == {"chunks": []}
+    assert doc.text == "full text" and doc.educator_id == "alice" and doc.doc_index == {"chunks": []}
     # what a submission is checked against, without the texts
-    assert store.outline("q1", "d1") == {
-        "quizOwner": "alice",
-        "questionIds": ["q1-1", "q1-2"],
-        "documentOwner": "alice",
-    }
-    assert store.outline("nope", None) == {"quizOwner": None, "questionIds": [], "documentOwner": None}
+    assert store.outline("q1", "d1") == Outline(
+        quiz_owner="alice", question_ids=["q1-1", "q1-2"], document_owner="alice"
+    )
+    assert store.outline("nope", None) == Outline(quiz_owner=None, question_ids=[], document_owner=None)
 
 
 def lock(db: Path) -> sqlite3.Connection:

@@ -22,6 +22,8 @@ from hub.core.config import ShardConfig
 from hub.core.errors import BadFrame, HubError
 from hub.core.outbox import Outbox
 from hub.core.protocol import dumps, error_frame, parse_client_frame, pong_frame, welcome_frame
+from hub.core.records import FeedBatch
+from hub.core.stream import StreamPosition
 from hub.ingress.connection import Connection, close_frame, fit_reason
 from hub.ingress.relay import Relay
 from hub.metrics import IngressMetrics
@@ -288,7 +290,7 @@ def connect(relay: Relay, educator: str, writer: Any = None) -> Connection:
         writer=writer,
     )
     relay.conns.setdefault(educator, set()).add(conn)
-    conn.start('{"op":"welcome"}', "e", 0, [])
+    conn.start('{"op":"welcome"}', StreamPosition("e", 0), [])
     return conn
 
 
@@ -407,10 +409,10 @@ class FlakyShard(RegistryShard):
         super().__init__(0, ShardConfig(poll_timeout=0.2))
         self.fail = fail
 
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> dict[str, Any]:
+    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
         if self.fail:
             self.fail -= 1
-            return {"no": "epoch"}  # KeyError in the pump
+            return {"no": "epoch"}  # type: ignore[return-value]  # not a FeedBatch: AttributeError in the pump
         return await super().pull(ingress_id, ack, timeout)
 
 

@@ -1,0 +1,154 @@
+"""What the hub calls on a registry shard and on the job store, as Protocols: the Ray clients in
+`actors.handles` (ShardClient, StoreClient) implement them, and so may fakes in tests. The relay,
+the job desk, job monitors and job kinds are typed against these, so mypy checks every call and
+every reply (the records of hub.core.records). A failed call raises hub.core.errors.UpstreamError."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from hub.core.records import (
+    DocumentRecord,
+    FeedBatch,
+    HelloReply,
+    Outline,
+    PublishReply,
+    QuizRecord,
+    ShardStats,
+    StreamPosition,
+)
+
+# One client's hello as an ingress sends it: (educator id, the position to resume from, or None).
+HelloRequest = tuple[str, StreamPosition | None]
+
+
+class ShardHandle(Protocol):
+    """A registry shard (actors.registry.RegistryShard) seen from another process."""
+
+    @property
+    def index(self) -> int:
+        """The shard's number, 0-based (-1 when unknown)."""
+        ...
+
+    async def publish(self, updates: list[dict[str, Any]]) -> PublishReply:
+        """Apply job-state updates (JobState wire dicts, an optional `extra` dict each), in order."""
+        ...
+
+    async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:
+        """Deliver a message that is not a job state to each educator; returns how many."""
+        ...
+
+    async def hello_many(self, ingress_id: str, requests: list[HelloRequest]) -> list[HelloReply]:
+        """Watch each educator for `ingress_id` and answer each hello, in the order asked."""
+        ...
+
+    async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]:
+        """Stop watching once per entry (one per connection that left)."""
+        ...
+
+    async def attach(self, ingress_id: str, educator_ids: list[str]) -> str:
+        """(Re-)attach an ingress with the educators it holds; returns the shard's epoch."""
+        ...
+
+    async def detach(self, ingress_id: str) -> None:
+        """Forget an ingress's feed (it is stopping)."""
+        ...
+
+    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
+        """Everything after feed number `ack`; waits up to `timeout` seconds when there is nothing."""
+        ...
+
+    async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
+        """The educator's job states the shard holds (wire dicts), newest first."""
+        ...
+
+    async def states(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
+        """Each job's current state (wire dict), None for a job the shard does not hold."""
+        ...
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        """One job's state (wire dict), None when the shard does not hold it."""
+        ...
+
+    async def resend(self, job_id: str) -> int:
+        """Send a job's state again; its seq, 0 when unknown."""
+        ...
+
+    async def update_job(self, job_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Change a job and publish it; the new state (wire dict), None when unknown."""
+        ...
+
+    async def broadcast(self, mtype: str, data: dict[str, Any]) -> int:
+        """Deliver to every educator the shard has a stream for; returns how many."""
+        ...
+
+    async def ping(self) -> str:
+        """The shard's epoch."""
+        ...
+
+    async def stats(self) -> ShardStats:
+        """Operator figures (educators, jobs, ingresses, pending per ingress, ...) for /metrics."""
+        ...
+
+
+class StoreHandle(Protocol):
+    """The job store (actors.store.JobStore) seen from another process."""
+
+    async def save(self, state: dict[str, Any], result: Any = None) -> None:
+        """Record a job's state (a JobState wire dict), with its result when it has one."""
+        ...
+
+    async def delete(self, job_id: str) -> None: ...
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        """A job's stored state (wire dict), None when unknown."""
+        ...
+
+    async def result(self, job_id: str) -> Any:
+        """A completed job's result (JSON value), None when there is none."""
+        ...
+
+    async def list_jobs_many(self, educator_ids: list[str], limit: int = 200) -> list[list[dict[str, Any]]]:
+        """Each educator's newest `limit` job states, newest first."""
+        ...
+
+    async def list_jobs_page(
+        self, educator_id: str, limit: int, before: tuple[float, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """A page of an educator's job states, newest first, older than `before` (createdAt, jobId)."""
+        ...
+
+    async def educator_stats(self, educator_id: str) -> dict[str, Any]:
+        """An educator's analytics figures (the `updates` of an analytics_update message)."""
+        ...
+
+    async def save_quiz(
+        self,
+        quiz_id: str,
+        educator_id: str,
+        source_text: str,
+        questions: list[dict[str, Any]],
+        document_id: str | None = None,
+    ) -> None: ...
+
+    async def quiz(self, quiz_id: str) -> QuizRecord | None: ...
+
+    async def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None: ...
+
+    async def save_document(
+        self, document_id: str, educator_id: str, filename: str | None, text: str, index: dict[str, Any]
+    ) -> None: ...
+
+    async def document(self, document_id: str) -> DocumentRecord | None: ...
+
+    async def outline(self, quiz_id: str | None, document_id: str | None) -> Outline: ...
+
+    async def register_kind(self, name: str, kind: Any) -> None:
+        """Keep a custom job kind (pickled by value: jobs.kinds.pack_kind) under `name`."""
+        ...
+
+    async def kind(self, name: str) -> Any:
+        """A custom job kind's pickled blob, None when unknown."""
+        ...
+
+    async def kind_names(self) -> list[str]: ...

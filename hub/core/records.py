@@ -1,0 +1,120 @@
+"""The typed records that cross a process boundary between the hub's parts (Ray calls today, the
+sockets of the data plane later): what a registry shard answers a hello, a pull and a publish, and
+what the job store answers about quizzes and documents. Pure; both sides import them from here.
+
+Named tuples, not dataclasses: they pickle by reference to this module (so they live at its top
+level) and cost about one tuple each: a pull reply as a FeedBatch pickles as fast as the dict it
+replaces. The envelopes inside a pull stay plain tuples (`FeedItem`), the one place the count is
+large: for 200 envelopes, pickling and unpickling them as Envelope named tuples costs 2-3.5 x as
+much, as dicts 1.2-3.4 x, as frozen dataclasses 3-12 x (`bench/records.py`, 2026-11-30, on the
+2-core machine and on a quiet 16-core one; docs/benchmarks.md, 2026-11-26, measured the dataclasses
+at 15 x).
+
+What stays a dict is the wire JSON a client sees: JobState payloads (`jobId`, `status`, ...) in
+snapshots and job replies, and an educator's analytics figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from hub.core.stream import Envelope, StreamPosition
+
+__all__ = [
+    "DocumentRecord",
+    "Envelope",
+    "FeedBatch",
+    "FeedItem",
+    "HelloReply",
+    "Outline",
+    "PublishReply",
+    "QuizRecord",
+    "ShardStats",
+    "StreamPosition",
+]
+
+
+# One queued message of an ingress's feed: (feed number, tuple(envelope)); `Envelope._make` rebuilds it.
+FeedItem = tuple[int, tuple[Any, ...]]
+
+
+class FeedBatch(NamedTuple):
+    """A shard's answer to an ingress's `pull`: everything after the acknowledged feed number.
+
+    `unknown`: the shard has no feed for this ingress (first contact, a shard restart, a lapsed
+    lease); the ingress must `attach` again (items is then empty). `lost`: messages were dropped on
+    overflow since the last pull; the ingress's clients of that shard must resume from history."""
+
+    epoch: str
+    unknown: bool
+    items: list[FeedItem]
+    lost: bool
+
+
+class HelloReply(NamedTuple):
+    """A shard's answer to one client's hello (`hello`/`hello_many`), from which the ingress makes
+    the `welcome` frame (PROTOCOL.md section 3) or a long-poll's first answer.
+
+    `position`: the stream's epoch and its last seq now. `resumed`: the client's resume point was
+    honoured, and `messages` holds what it missed (envelopes, oldest first); otherwise `snapshot`
+    holds the educator's job states (JobState wire dicts, newest first) and `snapshot_truncated`
+    says it holds only the newest jobs the shard keeps (the rest page from GET /api/jobs)."""
+
+    position: StreamPosition
+    resumed: bool
+    messages: list[Envelope]
+    snapshot: list[dict[str, Any]] | None = None
+    snapshot_truncated: bool = False
+
+
+class PublishReply(NamedTuple):
+    """A shard's answer to `publish(updates)`: its `epoch` (a monitor that sees it change re-announces
+    its job) and one seq per update, in order (0 for an update the transition table refused)."""
+
+    epoch: str
+    seqs: list[int]
+
+
+class ShardStats(NamedTuple):
+    """A shard's figures for operators (/metrics, the cluster tests): its number and `epoch`, how
+    many educator streams, jobs and attached ingresses it holds, messages `published` since it
+    started, messages `pending` per ingress feed (ingress id -> count) and its jobs by status."""
+
+    shard: int
+    epoch: str
+    educators: int
+    jobs: int
+    ingresses: int
+    published: int
+    pending: dict[str, int]
+    jobs_by_status: dict[str, int]
+
+
+class Outline(NamedTuple):
+    """What the job store says a submission is checked against, without moving texts: the owner of a
+    quiz and of a document (None when there is none) and the quiz's question ids."""
+
+    quiz_owner: str | None
+    question_ids: list[str]
+    document_owner: str | None
+
+
+class QuizRecord(NamedTuple):
+    """A stored quiz: its source text and its questions (the quiz JSON's question dicts)."""
+
+    quiz_id: str
+    educator_id: str
+    document_id: str | None
+    source_text: str
+    questions: list[dict[str, Any]]
+
+
+class DocumentRecord(NamedTuple):
+    """A stored document: its extracted text and its index (jobs.documents.DocumentIndex as JSON;
+    `doc_index`, as its column is named, since `index` is a tuple's method)."""
+
+    document_id: str
+    educator_id: str
+    filename: str | None
+    text: str
+    doc_index: dict[str, Any]
