@@ -41,12 +41,17 @@ Handler = Callable[[dict[str, Any]], Any]
 
 
 class HubClientError(Exception):
+    """The client gave up: `code` is the close code that ended it (a final one, hub.core.closecodes; 4401
+    also for a long-poll refused with 401), or None when it gave up after too many failed attempts."""
+
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
 
 
 def ws_url(base: str) -> str:
+    """The WebSocket URL for a hub address: `http(s)://host[:port][/path]` becomes `ws(s)://.../ws`; a
+    `ws(s)://` URL gets `/ws` appended unless it ends in it."""
     base = base.rstrip("/")
     if base.startswith(("ws://", "wss://")):
         return base if base.endswith("/ws") else base + "/ws"
@@ -54,6 +59,8 @@ def ws_url(base: str) -> str:
 
 
 def http_url(base: str) -> str:
+    """The HTTP base URL for a hub address (the inverse of `ws_url`): a trailing `/ws` removed, `ws(s)://`
+    made `http(s)://`."""
     base = base.rstrip("/")
     if base.endswith("/ws"):
         base = base[:-3]
@@ -70,6 +77,11 @@ class _TokenUnavailable(Exception):
 
 
 class HubClient:
+    """One client of the hub's stream (PROTOCOL.md sections 2 and 5): a WebSocket with hello and resume,
+    dedupe by seq, heartbeats, reconnection with backoff and jitter, a bounded offline queue of ops, the
+    long-poll fallback and token refresh. `state` is one of STATES; `epoch` and `seq` the stream position
+    seen; `jobs` the newest state of each job (snapshot entries merged with later messages' data)."""
+
     def __init__(
         self,
         url: str | list[str],
@@ -130,10 +142,12 @@ class HubClient:
 
     @property
     def url(self) -> str:
+        """The WebSocket URL the next attempt uses: `websocket_url` when given, else the current ingress's."""
         return self.websocket_url or self.urls[self._url_index]
 
     @property
     def http_base(self) -> str:
+        """The current ingress's HTTP base URL (for the long-poll fallback)."""
         return http_url(self.urls[self._url_index])
 
     # -- handlers ------------------------------------------------------------------------------
@@ -171,6 +185,7 @@ class HubClient:
             raise
 
     async def close(self) -> None:
+        """Stop for good: close the WebSocket, end the background task and move to state "closed"."""
         self._closing = True
         if self._ws is not None:
             await self._ws.close()
@@ -187,6 +202,8 @@ class HubClient:
             self._outgoing.append(op)
 
     async def cancel(self, job_id: str) -> None:
+        """Ask the hub to cancel job `job_id` (the `cancel` op; queued while disconnected, sent as
+        `POST /api/jobs/{jobId}/cancel` while long-polling)."""
         await self.send({"op": "cancel", "jobId": job_id})
 
     async def _run(self) -> None:
@@ -470,9 +487,12 @@ class ThreadedClient:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def start(self) -> dict[str, Any]:
+        """`HubClient.start` on the client's thread: the first welcome frame (a dict). HubClientError or
+        TimeoutError (30 s) as HubClient.start raises them."""
         return self.call(self.client.start())
 
     def close(self) -> None:
+        """Close the client (waiting up to 10 s), then stop its event loop and thread (up to 5 s more)."""
         try:
             self.call(self.client.close(), timeout=10)
         finally:

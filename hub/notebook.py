@@ -70,6 +70,9 @@ def retry_wait(retry_after: str | None, waited: float, budget: float) -> float |
 
 
 class JobFailed(RuntimeError):
+    """A job waited on with `Job.result` ended `failed` or `cancelled`; `state` is its final state (a dict
+    as the stream carries it: PROTOCOL.md sections 3 and 4) and the message names its error."""
+
     def __init__(self, state: dict[str, Any]) -> None:
         super().__init__(
             f"job {state.get('jobId')} {state.get('status')}: {state.get('error') or state.get('message')}"
@@ -204,6 +207,9 @@ class Hub:
             waited += wait
 
     def submit_quiz(self, text: str, num_questions: int = 10, quiz_id: str | None = None) -> Job:
+        """Submit a `quiz_generation` job (PROTOCOL.md section 5): `num_questions` (1 to 50) questions from
+        `text`, for the quiz `quiz_id` (made by the hub when None); its Job. HubRefused as `submit` raises it
+        (422 for params the kind refuses)."""
         params: dict[str, Any] = {"text": text, "numQuestions": num_questions}
         if quiz_id:
             params["quizId"] = quiz_id
@@ -243,6 +249,7 @@ class Hub:
         return register
 
     def job(self, job_id: str) -> Job:
+        """The Job with id `job_id` (no call to the hub: `status`, `wait` or `result` ask)."""
         return Job(self, job_id)
 
     def jobs(self, limit: int | None = None, *, page: int = 500) -> list[dict[str, Any]]:
@@ -274,10 +281,13 @@ class Hub:
         return self.client.jobs.get(job_id)
 
     def wait_change(self, timeout: float) -> None:
+        """Block until the stream brings something (a message or a snapshot) or `timeout` seconds pass."""
         with self._changed:
             self._changed.wait(timeout)
 
     def close(self) -> None:
+        """Close the WebSocket client and its thread, then the HTTP client, and stop the hub if `local_hub`
+        started it in this process."""
         try:
             self._runner.close()
         finally:
@@ -293,6 +303,9 @@ class Hub:
 
 
 class Job:
+    """One job on a Hub, by its `id`: its state from the stream (`wait`, `watch`) or the HTTP API
+    (`status`, `result`, `cancel`)."""
+
     def __init__(self, hub: Hub, job_id: str) -> None:
         self.hub = hub
         self.id = job_id
@@ -341,6 +354,8 @@ class Job:
         return self.hub._get(f"/api/jobs/{self.id}/result")
 
     def cancel(self) -> None:
+        """Ask the hub to cancel the job (`POST /api/jobs/{jobId}/cancel`); its `cancelled` status follows on
+        the stream. HubRefused when refused (404: not this educator's job; 409: it has already ended)."""
         reply = self.hub._http.post(f"/api/jobs/{self.id}/cancel")
         if reply.status_code != 202:
             raise self.hub._refused("cancel", reply)

@@ -14,6 +14,8 @@ from hub.core.config import MonitorConfig, ShardConfig
 
 
 def default_data_dir() -> Path:
+    """Where the hub keeps its files unless told (HUB_DATA_DIR): $XDG_DATA_HOME/hub, else
+    ~/.local/share/hub (not created here)."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "hub"
 
@@ -56,7 +58,7 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     conflate_after: int = 64
     batch_max: int = 500
     # Answers (pong, error) a WebSocket connection may have waiting to be sent; past it the client
-    # is deemed not reading and is closed 4429.
+    # is deemed not reading and is closed 4409.
     max_control: int = Field(default=256, ge=1)
     # Messages one long-poll answer (`GET /api/events`) carries at most; the next poll (after the
     # last one carried) gets the rest.
@@ -107,6 +109,9 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
 
     @property
     def origins(self) -> list[str]:
+        """The browser origins allowed on `/ws` and by CORS: HUB_ALLOWED_ORIGINS split at commas, each stripped
+        of spaces and a trailing "/" (`*`: any). Empty: none listed, so loopback origins and same origin
+        only (hub.ingress.ws.origin_allowed; PROTOCOL.md section 6)."""
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
 
     def shard_config(self) -> ShardConfig:
@@ -119,14 +124,18 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
 
     @property
     def db_path(self) -> Path:
+        """The job store's SQLite file: `db` (HUB_DB) when given, else DATA_DIR/jobs.db."""
         return self.db or self.data_dir / "jobs.db"
 
     @property
     def scheme(self) -> str:
+        """The URL scheme: "https" when a TLS certificate is configured (`ssl_certfile`), else "http"."""
         return "https" if self.ssl_certfile else "http"
 
     @property
     def public_url(self) -> str:
+        """The URL clients on this machine reach the hub at (printed at start and recorded for notebooks):
+        `scheme://host:port`, with a wildcard host (0.0.0.0, ::, empty) given as 127.0.0.1."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"{self.scheme}://{host}:{self.port}"
 

@@ -59,18 +59,25 @@ class RecordingClient:
                 self._changed.wait(left)
 
     def of_type(self, mtype: str) -> list[dict[str, Any]]:
+        """The envelopes recorded so far whose `type` is `mtype`, in the order received."""
         return [e for e in self.envelopes if e["type"] == mtype]
 
     def types(self) -> set[str]:
+        """The set of message types recorded so far."""
         return {e["type"] for e in self.envelopes}
 
     def job(self, job_id: str) -> dict[str, Any] | None:
+        """The newest state of job `job_id` seen on the stream (snapshot entries merged with later messages'
+        data), or None."""
         return self.client.jobs.get(job_id)
 
     def send(self, op: dict[str, Any]) -> None:
+        """Send one op (a dict such as `{"op": "cancel", "jobId": ...}`) on the connection, or queue it
+        while disconnected (HubClient.send)."""
         self._runner.call(self.client.send(op))
 
     def close(self) -> None:
+        """Close the client and its thread."""
         self._runner.close()
 
 

@@ -27,6 +27,10 @@ def has_words(text: str) -> bool:
 
 
 class Params(BaseModel):
+    """The base of every job kind's params model: camelCase names in JSON (`numQuestions`; the snake_case
+    names are accepted too) and unknown fields refused. A submission whose params do not validate is
+    refused with 422 naming each field (jobs.kinds.validate_with: InvalidParams)."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
@@ -41,6 +45,10 @@ def _new_id(prefix: str) -> str:
 
 
 class QuizGenerationParams(Params):
+    """`quiz_generation`'s params (PROTOCOL.md section 5): the source `text` (up to MAX_TEXT characters,
+    with a word or number in it) or a `documentId`; `numQuestions` (1 to 50, default 10); `quizId` (up
+    to 128 characters; made, `quiz-<12 hex>`, when absent). ValueError (a 422) naming what is missing."""
+
     text: str | None = Field(default=None, max_length=MAX_TEXT)
     document_id: str | None = Field(default=None, max_length=128)
     num_questions: int = Field(default=10, ge=1, le=50)
@@ -63,11 +71,20 @@ class QuizGenerationParams(Params):
 
 
 class QuestionReplaceParams(Params):
+    """`question_replace`'s params (PROTOCOL.md section 5): `quizId` and `questionId` (1 to 128 characters
+    each)."""
+
     quiz_id: str = Field(min_length=1, max_length=128)
     question_id: str = Field(min_length=1, max_length=128)
 
 
 class DocumentProcessingParams(Params):
+    """`document_processing`'s params (PROTOCOL.md section 5): `text` (up to MAX_TEXT characters, with a
+    word or number in it) or `content` (the file, base64) with its `filename`; `documentId` (up to 128
+    characters; made, `doc-<12 hex>`, when absent). An upload that cannot be a readable document, or is
+    over the validation context's MAX_UPLOAD_KEY bytes, is refused (jobs.documents.check_upload), as is
+    invalid base64: each a 422 saying why."""
+
     document_id: str | None = Field(default=None, max_length=128)
     text: str | None = Field(default=None, max_length=MAX_TEXT)
     content: str | None = Field(default=None, description="the file, base64")
@@ -102,6 +119,8 @@ class DocumentProcessingParams(Params):
         return len((self.text or "").encode())
 
     def raw_bytes(self) -> tuple[bytes, str]:
+        """The document as (bytes, filename): `content` decoded, or `text` as UTF-8; the filename is
+        "document.txt" when none was given."""
         if self.content is not None:
             return base64.b64decode(self.content), self.filename or "document.txt"
         return (self.text or "").encode(), self.filename or "document.txt"

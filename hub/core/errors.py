@@ -46,23 +46,37 @@ class BadFrame(ClientError):
 
 
 class AuthError(ClientError):
+    """No token, or one that is invalid or expired (hub.auth.verify_token; PROTOCOL.md section 1): HTTP 401
+    (with `WWW-Authenticate: Bearer`), close 4401 when it refuses a `hello`, and an `error` frame
+    (`unauthorized`) for a refused `refresh`, which leaves the connection as it was."""
+
     close_code = CloseCode.UNAUTHORIZED
     http_status = 401
     code = "unauthorized"
 
 
 class Forbidden(ClientError):
+    """The caller is who its token says but may not do this (an educator-only endpoint with a service token,
+    a publish without a service or admin token, a broadcast without an admin one), or a browser `Origin`
+    that `/ws` does not allow: HTTP 403; close 4403 (PROTOCOL.md section 2) when it refuses a handshake."""
+
     close_code = CloseCode.ORIGIN_REFUSED
     http_status = 403
     code = "forbidden"
 
 
 class NotFound(ClientError):
+    """No such job for this caller; a job that is not the caller's is not found either (PROTOCOL.md section
+    5): HTTP 404, or an `error` frame (`not_found`) as the answer to a WebSocket op."""
+
     http_status = 404
     code = "not_found"
 
 
 class Conflict(ClientError):
+    """The job's status does not allow this now (its result before it is `completed`, cancelling a job that
+    has ended): HTTP 409 (PROTOCOL.md section 5), or an `error` frame (`conflict`) on a WebSocket."""
+
     http_status = 409
     code = "conflict"
 
@@ -86,6 +100,10 @@ class RateLimited(ClientError):
 
 
 class TooLarge(ClientError):
+    """An HTTP request body over Settings.max_body bytes (HUB_MAX_BODY; hub.ingress.api.BodyLimit): HTTP
+    413. Its close code, 1009, is the contract's for an inbound frame over the limit (PROTOCOL.md
+    section 2: 64 KiB, HUB_MAX_FRAME), a close uvicorn's websockets makes themselves."""
+
     close_code = CloseCode.TOO_LARGE
     http_status = 413
     code = "too_large"

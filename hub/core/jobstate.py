@@ -48,9 +48,14 @@ def check_transition(old: str | None, new: str) -> bool:
 
 
 class CamelModel(BaseModel):
+    """A pydantic model with snake_case fields in Python and camelCase names on the wire (`jobId`,
+    `educatorId`: PROTOCOL.md), accepting either name; an unknown field is a ValidationError."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     def wire(self) -> dict[str, Any]:
+        """The model as the wire carries it: a dict with camelCase keys, leaving out the fields that are None
+        (the optional fields, marked `?` in PROTOCOL.md sections 3 and 4)."""
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
@@ -77,6 +82,7 @@ class JobState(CamelModel):
 
     @property
     def terminal(self) -> bool:
+        """Whether the status is one a job never leaves: `completed`, `failed` or `cancelled` (TERMINAL)."""
         return self.status in TERMINAL
 
     def advance(self, now: float, **changes: Any) -> JobState:
@@ -87,6 +93,8 @@ class JobState(CamelModel):
 
 
 def message_type_of(kind: str) -> str:
+    """The message `type` a job of `kind` reports with (PROTOCOL.md section 3): MESSAGE_TYPE_BY_KIND's for a
+    built-in kind, `quiz_status` for any other (custom kinds; their messages carry `kind`: message_for)."""
     return MESSAGE_TYPE_BY_KIND.get(kind, "quiz_status")
 
 

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 
 @dataclass(slots=True)
 class Delivery:
+    """One envelope queued for one connection. `seq`: its seq in the stream; `job_id`: the job it reports on
+    (None: not a job's message); `tick`: a progress update that a newer tick of the same job may supersede
+    (status transitions and other types never are); `text`: the envelope's JSON, shared by every connection
+    that gets it; `ts`: the envelope's time (Unix seconds; drain hands the oldest on for latency);
+    `dropped`: superseded, so `drain` skips it."""
+
     seq: int
     job_id: str | None
     tick: bool
@@ -24,6 +30,11 @@ class Delivery:
 
 
 class Outbox:
+    """One connection's send queue: at most `limit` live deliveries (Settings.send_queue_limit) before
+    `push` says the connection must close 4409; past `conflate_after` live ones (Settings.conflate_after,
+    capped at `limit`) a job's new tick supersedes its pending one. `skipped` counts the superseded ticks
+    not yet reported by `drain` (a batch's `skipped`, PROTOCOL.md section 2); `len()` is the live count."""
+
     __slots__ = ("limit", "conflate_after", "_queue", "_live", "_ticks", "skipped")
 
     def __init__(self, limit: int, conflate_after: int) -> None:

@@ -21,11 +21,16 @@ class _Op(BaseModel):
 
 
 class Resume(_Op):
+    """`hello`'s `resume`: the `epoch` and last `seq` (>= 0) the client saw (PROTOCOL.md section 2)."""
+
     epoch: str
     seq: int = Field(ge=0)
 
 
 class Hello(_Op):
+    """The first frame of a connection (PROTOCOL.md section 2): the `token`, an optional `resume`, and the
+    message `types` to receive (None: all)."""
+
     op: Literal["hello"]
     token: str
     resume: Resume | None = None
@@ -33,21 +38,30 @@ class Hello(_Op):
 
 
 class Subscribe(_Op):
+    """Receive these message `types` too (a connection that receives all keeps receiving all)."""
+
     op: Literal["subscribe"]
     types: list[MessageType]
 
 
 class Unsubscribe(_Op):
+    """Stop receiving these message `types`."""
+
     op: Literal["unsubscribe"]
     types: list[MessageType]
 
 
 class Ping(_Op):
+    """The application heartbeat; answered by `pong` with the same `id` (any JSON value)."""
+
     op: Literal["ping"]
     id: Any = None
 
 
 class Cancel(_Op):
+    """Cancel one of the caller's jobs, `jobId` (1 to 128 characters); answered in the stream by the job's
+    `cancelled` status, or by an `error` frame when it cannot be (not_found, conflict, ...)."""
+
     op: Literal["cancel"]
     job_id: str = Field(min_length=1, max_length=128)
 
@@ -146,6 +160,8 @@ def welcome_frame(
 
 
 def pong_frame(ping_id: Any) -> str:
+    """The `pong` answering a `ping` with this `id`, as JSON text; a value strict JSON cannot carry is made
+    safe (hub.core.strictjson.dumps_safe), never raised."""
     return strictjson.dumps_safe({"op": "pong", "id": ping_id})[0]
 
 
@@ -155,6 +171,9 @@ def refreshed_frame(exp: int) -> str:
 
 
 def error_frame(code: str, message: str, ref: str | None = None) -> str:
+    """A non-fatal `error` frame (PROTOCOL.md section 2) as JSON text: `code` (a HubError's `code`), `message`
+    (a sentence) and `ref`, the offending op, when known; made safe rather than raised, so an answer is
+    always sent."""
     frame: dict[str, Any] = {"op": "error", "code": code, "message": message}
     if ref is not None:
         frame["ref"] = ref

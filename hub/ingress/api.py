@@ -28,6 +28,10 @@ PAGE_HEADERS = {  # GET /api/jobs: where the next page is (absent on the last pa
 
 
 class SubmitJob(BaseModel):
+    """The body of `POST /api/jobs` (PROTOCOL.md section 5): `kind` (1 to 64 characters: a built-in or
+    registered kind) and `params` (a JSON object, checked against the kind's model by the job desk: 422
+    naming each bad field). Any other field is refused with 422."""
+
     model_config = ConfigDict(extra="forbid")
     kind: str = Field(min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -131,6 +135,10 @@ def build_router(
 
 
 def install_error_handlers(app: Any, metrics: Any) -> None:
+    """Make the hub's errors HTTP answers on `app` (a FastAPI app): a HubError becomes `{"detail": message}`
+    with its `http_status` (a 401 with `WWW-Authenticate: Bearer`, a 429 with `Retry-After` in whole
+    seconds, at least 1); an InvalidParams becomes 422 with `{"detail": errors}`, FastAPI's own list of
+    `{loc, msg, type}` (PROTOCOL.md section 5). Each is counted in `metrics.errors` by its `code`."""
     from hub.core.errors import InvalidParams
 
     async def hub_error(request: Request, exc: Exception) -> JSONResponse:
@@ -151,8 +159,9 @@ def install_error_handlers(app: Any, metrics: Any) -> None:
 
 
 async def ping_all(shards: Sequence[ShardHandle], timeout: float = 3.0) -> tuple[bool, dict[str, Any]]:
-    """Whether every shard answers a ping within `timeout` seconds: (True, {"shards": n}) or
-    (False, {"error": a sentence}) for GET /healthz."""
+    """Whether every registry shard answers `ping()` within `timeout` seconds (asked all at once), for
+    `GET /healthz`: (True, {"shards": count}), or (False, {"error": a sentence}) when the wait timed out
+    or a shard's ping raised a HubError; any other exception propagates."""
     try:
         epochs = await asyncio.wait_for(asyncio.gather(*(s.ping() for s in shards)), timeout)
     except (TimeoutError, HubError) as exc:

@@ -40,6 +40,10 @@ mimetypes.add_type("application/typescript", ".ts")
 
 
 def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI:
+    """The ingress's ASGI app: the HTTP API (PROTOCOL.md section 5), `GET /ws` (section 2), `/static` and the
+    dashboard at `/`, relaying from `cluster`'s registry shards and submitting through its job store.
+    `secret`: the token-signing key; every limit and timing comes from `settings`. The relay starts with
+    the app's lifespan and, at its end, closes every connection 1001 (ShuttingDown) before it stops."""
     metrics = IngressMetrics()
     relay = Relay(cluster.shards, metrics, poll_timeout=settings.poll_timeout)
     desk = JobDesk(

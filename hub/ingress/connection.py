@@ -75,10 +75,19 @@ def envelope_text(env: Envelope, metrics: IngressMetrics | None = None) -> str:
 class FrameWriter(Protocol):
     """Direct access to the socket under a WebSocket (hub.ingress.wsproto.HubWebSocketProtocol)."""
 
-    def can_write(self) -> bool: ...
-    def write_text(self, text: str) -> None: ...
-    async def wait_writable(self) -> None: ...
-    def trim(self) -> bool: ...
+    def can_write(self) -> bool:
+        """Whether a frame can be written now without waiting: the transport is not paused and the socket is
+        open."""
+
+    def write_text(self, text: str) -> None:
+        """Frame `text` as one text message (compressed when negotiated) and hand it to the transport now. An
+        OSError (uvicorn's ClientDisconnected) when the socket is closing or gone."""
+
+    async def wait_writable(self) -> None:
+        """Until the transport takes more (it is paused while the client reads too slowly)."""
+
+    def trim(self) -> bool:
+        """Free the connection's compressor, if it keeps one between messages; True when one was freed."""
 
 
 class Connection:
@@ -203,6 +212,8 @@ class Connection:
 
     @property
     def pending_control(self) -> int:
+        """Control frames (the welcome, pong, error) waiting to be sent; past Settings.max_control the read
+        loop closes the connection 4409 (hub.ingress.ws)."""
         return len(self._control)
 
     def send_control(self, frame: str) -> None:

@@ -52,6 +52,9 @@ class HubCORS(CORSMiddleware):
     at all (Starlette lists the allowed methods and headers, and the exposed ones, even to it)."""
 
     async def send(self, message: Any, send: Any, request_headers: Any) -> None:
+        """CORSMiddleware's hook for the answer to a simple (not preflight) request: for an origin it does not
+        allow, the answer goes out without any `Access-Control-*` header and with `Origin` added to `Vary`;
+        for any other, as Starlette makes it."""
         origin = request_headers.get("Origin")
         if message["type"] == "http.response.start" and origin is not None and not self.is_allowed_origin(origin):
             message.setdefault("headers", [])
@@ -61,6 +64,7 @@ class HubCORS(CORSMiddleware):
         await super().send(message, send, request_headers)
 
     def preflight_response(self, request_headers: Any) -> Response:
+        """CORSMiddleware's answer to a preflight; a refused one (400) keeps no `Access-Control-*` header."""
         response = super().preflight_response(request_headers)
         if response.status_code != 200:
             for name in [k for k in response.headers if k.lower().startswith("access-control-")]:

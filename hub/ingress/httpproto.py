@@ -54,18 +54,23 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             self._header_timer = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """uvicorn's hook for a new connection: the first request's `header_timeout` starts now."""
         super().connection_made(transport)
         self._arm()
 
     def on_message_begin(self) -> None:
+        """httptools' hook at a request's first byte: a later request on a kept-alive connection gets its own
+        `header_timeout` from now (the first request's, started at connection_made, runs on)."""
         super().on_message_begin()
         self._arm()  # a later request on a kept-alive connection: its own time from its first byte
 
     def on_headers_complete(self) -> None:
+        """httptools' hook: the request's headers are all there, so the timer stops."""
         self._disarm()
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """uvicorn's hook when the connection ends: the timer stops."""
         self._disarm()
         super().connection_lost(exc)
 

@@ -51,6 +51,8 @@ class PollWaiter:
         """Nothing to write: the poll answers with what it holds."""
 
     def start(self, after: int, backlog: list[Envelope]) -> None:
+        """The relay has answered and the poll resumes after seq `after`: take `backlog` (the stream's envelopes
+        after it), then what was offered meanwhile, in seq order, up to `max_messages` in all."""
         self.last_seq = after
         self.ready = True
         for env, text in [*((e, None) for e in backlog), *sorted(self._early, key=lambda pair: pair[0].seq)]:
@@ -59,6 +61,7 @@ class PollWaiter:
 
     @property
     def queued(self) -> int:
+        """Messages waiting to be sent: always 0 (a poll answers at once with what it holds)."""
         return 0  # a poll answers with what it holds at once: nothing waits to be sent
 
     def close(self, why: HubError | None = None, *, flush: bool = False) -> None:

@@ -27,6 +27,9 @@ class StrictJSONRequest(Request):
     """A request whose JSON body is parsed by hub.core.strictjson.loads (NotStrictJSON -> 422)."""
 
     async def json(self) -> Any:
+        """The body parsed as strict JSON (hub.core.strictjson.loads), once. json.JSONDecodeError for text that
+        is not JSON, NotStrictJSON (one too) for NaN, Infinity, a number past a double or a lone surrogate:
+        FastAPI answers both with 422."""
         if not hasattr(self, "_json"):
             self._json = strictjson.loads(await self.body())
         return self._json
@@ -36,6 +39,7 @@ class StrictJSONRoute(APIRoute):
     """An APIRoute whose handler sees StrictJSONRequest (FastAPI's documented custom-request hook)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's hook: the route's handler, called with a StrictJSONRequest in place of the request."""
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:
@@ -48,6 +52,8 @@ class StrictJSONResponse(JSONResponse):
     """JSONResponse that never writes NaN or a lone surrogate, and never fails on one."""
 
     def render(self, content: Any) -> bytes:
+        """Starlette's hook: `content` as compact strict JSON in UTF-8 bytes; a value strict JSON cannot carry
+        is made safe (null, U+FFFD) and logged, never raised."""
         text, problem = strictjson.dumps_safe(content)
         if problem is not None:
             log.warning("answer made safe for strict JSON: %s", problem)

@@ -73,6 +73,11 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
 
 @dataclass
 class WsContext:
+    """What every `/ws` connection of one ingress shares: the `settings`, the token-signing `secret`, the
+    `relay` connections join, the `metrics`, `cancel` (async (identity, job_id) -> None, the job desk's;
+    raises a ClientError when the job cannot be cancelled) and `caps` (the per-token and per-process
+    connection caps: Settings.max_connections_per_token, Settings.max_connections)."""
+
     settings: Settings
     secret: str
     relay: Relay
@@ -82,6 +87,12 @@ class WsContext:
 
 
 async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
+    """One `/ws` connection from upgrade to close (PROTOCOL.md section 2): accept it (selecting `hub.v1` when
+    offered); refuse it with its close code when the Origin is not allowed (4403), no frame arrives
+    within Settings.hello_timeout seconds (4408), the first frame is not a valid text `hello` (4400), the token
+    is refused (4401), a connection cap is reached (4429) or the registry does not answer the hello
+    (1012); else send the welcome and carry out ops until the client goes. An op's error is answered
+    with an `error` frame; what ends the connection, with its close frame (close_frame)."""
     settings, metrics = ctx.settings, ctx.metrics
     session = uuid.uuid4().hex[:12]
     offered = ws.scope.get("subprotocols") or []
@@ -192,6 +203,7 @@ class TokenExpiry:
         self._handle = loop.call_at(loop.time() + max(0.0, left), self._conn.close, TokenExpired(TOKEN_EXPIRED))
 
     def cancel(self) -> None:
+        """Stop the timer (nothing happens when none runs)."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -58,6 +58,8 @@ class TrimmableDeflate(PerMessageDeflate):
         return data[:-4]
 
     def trim(self) -> bool:
+        """Drop the compressor kept between messages (its zlib memory); the next message gets a fresh one.
+        False when there is none to drop (none made yet, or none kept: `local_no_context_takeover`)."""
         if self.local_no_context_takeover or not hasattr(self, "encoder"):
             return False
         del self.encoder
@@ -153,12 +155,16 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     _deflate: TrimmableDeflate | None | Literal[False] = False  # looked up at the first write
 
     def handle_connect(self, event: Any) -> None:
+        """uvicorn's hook when the upgrade request arrives; it also puts this protocol in the ASGI scope under
+        WRITER_KEY, as the connection's FrameWriter."""
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope[WRITER_KEY] = self  # type: ignore[literal-required]
 
     async def send(self, message: Any) -> None:
+        """uvicorn's ASGI send; once `websocket.accept` completes the handshake, the handshake's request and
+        response are dropped (a few KiB per open connection)."""
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
             # The handshake's request and response (headers and all) are not needed again: a few
@@ -172,6 +178,7 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         return self.writable.is_set() and not self.close_sent and not self.disconnected
 
     async def wait_writable(self) -> None:
+        """FrameWriter: until the transport takes more (uvicorn pauses it while the client reads too slowly)."""
         if not self.writable.is_set():
             await self.writable.wait()
 
