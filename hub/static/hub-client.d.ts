@@ -16,6 +16,20 @@ export interface CloseCodeInfo {
 export declare const CLOSE_CODES: Readonly<
   Record<1000 | 1001 | 1009 | 1011 | 1012 | 4400 | 4401 | 4403 | 4408 | 4409 | 4429, CloseCodeInfo>
 >;
+/** Each close code by its name, e.g. `CLOSE.UNAUTHORIZED === 4401`. */
+export declare const CLOSE: Readonly<{
+  NORMAL: 1000;
+  GOING_AWAY: 1001;
+  TOO_LARGE: 1009;
+  INTERNAL_ERROR: 1011;
+  SERVICE_RESTART: 1012;
+  BAD_HELLO: 4400;
+  UNAUTHORIZED: 4401;
+  ORIGIN_REFUSED: 4403;
+  HELLO_TIMEOUT: 4408;
+  SLOW_CONSUMER: 4409;
+  TOO_MANY: 4429;
+}>;
 export declare const FATAL_CLOSE: Readonly<Record<4400 | 4401 | 4403, string>>;
 
 // -- messages (PROTOCOL.md section 3) ------------------------------------------------------------

@@ -37,6 +37,9 @@ export const CLOSE_CODES = Object.freeze({
   4409: closeCode("SLOW_CONSUMER", true, true, "slow consumer"),
   4429: closeCode("TOO_MANY", true, false, "too many connections or frames"),
 });
+/** Each close code by its name (`CLOSE.UNAUTHORIZED` is 4401), from the table above. */
+export const CLOSE = Object.freeze(Object.fromEntries(
+  Object.entries(CLOSE_CODES).map(([code, c]) => [c.name, Number(code)])));
 /** The closes after which the client stops, each with what it says when the hub gave no reason. */
 export const FATAL_CLOSE = Object.freeze(Object.fromEntries(
   Object.entries(CLOSE_CODES).filter(([, c]) => !c.reconnect).map(([code, c]) => [code, c.meaning])));
@@ -368,7 +371,7 @@ export class HubClient {
     }, this.connectTimeout);
     ws.onopen = async () => {
       let token;
-      try { token = await this._token(); } catch (err) { return this._fatal(4401, `no token: ${err}`); }
+      try { token = await this._token(); } catch (err) { return this._fatal(CLOSE.UNAUTHORIZED, `no token: ${err}`); }
       if (this._sock !== sock) return;
       sock.token = token;
       const hello = { op: "hello", token };
@@ -535,14 +538,14 @@ export class HubClient {
       if (this._sock === sock) { this._sock = null; this._ws = null; }
     }
     if (this._closing) return;
-    const renew = code === 4401 && typeof this.token === "function" && this._expiredClose(sock, reason);
+    const renew = code === CLOSE.UNAUTHORIZED && typeof this.token === "function" && this._expiredClose(sock, reason);
     if (code in FATAL_CLOSE && !renew) return this._fatal(code, reason || FATAL_CLOSE[code]);
     // (a 4401 for an expired token, with a token function: reconnect with a new token and resume)
     if (probe && !welcomed) { // still polling: try again later
       this._scheduleUpgrade();
       return;
     }
-    if (!welcomed || code === 4429) this.failures += 1;
+    if (!welcomed || code === CLOSE.TOO_MANY) this.failures += 1;
     const fallback = this.maxAttempts != null && Number.isFinite(this.maxAttempts);
     if (fallback && this.failures >= this.maxAttempts) return this._startPolling();
     this._setState(this.connects === 0 && this.failures === 0 ? "connecting" : "reconnecting");
@@ -599,7 +602,7 @@ export class HubClient {
           headers: { Authorization: `Bearer ${token}` }, signal: this._abort?.signal });
         if (!live()) return;
         if (reply.status === 401 || reply.status === 403) {
-          return this._fatal(reply.status === 401 ? 4401 : 4403, `poll refused: HTTP ${reply.status}`);
+          return this._fatal(reply.status === 401 ? CLOSE.UNAUTHORIZED : CLOSE.ORIGIN_REFUSED, `poll refused: HTTP ${reply.status}`);
         }
         if (!reply.ok) throw new Error(`HTTP ${reply.status}`);
         body = await reply.json();

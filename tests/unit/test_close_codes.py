@@ -124,25 +124,26 @@ def test_no_close_in_the_ingress_is_a_bare_number() -> None:
     assert not found, found
 
 
-def js_close_codes() -> tuple[dict[str, dict[str, object]], dict[str, str]]:
-    """CLOSE_CODES and FATAL_CLOSE as the browser client's module exports them (run by Node, which
-    `make test` needs for tests/js already)."""
+def js_close_codes() -> tuple[dict[str, dict[str, object]], dict[str, str], dict[str, int]]:
+    """CLOSE_CODES, FATAL_CLOSE and CLOSE (code by name) as the browser client's module exports them
+    (run by Node, which `make test` needs for tests/js already)."""
     node = shutil.which("node")
     assert node is not None, "Node.js is needed (make test runs node --test tests/js/)"
     script = (
         f"import({json.dumps((ROOT / 'hub' / 'static' / 'hub-client.js').as_uri())}).then((m) => "
-        "process.stdout.write(JSON.stringify([m.CLOSE_CODES, m.FATAL_CLOSE])))"
+        "process.stdout.write(JSON.stringify([m.CLOSE_CODES, m.FATAL_CLOSE, m.CLOSE])))"
     )
     out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60, check=True).stdout
-    table, fatal = json.loads(out)
-    return table, fatal
+    table, fatal, by_name = json.loads(out)
+    return table, fatal, by_name
 
 
 def test_the_browser_clients_copy_holds_the_same_codes_and_meanings() -> None:
-    table, fatal = js_close_codes()
+    table, fatal, by_name = js_close_codes()
     python = {
         str(int(c)): {"name": c.name, "reconnect": c.reconnect, "resume": c.resume, "meaning": c.meaning}
         for c in CloseCode
     }
     assert table == python
     assert fatal == {str(k): v for k, v in client.FATAL_CLOSE.items()}
+    assert by_name == {c.name: int(c) for c in CloseCode}
