@@ -246,7 +246,7 @@ class JobStore:
 
     def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None:
         """Put `question` (a whole question dict) in the place of the one whose `id` is `question_id`
-        (a `question_id` the quiz lacks changes nothing). KeyError(quiz_id) for an unknown quiz;
+        (a `question_id` the quiz lacks changes no question). KeyError(quiz_id) for an unknown quiz;
         StoreBusy as save."""
         found = self.quiz(quiz_id)
         if found is None:
@@ -261,8 +261,8 @@ class JobStore:
     def save_document(
         self, document_id: str, educator_id: str, filename: str | None, text: str, index: dict[str, Any]
     ) -> None:
-        """Insert or replace a processed document: its extracted text and `index` (jobs.documents.
-        DocumentIndex as JSON), stamped with the clock's time. StoreBusy as save."""
+        """Insert or replace a processed document: its extracted text and `index`
+        (jobs.documents.DocumentIndex as JSON), stamped with the clock's time. StoreBusy as save."""
         self._write(
             f"saving document {document_id}",
             """INSERT OR REPLACE INTO documents (document_id, educator_id, filename, text, doc_index, created_at)
