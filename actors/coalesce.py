@@ -25,6 +25,11 @@ class Coalescer(Generic[T, R]):
         self.calls = 0  # batch calls made (for tests and metrics)
 
     async def call(self, item: T) -> R:
+        """This item's result: sent at once when no batch is in flight, else with the next batch (at
+        most `max_batch` items a call). Needs a running event loop. Raises what `send` raised for the
+        whole batch (every caller of that batch gets the same exception), RuntimeError when `send`
+        returned another number of results than items, CancelledError when the batch task is cancelled
+        (the loop is closing). A caller that stops waiting does not stop the batch."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._queue.append((item, future))

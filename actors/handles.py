@@ -27,6 +27,11 @@ log = logging.getLogger("hub.ray")
 # Coordinating actors hold no CPU: they only wait on I/O and other actors.
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
 class RegistryShardActor(RegistryShard):
+    """RegistryShard as a named Ray actor (`shard_name(index)`, made by start_actors). No CPU;
+    restarted by Ray for ever, as a new incarnation (new epoch, empty streams: ingresses re-attach,
+    monitors re-announce); calls into it are never retried. Its store is the named store actor of
+    `namespace`; `monitor_gone` waits on a job's monitor actor."""
+
     def __init__(self, index: int, config: ShardConfig, namespace: str) -> None:
         super().__init__(index, config, store=StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)))
         self.namespace = namespace
@@ -83,6 +88,10 @@ def _actor_exists(name: str, namespace: str) -> bool:
 # with the same arguments on another node and retries the pending `run_and_exit` call there.
 @ray.remote(num_cpus=0, max_restarts=0)
 class JobMonitorActor(JobMonitor):
+    """JobMonitor as a named Ray actor (`job_actor_name(job_id)`, made by Cluster.spawn_job, which sets
+    its restarts and resources). Finds the shard actor named `shard` and the store in `namespace`;
+    `restarted` is read from Ray (this incarnation replaces one whose node or process was lost)."""
+
     def __init__(
         self, state: dict[str, Any], params: dict[str, Any], shard: str, namespace: str, config: MonitorConfig
     ) -> None:
@@ -96,6 +105,8 @@ class JobMonitorActor(JobMonitor):
         )
 
     def cancel_tasks(self, refs: list[Any]) -> None:
+        """Cancel each Ray task in `refs` (ray.cancel with force=True: its worker is killed); a task already
+        finished or not cancellable is skipped (logged at debug)."""
         for ref in refs:
             try:
                 ray.cancel(ref, force=True)
@@ -103,6 +114,8 @@ class JobMonitorActor(JobMonitor):
                 log.debug("cancel %s: %s", ref, exc)
 
     async def run_and_exit(self) -> str:
+        """JobMonitor.run, then this actor's exit in a call of its own (`exit_now`, never retried);
+        returns the final status (`completed`, `failed` or `cancelled`)."""
         status = await self.run()
         # Exit in a call of its own that Ray never retries: exiting inside this call (which Ray
         # retries on a restarted monitor) would read as a failed call, logged at every job's end.
@@ -110,6 +123,7 @@ class JobMonitorActor(JobMonitor):
         return status
 
     async def exit_now(self) -> None:
+        """End this actor's process (ray.actor.exit_actor); its name is freed."""
         ray.actor.exit_actor()
 
 
@@ -141,26 +155,35 @@ class StoreClient(_Client):
     what = "job store"
 
     async def save(self, state: dict[str, Any], result: Any = None) -> None:
+        """`JobStore.save` over Ray. UpstreamError when the store does not answer or refused the write
+        (StoreBusy in the store)."""
         await self._call("save", state, result)
 
     async def delete(self, job_id: str) -> None:
+        """`JobStore.delete` over Ray. UpstreamError as save."""
         await self._call("delete", job_id)
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
+        """`JobStore.get` over Ray: the job's state dict, or None. UpstreamError when the store does not answer."""
         return await self._call("get", job_id)
 
     async def result(self, job_id: str) -> Any:
+        """`JobStore.result` over Ray: the job's result (JSON value), or None. UpstreamError as get."""
         return await self._call("result", job_id)
 
     async def list_jobs_many(self, educator_ids: list[str], limit: int = 200) -> list[list[dict[str, Any]]]:
+        """`JobStore.list_jobs_many` over Ray: one newest-first list of state dicts per educator, in order.
+        UpstreamError as get."""
         return await self._call("list_jobs_many", educator_ids, limit)
 
     async def list_jobs_page(
         self, educator_id: str, limit: int, before: tuple[float, str] | None = None
     ) -> list[dict[str, Any]]:
+        """`JobStore.list_jobs_page` over Ray: a newest-first page of state dicts. UpstreamError as get."""
         return await self._call("list_jobs_page", educator_id, limit, before)
 
     async def educator_stats(self, educator_id: str) -> dict[str, Any]:
+        """`JobStore.educator_stats` over Ray: the analytics figures dict. UpstreamError as get."""
         return await self._call("educator_stats", educator_id)
 
     async def save_quiz(
@@ -171,32 +194,42 @@ class StoreClient(_Client):
         questions: list[dict[str, Any]],
         document_id: str | None = None,
     ) -> None:
+        """`JobStore.save_quiz` over Ray. UpstreamError as save."""
         await self._call("save_quiz", quiz_id, educator_id, source_text, questions, document_id)
 
     async def quiz(self, quiz_id: str) -> QuizRecord | None:
+        """`JobStore.quiz` over Ray: a QuizRecord, or None. UpstreamError as get."""
         return await self._call("quiz", quiz_id)
 
     async def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None:
+        """`JobStore.replace_question` over Ray. UpstreamError as save, and for an unknown quiz (the
+        store's KeyError arrives as a failed call)."""
         await self._call("replace_question", quiz_id, question_id, question)
 
     async def save_document(
         self, document_id: str, educator_id: str, filename: str | None, text: str, index: dict[str, Any]
     ) -> None:
+        """`JobStore.save_document` over Ray. UpstreamError as save."""
         await self._call("save_document", document_id, educator_id, filename, text, index)
 
     async def document(self, document_id: str) -> DocumentRecord | None:
+        """`JobStore.document` over Ray: a DocumentRecord, or None. UpstreamError as get."""
         return await self._call("document", document_id)
 
     async def outline(self, quiz_id: str | None, document_id: str | None) -> Outline:
+        """`JobStore.outline` over Ray: an Outline. UpstreamError as get."""
         return await self._call("outline", quiz_id, document_id)
 
     async def register_kind(self, name: str, kind: Any) -> None:
+        """`JobStore.register_kind` over Ray (`kind`: the pickled blob). UpstreamError as get."""
         await self._call("register_kind", name, kind)
 
     async def kind(self, name: str) -> Any:
+        """`JobStore.kind` over Ray: the pickled blob, or None. UpstreamError as get."""
         return await self._call("kind", name)
 
     async def kind_names(self) -> list[str]:
+        """`JobStore.kind_names` over Ray: the sorted names. UpstreamError as get."""
         return await self._call("kind_names")
 
 
@@ -206,48 +239,71 @@ class ShardClient(_Client):
     what = "registry shard"
 
     async def publish(self, updates: list[dict[str, Any]]) -> PublishReply:
+        """`RegistryShard.publish` over Ray: a PublishReply (epoch, one seq per update). UpstreamError
+        when the shard does not answer (or the call failed in it)."""
         return await self._call("publish", updates)
 
     async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:
+        """`RegistryShard.publish_message` over Ray: how many educators. UpstreamError as publish."""
         return await self._call("publish_message", educator_ids, mtype, data)
 
     async def hello_many(self, ingress_id: str, requests: list[HelloRequest]) -> list[HelloReply]:
+        """`RegistryShard.hello_many` over Ray: one HelloReply per request, in order. UpstreamError as
+        publish."""
         return await self._call("hello_many", ingress_id, requests)
 
     async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]:
+        """`RegistryShard.unwatch_many` over Ray: one None per entry. UpstreamError as publish."""
         return await self._call("unwatch_many", ingress_id, educator_ids)
 
     async def attach(self, ingress_id: str, educator_ids: list[str]) -> str:
+        """`RegistryShard.attach` over Ray: the shard's epoch. UpstreamError as publish."""
         return await self._call("attach", ingress_id, educator_ids)
 
     async def detach(self, ingress_id: str) -> None:
+        """`RegistryShard.detach` over Ray. UpstreamError as publish."""
         await self._call("detach", ingress_id)
 
     async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
+        """`RegistryShard.pull` over Ray: a FeedBatch, after up to `timeout` seconds of waiting (None: the
+        shard's ShardConfig.poll_timeout). UpstreamError as publish."""
         return await self._call("pull", ingress_id, ack, timeout)
 
     async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
+        """`RegistryShard.jobs_of` over Ray: the educator's state dicts, most recently changed first.
+        UpstreamError as publish."""
         return await self._call("jobs_of", educator_id)
 
     async def states(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
+        """`RegistryShard.states` over Ray: a state dict or None per job id, in order. UpstreamError as
+        publish."""
         return await self._call("states", job_ids)
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
+        """`RegistryShard.job` over Ray: the state dict, or None. UpstreamError as publish."""
         return await self._call("job", job_id)
 
     async def resend(self, job_id: str) -> int:
+        """`RegistryShard.resend` over Ray: the message's seq, 0 for an unknown job. UpstreamError as
+        publish."""
         return await self._call("resend", job_id)
 
     async def update_job(self, job_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """`RegistryShard.update_job` over Ray: the new state dict, or None for an unknown job.
+        UpstreamError as publish, and for a change the transition table refuses (the shard's
+        InvalidTransition arrives as a failed call)."""
         return await self._call("update_job", job_id, changes)
 
     async def broadcast(self, mtype: str, data: dict[str, Any]) -> int:
+        """`RegistryShard.broadcast` over Ray: how many educators. UpstreamError as publish."""
         return await self._call("broadcast", mtype, data)
 
     async def ping(self) -> str:
+        """`RegistryShard.ping` over Ray: the shard's epoch. UpstreamError as publish."""
         return await self._call("ping")
 
     async def stats(self) -> ShardStats:
+        """`RegistryShard.stats` over Ray: its ShardStats. UpstreamError as publish."""
         return await self._call("stats")
 
 
@@ -270,6 +326,8 @@ class Cluster:
         self.store: StoreHandle = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
 
     def shard_for(self, educator_id: str) -> ShardHandle:
+        """The client of the shard that holds `educator_id`'s stream (hub.core.sharding.shard_of over
+        the shards' count)."""
         return self.shards[shard_of(educator_id, len(self.shards))]
 
     def spawn_job(

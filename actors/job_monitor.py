@@ -26,6 +26,16 @@ RESTARTED = "Restarted after losing its node or worker process (attempt {attempt
 
 
 class JobMonitor:
+    """One job's monitor (a Ray actor at the edge: actors.handles.JobMonitorActor); it is the JobContext
+    (jobs.context) the job kind's runner gets.
+
+    `state`: the job's JobState wire dict as submitted (`queued`); `params`: the submission's params
+    (a wire dict, validated again by the kind's model in `run`); `shard`, `store`: the handles of the
+    educator's registry shard and of the job store; `config`: its timings (MonitorConfig, from
+    Settings); `clock`: seconds since the epoch; `restarted`: Ray restarted this monitor after its
+    node or process was lost, so `run` starts the job over as its next attempt (or takes the ended
+    state the store holds)."""
+
     def __init__(
         self,
         state: dict[str, Any],
@@ -64,6 +74,12 @@ class JobMonitor:
     # -- JobContext ---------------------------------------------------------------------------
 
     def progress(self, percent: float, message: str, **fields: Any) -> None:
+        """JobContext.progress: the job is `processing` at `percent` (0-100, held between its last
+        progress and 99: it never goes back, and 100 comes only with `completed`) with `message`, plus
+        any other JobState `fields` (e.g. `stage` for document processing); the ETA (seconds) comes
+        from the rate so far. Past MonitorConfig.job_slow_after seconds the message says the job is
+        still working. Ticks are coalesced to one every MonitorConfig.progress_interval seconds; a new
+        stage goes out at once. Ignored once the job has ended. Call it on the monitor's event loop."""
         if self.state.terminal:
             return
         now = self.clock()
@@ -80,9 +96,11 @@ class JobMonitor:
 
     @property
     def cancelled(self) -> bool:
+        """JobContext.cancelled: True once `cancel` was called."""
         return self._cancelled
 
     def check_cancelled(self) -> None:
+        """JobContext.check_cancelled: raise JobCancelled(job_id) once the job has been cancelled."""
         if self._cancelled:
             raise JobCancelled(self.job_id)
 
@@ -200,6 +218,9 @@ class JobMonitor:
         return None
 
     async def flush(self) -> None:
+        """Send what is coalesced now (a status change is stored first: `_send`) and stop the publishing
+        loop; `run` calls it once the job has ended. A shard or store that stays unreachable past
+        MonitorConfig.job_publish_retries attempts is logged and given up, not raised."""
         await self._send()
         if self._publisher is not None:
             self._publisher.cancel()
@@ -315,6 +336,8 @@ class JobMonitor:
             self._runner.cancel()
 
     async def status(self) -> dict[str, Any]:
+        """The job's current state (JobState wire dict), as this monitor holds it (newer than the
+        shard's between coalesced publishes). For operators over Ray; the hub itself does not call it."""
         return self.state.wire()
 
     async def wait_done(self) -> str:

@@ -45,6 +45,15 @@ MONITOR_LOST = "the job's monitor stopped unexpectedly"
 
 
 class RegistryShard:
+    """The streams and job states of the educators that hash to shard `index` (0-based;
+    hub.core.sharding.shard_of), and a feed per attached ingress.
+
+    `config`: its limits and timings (ShardConfig, from Settings). `clock`: seconds since the epoch
+    (time.time; tests pass their own). `store`: the job store an educator's earlier jobs are loaded
+    from at first sight, once per incarnation; None: no history (unit tests). Each instance draws a new
+    `epoch` (16 hex digits), so a restarted shard's streams begin anew (PROTOCOL.md section 2,
+    Envelope). Not thread-safe: an actor runs its calls on one event loop."""
+
     def __init__(
         self,
         index: int,
@@ -232,10 +241,15 @@ class RegistryShard:
     # -- reading ----------------------------------------------------------------------------
 
     def snapshot(self, educator_id: str) -> list[dict[str, Any]]:
+        """The educator's job states this shard holds (JobState wire dicts), the most recently changed
+        first (those loaded from the store and unchanged since, by creation); finished jobs beyond
+        ShardConfig.jobs_per_educator are forgotten. Loads nothing from the store (`jobs_of` does)."""
         order: dict[str, None] = self.jobs_by_educator.get(educator_id, {})
         return [self.jobs[j].wire() for j in reversed(order)]
 
     async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
+        """`snapshot` after loading the educator's earlier jobs from the store (once per incarnation; a
+        store that does not answer is logged, and the shard goes on with what it holds)."""
         await self._load(educator_id)
         return self.snapshot(educator_id)
 
@@ -245,10 +259,14 @@ class RegistryShard:
         return [self.jobs[j].wire() if j in self.jobs else None for j in job_ids]
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
+        """One job's state (JobState wire dict), None when this shard does not hold it (the store is not
+        asked)."""
         state = self.jobs.get(job_id)
         return state.wire() if state else None
 
     async def ping(self) -> str:
+        """This shard's epoch: a liveness check (GET /healthz) and, when it changes, the sign of a restart
+        (job monitors then re-announce their jobs)."""
         return self.epoch
 
     # -- ingress attachment and long-poll ---------------------------------------------------
@@ -295,6 +313,8 @@ class RegistryShard:
         return self.epoch
 
     async def detach(self, ingress_id: str) -> None:
+        """Forget the feed of an ingress that is stopping (Relay.stop) and wake its waiting pull, which
+        answers `unknown`. An ingress without a feed is ignored."""
         self.feeds.pop(ingress_id, None)
         event = self._wakeups.pop(ingress_id, None)
         if event is not None:
@@ -335,6 +355,7 @@ class RegistryShard:
                 self._wakeups.pop(ingress_id).set()
 
     async def stats(self) -> ShardStats:
+        """This shard's figures now (ShardStats) for /metrics and the cluster tests."""
         return ShardStats(
             shard=self.index,
             epoch=self.epoch,

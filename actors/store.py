@@ -138,14 +138,18 @@ class JobStore:
         self._write(f"deleting job {job_id}", "DELETE FROM jobs WHERE job_id = ?", (job_id,))
 
     def get(self, job_id: str) -> dict[str, Any] | None:
+        """A job's state as last saved (JobState wire dict), None when the store has no such job."""
         row = self.db.execute("SELECT state FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def result(self, job_id: str) -> Any:
+        """A job's result as saved with its completion (a JSON value, made strict-JSON safe on the way in),
+        None when the job is unknown or has no result."""
         row = self.db.execute("SELECT result FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return json.loads(row[0]) if row and row[0] is not None else None
 
     def list_jobs(self, educator_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The first page of `list_jobs_page`: up to `limit` of the educator's job states, newest first."""
         return self.list_jobs_page(educator_id, limit)
 
     def list_jobs_page(
@@ -219,6 +223,8 @@ class JobStore:
         questions: list[dict[str, Any]],
         document_id: str | None = None,
     ) -> None:
+        """Insert a quiz, or give an existing `quiz_id` the new questions and source text (its owner and
+        document stay); `questions`: the quiz JSON's question dicts. StoreBusy as save."""
         self._write(
             f"saving quiz {quiz_id}",
             """INSERT INTO quizzes (quiz_id, educator_id, document_id, source_text, questions, updated_at)
@@ -229,6 +235,7 @@ class JobStore:
         )
 
     def quiz(self, quiz_id: str) -> QuizRecord | None:
+        """The stored quiz as a QuizRecord, None when unknown."""
         row = self.db.execute(
             "SELECT educator_id, document_id, source_text, questions FROM quizzes WHERE quiz_id = ?",
             (quiz_id,),
@@ -238,6 +245,9 @@ class JobStore:
         return QuizRecord(quiz_id, row[0], row[1], row[2], json.loads(row[3]))
 
     def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None:
+        """Put `question` (a whole question dict) in the place of the one whose `id` is `question_id`
+        (a `question_id` the quiz lacks changes no question). KeyError(quiz_id) for an unknown quiz;
+        StoreBusy as save."""
         found = self.quiz(quiz_id)
         if found is None:
             raise KeyError(quiz_id)
@@ -251,6 +261,8 @@ class JobStore:
     def save_document(
         self, document_id: str, educator_id: str, filename: str | None, text: str, index: dict[str, Any]
     ) -> None:
+        """Insert or replace a processed document: its extracted text and `index`
+        (jobs.documents.DocumentIndex as JSON), stamped with the clock's time. StoreBusy as save."""
         self._write(
             f"saving document {document_id}",
             """INSERT OR REPLACE INTO documents (document_id, educator_id, filename, text, doc_index, created_at)
@@ -259,6 +271,7 @@ class JobStore:
         )
 
     def document(self, document_id: str) -> DocumentRecord | None:
+        """The stored document as a DocumentRecord, None when unknown."""
         row = self.db.execute(
             "SELECT educator_id, filename, text, doc_index FROM documents WHERE document_id = ?", (document_id,)
         ).fetchone()
@@ -280,13 +293,18 @@ class JobStore:
     # -- custom job kinds ---------------------------------------------------------------------
 
     def register_kind(self, name: str, kind: Any) -> None:
+        """Keep a custom job kind's blob (pickled by value: jobs.kinds.pack_kind) under `name`, replacing one
+        of that name. In memory only: a restarted store has none until they are registered again."""
         self.kinds[name] = kind
 
     def kind(self, name: str) -> Any:
+        """The blob registered under `name`, None when there is none."""
         return self.kinds.get(name)
 
     def kind_names(self) -> list[str]:
+        """The registered custom kinds' names, sorted (a 422 for an unknown kind lists them)."""
         return sorted(self.kinds)
 
     def ping(self) -> str:
+        """The database file's path: the store's answer once it is up (start_actors logs it)."""
         return str(self.path)

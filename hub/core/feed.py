@@ -13,6 +13,15 @@ from hub.core.stream import Envelope
 
 
 class IngressFeed:
+    """What one registry shard holds for one ingress process (`ingress_id`): how many of its connections
+    watch each educator (`watching`: educator -> count, one per hello or attach not yet unwatched)
+    and the envelopes queued for it, numbered 1, 2, ... (feed numbers, one sequence per feed,
+    unrelated to the streams' seqs) until a pull acknowledges them.
+
+    `limit`: the most envelopes queued (ShardConfig.feed_limit); past it the oldest go (`push`).
+    `now`: the shard clock's time (seconds) at creation, counted as the first pull: a feed whose
+    `last_pull` is older than ShardConfig.ingress_lease is dropped by the shard (a dead ingress)."""
+
     __slots__ = ("ingress_id", "limit", "watching", "_items", "_next", "overflowed", "last_pull")
 
     def __init__(self, ingress_id: str, limit: int, now: float) -> None:
@@ -25,9 +34,12 @@ class IngressFeed:
         self.last_pull = now
 
     def watch(self, educator_id: str) -> None:
+        """Count one more connection of this ingress on `educator_id` (a hello, or an attach entry)."""
         self.watching[educator_id] = self.watching.get(educator_id, 0) + 1
 
     def unwatch(self, educator_id: str) -> None:
+        """Count one connection fewer on `educator_id`; at zero the educator is no longer watched. An
+        educator not watched is ignored."""
         left = self.watching.get(educator_id, 0) - 1
         if left > 0:
             self.watching[educator_id] = left
@@ -35,6 +47,8 @@ class IngressFeed:
             self.watching.pop(educator_id, None)
 
     def wants(self, educator_id: str) -> bool:
+        """Whether some connection of this ingress watches `educator_id` (the shard queues that educator's
+        messages here only then)."""
         return educator_id in self.watching
 
     def push(self, env: Envelope) -> None:
@@ -57,7 +71,11 @@ class IngressFeed:
 
     @property
     def pending(self) -> int:
+        """How many envelopes are queued, not yet acknowledged (ShardStats.pending; the
+        hub_shard_feed_pending gauge at /metrics)."""
         return len(self._items)
 
     def has_after(self, ack: int) -> bool:
+        """Whether an envelope with a feed number above `ack` is queued (a pull then answers at once
+        instead of waiting)."""
         return bool(self._items) and self._items[-1][0] > ack

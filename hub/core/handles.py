@@ -98,7 +98,9 @@ class StoreHandle(Protocol):
         """Record a job's state (a JobState wire dict), with its result when it has one."""
         ...
 
-    async def delete(self, job_id: str) -> None: ...
+    async def delete(self, job_id: str) -> None:
+        """Remove a job record that never ran (a submission undone before its `queued` went out)."""
+        ...
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         """A job's stored state (wire dict), None when unknown."""
@@ -129,19 +131,35 @@ class StoreHandle(Protocol):
         source_text: str,
         questions: list[dict[str, Any]],
         document_id: str | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Record a quiz (its questions: the quiz JSON's question dicts); an existing `quiz_id` gets the new
+        questions and source text, its owner and document stay."""
+        ...
 
-    async def quiz(self, quiz_id: str) -> QuizRecord | None: ...
+    async def quiz(self, quiz_id: str) -> QuizRecord | None:
+        """The stored quiz, None when unknown."""
+        ...
 
-    async def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None: ...
+    async def replace_question(self, quiz_id: str, question_id: str, question: dict[str, Any]) -> None:
+        """Put `question` (a whole question dict) in the place of the quiz's question `question_id`. An
+        unknown quiz is an error (KeyError in the plain store; UpstreamError over Ray)."""
+        ...
 
     async def save_document(
         self, document_id: str, educator_id: str, filename: str | None, text: str, index: dict[str, Any]
-    ) -> None: ...
+    ) -> None:
+        """Record a processed document: its extracted text and `index` (jobs.documents.DocumentIndex as
+        JSON); an existing `document_id` is replaced."""
+        ...
 
-    async def document(self, document_id: str) -> DocumentRecord | None: ...
+    async def document(self, document_id: str) -> DocumentRecord | None:
+        """The stored document, None when unknown."""
+        ...
 
-    async def outline(self, quiz_id: str | None, document_id: str | None) -> Outline: ...
+    async def outline(self, quiz_id: str | None, document_id: str | None) -> Outline:
+        """The owners of a quiz and of a document and the quiz's question ids (None / [] for what is not
+        stored), what a submission is checked against without moving texts."""
+        ...
 
     async def register_kind(self, name: str, kind: Any) -> None:
         """Keep a custom job kind (pickled by value: jobs.kinds.pack_kind) under `name`."""
@@ -151,4 +169,6 @@ class StoreHandle(Protocol):
         """A custom job kind's pickled blob, None when unknown."""
         ...
 
-    async def kind_names(self) -> list[str]: ...
+    async def kind_names(self) -> list[str]:
+        """The names of the custom job kinds registered (sorted; the built-in ones are not listed)."""
+        ...

@@ -38,6 +38,8 @@ class Envelope(NamedTuple):
     tick: bool = False
 
     def wire(self) -> dict[str, Any]:
+        """The envelope as a client sees it (PROTOCOL.md section 2, Envelope): `{"seq", "type", "ts",
+        "data"}`; `educator_id`, `job_id` and `tick` stay off the wire. Shares `data`, not a copy."""
         return {"seq": self.seq, "type": self.type, "ts": self.ts, "data": self.data}
 
 
@@ -59,6 +61,9 @@ class EducatorStream:
     def append(
         self, mtype: str, data: dict[str, Any], now: float, *, job_id: str | None = None, tick: bool = False
     ) -> Envelope:
+        """Give the message the next seq, keep it in the history (the oldest dropped past `max_messages`,
+        then `trim(now)`) and return its Envelope. `now`: the shard clock's time in seconds, the
+        envelope's `ts`; `job_id` and `tick` as on Envelope (a tick may be conflated, a transition never)."""
         self.last_seq += 1
         env = Envelope(self.educator_id, self.last_seq, mtype, now, data, job_id, tick)
         self._history.append(env)
@@ -66,6 +71,8 @@ class EducatorStream:
         return env
 
     def trim(self, now: float) -> None:
+        """Drop the history older than `max_age` seconds before `now` (seconds, the clock of `append`);
+        `last_seq` stays, so a resume from before what is left gets a snapshot (`since` answers None)."""
         horizon = now - self.max_age
         history = self._history
         while history and history[0].ts < horizon:

@@ -47,11 +47,24 @@ class ClusterLike(Protocol):
     shards: list[ShardHandle]
     store: StoreHandle
 
-    def shard_for(self, educator_id: str) -> ShardHandle: ...
+    def shard_for(self, educator_id: str) -> ShardHandle:
+        """The handle of the shard that holds `educator_id`'s stream (hub.core.sharding.shard_of over
+        len(shards))."""
+        ...
+
     def spawn_job(
         self, state: dict[str, Any], params: dict[str, Any], resources: dict[str, float] | None = None
-    ) -> None: ...
-    def cancel_job(self, job_id: str, *, started: bool = True) -> bool: ...
+    ) -> None:
+        """Start the monitor actor of a job already recorded `queued` (`state`: its JobState wire dict;
+        `params`: the validated params as a wire dict; `resources`: where it may run, `num_cpus`,
+        `num_gpus`, `memory` or custom resources) without waiting for the job. Blocking (it waits on
+        Ray's control store): the desk calls it in a thread. Raises when the monitor cannot be made."""
+        ...
+
+    def cancel_job(self, job_id: str, *, started: bool = True) -> bool:
+        """Ask the job's monitor to cancel it: True when asked; False when there is no monitor, or (not
+        `started`) the queued one was killed instead, and the caller must end the record. Blocking."""
+        ...
 
 
 class _Data(BaseModel):
@@ -59,11 +72,20 @@ class _Data(BaseModel):
 
 
 class AnalyticsData(_Data):
+    """The `data` of an `analytics_update` (PROTOCOL.md section 3), as JobDesk.publish checks it:
+    `educatorId` (optional, at most 128 characters; each recipient's own is set) and `updates` (an
+    object of the changed fields, which clients merge). Another field is an InvalidParams (422)."""
+
     educator_id: str | None = Field(default=None, alias="educatorId", max_length=128)
     updates: dict[str, Any]
 
 
 class NotificationData(_Data):
+    """The `data` of a `notification` (PROTOCOL.md section 3), as JobDesk.publish checks it: `id` (at
+    most 128 characters; "n-" and 12 hex digits when absent), `level` (info, success, warning or
+    error; info when absent), `title` (at most 200 characters), `body` (at most 5,000; empty when
+    absent) and `broadcast` (taken from the publish's own). Another field is an InvalidParams (422)."""
+
     id: str = Field(default_factory=lambda: "n-" + uuid.uuid4().hex[:12], max_length=128)
     level: Literal["info", "success", "warning", "error"] = "info"
     title: str = Field(max_length=200)
@@ -77,6 +99,12 @@ MAX_RECIPIENTS = 10_000
 
 
 class Publish(_Data):
+    """What a service publishes (POST /api/publish, PROTOCOL.md section 5; Backend.publish): `type`
+    (`analytics_update` or `notification`), its `data` (checked by JobDesk.publish), `educatorIds`
+    (at most MAX_RECIPIENTS; a repeated one gets it once; absent: an analytics_update's
+    `data.educatorId`) or `broadcast` (every educator a shard has a stream for; admin tokens only).
+    An HTTP body that does not fit, or has another field, is a 422."""
+
     type: Literal["analytics_update", "notification"]
     data: dict[str, Any]
     educator_ids: list[str] | None = Field(default=None, alias="educatorIds", max_length=MAX_RECIPIENTS)
@@ -84,6 +112,15 @@ class Publish(_Data):
 
 
 class JobDesk:
+    """The job and publishing operations behind the HTTP API, the WebSocket `cancel` op and Backend.
+
+    `cluster`: the hub's actors (ClusterLike: actors.handles.Cluster). `metrics`: where submissions
+    are counted (`hub_jobs_submitted_total{kind}`). `submit_limit`: token buckets per educator for
+    submissions (Settings.submit_rate jobs a second, submit_burst; None: no limit). `max_upload`:
+    the most bytes of a document upload (Settings.max_upload; None: no limit here). Errors are
+    HubErrors that carry their HTTP status (hub.core.errors); a shard or the store that does not
+    answer is UpstreamError (503)."""
+
     def __init__(
         self,
         cluster: ClusterLike,
@@ -221,6 +258,9 @@ class JobDesk:
         return dict(await self.cluster.store.educator_stats(who.sub))
 
     async def result(self, who: Identity, job_id: str) -> Any:
+        """The job's result once it is `completed`: the JSON value its kind returned (`{}` when that was
+        None; None when no result was stored, as for a job a back end drove).
+        NotFound (404) as `get`; Conflict (409, with the `status`) before it has completed."""
         state = await self.get(who, job_id)
         if state["status"] != "completed":
             raise Conflict(
@@ -229,6 +269,10 @@ class JobDesk:
         return await self.cluster.store.result(job_id)
 
     async def cancel(self, who: Identity, job_id: str) -> dict[str, Any]:
+        """Cancel the caller's job (an admin: anyone's) and return its state as it was; the `cancelled`
+        status follows on the stream. A job with no monitor to ask (or still `queued`) is ended here,
+        stored and published. NotFound (404) as `get`, Forbidden (403) for a service token, Conflict
+        (409, with the `status`) for a job that has already ended."""
         state = await self.get(who, job_id)
         if who.role == "service":
             raise Forbidden("services read jobs; their owners cancel them")
@@ -268,6 +312,9 @@ class JobDesk:
         return state
 
     async def resend(self, job_id: str) -> int:
+        """Publish a job's current state again on its educator's stream, as a message never conflated
+        (Backend.send_job_status_update; no ownership check); returns its seq, 0 when the shard does not
+        hold the job. NotFound (404) when neither a shard nor the store knows it."""
         state = await self._find(job_id, None)
         if state is None:
             raise NotFound(f"no job {job_id}")

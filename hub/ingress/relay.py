@@ -34,6 +34,15 @@ SHUTTING_DOWN = "server shutting down: reconnect and resume"  # the close reason
 
 
 class Relay:
+    """This ingress's delivery from the registry shards to its Subscribers.
+
+    `shards`: one ShardHandle per registry shard, the shard with index k at position k (what
+    hub.core.sharding.shard_of picks). `metrics`: this ingress's counters (deliveries, poll cycles,
+    relay restarts). `poll_timeout`: seconds each pull waits at a shard when there is nothing
+    (Settings.poll_timeout); a pump quiet for twice that is `stuck`. Each instance is one ingress to
+    the shards: `ingress_id` is "ingress-" and 12 hex digits, `conns` its subscribers by educator,
+    `positions` its feed position at each shard (the shard's epoch, the feed number acknowledged)."""
+
     def __init__(self, shards: Sequence[ShardHandle], metrics: IngressMetrics, *, poll_timeout: float = 15.0) -> None:
         self.shards = list(shards)
         self.metrics = metrics
@@ -58,10 +67,13 @@ class Relay:
         return shard_of(educator_id, len(self.shards))
 
     def shard_for(self, educator_id: str) -> ShardHandle:
+        """The handle of the shard that holds `educator_id`'s stream (hub.core.sharding.shard_of)."""
         return self.shards[self._index(educator_id)]
 
     @property
     def connection_count(self) -> int:
+        """How many subscribers this ingress holds now: WebSocket connections and waiting long-polls (the
+        `hub_connections` gauge)."""
         return sum(len(c) for c in self.conns.values())
 
     # -- connections -------------------------------------------------------------------------
@@ -76,6 +88,10 @@ class Relay:
             raise
 
     def leave(self, conn: Subscriber, *, unwatch: bool = True) -> None:
+        """Stop delivering to `conn`; a subscriber not held is ignored. With `unwatch` the shard is then
+        told (in a task on the running loop, coalesced per shard) to count one watcher fewer for its
+        educator; an unwatch the shard does not take (UpstreamError) is logged. `unwatch=False`: a `join`
+        whose hello failed."""
         held = self.conns.get(conn.educator_id)
         if held is None or conn not in held:
             return
@@ -120,6 +136,8 @@ class Relay:
         return None
 
     async def stop(self) -> None:
+        """Stop the pumps (cancelled and awaited) and detach this ingress from every shard (a shard that
+        does not answer is ignored). Connections are not closed here: `close_all` or `drain` first."""
         self._stopping = True
         for task in self._tasks:
             task.cancel()
