@@ -16,7 +16,7 @@ from actors.names import STORE_NAME, job_actor_name, shard_name
 from actors.registry import RegistryShard
 from actors.store import JobStore
 from hub.core.config import MonitorConfig, ShardConfig
-from hub.core.errors import UpstreamError, unwrap
+from hub.core.errors import ClientError, UpstreamError, unwrap
 from hub.core.handles import HelloRequest, ShardHandle, StoreHandle
 from hub.core.records import DocumentRecord, FeedBatch, HelloReply, Outline, PublishReply, QuizRecord, ShardStats
 from hub.core.sharding import shard_of
@@ -128,7 +128,9 @@ class JobMonitorActor(JobMonitor):
 
 
 class _Client:
-    """Awaitable calls into one actor; Ray failures become UpstreamError."""
+    """Awaitable calls into one actor. Ray failures (the actor died, did not answer, or raised
+    something that is not the caller's fault) become UpstreamError (503); a ClientError the actor
+    raised (its refusal: InvalidTransition, 409) reaches the caller as it is."""
 
     __slots__ = ("index", "_h")
     what = "actor"
@@ -141,6 +143,11 @@ class _Client:
         try:
             return await getattr(self._h, method).remote(*args)
         except RayError as exc:
+            refused = unwrap(exc)
+            if isinstance(refused, ClientError):
+                # The actor answered, refusing the request (a change the transition table does not
+                # allow: 409): the caller's error as it is, not "did not answer".
+                raise refused from None
             # People see a sentence (an HTTP 503, an error frame); the log says what failed.
             name = self.what if self.index < 0 else f"{self.what} {self.index}"
             log.warning("%s: %s failed: %s", name, method, type(unwrap(exc)).__name__)
@@ -290,8 +297,7 @@ class ShardClient(_Client):
 
     async def update_job(self, job_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """`RegistryShard.update_job` over Ray: the new state dict, or None for an unknown job.
-        UpstreamError as publish, and for a change the transition table refuses (the shard's
-        InvalidTransition arrives as a failed call)."""
+        InvalidTransition (409) for a change the transition table refuses; UpstreamError as publish."""
         return await self._call("update_job", job_id, changes)
 
     async def broadcast(self, mtype: str, data: dict[str, Any]) -> int:

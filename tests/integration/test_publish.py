@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from hub.backend import Backend
+from hub.core.errors import InvalidTransition
 from hub.server import LocalHub
 from tests.integration.conftest import Api, messages_until, open_ws, terminal
 
@@ -129,3 +132,19 @@ def test_backend_helpers(hub: LocalHub, educator: Api) -> None:
     assert msgs[5]["data"]["level"] == "success"
     state = educator.http.get(f"/api/jobs/{msgs[0]['data']['jobId']}").json()
     assert state["status"] == "completed" and state["questionId"] == "quiz-1-q3"
+
+
+def test_a_change_the_transition_table_refuses_is_a_conflict_not_a_silent_shard(hub: LocalHub, educator: Api) -> None:
+    # The shard actor answers (it refuses the change): the back end gets the 409 error with its
+    # reason, not UpstreamError's "did not answer; try again" (a retry could never succeed).
+    backend = Backend.connect(namespace=hub.settings.namespace)
+
+    async def go() -> None:
+        job = await backend.create_job_record(educator.educator_id, "question_replace", quiz_id="q", question_id="q-1")
+        await backend.update_job_with_notification(job["jobId"], status="processing", progress=50, message="Half")
+        await backend.update_job_with_notification(job["jobId"], status="completed", progress=100, message="Done")
+        with pytest.raises(InvalidTransition) as info:
+            await backend.update_job_with_notification(job["jobId"], status="processing", message="Again")
+        assert info.value.http_status == 409 and "completed" in info.value.message
+
+    asyncio.run(go())
