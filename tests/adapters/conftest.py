@@ -20,19 +20,12 @@ import pytest
 from starlette.testclient import TestClient, WebSocketTestSession
 
 from tests.adapters.fakes import RECEIVE_TIMEOUT, FakeCluster, make_client
+from tests.noray import refuse_ray
 
 
 @pytest.fixture(autouse=True)
 def _no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        import ray
-    except ImportError:  # pragma: no cover
-        return
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("adapter tests must not start Ray; use tests/integration")
-
-    monkeypatch.setattr(ray, "init", refuse)
+    refuse_ray(monkeypatch, "adapter")
 
 
 @pytest.fixture(autouse=True)

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.noray import refuse_ray
+
 
 @pytest.fixture(autouse=True)
 def _no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        import ray
-    except ImportError:  # pragma: no cover
-        return
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("unit tests must not start Ray; use tests/integration")
-
-    monkeypatch.setattr(ray, "init", refuse)
+    refuse_ray(monkeypatch, "unit")
 
 
 class FakeClock:

@@ -4,43 +4,14 @@ import asyncio
 import json
 from typing import Any
 
-from starlette.websockets import WebSocketState
-
 from hub.core.errors import ShuttingDown
-from hub.core.outbox import Outbox
-from hub.core.stream import EducatorStream, StreamPosition
+from hub.core.stream import EducatorStream
 from hub.ingress.connection import Connection
-from hub.metrics import IngressMetrics
-
-
-class FakeSocket:
-    def __init__(self, send_delay: float = 0.0) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.closed: tuple[int, str] | None = None
-        self.send_delay = send_delay
-        self.application_state = WebSocketState.CONNECTED
-
-    async def send_text(self, text: str) -> None:
-        await asyncio.sleep(self.send_delay)
-        self.sent.append(json.loads(text))
-
-    async def close(self, code: int, reason: str = "") -> None:
-        self.closed = (code, reason)
-        self.application_state = WebSocketState.DISCONNECTED
+from tests.unit.fakesocket import FakeSocket, make_connection
 
 
 def make(ws: FakeSocket, limit: int = 1000, conflate_after: int = 1000, types: set[str] | None = None) -> Connection:
-    conn = Connection(
-        ws,
-        session="s",
-        educator_id="alice",
-        types=types,  # type: ignore[arg-type]
-        outbox=Outbox(limit, conflate_after),
-        batch_max=500,
-        metrics=IngressMetrics(),
-    )
-    conn.start('{"op":"welcome"}', StreamPosition("e", 0), [])
-    return conn
+    return make_connection(ws, limit=limit, conflate_after=conflate_after, types=types)
 
 
 def offer(conn: Connection, stream: EducatorStream, n: int, mtype: str = "notification") -> None:
@@ -162,18 +133,7 @@ class FakeWriter:
 
 
 def make_direct(writer: FakeWriter) -> Connection:
-    conn = Connection(
-        FakeSocket(),  # type: ignore[arg-type]
-        session="s",
-        educator_id="alice",
-        types=None,
-        outbox=Outbox(1000, 1000),
-        batch_max=500,
-        metrics=IngressMetrics(),
-        writer=writer,
-    )
-    conn.start('{"op":"welcome"}', StreamPosition("e", 0), [])
-    return conn
+    return make_connection(writer=writer)
 
 
 def test_a_pull_is_written_at_once_as_one_frame_without_the_sender_task() -> None:

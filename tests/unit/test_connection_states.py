@@ -4,20 +4,16 @@ the first close counts, a failed write overrides a drain, a start after a close 
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
 
 import pytest
-from starlette.websockets import WebSocketState
 
 from hub.core.connstate import TRANSITIONS, ConnEvent, ConnState, InvalidConnTransition, next_state, takes_close
 from hub.core.errors import ServiceRestart, ShuttingDown, SlowConsumer
-from hub.core.outbox import Outbox
 from hub.core.stream import EducatorStream, StreamPosition
 from hub.core.subscriber import Subscriber
 from hub.ingress.connection import Connection
 from hub.ingress.polling import PollWaiter
-from hub.metrics import IngressMetrics
+from tests.unit.fakesocket import FakeSocket, make_connection
 
 J, O, D, C, X = ConnState.JOINING, ConnState.OPEN, ConnState.DRAINING, ConnState.CLOSING, ConnState.CLOSED  # noqa: E741
 
@@ -61,30 +57,8 @@ def test_only_the_first_close_or_a_failure_sets_the_close_code() -> None:
     assert [s for s in ConnState if s.closing] == [D, C, X]
 
 
-class FakeSocket:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.closed: tuple[int, str] | None = None
-        self.application_state = WebSocketState.CONNECTED
-
-    async def send_text(self, text: str) -> None:
-        self.sent.append(json.loads(text))
-
-    async def close(self, code: int, reason: str = "") -> None:
-        self.closed = (code, reason)
-        self.application_state = WebSocketState.DISCONNECTED
-
-
 def make(ws: FakeSocket) -> Connection:
-    return Connection(
-        ws,  # type: ignore[arg-type]
-        session="s",
-        educator_id="alice",
-        types=None,
-        outbox=Outbox(1000, 1000),
-        batch_max=500,
-        metrics=IngressMetrics(),
-    )
+    return make_connection(ws, start=False)
 
 
 def test_a_connection_walks_the_table_and_its_first_close_is_the_one_sent() -> None:
