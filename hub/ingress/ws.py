@@ -275,7 +275,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
             return
         except HubError as exc:
             metrics.errors.inc(code=exc.code)
-            conn.send_control(error_frame(exc.code, exc.message, getattr(exc, "ref", None) or op))
+            conn.send_control(error_frame(exc.code, exc.message, exc.ref or op))
 
 
 async def _refuse(ws: WebSocket, metrics: IngressMetrics, why: HubError) -> None:
