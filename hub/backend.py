@@ -23,6 +23,11 @@ _LEVEL = {"completed": "success", "failed": "error", "cancelled": "warning"}
 
 
 class Backend:
+    """The back end's side of the hub, over a job desk (hub.ingress.desk.JobDesk) that acts with an
+    admin identity: what the web app's server published and drove itself. `Backend.connect()` makes one
+    on the hub's Ray cluster; errors are HubErrors (NotFound for an unknown job, UpstreamError when a
+    shard or the store does not answer)."""
+
     def __init__(self, desk: JobDesk) -> None:
         self.desk = desk
 
@@ -58,6 +63,8 @@ class Backend:
         return await self.desk.publish(_BACKEND, body)
 
     async def notify(self, educator_ids: list[str], title: str, body: str = "", level: str = "info") -> int:
+        """Send the named educators a `notification` ({title, body, level}; level "info", "success",
+        "warning" or "error" as the dashboard shows it); returns how many it reached."""
         return await self.publish("notification", {"title": title, "body": body, "level": level}, educator_ids)
 
     async def send_job_status_update(self, job_id: str) -> int:
@@ -76,11 +83,7 @@ class Backend:
     ) -> dict[str, Any]:
         """Update a job (recorded and streamed as its job message) and, when `notify`, send its
         educator a notification saying so."""
-        found = await self.desk._find(job_id, None)
-        if found is None:
-            from hub.core.errors import NotFound
-
-            raise NotFound(f"no job {job_id}")
+        found = await self.desk.get(_BACKEND, job_id)  # NotFound for an unknown job
         changes = {k: v for k, v in (("status", status), ("progress", progress), ("message", message)) if v is not None}
         state = await self.desk.update(job_id, found["educatorId"], **changes)
         if notify:
