@@ -47,21 +47,11 @@ class ClusterLike(Protocol):
     shards: list[ShardHandle]
     store: StoreHandle
 
-    def shard_for(self, educator_id: str) -> ShardHandle:
-        """The shard that holds `educator_id`'s stream (hub.core.sharding.shard_of)."""
-        ...
-
+    def shard_for(self, educator_id: str) -> ShardHandle: ...
     def spawn_job(
         self, state: dict[str, Any], params: dict[str, Any], resources: dict[str, float] | None = None
-    ) -> None:
-        """Start the monitor of the job `state` (a JobState wire dict) with its validated `params`,
-        placed by `resources` (Ray's num_cpus, num_gpus, memory or custom ones); returns at once."""
-        ...
-
-    def cancel_job(self, job_id: str, *, started: bool = True) -> bool:
-        """Ask the job's monitor to cancel it; False when there is none to ask (the caller ends the
-        record). A job not `started` has its monitor killed instead, and False."""
-        ...
+    ) -> None: ...
+    def cancel_job(self, job_id: str, *, started: bool = True) -> bool: ...
 
 
 class _Data(BaseModel):
@@ -69,18 +59,11 @@ class _Data(BaseModel):
 
 
 class AnalyticsData(_Data):
-    """The `data` of an `analytics_update` publish: `updates` (figure name -> value) and, instead of
-    the publish's `educatorIds`, the one `educatorId` (up to 128 characters) it is for."""
-
     educator_id: str | None = Field(default=None, alias="educatorId", max_length=128)
     updates: dict[str, Any]
 
 
 class NotificationData(_Data):
-    """The `data` of a `notification` publish (PROTOCOL.md section 3): `title` (up to 200 characters),
-    `body` (up to 5,000), `level` (info, success, warning, error) and an `id` (made, `n-<12 hex>`,
-    when absent); `broadcast` is set from the publish."""
-
     id: str = Field(default_factory=lambda: "n-" + uuid.uuid4().hex[:12], max_length=128)
     level: Literal["info", "success", "warning", "error"] = "info"
     title: str = Field(max_length=200)
@@ -94,10 +77,6 @@ MAX_RECIPIENTS = 10_000
 
 
 class Publish(_Data):
-    """The body of `POST /api/publish` (PROTOCOL.md section 5): `type` (analytics_update or
-    notification), its `data`, and who gets it: `educatorIds` (at most MAX_RECIPIENTS), or
-    `broadcast` (admin tokens only) to every educator a shard holds a stream for."""
-
     type: Literal["analytics_update", "notification"]
     data: dict[str, Any]
     educator_ids: list[str] | None = Field(default=None, alias="educatorIds", max_length=MAX_RECIPIENTS)
@@ -105,12 +84,6 @@ class Publish(_Data):
 
 
 class JobDesk:
-    """What the HTTP API, the WebSocket's `cancel` and the back-end helpers do with jobs and
-    publishes, over a cluster (ClusterLike): submit (checked, recorded, started), read, list, cancel,
-    update and publish. Errors are HubErrors with their HTTP status: 404 NotFound, 409 Conflict, 403
-    Forbidden, 422 InvalidParams, 429 RateLimited (`submit_limit`: Buckets per educator,
-    Settings.submit_rate and submit_burst), 503 UpstreamError."""
-
     def __init__(
         self,
         cluster: ClusterLike,
@@ -248,8 +221,6 @@ class JobDesk:
         return dict(await self.cluster.store.educator_stats(who.sub))
 
     async def result(self, who: Identity, job_id: str) -> Any:
-        """A completed job's result (JSON value) as the store keeps it; NotFound as `get`, Conflict (409)
-        for a job not completed."""
         state = await self.get(who, job_id)
         if state["status"] != "completed":
             raise Conflict(
@@ -258,9 +229,6 @@ class JobDesk:
         return await self.cluster.store.result(job_id)
 
     async def cancel(self, who: Identity, job_id: str) -> dict[str, Any]:
-        """Cancel a job (its monitor stops its tasks and ends it `cancelled`; a job without a monitor is
-        ended here) and return its state before; NotFound as `get`, Forbidden for a service token,
-        Conflict (409) for a job already finished."""
         state = await self.get(who, job_id)
         if who.role == "service":
             raise Forbidden("services read jobs; their owners cancel them")
@@ -300,8 +268,6 @@ class JobDesk:
         return state
 
     async def resend(self, job_id: str) -> int:
-        """Send a job's current state to its educator again, as a new message; returns its seq.
-        NotFound for an unknown job."""
         state = await self._find(job_id, None)
         if state is None:
             raise NotFound(f"no job {job_id}")

@@ -36,7 +36,6 @@ COMPLETE = (
     "hub/ingress/api.py",
     "hub/ingress/app.py",
     "hub/ingress/connection.py",
-    "hub/ingress/desk.py",
     "hub/ingress/edge.py",
     "hub/ingress/httpproto.py",
     "hub/ingress/polling.py",
