@@ -13,11 +13,6 @@ from hub.core.stream import Envelope
 
 
 class IngressFeed:
-    """One ingress's feed at one shard: the educators it watches (`watching`, counted per connection), the
-    messages after its last acknowledged feed number, at most `limit` of them (then the oldest go and
-    the next `take` says `lost`). `last_pull`: when it last pulled (the shard's clock, seconds), for
-    its lease."""
-
     __slots__ = ("ingress_id", "limit", "watching", "_items", "_next", "overflowed", "last_pull")
 
     def __init__(self, ingress_id: str, limit: int, now: float) -> None:
@@ -30,11 +25,9 @@ class IngressFeed:
         self.last_pull = now
 
     def watch(self, educator_id: str) -> None:
-        """One more connection of `educator_id` on this ingress."""
         self.watching[educator_id] = self.watching.get(educator_id, 0) + 1
 
     def unwatch(self, educator_id: str) -> None:
-        """One connection of `educator_id` fewer; at none left, the educator is no longer watched."""
         left = self.watching.get(educator_id, 0) - 1
         if left > 0:
             self.watching[educator_id] = left
@@ -42,7 +35,6 @@ class IngressFeed:
             self.watching.pop(educator_id, None)
 
     def wants(self, educator_id: str) -> bool:
-        """Whether a message for `educator_id` goes into this feed."""
         return educator_id in self.watching
 
     def push(self, env: Envelope) -> None:
@@ -65,9 +57,7 @@ class IngressFeed:
 
     @property
     def pending(self) -> int:
-        """Messages held, not yet acknowledged."""
         return len(self._items)
 
     def has_after(self, ack: int) -> bool:
-        """Whether a pull acknowledging `ack` would get anything."""
         return bool(self._items) and self._items[-1][0] > ack

@@ -38,7 +38,6 @@ class Envelope(NamedTuple):
     tick: bool = False
 
     def wire(self) -> dict[str, Any]:
-        """The envelope as the contract shows it: {seq, type, ts (seconds since the epoch), data}."""
         return {"seq": self.seq, "type": self.type, "ts": self.ts, "data": self.data}
 
 
@@ -60,8 +59,6 @@ class EducatorStream:
     def append(
         self, mtype: str, data: dict[str, Any], now: float, *, job_id: str | None = None, tick: bool = False
     ) -> Envelope:
-        """Add a message of type `mtype` at time `now` (seconds, the shard's clock) under the next seq,
-        keep it for resumes and return it; `job_id` and `tick` as on Envelope."""
         self.last_seq += 1
         env = Envelope(self.educator_id, self.last_seq, mtype, now, data, job_id, tick)
         self._history.append(env)
@@ -69,7 +66,6 @@ class EducatorStream:
         return env
 
     def trim(self, now: float) -> None:
-        """Forget the messages older than `max_age` seconds before `now`."""
         horizon = now - self.max_age
         history = self._history
         while history and history[0].ts < horizon:
