@@ -34,11 +34,6 @@ SHUTTING_DOWN = "server shutting down: reconnect and resume"  # the close reason
 
 
 class Relay:
-    """This ingress's side of every registry shard: the Subscribers held per educator (`conns`), one
-    supervised pump per shard pulling its feed (`start`/`stop`), and each shard's feed position
-    (`positions`: the shard's epoch and the last acknowledged feed number). `poll_timeout`: seconds a
-    pull waits at a shard (Settings.poll_timeout); a pump silent for twice that is `stuck`."""
-
     def __init__(self, shards: Sequence[ShardHandle], metrics: IngressMetrics, *, poll_timeout: float = 15.0) -> None:
         self.shards = list(shards)
         self.metrics = metrics
@@ -63,12 +58,10 @@ class Relay:
         return shard_of(educator_id, len(self.shards))
 
     def shard_for(self, educator_id: str) -> ShardHandle:
-        """The shard that holds `educator_id`'s stream (hub.core.sharding.shard_of)."""
         return self.shards[self._index(educator_id)]
 
     @property
     def connection_count(self) -> int:
-        """Subscribers held now (WebSocket connections and waiting long-polls)."""
         return sum(len(c) for c in self.conns.values())
 
     # -- connections -------------------------------------------------------------------------
@@ -83,8 +76,6 @@ class Relay:
             raise
 
     def leave(self, conn: Subscriber, *, unwatch: bool = True) -> None:
-        """Stop delivering to `conn` (no-op when not held); with `unwatch`, tell its shard (coalesced,
-        in a task) that this ingress holds one connection fewer of that educator."""
         held = self.conns.get(conn.educator_id)
         if held is None or conn not in held:
             return
@@ -129,7 +120,6 @@ class Relay:
         return None
 
     async def stop(self) -> None:
-        """Cancel the pumps and detach this ingress from every shard (errors ignored: it is going)."""
         self._stopping = True
         for task in self._tasks:
             task.cancel()

@@ -36,7 +36,6 @@ COMPLETE = (
     "hub/ingress/edge.py",
     "hub/ingress/httpproto.py",
     "hub/ingress/polling.py",
-    "hub/ingress/relay.py",
     "hub/ingress/strict.py",
     "hub/ingress/ws.py",
     "hub/ingress/wsproto.py",
