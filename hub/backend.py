@@ -23,10 +23,10 @@ _LEVEL = {"completed": "success", "failed": "error", "cancelled": "warning"}
 
 
 class Backend:
-    """The back end's side of the hub, over a job desk (hub.ingress.desk.JobDesk) that acts with an
-    admin identity: what the web app's server published and drove itself. `Backend.connect()` makes one
-    on the hub's Ray cluster; errors are HubErrors (NotFound for an unknown job, UpstreamError when a
-    shard or the store does not answer)."""
+    """A Python back end's door into the hub: the operations of `desk` (a JobDesk over the hub's
+    actors) as the admin identity `backend`, so no ownership checks apply and broadcasts are
+    allowed. Made by `connect`; its operations are coroutines. Errors are the desk's HubErrors (NotFound,
+    InvalidParams, ...; UpstreamError when a shard or the store does not answer)."""
 
     def __init__(self, desk: JobDesk) -> None:
         self.desk = desk
@@ -63,8 +63,9 @@ class Backend:
         return await self.desk.publish(_BACKEND, body)
 
     async def notify(self, educator_ids: list[str], title: str, body: str = "", level: str = "info") -> int:
-        """Send the named educators a `notification` ({title, body, level}; level "info", "success",
-        "warning" or "error" as the dashboard shows it); returns how many it reached."""
+        """Send `educator_ids` a `notification` (PROTOCOL.md section 3) with `title` (at most 200
+        characters), `body` (at most 5,000) and `level` (info, success, warning or error); returns how
+        many educators it reached. InvalidParams when a field is out of bounds or no educator is named."""
         return await self.publish("notification", {"title": title, "body": body, "level": level}, educator_ids)
 
     async def send_job_status_update(self, job_id: str) -> int:

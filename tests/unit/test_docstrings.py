@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("hub", "actors", "jobs")
 COMPLETE = (
     "hub/auth.py",
-    "hub/backend.py",
     "hub/cli.py",
     "hub/client.py",
     "hub/clienttokens.py",
