@@ -51,7 +51,7 @@ class Backend:
             join(address, namespace, configure_logging=False)
         else:
             folder = Path(data_dir).expanduser() if data_dir else env.data_dir
-            namespace = join_hub(folder, namespace)
+            namespace = join_hub(folder, namespace, default_namespace=env.namespace)
         cluster = Cluster(discover_shards(namespace), namespace)
         return cls(JobDesk(cluster, IngressMetrics()))
 

@@ -304,6 +304,26 @@ def test_the_notebook_module_reads_no_environment_variable_itself() -> None:
     assert default_educator()  # through NotebookSettings
 
 
+def test_joining_a_hub_takes_its_namespace_from_the_caller_not_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import inspect
+    import json
+
+    import ray
+
+    from hub import raycluster
+
+    source = inspect.getsource(raycluster)
+    assert 'environ.get("HUB_' not in source and 'getenv("HUB_' not in source  # no HUB_* read of its own
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)  # on a Ray already: nothing is joined
+    monkeypatch.setenv("HUB_NAMESPACE", "from-env")
+    assert raycluster.join_hub(tmp_path, default_namespace="from-settings") == "from-settings"
+    assert raycluster.join_hub(tmp_path, "given", default_namespace="from-settings") == "given"
+    (tmp_path / raycluster.RECORD_FILE).write_text(json.dumps({"namespace": "recorded"}))
+    assert raycluster.join_hub(tmp_path, default_namespace="from-settings") == "recorded"
+
+
 @pytest.mark.parametrize(
     ("env", "said"),
     [
