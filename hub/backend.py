@@ -51,7 +51,7 @@ class Backend:
             join(address, namespace, configure_logging=False)
         else:
             folder = Path(data_dir).expanduser() if data_dir else env.data_dir
-            namespace = join_hub(folder, namespace)
+            namespace = join_hub(folder, namespace, default_namespace=env.namespace)
         cluster = Cluster(discover_shards(namespace), namespace)
         return cls(JobDesk(cluster, IngressMetrics()))
 
@@ -84,11 +84,7 @@ class Backend:
     ) -> dict[str, Any]:
         """Update a job (recorded and streamed as its job message) and, when `notify`, send its
         educator a notification saying so."""
-        found = await self.desk._find(job_id, None)
-        if found is None:
-            from hub.core.errors import NotFound
-
-            raise NotFound(f"no job {job_id}")
+        found = await self.desk.get(_BACKEND, job_id)  # NotFound for an unknown job
         changes = {k: v for k, v in (("status", status), ("progress", progress), ("message", message)) if v is not None}
         state = await self.desk.update(job_id, found["educatorId"], **changes)
         if notify:

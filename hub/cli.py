@@ -9,15 +9,33 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from hub.auth import ROLES, SECRET_FILE, issue_token, resolve_secret
-from hub.core.errors import HubError
+from hub.core.errors import HubError, sentence
 from hub.logs import configure as configure_logging
 from hub.settings import Settings, default_data_dir
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The settings from the environment and `args`; HubError naming each setting out of bounds (as
+    `HUB_<NAME>`, which its `hub serve` option mirrors) and why: `hub` says a sentence, not a traceback."""
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("cmd", "educator_id", "role", "ttl")}
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise HubError(settings_problem(exc)) from None
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """What is wrong with the settings, as a sentence: each field as `HUB_<NAME>` and why."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"])
+        where = f"HUB_{field.upper()}: " if field else ""
+        given = f" (given {error['input']!r})" if field and not isinstance(error.get("input"), dict) else ""
+        problems.append(f"{where}{sentence(error['msg'])}{given}")
+    return "bad settings: " + "; ".join(problems)
 
 
 def hub_command(executable: str | None = None, cwd: Path | None = None, on_path: str | None = None) -> str:

@@ -403,7 +403,7 @@ class HubClient:
                     self._stale = retried = True
                     continue
                 if reply.status_code == 401:
-                    self._fail(HubClientError(f"unauthorized: {reply.json().get('detail')}", 4401))
+                    self._fail(HubClientError(f"unauthorized: {reply.json().get('detail')}", CloseCode.UNAUTHORIZED))
                     self._closing = True
                     return
                 retried = False

@@ -176,17 +176,20 @@ def join(address: str, namespace: str, *, timeout: float = 5.0, **kwargs: Any) -
         raise
 
 
-def join_hub(data_dir: Path, namespace: str | None = None, *, timeout: float = 5.0) -> str:
+def join_hub(
+    data_dir: Path, namespace: str | None = None, *, timeout: float = 5.0, default_namespace: str = "hub"
+) -> str:
     """Join, as a driver, the Ray cluster of the hub running with `data_dir` (the address and namespace
     it recorded in DATA_DIR/ray.json), else $RAY_ADDRESS; nothing when this process is on a Ray
-    already. Returns the namespace (`namespace`, else the recorded one, else $HUB_NAMESPACE or "hub").
+    already. Returns the namespace (`namespace`, else the recorded one, else `default_namespace`: the
+    caller's NotebookSettings.namespace, HUB_NAMESPACE or "hub").
     HubError, a sentence, when there is no record, its hub has stopped, or the cluster is gone or
     refuses this machine's Ray token; never Ray's hang on a stale `address="auto"`. `timeout`:
     seconds each of `join`'s checks may take."""
     import ray
 
     record = read_record(data_dir)
-    namespace = namespace or str((record or {}).get("namespace") or os.environ.get("HUB_NAMESPACE", "hub"))
+    namespace = namespace or str((record or {}).get("namespace") or default_namespace)
     if ray.is_initialized():
         return namespace
     given = os.environ.get("RAY_ADDRESS")

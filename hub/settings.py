@@ -36,7 +36,7 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", frozen=False)
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=0, le=65535)  # 0: any free port (tests)
     address: str | None = Field(default=None, description="Ray address to join; None starts a local Ray")
     namespace: str = "hub"
     shards: int = Field(default=4, ge=1, le=1024)
@@ -47,16 +47,16 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     # up (a submission then gets 503 and leaves no trace).
     store_busy_timeout: float = Field(default=5.0, gt=0, le=300)
     allowed_origins: str = ""
-    heartbeat: float = 20.0
-    hello_timeout: float = 10.0
+    heartbeat: float = Field(default=20.0, gt=0)  # seconds between WebSocket pings; the welcome's `heartbeat`
+    hello_timeout: float = Field(default=10.0, gt=0)  # seconds to the first frame (`hello`); then 4408
     # Clock skew allowed between a token's issuer and this host, in seconds, for the token's `iat`,
     # `nbf` and `exp` (PyJWT's leeway), on HTTP and WebSocket alike; a connection is closed 4401
     # this long after its token's `exp` unless it sent a `refresh`.
     token_leeway: float = Field(default=30.0, ge=0, le=3600)
-    max_frame: int = 64 * 1024
-    send_queue_limit: int = 2000
-    conflate_after: int = 64
-    batch_max: int = 500
+    max_frame: int = Field(default=64 * 1024, ge=1)  # bytes of an inbound WebSocket frame; past it 1009
+    send_queue_limit: int = Field(default=2000, ge=1)  # messages queued for one connection; past it 4409
+    conflate_after: int = Field(default=64, ge=0)  # queued messages past which a job's older tick goes
+    batch_max: int = Field(default=500, ge=1)  # messages one `batch` frame carries at most
     # Answers (pong, error) a WebSocket connection may have waiting to be sent; past it the client
     # is deemed not reading and is closed 4409.
     max_control: int = Field(default=256, ge=1)
@@ -66,14 +66,14 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     # Times Ray restarts a job's monitor actor whose node or process was lost (it runs the job
     # again from the start); past them, or at 0, the job fails. -1: without limit.
     job_max_restarts: int = Field(default=1, ge=-1)
-    max_connections: int = 15_000  # per ingress process (open files are capped at 20,000)
-    max_connections_per_token: int = 20
-    inbound_rate: float = 20.0  # client frames a second per connection...
-    inbound_burst: float = 40.0  # ...with this burst; past it an error frame, then 4429
-    inbound_strikes: int = 20  # frames refused in a row before the connection is closed 4429
-    submit_rate: float = 1.0  # jobs a second per educator...
-    submit_burst: float = 20.0  # ...with this burst; past it HTTP 429 with Retry-After
-    max_body: int = 28 * 1024 * 1024  # bytes of an HTTP request body (a 20 MiB upload in base64)
+    max_connections: int = Field(default=15_000, ge=1)  # per ingress process (open files are capped at 20,000)
+    max_connections_per_token: int = Field(default=20, ge=1)
+    inbound_rate: float = Field(default=20.0, gt=0)  # client frames a second per connection...
+    inbound_burst: float = Field(default=40.0, ge=1)  # ...with this burst; past it an error frame, then 4429
+    inbound_strikes: int = Field(default=20, ge=0)  # frames refused in a row before the connection is closed 4429
+    submit_rate: float = Field(default=1.0, gt=0)  # jobs a second per educator...
+    submit_burst: float = Field(default=20.0, ge=1)  # ...with this burst; past it HTTP 429 with Retry-After
+    max_body: int = Field(default=28 * 1024 * 1024, ge=1)  # bytes of an HTTP request body (a 20 MiB upload in base64)
     # Bytes of a document upload (`document_processing`'s `content`, decoded): past it the
     # submission is refused with 422. Its base64 (4/3 of it) must fit in max_body.
     max_upload: int = Field(default=20 * 1024 * 1024, ge=1)

@@ -15,11 +15,12 @@ class HubError(Exception):
     """Root of every error the hub raises on purpose. `close_code`: the WebSocket close it becomes
     when it ends a connection (hub.core.closecodes; mapped to a close frame in one place,
     hub.ingress.connection.close_frame); `http_status` and `code` (an `error` frame's) when it does
-    not."""
+    not; `ref`: the `ref` of the `error` frame it becomes (None: the op that failed)."""
 
     close_code: CloseCode = CloseCode.INTERNAL_ERROR
     http_status: int = 500
     code: str = "internal"
+    ref: str | None = None
 
     def __init__(self, message: str, **details: object) -> None:
         super().__init__(message)

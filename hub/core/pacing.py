@@ -15,7 +15,7 @@ T = TypeVar("T")
 class UpdateCoalescer(Generic[T]):
     """Pending updates of one job, in order. `min_interval`: seconds between two sends of progress
     ticks alone (a job monitor's `progress_interval`, Settings.progress_interval, 0.05 by default);
-    times are seconds on the caller's monotonic clock."""
+    times are seconds on the caller's clock (a job monitor's: time.time unless a test passes another)."""
 
     def __init__(self, min_interval: float) -> None:
         self.min_interval = min_interval

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
@@ -12,7 +12,7 @@ from hub.core import strictjson
 from hub.core.errors import BadFrame
 
 MessageType = Literal["quiz_status", "question_replace", "document_processing", "analytics_update", "notification"]
-MESSAGE_TYPES: frozenset[str] = frozenset(MessageType.__args__)  # type: ignore[attr-defined]
+MESSAGE_TYPES: frozenset[str] = frozenset(get_args(MessageType))
 SUBPROTOCOL = "hub.v1"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,6 +19,7 @@ from hub.core.handles import ShardHandle
 from hub.core.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, next_link
 from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
+from hub.ingress.relay import Relay
 from hub.ingress.strict import StrictJSONResponse, StrictJSONRoute
 
 PAGE_HEADERS = {  # GET /api/jobs: where the next page is (absent on the last page)
@@ -40,15 +41,17 @@ class SubmitJob(BaseModel):
 def build_router(
     desk: JobDesk,
     secret: str,
-    health: Any,
-    metrics_text: Any,
-    relay: Any,
+    health: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]],
+    metrics_text: Callable[[], Awaitable[str]],
+    relay: Relay,
     *,
     token_leeway: float = 0.0,
     poll_max_messages: int,
 ) -> APIRouter:
-    """The API routes; `token_leeway`: Settings.token_leeway (clock skew allowed on tokens, seconds);
-    `poll_max_messages`: Settings.poll_max_messages (the most one long-poll answer carries)."""
+    """The API routes. `health`: () -> (ok, detail) for GET /healthz; `metrics_text`: () -> the text
+    GET /metrics serves; `relay`: what a long-poll (GET /api/events) joins; `token_leeway`:
+    Settings.token_leeway (clock skew allowed on tokens, seconds); `poll_max_messages`:
+    Settings.poll_max_messages (the most one long-poll answer carries)."""
     router = APIRouter(route_class=StrictJSONRoute, default_response_class=StrictJSONResponse)  # strict JSON
     # Declares the scheme in the OpenAPI document (Swagger UI's "Authorize"); the refusal stays ours.
     bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="A token from `hub token`.")

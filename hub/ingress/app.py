@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import WebSocketRoute
 
 from hub import __version__
+from hub.auth import Identity
 from hub.core.errors import ShuttingDown
 from hub.core.handles import ShardHandle
 from hub.core.limits import Buckets, ConnectionCaps
@@ -92,7 +93,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     app.add_middleware(BodyLimit, max_body=settings.max_body, metrics=metrics)
     install_edge(app, settings)  # HEAD as GET, then CORS outermost (hub/ingress/edge.py)
 
-    async def ws_cancel(who: Any, job_id: str) -> None:
+    async def ws_cancel(who: Identity, job_id: str) -> None:
         await desk.cancel(who, job_id)
 
     caps = ConnectionCaps(settings.max_connections_per_token, settings.max_connections)

@@ -16,6 +16,7 @@ from hub.core.errors import HubError
 from hub.core.stream import Envelope, StreamPosition
 from hub.ingress.connection import envelope_text
 from hub.ingress.relay import Relay
+from hub.metrics import IngressMetrics
 
 # The contract's bound on a poll's `timeout` (PROTOCOL.md, `GET /api/events`: "max 30 s"), which
 # clients rely on: a fact of the protocol, not an operator setting.
@@ -26,7 +27,7 @@ class PollWaiter:
     """What the relay offers envelopes to while one poll waits: a Subscriber (hub.core.subscriber),
     as a WebSocket connection is."""
 
-    def __init__(self, educator_id: str, max_messages: int, metrics: Any = None) -> None:
+    def __init__(self, educator_id: str, max_messages: int, metrics: IngressMetrics | None = None) -> None:
         self.educator_id = educator_id
         self.session = f"poll-{uuid.uuid4().hex[:12]}"  # for log lines
         self.max_messages = max_messages  # Settings.poll_max_messages: the most one answer carries

@@ -9,8 +9,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -82,7 +82,7 @@ class WsContext:
     secret: str
     relay: Relay
     metrics: IngressMetrics
-    cancel: Any  # async (identity, job_id) -> None; raises ClientError
+    cancel: Callable[[Identity, str], Awaitable[None]]  # raises ClientError
     caps: ConnectionCaps
 
 
@@ -275,7 +275,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
             return
         except HubError as exc:
             metrics.errors.inc(code=exc.code)
-            conn.send_control(error_frame(exc.code, exc.message, getattr(exc, "ref", None) or op))
+            conn.send_control(error_frame(exc.code, exc.message, exc.ref or op))
 
 
 async def _refuse(ws: WebSocket, metrics: IngressMetrics, why: HubError) -> None:

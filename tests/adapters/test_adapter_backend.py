@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from functools import partial
 
+import pytest
 from starlette.testclient import TestClient
 
 from hub.backend import Backend
+from hub.core.errors import NotFound
 from hub.ingress.desk import JobDesk
 from hub.metrics import IngressMetrics
 from tests.adapters.fakes import FakeCluster, auth, envelopes, hello
@@ -89,3 +91,16 @@ def test_a_back_end_publishes_analytics_and_notifications_to_the_educators_it_na
         call(partial(backend.publish, "analytics_update", {"updates": {"quizzes": 4}}, educator_ids=["alice"]))
         (env,) = envelopes(alice, 1)  # the next thing alice gets: the notification was bob's alone
         assert env["type"] == "analytics_update" and env["data"]["updates"] == {"quizzes": 4}
+
+
+def test_updating_a_job_nobody_has_is_not_found_and_sends_nothing(client: Client) -> None:
+    http, cluster = client
+    backend = backend_of(cluster)
+    call = http.portal.call  # type: ignore[union-attr]
+    with http.websocket_connect("/ws") as ws:
+        hello(ws, "alice")
+        with pytest.raises(NotFound, match="no job job-nowhere"):
+            call(partial(backend.update_job_with_notification, "job-nowhere", status="processing"))
+        call(partial(backend.notify, ["alice"], "after"))
+        (note,) = envelopes(ws, 1)  # nothing came before the notification sent after
+        assert note["type"] == "notification" and note["data"]["title"] == "after"

@@ -110,10 +110,10 @@ def test_every_error_class_carries_a_member_of_the_table() -> None:
         assert isinstance(cls.close_code, CloseCode), cls
 
 
-def test_no_close_in_the_ingress_is_a_bare_number() -> None:
+def test_no_close_in_the_ingress_or_the_python_client_is_a_bare_number() -> None:
     codes = {int(c) for c in CloseCode} - {1000}  # 1000 is also a plain count (batch sizes, caps)
     found = []
-    for path in sorted((ROOT / "hub" / "ingress").glob("*.py")):
+    for path in [*sorted((ROOT / "hub" / "ingress").glob("*.py")), ROOT / "hub" / "client.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and type(node.value) is int and node.value in codes:
                 found.append(f"{path.name}:{node.lineno}: {node.value}")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from hub import cli
 from hub.settings import Settings
 
 
@@ -111,6 +112,22 @@ def test_the_records_that_cross_into_actors_hold_their_own_fields_only_and_are_f
         ("max_control", 0),
         ("poll_max_messages", 0),
         ("max_upload", 0),
+        ("port", -1),
+        ("port", 65536),
+        ("heartbeat", 0),
+        ("hello_timeout", 0),
+        ("max_frame", 0),
+        ("send_queue_limit", 0),
+        ("conflate_after", -1),
+        ("batch_max", 0),
+        ("max_connections", 0),
+        ("max_connections_per_token", 0),
+        ("inbound_rate", 0),
+        ("inbound_burst", 0.5),
+        ("inbound_strikes", -1),
+        ("submit_rate", 0),
+        ("submit_burst", 0.5),
+        ("max_body", 0),
     ],
 )
 def test_limits_and_timings_out_of_bounds_are_refused_naming_the_setting(field: str, bad: float) -> None:
@@ -285,3 +302,45 @@ def test_the_notebook_module_reads_no_environment_variable_itself() -> None:
     for module in (hub.notebook, hub.backend):
         assert "os.environ" not in inspect.getsource(module) and "getenv" not in inspect.getsource(module)
     assert default_educator()  # through NotebookSettings
+
+
+def test_joining_a_hub_takes_its_namespace_from_the_caller_not_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import inspect
+    import json
+
+    import ray
+
+    from hub import raycluster
+
+    source = inspect.getsource(raycluster)
+    assert 'environ.get("HUB_' not in source and 'getenv("HUB_' not in source  # no HUB_* read of its own
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)  # on a Ray already: nothing is joined
+    monkeypatch.setenv("HUB_NAMESPACE", "from-env")
+    assert raycluster.join_hub(tmp_path, default_namespace="from-settings") == "from-settings"
+    assert raycluster.join_hub(tmp_path, "given", default_namespace="from-settings") == "given"
+    (tmp_path / raycluster.RECORD_FILE).write_text(json.dumps({"namespace": "recorded"}))
+    assert raycluster.join_hub(tmp_path, default_namespace="from-settings") == "recorded"
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"HUB_HEARTBEAT": "0"}, "hub: bad settings: HUB_HEARTBEAT: Input should be greater than 0 (given '0')"),
+        (
+            {"HUB_PORT": "70000", "HUB_SHARDS": "0"},
+            "hub: bad settings: HUB_PORT: Input should be less than or equal to 65535 (given '70000'); "
+            "HUB_SHARDS: Input should be greater than or equal to 1 (given '0')",
+        ),
+        ({"HUB_MAX_UPLOAD": "100000000"}, "hub: bad settings: max_body (29,360,128 bytes) must hold a max_upload"),
+    ],
+)
+def test_the_hub_command_says_which_setting_is_out_of_bounds_in_a_sentence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str], said: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["token", "alice"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(said) and "Traceback" not in err and err.count("\n") == 1
