@@ -271,10 +271,12 @@ class ShardClient(_Client):
         """`RegistryShard.detach` over Ray. UpstreamError as publish."""
         await self._call("detach", ingress_id)
 
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
+    async def pull(
+        self, ingress_id: str, ack: int, timeout: float | None = None, feed_id: str | None = None
+    ) -> FeedBatch:
         """`RegistryShard.pull` over Ray: a FeedBatch, after up to `timeout` seconds of waiting (None: the
         shard's ShardConfig.poll_timeout). UpstreamError as publish."""
-        return await self._call("pull", ingress_id, ack, timeout)
+        return await self._call("pull", ingress_id, ack, timeout, feed_id)
 
     async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
         """`RegistryShard.jobs_of` over Ray: the educator's state dicts, most recently changed first.

@@ -70,6 +70,7 @@ class RegistryShard:
         self._loaded: dict[str, asyncio.Future[None]] = {}
         self._watched: dict[str, asyncio.Task[None]] = {}  # job -> the task waiting on its monitor
         self.epoch = uuid.uuid4().hex[:16]  # a new incarnation: every stream's history is new
+        self._feeds_made = 0  # feeds made since start: with the epoch, each feed's identity
         self.streams: dict[str, EducatorStream] = {}
         self.jobs: dict[str, JobState] = {}
         self.jobs_by_educator: dict[str, OrderedDict[str, None]] = {}
@@ -274,7 +275,10 @@ class RegistryShard:
     def _feed(self, ingress_id: str) -> IngressFeed:
         feed = self.feeds.get(ingress_id)
         if feed is None:
-            feed = self.feeds[ingress_id] = IngressFeed(ingress_id, self.config.feed_limit, self.clock())
+            self._feeds_made += 1
+            feed = self.feeds[ingress_id] = IngressFeed(
+                ingress_id, self.config.feed_limit, self.clock(), f"{self.epoch}:{self._feeds_made}"
+            )
             self._wakeups[ingress_id] = asyncio.Event()
             log.info("shard %d: ingress %s attached", self.index, ingress_id)
         return feed
@@ -321,16 +325,25 @@ class RegistryShard:
             event.set()
         log.info("shard %d: ingress %s detached", self.index, ingress_id)
 
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
+    async def pull(
+        self, ingress_id: str, ack: int, timeout: float | None = None, feed_id: str | None = None
+    ) -> FeedBatch:
         """Everything after `ack` for `ingress_id`; waits up to `timeout` when there is nothing.
+        `feed_id`: the feed `ack` counts in (the last FeedBatch's `feed`; None on a first pull).
 
         `unknown` tells an ingress this shard has no feed for it (first contact, a restart, or a
-        lapsed lease): it must `attach` again. `lost` says messages were dropped on overflow: its
-        clients must resume from history."""
+        lapsed lease): it must `attach` again. `lost` says messages may be missing: dropped on
+        overflow, or the ingress's feed was dropped (a lapsed lease) and a new one made since (by
+        a hello) under another `feed_id`, whose items are then all returned (`ack` counts in the
+        old one): its clients must resume from history."""
         feed = self.feeds.get(ingress_id)
         if feed is None:
             return FeedBatch(self.epoch, True, [], False)
-        if not feed.has_after(ack):
+        replaced = feed_id is not None and feed_id != feed.feed_id
+        if replaced:
+            log.warning("shard %d: ingress %s acknowledged a feed dropped since; it resumes", self.index, ingress_id)
+            ack = 0
+        if not replaced and not feed.has_after(ack):
             event = self._wakeups[ingress_id]
             event.clear()
             try:
@@ -343,7 +356,7 @@ class RegistryShard:
         self._expire_feeds()
         # Plain tuples on the wire: (feed seq, envelope fields); see hub.core.records.FeedItem.
         wire = [(n, tuple(env)) for n, env in items]
-        return FeedBatch(self.epoch, False, wire, lost)
+        return FeedBatch(self.epoch, False, wire, lost or replaced, feed.feed_id)
 
     def _expire_feeds(self) -> None:
         """Drop the feeds of ingress processes that stopped pulling (a dead ingress)."""

@@ -20,12 +20,16 @@ class IngressFeed:
 
     `limit`: the most envelopes queued (ShardConfig.feed_limit); past it the oldest go (`push`).
     `now`: the shard clock's time (seconds) at creation, counted as the first pull: a feed whose
-    `last_pull` is older than ShardConfig.ingress_lease is dropped by the shard (a dead ingress)."""
+    `last_pull` is older than ShardConfig.ingress_lease is dropped by the shard (a dead ingress).
+    `feed_id`: this feed's identity, unique within the shard's life and across its restarts (the
+    shard makes it from its epoch and a counter): an ack is a feed number of one feed only, so a
+    pull naming another feed (one the shard dropped and made again) must not be acknowledged by it."""
 
-    __slots__ = ("ingress_id", "limit", "watching", "_items", "_next", "overflowed", "last_pull")
+    __slots__ = ("ingress_id", "feed_id", "limit", "watching", "_items", "_next", "overflowed", "last_pull")
 
-    def __init__(self, ingress_id: str, limit: int, now: float) -> None:
+    def __init__(self, ingress_id: str, limit: int, now: float, feed_id: str = "") -> None:
         self.ingress_id = ingress_id
+        self.feed_id = feed_id
         self.limit = limit
         self.watching: dict[str, int] = {}  # educator -> number of watch() calls not yet unwatched
         self._items: deque[tuple[int, Envelope]] = deque()

@@ -54,8 +54,11 @@ class ShardHandle(Protocol):
         """Forget an ingress's feed (it is stopping)."""
         ...
 
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
-        """Everything after feed number `ack`; waits up to `timeout` seconds when there is nothing."""
+    async def pull(
+        self, ingress_id: str, ack: int, timeout: float | None = None, feed_id: str | None = None
+    ) -> FeedBatch:
+        """Everything after feed number `ack` of feed `feed_id` (the last batch's `feed`; None at first);
+        waits up to `timeout` seconds when there is nothing."""
         ...
 
     async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:

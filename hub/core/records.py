@@ -42,13 +42,17 @@ class FeedBatch(NamedTuple):
     """A shard's answer to an ingress's `pull`: everything after the acknowledged feed number.
 
     `unknown`: the shard has no feed for this ingress (first contact, a shard restart, a lapsed
-    lease); the ingress must `attach` again (items is then empty). `lost`: messages were dropped on
-    overflow since the last pull; the ingress's clients of that shard must resume from history."""
+    lease); the ingress must `attach` again (items is then empty). `lost`: messages may be missing
+    for this ingress (dropped on overflow since the last pull, or the feed the ingress acknowledged
+    was dropped and a new one made since); the ingress's clients of that shard must resume from
+    history. `feed`: the identity of the feed the items come from ("" when unknown): the ingress
+    names it in its next pull, with its ack."""
 
     epoch: str
     unknown: bool
     items: list[FeedItem]
     lost: bool
+    feed: str = ""
 
 
 class HelloReply(NamedTuple):

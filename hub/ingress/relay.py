@@ -58,6 +58,9 @@ class Relay:
         self._down_since: dict[int, float] = {}
         # Each shard's feed position: the shard's epoch and the feed number last acknowledged.
         self.positions: dict[int, StreamPosition] = {}
+        # Per shard, the feed `positions[k].seq` counts in (FeedBatch.feed): named in each pull, so an
+        # ack never confirms messages of a feed the shard made again after dropping ours.
+        self._feed_ids: dict[int, str] = {}
         self._restart_delay: dict[int, float] = {}
         # Hellos and unwatches coalesce per shard: one call when idle, batches under a burst.
         self._hellos = [Coalescer(partial(s.hello_many, self.ingress_id)) for s in shards]
@@ -174,7 +177,7 @@ class Relay:
         while not self._stopping:
             started = time.monotonic()
             try:
-                reply = await shard.pull(self.ingress_id, ack, self.poll_timeout)
+                reply = await shard.pull(self.ingress_id, ack, self.poll_timeout, self._feed_ids.get(k))
             except UpstreamError as exc:
                 log.warning(
                     "shard %d pull failed: %s; retrying in %.2fs",
@@ -197,6 +200,10 @@ class Relay:
             if known is not None and known.epoch != reply.epoch:
                 self._restart_clients(shard, "registry shard restarted: reconnect and resume")
             if reply.unknown:
+                if self._feed_ids.pop(k, None) is not None:
+                    # The shard dropped the feed this ingress was reading (its lease lapsed, or the
+                    # shard restarted): what it published meanwhile never reached these clients.
+                    self._restart_clients(shard, "ingress lease lapsed: reconnect and resume")
                 ack = 0
                 self.positions[k] = StreamPosition(reply.epoch, ack)
                 try:
@@ -206,6 +213,9 @@ class Relay:
                 continue
             if reply.lost:
                 self._restart_clients(shard, "ingress fell behind: reconnect and resume")
+            if self._feed_ids.get(k) != reply.feed:
+                ack = 0  # another feed than the one acknowledged so far: its numbers start again
+                self._feed_ids[k] = reply.feed
             items = reply.items
             if items:
                 ack = items[-1][0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from hub.core.sharding import shard_of
@@ -189,3 +190,47 @@ def test_a_long_poll_gets_the_same_envelopes_as_the_websocket(client: tuple[Test
     body = poll.json()
     assert body["resumed"] is True and body["epoch"] == welcome["epoch"]
     assert body["messages"] == over_ws
+
+
+@pytest.mark.parametrize("new_connection", [False, True], ids=["feed-gone", "feed-made-again"])
+def test_a_lapsed_ingress_lease_makes_its_clients_resume_and_nothing_is_lost(
+    client: tuple[TestClient, FakeCluster], new_connection: bool
+) -> None:
+    """A shard drops the feed of an ingress that has not pulled for its lease (it looks dead). When
+    that ingress pulls again, what the shard published meanwhile never reached it, and a hello may
+    already have made it a new feed (numbered from 1 again, watching only the newcomer): its
+    clients of that shard are told to reconnect and resume (1012), and the resume brings back
+    every message."""
+    http, cluster = client
+    alice, neighbour = same_shard_pair()
+    shard = cluster.shard_for(alice)
+    with http.websocket_connect("/ws") as a:
+        welcome = hello(a, alice)
+        publish(http, cluster, alice, "notification", next(notes(1)))
+        assert envelopes(a, 1)[0]["data"]["title"] == "note 0"
+        shard.pause("pull")
+        time.sleep(0.7)  # the pull under way returns (poll_timeout 0.5 s); the next one waits
+
+        def lapse() -> None:  # the shard's own expiry, as after ShardConfig.ingress_lease of silence
+            for feed in shard.target.feeds.values():
+                feed.last_pull -= 10_000
+            shard.target._expire_feeds()
+
+        http.portal.call(lapse)  # type: ignore[union-attr]
+        assert shard.target.feeds == {}
+        for note in notes(3, start=1):
+            publish(http, cluster, alice, "notification", note)
+        with http.websocket_connect("/ws") as n:
+            if new_connection:
+                hello(n, neighbour)  # the same shard makes this ingress a new feed
+            for note in notes(2, start=4):
+                publish(http, cluster, alice, "notification", note)
+            shard.release("pull")
+            close = closed(a)
+            assert close["code"] == 1012 and "reconnect and resume" in close["reason"]
+    with http.websocket_connect("/ws") as a:
+        again = hello(a, alice, resume={"epoch": welcome["epoch"], "seq": welcome["seq"] + 1})
+        assert again["resumed"] is True
+        assert [e["data"]["title"] for e in envelopes(a, 5)] == [f"note {i}" for i in range(1, 6)]
+        publish(http, cluster, alice, "notification", next(notes(1, start=6)))
+        assert envelopes(a, 1)[0]["data"]["title"] == "note 6"  # and live delivery goes on

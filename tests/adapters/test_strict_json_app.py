@@ -170,10 +170,12 @@ def test_stored_results_and_states_with_non_finite_values_are_answered_safely(
 
 
 class BrokenPull(InProcessShard):
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
+    async def pull(
+        self, ingress_id: str, ack: int, timeout: float | None = None, feed_id: str | None = None
+    ) -> FeedBatch:
         if self.index == 0:
             raise KeyError("a bug in the pull")
-        return await super().pull(ingress_id, ack, timeout)
+        return await super().pull(ingress_id, ack, timeout, feed_id)
 
 
 def test_healthz_is_503_with_a_reason_while_a_relay_task_keeps_failing(tmp_path: Path) -> None:

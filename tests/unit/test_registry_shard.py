@@ -111,6 +111,39 @@ def test_lapsed_ingress_is_detached(clock: FakeClock) -> None:
     run(go())
 
 
+def test_an_ack_of_a_feed_made_again_after_a_lapse_confirms_nothing_of_the_new_one(clock: FakeClock) -> None:
+    """After a lapsed lease, a hello makes the ingress a new feed, numbered from 1 again: a pull that
+    names the old feed gets all of the new one, flagged `lost` (what was published in between never
+    reached the ingress), and the batch names the new feed."""
+
+    async def go() -> None:
+        s = shard(clock, ingress_lease=10.0)
+        await s.hello("ing", "alice", None)
+        await s.publish([state(f"j{i}", "queued") for i in range(5)])
+        first = await s.pull("ing", 0)
+        old_feed, old_ack = first.feed, first.items[-1][0]
+        assert old_feed and old_ack == 5 and not first.lost
+        same = await s.pull("ing", old_ack, 0.01, old_feed)
+        assert same.items == [] and not same.lost and same.feed == old_feed
+        clock.advance(11)
+        await s.attach("other", ["carol"])
+        await s.pull("other", 0, 0.01)  # the other ingress's pull expires ours
+        assert "ing" not in s.feeds
+        await s.publish([state("gap", "queued")])  # reaches no feed of ours
+        await s.hello("ing", "dave", None)  # a new connection: a new feed for this ingress
+        await s.publish([state(f"d{i}", "queued", educator="dave") for i in range(3)])
+        again = await s.pull("ing", old_ack, 0.01, old_feed)
+        assert again.lost and not again.unknown and again.feed not in ("", old_feed)
+        assert [Envelope._make(raw).data["jobId"] for _, raw in again.items] == ["d0", "d1", "d2"]
+        assert [n for n, _ in again.items] == [1, 2, 3]
+        settled = await s.pull("ing", 3, 0.01, again.feed)
+        assert settled.items == [] and not settled.lost
+        gone = await s.pull("nobody", 0, 0.01, "an-old-feed")
+        assert gone.unknown and gone.feed == ""
+
+    run(go())
+
+
 def test_history_and_jobs_are_bounded(clock: FakeClock) -> None:
     async def go() -> None:
         s = shard(clock, history_max=5, jobs_per_educator=3)

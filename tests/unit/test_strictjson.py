@@ -409,11 +409,13 @@ class FlakyShard(RegistryShard):
         super().__init__(0, ShardConfig(poll_timeout=0.2))
         self.fail = fail
 
-    async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> FeedBatch:
+    async def pull(
+        self, ingress_id: str, ack: int, timeout: float | None = None, feed_id: str | None = None
+    ) -> FeedBatch:
         if self.fail:
             self.fail -= 1
             return {"no": "epoch"}  # type: ignore[return-value]  # not a FeedBatch: AttributeError in the pump
-        return await super().pull(ingress_id, ack, timeout)
+        return await super().pull(ingress_id, ack, timeout, feed_id)
 
 
 def test_a_dead_pump_is_restarted_counted_and_reported_stuck_meanwhile() -> None:
@@ -447,7 +449,9 @@ def test_a_dead_pump_is_restarted_counted_and_reported_stuck_meanwhile() -> None
 
 def test_a_pump_that_completes_no_cycle_for_twice_the_poll_timeout_is_stuck() -> None:
     class Hanging(RegistryShard):
-        async def pull(self, ingress_id: str, ack: int, timeout: float | None = None) -> dict[str, Any]:
+        async def pull(
+            self, ingress_id: str, ack: int, timeout: float | None = None, feed_id: str | None = None
+        ) -> dict[str, Any]:
             await asyncio.Event().wait()
             raise AssertionError
 
