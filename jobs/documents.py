@@ -4,7 +4,7 @@
 `chunk_text` cuts that text into sentence-aligned chunks that overlap by a sentence, and
 `build_index` picks the key terms of each chunk, scored against the whole document, into a
 `DocumentIndex` that is stored as JSON (the document job's result). Sentence splitting, tokenisation,
-stopwords and term extraction are those of `jobs.quiz`, so quizzes and the index agree.
+stopwords and term extraction are those of `jobs.text`, shared with `jobs.quiz`, so quizzes and the index agree.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from html.parser import HTMLParser
 from typing import Any
 
 from hub.core.errors import InvalidInput
-from jobs.quiz import (
-    _TOKEN_RE,
-    _class_weight,
-    _extract,
-    _number_shape,
-    _split_sentences,
-    _tokens,
+from jobs.text import (
+    TOKEN_RE,
+    class_weight,
+    extract_terms,
+    number_shape,
+    split_sentences,
+    tokens,
 )
 
 SUPPORTED = (".txt", ".md", ".html", ".htm", ".pdf")
@@ -97,7 +97,7 @@ def check_upload(content: bytes, filename: str, max_bytes: int | None = None) ->
             raise DocumentError(
                 f"{name} is {what}, not a {ext} text file; upload the document as one of: {', '.join(SUPPORTED)}."
             )
-    if not _TOKEN_RE.search(_decode(content, name)):
+    if not TOKEN_RE.search(_decode(content, name)):
         raise DocumentError(f"{name} contains no readable text.")
 
 
@@ -119,7 +119,7 @@ def extract_text(
         if progress is not None:
             progress(1.0, f"Read {name}")
     text = _tidy(text)
-    if not _TOKEN_RE.search(text):
+    if not TOKEN_RE.search(text):
         raise DocumentError(f"{name} contains no readable text.")
     return text
 
@@ -181,7 +181,7 @@ def _pdf_text(content: bytes, name: str, progress: Progress | None) -> str:
     text = "\n\n".join(t.strip() for t in texts if t.strip())
     if failed == pages:
         raise DocumentError(f"{name} could not be read as a PDF; the file may be damaged.")
-    if not _TOKEN_RE.search(text):
+    if not TOKEN_RE.search(text):
         raise DocumentError(
             f"{name} has no extractable text (it may be scanned images); "
             f"upload a PDF with a text layer or the text itself."
@@ -330,7 +330,7 @@ def _sentence_spans(text: str, max_words: int) -> list[tuple[int, int, int, bool
     compact = "".join(text[i] for i in positions)
     spans: list[tuple[int, int, int, bool]] = []
     cursor, prev_end, piece = 0, 0, max(1, max_words * 2 // 3)
-    for sentence in _split_sentences(text):
+    for sentence in split_sentences(text):
         needle = "".join(sentence.split())
         at = compact.find(needle, cursor)
         if at < 0:  # cannot happen with quiz's splitter; skip rather than misplace
@@ -338,7 +338,7 @@ def _sentence_spans(text: str, max_words: int) -> list[tuple[int, int, int, bool
         cursor = at + len(needle)
         start, end = positions[at], positions[cursor - 1] + 1
         para = not spans or re.search(r"\n[ \t]*\n", text[prev_end:start]) is not None
-        words = [(m.start(), m.end()) for m in _TOKEN_RE.finditer(text, start, end)]
+        words = [(m.start(), m.end()) for m in TOKEN_RE.finditer(text, start, end)]
         done = 0
         while len(words) - done > max_words:  # an over-long "sentence": a table, no stops
             cut = words[done + piece - 1][1]
@@ -410,8 +410,8 @@ class DocumentIndex:
 
 def build_index(chunks: list[Chunk], terms_per_chunk: int = 8, progress: Progress | None = None) -> DocumentIndex:
     """Key terms of each chunk, scored tf-idf style against the whole document."""
-    sentences = [_split_sentences(c.text) for c in chunks]
-    toks = [[_tokens(s) for s in ss] for ss in sentences]
+    sentences = [split_sentences(c.text) for c in chunks]
+    toks = [[tokens(s) for s in ss] for ss in sentences]
     mid_caps = {t.lower() for ts in toks for sts in ts for t, _, _ in sts[1:] if t[0].isupper()}
     found: list[Counter[str]] = []
     first_at: list[dict[str, int]] = []
@@ -421,8 +421,8 @@ def build_index(chunks: list[Chunk], terms_per_chunk: int = 8, progress: Progres
         tf: Counter[str] = Counter()
         order: dict[str, int] = {}
         for sentence, sentence_toks in zip(ss, ts, strict=False):
-            for key, cls, _, _ in _extract(sentence, sentence_toks, mid_caps):
-                if cls == "number" and _number_shape(key) == "integer":
+            for key, cls, _, _ in extract_terms(sentence, sentence_toks, mid_caps):
+                if cls == "number" and number_shape(key) == "integer":
                     continue  # page numbers, counts: poor search terms
                 term = key.lower()
                 classes.setdefault(term, cls)
@@ -436,7 +436,7 @@ def build_index(chunks: list[Chunk], terms_per_chunk: int = 8, progress: Progres
     best: dict[str, float] = {}
     built: list[Chunk] = []
     for chunk, tf, order in zip(chunks, found, first_at, strict=False):
-        scored = {t: (1 + math.log(c)) * _idf(df[t], total) * _class_weight(t, classes[t]) for t, c in tf.items()}
+        scored = {t: (1 + math.log(c)) * _idf(df[t], total) * class_weight(t, classes[t]) for t, c in tf.items()}
         top = sorted(scored, key=lambda t: (-scored[t], order[t]))[: max(0, terms_per_chunk)]
         for t in top:
             best[t] = max(best.get(t, 0.0), scored[t])

@@ -10,7 +10,8 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 from pydantic.alias_generators import to_camel
 
-from jobs import documents, quiz
+from jobs import documents
+from jobs.text import TOKEN_RE
 
 # Characters of inline document text: part of the params' schema (OpenAPI shows it); even as
 # \uXXXX escapes (6 bytes each) it fits in the default HUB_MAX_BODY.
@@ -23,7 +24,7 @@ MAX_UPLOAD_KEY = "max_upload"
 
 def has_words(text: str) -> bool:
     """Whether `text` holds a word or a number (the tokens quizzes and the index are made of)."""
-    return quiz._TOKEN_RE.search(text) is not None
+    return TOKEN_RE.search(text) is not None
 
 
 class Params(BaseModel):

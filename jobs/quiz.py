@@ -19,6 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.core.errors import InvalidInput
+from jobs.text import (
+    STOPWORDS,
+    class_weight,
+    contains_words,
+    extract_terms,
+    number_shape,
+    number_value,
+    split_sentences,
+    tokens,
+    word_shape,
+)
 from jobs.words import plural
 
 MIN_WORDS = 6
@@ -26,40 +37,7 @@ MAX_WORDS = 45
 BLANK = "_____"
 STEPS: tuple[str, ...] = ("Choosing the key term", "Finding distractors", "Writing the question")
 
-_STOPWORDS = frozenset(
-    """
-a about above after again against all almost along already also although always am among an and
-another any anyone anything are around as at back be became because become becomes been before
-being below between both but by can cannot could did do does doing done down during each either
-else enough even ever every few first for from further had has have having he her here hers
-herself him himself his how however i if in into is it its itself just last later least less let
-like made make makes many may me might more most much must my myself near nearly neither never
-new next no nor not now of off often on once one only onto or other others our ours ourselves out
-over own per perhaps quite rather really said same second several shall she should since so some
-something still such than that the their theirs them themselves then there therefore these they
-this those though three through thus to today together too toward towards two under until up
-upon us use used uses using very via was we well were what when where whether which while who
-whom whose why will with within without would yet you your yours yourself also became called
-""".split()
-)
-
-_ABBREVIATIONS = frozenset(
-    """
-e.g i.e etc vs cf al dr mr mrs ms prof sr jr st mt fig figs vol pp approx ca inc ltd co corp
-dept est jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k a.m p.m ph.d gen gov sen rep
-rev capt col lt sgt ave eq ref refs ed eds
-""".split()
-)
-
-_CONNECTORS = frozenset("of de van von der den da di du la le del".split())
-_TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*(?:%|(?:st|nd|rd|th|s)\b)?|[^\W\d_]+(?:['’\-][^\W\d_]+)*")
-_BOUNDARY_RE = re.compile(r"([.!?]+)([\"'”’)\]]*)\s+")
-_BULLET_RE = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")
-_HEADING_END_RE = re.compile(r"[.!?:;,][\"'”’)\]]*$")
-
-Token = tuple[str, int, int]  # text, start, end within its sentence
 Candidate = tuple[str, int, int]  # term key, start, end within its sentence
-Occurrence = tuple[str, str, int, int]  # term key, term class, start, end within its sentence
 
 
 class QuizInputError(InvalidInput, ValueError):
@@ -86,170 +64,18 @@ class Analysis:
     sentence_scores: tuple[float, ...]
 
 
-def _split_segment(segment: str) -> list[str]:
-    parts: list[str] = []
-    start = 0
-    for m in _BOUNDARY_RE.finditer(segment):
-        nxt = segment[m.end() : m.end() + 1]
-        if not nxt or nxt.islower():
-            continue
-        if m.group(1) == ".":
-            before = segment[start : m.start()].rsplit(None, 1)
-            word = before[-1].lstrip("(\"'“‘[") if before else ""
-            if word.lower() in _ABBREVIATIONS and not (word.lower() == "etc" and nxt.isupper()):
-                continue
-            if len(word) == 1 and word.isupper():  # an initial, as in "J. Smith"
-                continue
-            if word.lower() == "no" and nxt.isdigit():
-                continue
-        parts.append(segment[start : m.end()].strip())
-        start = m.end()
-    parts.append(segment[start:].strip())
-    return parts
-
-
-def _split_sentences(text: str) -> list[str]:
-    segments: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
-        buf: list[str] = []
-        for k, line in enumerate(lines):
-            nxt = lines[k + 1] if k + 1 < len(lines) else ""
-            heading = (
-                not _HEADING_END_RE.search(line)
-                and len(line.split()) <= 8
-                and nxt[:1].isupper()
-                and (not buf or _HEADING_END_RE.search(buf[-1]))
-            )
-            if heading:
-                if buf:
-                    segments.append(" ".join(buf))
-                    buf = []
-                segments.append(line)
-            else:
-                buf.append(line)
-        if buf:
-            segments.append(" ".join(buf))
-    sentences: list[str] = []
-    for segment in segments:
-        for part in _split_segment(" ".join(segment.split())):
-            cleaned = _BULLET_RE.sub("", part).strip()
-            if cleaned and _TOKEN_RE.search(cleaned):
-                sentences.append(cleaned)
-    return sentences
-
-
-def _tokens(sentence: str) -> list[Token]:
-    out: list[Token] = []
-    for m in _TOKEN_RE.finditer(sentence):
-        text, end = m.group(), m.end()
-        if len(text) > 2 and text[-2] in "'’" and text[-1] in "sS":  # possessive
-            text, end = text[:-2], end - 2
-        out.append((text, m.start(), end))
-    return out
-
-
-def _is_content_word(word: str) -> bool:
-    return len(word) >= 4 and word.lower() not in _STOPWORDS
-
-
-def _extract(sentence: str, toks: list[Token], mid_caps: set[str]) -> list[Occurrence]:
-    """The terms of one sentence as (key, class, start, end)."""
-    out: list[Occurrence] = []
-    i, n = 0, len(toks)
-    while i < n:
-        text, start, end = toks[i]
-        if text[0].isdigit():
-            out.append((text, "number", start, end))
-            i += 1
-            continue
-        if not text[0].isupper():
-            if _is_content_word(text):
-                out.append((text, "word", start, end))
-            i += 1
-            continue
-        j = i + 1
-        while j < n and sentence[toks[j - 1][2] : toks[j][1]] == " ":
-            if toks[j][0][0].isupper():
-                j += 1
-            elif (
-                toks[j][0] in _CONNECTORS
-                and j + 1 < n
-                and toks[j + 1][0][0].isupper()
-                and sentence[toks[j][2] : toks[j + 1][1]] == " "
-            ):
-                j += 2
-            else:
-                break
-        first = i
-        while first < j and toks[first][0].lower() in _STOPWORDS:
-            first += 1
-        i = j
-        if first == j:
-            continue
-        group = toks[first:j]
-        start, end = group[0][1], group[-1][2]
-        key = sentence[start:end]
-        if len(group) == 1 and first == 0 and key.lower() not in mid_caps:
-            if _is_content_word(key) and not key.isupper():  # a common word starting the sentence
-                out.append((key.lower(), "word", start, end))
-            continue
-        if len(group) == 1 and key.isupper() and len(key) >= 2:
-            out.append((key, "acronym", start, end))
-        elif len(group) > 1 or (len(key) >= 2 and key.lower() not in _ABBREVIATIONS):
-            out.append((key, "name", start, end))
-    return out
-
-
-def _class_weight(key: str, cls: str) -> float:
-    if cls == "name":
-        return 1.3 + 0.15 * (min(len(key.split()), 3) - 1)
-    if cls == "acronym":
-        return 1.2
-    if cls == "number":
-        return 1.25 if _number_shape(key) == "year" else 1.1
-    return (0.55 + 0.05 * min(len(key), 13)) * (1.0 if _word_shape(key) == "noun" else 0.6)
-
-
-def _word_shape(word: str) -> str:
-    """A crude part of speech from the ending, so that distractors read alike."""
-    for suffix, shape in (("ly", "adverb"), ("ed", "past"), ("ing", "gerund")):
-        if word.endswith(suffix) and len(word) > len(suffix) + 3:
-            return shape
-    return "noun"
-
-
-def _number_shape(key: str) -> str:
-    if key.endswith("%"):
-        return "percent"
-    if key[-1].isalpha():
-        return "decade" if key.endswith("s") else "ordinal"
-    if "." in key or "," in key:
-        return "decimal"
-    return "year" if len(key) == 4 and 1000 <= int(key) <= 2099 else "integer"
-
-
-def _number_value(key: str) -> float:
-    digits = re.match(r"\d+(?:\.\d+)?", key.replace(",", ""))
-    return float(digits.group()) if digits else 0.0
-
-
-def _contains_words(outer: str, inner: str) -> bool:
-    return f" {inner.lower()} " in f" {outer.lower()} "
-
-
 def analyse(text: str) -> Analysis:
     """Split, tokenise and score the document; raise QuizInputError if no sentence is usable."""
     if not isinstance(text, str) or not text.strip():
         raise QuizInputError("The text is empty, so there is nothing to make questions from.")
-    sentences = _split_sentences(text)
+    sentences = split_sentences(text)
     if not sentences:
         raise QuizInputError("The text contains no words or numbers, so no sentence can become a question.")
-    toks = [_tokens(s) for s in sentences]
+    toks = [tokens(s) for s in sentences]
     mid_caps = {t.lower() for ts in toks for t, _, _ in ts[1:] if t[0].isupper()}
     # titles and headings (short, no final punctuation) give no terms
     occurrences = [
-        [] if len(ts) < MIN_WORDS and s[-1] not in ".!?\"'”’)" else _extract(s, ts, mid_caps)
+        [] if len(ts) < MIN_WORDS and s[-1] not in ".!?\"'”’)" else extract_terms(s, ts, mid_caps)
         for s, ts in zip(sentences, toks, strict=False)
     ]
 
@@ -263,7 +89,7 @@ def analyse(text: str) -> Analysis:
         df.update({key for key, _, _, _ in occ})
     n_sent = len(sentences)
     raw = {
-        k: (1 + math.log(tf[k])) * (math.log((1 + n_sent) / (1 + df[k])) + 1) * _class_weight(k, c)
+        k: (1 + math.log(tf[k])) * (math.log((1 + n_sent) / (1 + df[k])) + 1) * class_weight(k, c)
         for k, c in classes.items()
     }
     top = max(raw.values(), default=1.0)
@@ -284,16 +110,16 @@ def analyse(text: str) -> Analysis:
             continue
         lowered = [t.lower() for t, _, _ in ts]
         normal = " ".join(lowered)
-        content = {t for t in lowered if t not in _STOPWORDS and len(t) >= 3 and t.isalpha()}
-        prose = any(t in _STOPWORDS for t in lowered)  # word lists and keyboard mash have none
+        content = {t for t in lowered if t not in STOPWORDS and len(t) >= 3 and t.isalpha()}
+        prose = any(t in STOPWORDS for t in lowered)  # word lists and keyboard mash have none
         counts = Counter(key.lower() for key, _, _, _ in occ)
         multi = [key for key, _, _, _ in occ if " " in key]
         cands: list[Candidate] = []
         for key, _, start, end in occ:
             if counts[key.lower()] != 1 or not (df[key] >= 2 or scores[key] >= threshold):
                 continue
-            if any(o != key and _contains_words(o, key) for o in multi) or (
-                " " in key and any(o != key and _contains_words(key, o) for o, _, _, _ in occ)
+            if any(o != key and contains_words(o, key) for o in multi) or (
+                " " in key and any(o != key and contains_words(key, o) for o, _, _, _ in occ)
             ):
                 continue  # part of a longer name here, or holding a shorter one
             cands.append((key, start, end))
@@ -395,8 +221,8 @@ def _distance(analysis: Analysis, answer: str, cand: str, cls: str) -> float:
     scores = analysis.term_scores
     d = abs(scores[answer] - scores[cand])
     if cls == "number":
-        a, c = _number_value(answer), _number_value(cand)
-        if _number_shape(answer) == "year":
+        a, c = number_value(answer), number_value(cand)
+        if number_shape(answer) == "year":
             return d + abs(a - c) / 100
         return d + 3 * abs(math.log10(1 + abs(a)) - math.log10(1 + abs(c)))
     if cls == "name":
@@ -405,14 +231,14 @@ def _distance(analysis: Analysis, answer: str, cand: str, cls: str) -> float:
     if cls == "word":
         d += 0.5 if answer.endswith("s") != cand.endswith("s") else 0.0
         d -= 0.3 if answer[-3:] == cand[-3:] else 0.0
-        d += 1.5 if _word_shape(answer) != _word_shape(cand) else 0.0
+        d += 1.5 if word_shape(answer) != word_shape(cand) else 0.0
     return d
 
 
 def _related(a: str, b: str, cls: str) -> bool:
     """Too close to be a fair distractor: contains the other, or shares its stem."""
     a, b = a.lower(), b.lower()
-    if a == b or _contains_words(a, b) or _contains_words(b, a):
+    if a == b or contains_words(a, b) or contains_words(b, a):
         return True
     if cls != "word":
         return False
@@ -422,12 +248,12 @@ def _related(a: str, b: str, cls: str) -> bool:
 
 def _find_distractors(analysis: Analysis, key: str, surface: str, sentence: str) -> list[str]:
     cls = analysis.term_classes[key]
-    shape = _number_shape(key) if cls == "number" else cls
+    shape = number_shape(key) if cls == "number" else cls
     lowered = sentence.lower()
     pool = [
         t
         for t, c in analysis.term_classes.items()
-        if c == cls and t != key and (cls != "number" or _number_shape(t) == shape)
+        if c == cls and t != key and (cls != "number" or number_shape(t) == shape)
     ]
     pool.sort(key=lambda t: (_distance(analysis, key, t, cls), t))
     picked: list[str] = []
