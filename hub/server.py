@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import signal
 import socket
 import threading
@@ -120,13 +121,18 @@ def ray_address() -> str:
 
 class HubServer(uvicorn.Server):
     """uvicorn, but on shutdown the hub first drains its WebSockets: queued batches are flushed and
-    clients are closed with 1001 so they resume elsewhere, before uvicorn drops what is left."""
+    clients are closed with 1001 so they resume elsewhere, before uvicorn drops what is left.
+    `drain_timeout`: the most seconds the drain takes (Settings.drain_timeout)."""
+
+    def __init__(self, config: uvicorn.Config, *, drain_timeout: float) -> None:
+        super().__init__(config)
+        self.drain_timeout = drain_timeout
 
     async def shutdown(self, sockets: Any = None) -> None:
-        """Drain the relay's connections (at most 5 seconds), then uvicorn's own shutdown."""
+        """Drain the relay's connections (at most `drain_timeout` seconds), then uvicorn's own shutdown."""
         relay = getattr(getattr(self.config.app, "state", None), "relay", None)
         if relay is not None:
-            await relay.drain(timeout=5.0)
+            await relay.drain(timeout=self.drain_timeout)
         await super().shutdown(sockets)
 
 
@@ -151,7 +157,7 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
         ws_ping_interval=settings.heartbeat,
         ws_ping_timeout=settings.heartbeat,
         log_level=extra.pop("log_level", settings.log_level),
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=math.ceil(settings.drain_timeout),  # uvicorn takes whole seconds
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         **extra,
@@ -182,7 +188,7 @@ def serve(settings: Settings) -> None:
         # the handler it found; make that one a no-op instead of Ray's driver handler, which exits 15.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: None)
-        HubServer(uvicorn_config(app, settings)).run()
+        HubServer(uvicorn_config(app, settings), drain_timeout=settings.drain_timeout).run()
     finally:
         lock.release()
     log.info("hub stopped")
@@ -202,7 +208,7 @@ class LocalHub:
             # ('"WebSocket /ws" [accepted]', "connection open", from uvicorn.error) into the cell.
             level = self.settings.log_level if "log_level" in self.settings.model_fields_set else "warning"
             config = uvicorn_config(app, self.settings, access_log=False, log_level=level)
-            self.server = HubServer(config)
+            self.server = HubServer(config, drain_timeout=self.settings.drain_timeout)
             self._thread = threading.Thread(target=self.server.run, name="hub-ingress", daemon=True)
             self._thread.start()
             deadline = time.monotonic() + 30

@@ -83,6 +83,9 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     # Seconds a client has to send a request's whole header block (WebSocket upgrades too) before
     # the connection is closed (408): a client that trickles or sends nothing holds no socket for long.
     header_timeout: float = Field(default=15.0, gt=0)
+    # Seconds a stopping ingress (SIGTERM) spends sending its connections what is queued for them
+    # before closing them 1001, and at most as long again for uvicorn to finish open requests.
+    drain_timeout: float = Field(default=5.0, ge=0, le=300)
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     num_cpus: int | None = None

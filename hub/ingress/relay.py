@@ -43,7 +43,7 @@ class Relay:
     the shards: `ingress_id` is "ingress-" and 12 hex digits, `conns` its subscribers by educator,
     `positions` its feed position at each shard (the shard's epoch, the feed number acknowledged)."""
 
-    def __init__(self, shards: Sequence[ShardHandle], metrics: IngressMetrics, *, poll_timeout: float = 15.0) -> None:
+    def __init__(self, shards: Sequence[ShardHandle], metrics: IngressMetrics, *, poll_timeout: float) -> None:
         self.shards = list(shards)
         self.metrics = metrics
         self.poll_timeout = poll_timeout

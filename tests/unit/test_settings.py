@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from pydantic import ValidationError
 
 from hub import cli
@@ -344,3 +345,35 @@ def test_the_hub_command_says_which_setting_is_out_of_bounds_in_a_sentence(
     assert cli.main(["token", "alice"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(said) and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_the_drain_timeout_reaches_the_servers_shutdown_and_uvicorns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.server import HubServer, uvicorn_config
+
+    monkeypatch.setenv("HUB_DRAIN_TIMEOUT", "2.5")
+    settings = Settings()
+    assert settings.drain_timeout == 2.5
+    drained: list[float] = []
+
+    class Relay:
+        async def drain(self, timeout: float) -> None:
+            drained.append(timeout)
+
+    class App:
+        class state:  # noqa: N801 (Starlette's app.state)
+            relay = Relay()
+
+    server = HubServer(uvicorn_config(App(), settings), drain_timeout=settings.drain_timeout)
+    assert server.config.timeout_graceful_shutdown == 3  # uvicorn's whole seconds, rounded up
+
+    async def stop() -> None:
+        async def nothing(self: Any, sockets: Any = None) -> None:
+            return None
+
+        monkeypatch.setattr(uvicorn.Server, "shutdown", nothing)
+        await server.shutdown()
+
+    asyncio.run(stop())
+    assert drained == [2.5]
+    with pytest.raises(ValidationError, match="drain_timeout"):
+        Settings(drain_timeout=-1)

@@ -391,7 +391,7 @@ def test_a_connection_that_raises_in_offer_is_closed_alone_and_the_pump_lives() 
 
 def test_a_sender_that_cannot_write_a_frame_closes_1011_instead_of_wedging() -> None:
     async def go() -> FakeSocket:
-        relay = Relay([], IngressMetrics())
+        relay = Relay([], IngressMetrics(), poll_timeout=15.0)
         conn = connect(relay, "alice")
         await settle()
         conn.send_control('{"op":"pong","id":"\ud83d"}')  # what the ping did to the sender
