@@ -40,6 +40,9 @@ export const CLOSE_CODES = Object.freeze({
 /** Each close code by its name (`CLOSE.UNAUTHORIZED` is 4401), from the table above. */
 export const CLOSE = Object.freeze(Object.fromEntries(
   Object.entries(CLOSE_CODES).map(([code, c]) => [c.name, Number(code)])));
+// RFC 6455's 1006: a connection that ended without a close frame (never sent on the wire; the
+// client's own name for a dropped socket, a failed open or a silent peer).
+const ABNORMAL = 1006;
 /** The closes after which the client stops, each with what it says when the hub gave no reason. */
 export const FATAL_CLOSE = Object.freeze(Object.fromEntries(
   Object.entries(CLOSE_CODES).filter(([, c]) => !c.reconnect).map(([code, c]) => [code, c.meaning])));
@@ -287,7 +290,7 @@ export class HubClient {
     globalThis.removeEventListener?.("online", this._onOnline);
     this._clearTimers();
     this._stopPolling();
-    this._dropSocket(1000, "client closed");
+    this._dropSocket(CLOSE.NORMAL, "client closed");
     this._setState("closed");
     this._reject?.(new Error("closed"));
   }
@@ -343,7 +346,7 @@ export class HubClient {
   _fatal(code, message) {
     this._clearTimers();
     this._stopPolling();
-    this._dropSocket(1000, "");
+    this._dropSocket(CLOSE.NORMAL, "");
     this._closing = true;
     globalThis.removeEventListener?.("online", this._onOnline);
     this._setState("closed");
@@ -359,7 +362,7 @@ export class HubClient {
     try {
       ws = new this.WebSocket(wsUrl(this.url), SUBPROTOCOL);
     } catch (err) {
-      this._later(() => this._socketClosed(null, probe, false, 1006, String(err)), 0);
+      this._later(() => this._socketClosed(null, probe, false, ABNORMAL, String(err)), 0);
       return;
     }
     const sock = { ws, welcomed: false, probe, heartbeat: null, watchdog: null, lastHeard: Date.now(),
@@ -367,7 +370,7 @@ export class HubClient {
     this._sock = sock;
     this._ws = ws;
     const opening = this._later(() => {
-      if (!sock.welcomed) this._abandon(sock, 1006, "no welcome in time");
+      if (!sock.welcomed) this._abandon(sock, ABNORMAL, "no welcome in time");
     }, this.connectTimeout);
     ws.onopen = async () => {
       let token;
@@ -398,11 +401,11 @@ export class HubClient {
     ws.onclose = (event) => {
       if (this._sock !== sock) return;
       this._clearTimer(opening);
-      this._socketClosed(sock, probe, sock.welcomed, event.code ?? 1006, event.reason ?? "");
+      this._socketClosed(sock, probe, sock.welcomed, event.code ?? ABNORMAL, event.reason ?? "");
     };
     ws.onerror = () => { // a failed connection (some runtimes fire no close event after it)
       this._clearTimer(opening);
-      this._abandon(sock, 1006, "connection error");
+      this._abandon(sock, ABNORMAL, "connection error");
     };
   }
 
@@ -451,7 +454,7 @@ export class HubClient {
     const check = () => { // silent for two heartbeats: the connection is dead
       if (this._sock !== sock) return;
       const quiet = Date.now() - sock.lastHeard;
-      if (quiet >= 2 * interval) this._abandon(sock, 1006, "no frame for two heartbeats");
+      if (quiet >= 2 * interval) this._abandon(sock, ABNORMAL, "no frame for two heartbeats");
       else sock.watchdog = this._later(check, 2 * interval - quiet);
     };
     sock.watchdog = this._later(check, 2 * interval);
