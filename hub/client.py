@@ -28,7 +28,19 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from hub.clienttokens import TokenSource, refresh_delay, token_times
 from hub.core.closecodes import CloseCode
-from hub.core.protocol import SUBPROTOCOL
+from hub.core.protocol import (
+    SUBPROTOCOL,
+    Batch,
+    ErrorFrame,
+    MalformedFrame,
+    Pong,
+    Refreshed,
+    Welcome,
+    WireEnvelope,
+    parse_events_reply,
+    read_server_frame,
+)
+from hub.core.records import StreamPosition
 
 log = logging.getLogger("hub.client")
 
@@ -79,8 +91,14 @@ class _TokenUnavailable(Exception):
 class HubClient:
     """One client of the hub's stream (PROTOCOL.md sections 2 and 5): a WebSocket with hello and resume,
     dedupe by seq, heartbeats, reconnection with backoff and jitter, a bounded offline queue of ops, the
-    long-poll fallback and token refresh. `state` is one of STATES; `epoch` and `seq` the stream position
-    seen; `jobs` the newest state of each job (snapshot entries merged with later messages' data)."""
+    long-poll fallback and token refresh. `state` is one of STATES; `position` the StreamPosition seen (None
+    before the first welcome; `epoch` and `seq` read it); `jobs` the newest state of each job (snapshot
+    entries merged with later messages' data).
+
+    Every frame from the hub is read into its typed record (hub.core.protocol: Welcome, Batch, ...) where
+    it arrives; callbacks receive the frame's JSON object itself (dicts, unknown fields and all). A
+    frame that does not match the protocol is logged (logger "hub.client") and skipped, an op this
+    version does not know ignored, as the JS client does; neither ends the connection."""
 
     def __init__(
         self,
@@ -123,8 +141,7 @@ class HubClient:
         self.heartbeat = heartbeat
         self.compression = compression
         self.state = "idle"
-        self.epoch: str | None = None
-        self.seq = 0
+        self.position: StreamPosition | None = None  # where to resume: the last welcome's, then each seq
         self.session: str | None = None
         self.jobs: dict[str, dict[str, Any]] = {}
         self.connects = 0
@@ -138,7 +155,17 @@ class HubClient:
         self._last_heard = 0.0
         self._rng = random.Random()
         self._stale = False  # the token in use expired: ask the function for a new one
-        self._refresh_answer: asyncio.Future[dict[str, Any]] | None = None
+        self._refresh_answer: asyncio.Future[tuple[Refreshed | ErrorFrame, dict[str, Any]]] | None = None
+
+    @property
+    def epoch(self) -> str | None:
+        """The epoch of the stream position seen (None before the first welcome)."""
+        return None if self.position is None else self.position.epoch
+
+    @property
+    def seq(self) -> int:
+        """The last seq seen in `epoch` (0 before the first welcome)."""
+        return 0 if self.position is None else self.position.seq
 
     @property
     def url(self) -> str:
@@ -265,12 +292,12 @@ class HubClient:
         ) as ws:
             self._ws = ws
             hello: dict[str, Any] = {"op": "hello", "token": await self._current_token()}
-            if self.epoch is not None:
-                hello["resume"] = {"epoch": self.epoch, "seq": self.seq}
+            if self.position is not None:
+                hello["resume"] = self.position._asdict()
             if self.types is not None:
                 hello["types"] = self.types
             await ws.send(json.dumps(hello))
-            self._handle(json.loads(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT)))
+            self._receive(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT))
             self._last_heard = time.monotonic()
             loop = asyncio.get_running_loop()
             pinger = loop.create_task(self._pinger(ws))  # at the welcome's pace
@@ -280,7 +307,7 @@ class HubClient:
                     await ws.send(json.dumps(self._outgoing.popleft()))
                 async for raw in ws:
                     self._last_heard = time.monotonic()
-                    self._handle(json.loads(raw))
+                    self._receive(raw)
                     if self.state == "connected":
                         while self._outgoing:
                             await ws.send(json.dumps(self._outgoing.popleft()))
@@ -344,24 +371,25 @@ class HubClient:
             if delay is None:
                 return
             await asyncio.sleep(delay)
-            answer: dict[str, Any] = {"op": "error", "message": "no answer"}
+            answer: Refreshed | ErrorFrame | None = None
+            wire: dict[str, Any] = {}
             try:
                 token = await self._call_token_fn()
                 self._refresh_answer = asyncio.get_running_loop().create_future()
                 await ws.send(json.dumps({"op": "refresh", "token": token}))
-                answer = await asyncio.wait_for(self._refresh_answer, WELCOME_TIMEOUT)
+                answer, wire = await asyncio.wait_for(self._refresh_answer, WELCOME_TIMEOUT)
             except (_TokenUnavailable, TimeoutError):
                 pass
             except websockets.ConnectionClosed:
                 return  # the session ends; the next one schedules its own refresh
             finally:
                 self._refresh_answer = None
-            if answer.get("op") == "refreshed":
+            if isinstance(answer, Refreshed):
                 self.token = token
                 self.refreshes += 1
-                self._emit("refreshed", answer)
+                self._emit("refreshed", wire)
                 continue
-            log.warning("token refresh failed: %s", answer.get("message"))
+            log.warning("token refresh failed: %s", "no answer" if answer is None else answer.message)
             left = (token_times(self.token)[1] or 0.0) - time.time()
             if left <= 1.0:
                 return  # no time for another try: the close at expiry, then a reconnect, follows
@@ -390,8 +418,8 @@ class HubClient:
         async with httpx.AsyncClient(base_url=self.http_base, timeout=40) as http:
             while not self._closing and time.monotonic() < deadline:
                 params: dict[str, Any] = {"timeout": max(0.0, min(25.0, deadline - time.monotonic()))}
-                if self.epoch is not None:
-                    params.update(epoch=self.epoch, after=self.seq)
+                if self.position is not None:
+                    params.update(epoch=self.position.epoch, after=self.position.seq)
                 try:
                     http.headers["Authorization"] = f"Bearer {await self._current_token()}"
                     reply = await http.get("/api/events", params=params)
@@ -410,22 +438,28 @@ class HubClient:
                 if reply.status_code != 200:
                     await asyncio.sleep(self.base_delay)
                     continue
-                body = reply.json()
-                if not body["resumed"]:
-                    self._handle(
-                        {
-                            "op": "welcome",
-                            "session": "poll",
-                            "epoch": body["epoch"],
-                            "seq": body["seq"],
-                            "resumed": False,
-                            "snapshot": body.get("snapshot", []),
-                            "polling": True,
-                        }
+                try:
+                    wire = reply.json()
+                    body = parse_events_reply(wire)
+                except (ValueError, MalformedFrame) as exc:  # (json.JSONDecodeError is a ValueError)
+                    log.warning("skipped a malformed answer to a poll: %s", exc)
+                    await asyncio.sleep(self.base_delay)
+                    continue
+                if not body.resumed:  # a fresh start, as a welcome (the callbacks see `polling: true`)
+                    welcome = Welcome(
+                        op="welcome",
+                        session="poll",
+                        epoch=body.epoch,
+                        seq=body.seq,
+                        resumed=False,
+                        snapshot=body.snapshot or [],
+                    )
+                    self._welcome(
+                        welcome, {**welcome.model_dump(by_alias=True, exclude_unset=True), "polling": True}, True
                     )
                     self._set_state("polling")
                 else:
-                    self._handle({"op": "batch", "messages": body["messages"]})
+                    self._deliver(body.messages, wire["messages"])
                 while self._outgoing:  # ops that have an HTTP form go that way meanwhile
                     op = self._outgoing[0]
                     if op.get("op") != "cancel":
@@ -435,41 +469,61 @@ class HubClient:
 
     # -- frames --------------------------------------------------------------------------------
 
-    def _handle(self, frame: dict[str, Any]) -> None:
-        op = frame.get("op")
-        if op == "batch":
-            for env in frame["messages"]:
-                if env["seq"] <= self.seq:
-                    continue  # at least once: drop what was already seen
-                self.seq = env["seq"]
-                data = env.get("data", {})
-                if "jobId" in data:
-                    self.jobs[data["jobId"]] = {**self.jobs.get(data["jobId"], {}), **data}
-                self._emit(env["type"], env)
-                self._emit("*", env)
-        elif op == "welcome":
-            self.connects += 1
-            self.session = frame["session"]
-            if self.heartbeat is None and "heartbeat" in frame:
-                self.heartbeat = float(frame["heartbeat"])
-            if not frame["resumed"]:
-                self.epoch, self.seq = frame["epoch"], frame["seq"]
-                self.jobs = {job["jobId"]: job for job in frame.get("snapshot", [])}
-                self._emit("snapshot", frame)
-            if not frame.get("polling"):
-                self._set_state("connected")
-            self._emit("welcome", frame)
-            if self._welcomed is not None and not self._welcomed.done():
-                self._welcomed.set_result(frame)
-        elif op == "refreshed" or (op == "error" and frame.get("ref") == "refresh"):
+    def _receive(self, text: str | bytes) -> None:
+        """One frame from the hub, read into its typed record at the socket's edge and handled; a malformed
+        one is logged and skipped, an op this version does not know (a later protocol's) ignored."""
+        try:
+            frame, wire = read_server_frame(text)
+        except MalformedFrame as exc:
+            log.warning("skipped a malformed frame from the hub: %s", exc)
+            return
+        if frame is None:
+            log.debug("ignored a frame of an op this client does not know: %.80s", wire.get("op"))
+        elif isinstance(frame, Batch):
+            self._deliver(frame.messages, wire["messages"])
+        elif isinstance(frame, Welcome):
+            self._welcome(frame, wire)
+        elif isinstance(frame, Refreshed) or (isinstance(frame, ErrorFrame) and frame.ref == "refresh"):
             if self._refresh_answer is not None and not self._refresh_answer.done():
-                self._refresh_answer.set_result(frame)
-            if op == "error":
-                self._emit("error", frame)
-        elif op == "error":
-            self._emit("error", frame)
-        elif op == "pong":
-            self._emit("pong", frame)
+                self._refresh_answer.set_result((frame, wire))
+            if isinstance(frame, ErrorFrame):
+                self._emit("error", wire)
+        elif isinstance(frame, ErrorFrame):
+            self._emit("error", wire)
+        elif isinstance(frame, Pong):
+            self._emit("pong", wire)
+
+    def _deliver(self, envelopes: list[WireEnvelope], wires: list[dict[str, Any]]) -> None:
+        """Hand a batch's envelopes (typed, each with its JSON object for the callbacks) to the handlers,
+        dropping those of the educator's stream already seen (delivery is at least once) and moving the
+        position; an envelope of a room, or one with no seq (ephemeral), leaves the position as it is."""
+        for env, wire in zip(envelopes, wires, strict=True):
+            if env.room is None and env.seq is not None:
+                if env.seq <= self.seq:
+                    continue  # at least once: drop what was already seen
+                if self.position is not None:
+                    self.position = self.position._replace(seq=env.seq)
+            job_id = env.data.get("jobId")
+            if isinstance(job_id, str):
+                self.jobs[job_id] = {**self.jobs.get(job_id, {}), **env.data}
+            self._emit(env.type, wire)
+            self._emit("*", wire)
+
+    def _welcome(self, frame: Welcome, wire: dict[str, Any], polling: bool = False) -> None:
+        """A welcome (or a poll's fresh start, `polling`): a new position and job snapshot unless resumed."""
+        self.connects += 1
+        self.session = frame.session
+        if self.heartbeat is None and frame.heartbeat is not None:
+            self.heartbeat = frame.heartbeat
+        if not frame.resumed:
+            self.position = StreamPosition(frame.epoch, frame.seq)
+            self.jobs = {job["jobId"]: job for job in frame.snapshot or []}
+            self._emit("snapshot", wire)
+        if not polling:
+            self._set_state("connected")
+        self._emit("welcome", wire)
+        if self._welcomed is not None and not self._welcomed.done():
+            self._welcomed.set_result(wire)
 
 
 class ThreadedClient:

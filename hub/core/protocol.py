@@ -1,11 +1,12 @@
-"""Wire protocol v1 (PROTOCOL.md section 2): inbound op models and outbound frame builders. Pure."""
+"""Wire protocol v1 (PROTOCOL.md section 2): inbound op models, outbound frame builders, and the models a
+client reads the outbound frames with (parse what the builders make: tests/unit/test_server_frames.py). Pure."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from hub.core import strictjson
@@ -178,3 +179,161 @@ def error_frame(code: str, message: str, ref: str | None = None) -> str:
     if ref is not None:
         frame["ref"] = ref
     return strictjson.dumps_safe(frame)[0]  # an answer is always sent, whatever a message quotes
+
+
+# -- server frames, as a client reads them ------------------------------------------------------------
+
+
+class MalformedFrame(ValueError):
+    """A frame from the hub that is not JSON, not an object, or an op this version knows whose fields do not
+    match PROTOCOL.md (a missing or mistyped field). The message says which op and field."""
+
+
+class _Frame(BaseModel):
+    """A server frame or reply as a client reads it: camelCase on the wire, snake_case here; fields a newer
+    hub adds are kept (`model_extra`), never an error (PROTOCOL.md: the contract changes only by adding);
+    strict types (a seq is an int, not "5"); frozen."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True, strict=True)
+
+
+def _has_job_ids(jobs: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Snapshot entries are job states (PROTOCOL.md section 4; dicts, as the client keeps them): each
+    needs a string `jobId`, the key a client files it under."""
+    for job in jobs or ():
+        if not isinstance(job.get("jobId"), str):
+            raise ValueError("a snapshot entry has no string jobId")
+    return jobs
+
+
+class WireEnvelope(_Frame):
+    """One message in a `batch` (PROTOCOL.md section 2, Envelope): `seq` (None for an ephemeral room
+    envelope, section 7), `type`, `ts` (the hub's time, Unix seconds), `data`, and `room` (None for the
+    educator's own stream)."""
+
+    seq: int | None = Field(default=None, ge=0)
+    type: str
+    ts: float
+    data: dict[str, Any] = Field(default_factory=dict)
+    room: str | None = None
+
+
+class Welcome(_Frame):
+    """The answer to `hello` (welcome_frame): the `session` id, `educator_id`, the stream's `epoch` and last
+    `seq`, the `heartbeat` in seconds, whether the hello's resume was `resumed`, and when it was not, the
+    `snapshot` of job states (and `snapshot_truncated` when it holds only the newest jobs)."""
+
+    op: Literal["welcome"]
+    session: str
+    educator_id: str | None = None
+    epoch: str
+    seq: int = Field(ge=0)
+    heartbeat: float | None = Field(default=None, gt=0)
+    resumed: bool
+    snapshot: list[dict[str, Any]] | None = None
+    snapshot_truncated: bool = False
+
+    _job_ids = field_validator("snapshot")(_has_job_ids)
+
+
+class Batch(_Frame):
+    """Deliveries (batch_frame): `messages` in ascending seq, and how many progress ticks were `skipped`
+    (conflated) before them."""
+
+    op: Literal["batch"]
+    messages: list[WireEnvelope]
+    skipped: int = Field(default=0, ge=0)
+
+
+class Pong(_Frame):
+    """The answer to `ping` (pong_frame), with the ping's `id` (any JSON value)."""
+
+    op: Literal["pong"]
+    id: Any = None
+
+
+class ErrorFrame(_Frame):
+    """A non-fatal `error` (error_frame): `code` (a HubError's code: bad_frame, unauthorized, ...), `message`
+    (a sentence) and `ref`, the op it answers, when known."""
+
+    op: Literal["error"]
+    code: str
+    message: str
+    ref: str | None = None
+
+
+class Refreshed(_Frame):
+    """The answer to an accepted `refresh` (refreshed_frame): the connection now lasts to `exp` (Unix seconds)."""
+
+    op: Literal["refreshed"]
+    exp: int | float
+
+
+ServerFrame = Annotated[Welcome | Batch | Pong | ErrorFrame | Refreshed, Field(discriminator="op")]
+_server_frame: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
+SERVER_OPS = frozenset({"welcome", "batch", "pong", "error", "refreshed"})
+
+
+class Received(NamedTuple):
+    """One frame read from the hub: `frame`, the typed record (None for an op this version does not know: a
+    newer hub's addition, to be ignored), and `wire`, the decoded JSON object itself (what a client hands
+    to its users' callbacks, unknown fields and all)."""
+
+    frame: Welcome | Batch | Pong | ErrorFrame | Refreshed | None
+    wire: dict[str, Any]
+
+
+def _first_error(name: str, exc: ValidationError, tagged: bool) -> str:
+    """`name: field.path: what is wrong` for the first error pydantic found (`tagged`: the path starts with
+    the union's tag, which is left out)."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"][1 if tagged else 0 :]) or "frame"
+    return f"{name}: {where}: {first['msg']}"
+
+
+def read_server_frame(text: str | bytes) -> Received:
+    """Decode one frame from the hub (a text frame's JSON) into a Received; MalformedFrame when it is not
+    a JSON object, or when its op is one of SERVER_OPS but its fields do not match the model."""
+    try:
+        wire = json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedFrame(f"frame is not JSON: {exc}") from None
+    if not isinstance(wire, dict):
+        raise MalformedFrame(f"frame is a JSON {type(wire).__name__}, not an object")
+    return Received(parse_server_frame(wire), wire)
+
+
+def parse_server_frame(wire: dict[str, Any]) -> Welcome | Batch | Pong | ErrorFrame | Refreshed | None:
+    """The typed record of a decoded server frame; None when its op is not one of SERVER_OPS (PROTOCOL.md
+    adds ops in later versions: a client ignores those it does not know); MalformedFrame when its fields
+    do not match."""
+    op = wire.get("op")
+    if not isinstance(op, str) or op not in SERVER_OPS:
+        return None
+    try:
+        return _server_frame.validate_python(wire)
+    except ValidationError as exc:
+        raise MalformedFrame(_first_error(op, exc, tagged=True)) from None
+
+
+class EventsReply(_Frame):
+    """The answer to a long-poll, `GET /api/events` (PROTOCOL.md section 5; hub.ingress.polling): the
+    stream's `epoch` and last `seq`, whether the poll's position was `resumed`, the `messages` after it, and
+    when it was not resumed, the `snapshot` of job states (`snapshot_truncated` as in Welcome)."""
+
+    epoch: str
+    seq: int = Field(ge=0)
+    resumed: bool
+    messages: list[WireEnvelope] = Field(default_factory=list)
+    snapshot: list[dict[str, Any]] | None = None
+    snapshot_truncated: bool = False
+
+    _job_ids = field_validator("snapshot")(_has_job_ids)
+
+
+def parse_events_reply(wire: object) -> EventsReply:
+    """The typed record of a decoded `/api/events` answer; MalformedFrame when it does not match."""
+    try:
+        return EventsReply.model_validate(wire)
+    except ValidationError as exc:
+        raise MalformedFrame(_first_error("events", exc, tagged=False)) from None
