@@ -66,7 +66,7 @@ class JobState(CamelModel):
     boundary as (a shard's `job`, `states`, `jobs_of` and `update_job`, the store's `get` and
     `list_jobs_page`: hub.core.handles), read by attribute; `wire()` makes the camelCase dict only
     where JSON is written (the HTTP and WebSocket edges, the store's rows, a monitor's publishes).
-    Pickled it costs about 5 x the wire dict (dumps + loads of 500 states: 1.8 ms against 0.36 ms,
+    Pickled it costs about 5 x the wire dict (dumps + loads of 500 states: 1.8-1.9 ms against 0.36 ms,
     `bench/records.py --states`), so the replies that carry many per connection stay wire dicts: a
     hello's snapshot (hub.core.records.HelloReply) and the store's `list_jobs_many`."""
 

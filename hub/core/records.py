@@ -15,7 +15,7 @@ shard's `job`, `states`, `jobs_of` and `update_job`, the store's `get` and `list
 stays a dict is the wire JSON a client sees, where a reply carries many job states once per
 connection: a hello's snapshot (HelloReply.snapshot, put in the `welcome` frame as it is) and the
 store's `list_jobs_many` (a shard's loads on hellos, parsed into JobStates at once). Pickled, 500
-JobStates cost about 5 x their wire dicts (1.9 ms against 0.36 ms, `bench/records.py`), and each
+JobStates cost about 5 x their wire dicts (1.8-1.9 ms against 0.36 ms, `bench/records.py`), and each
 would be dumped again at the ingress (0.7 ms); an educator's analytics figures stay a dict too.
 """
 
@@ -72,7 +72,7 @@ class HelloReply(NamedTuple):
     The snapshot stays wire dicts, not JobStates: it crosses once per connection with up to
     ShardConfig.jobs_per_educator (500) states, which the ingress writes into the `welcome` frame as
     they are; as JobStates it would cost about 5 x to pickle and unpickle, and `wire()` each again at
-    the ingress (`bench/records.py`: 500 states, 1.9 ms against 0.36 ms, plus 0.7 ms)."""
+    the ingress (`bench/records.py`: 500 states, 1.8-1.9 ms against 0.36 ms, plus 0.7 ms)."""
 
     position: StreamPosition
     resumed: bool
