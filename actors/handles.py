@@ -18,6 +18,7 @@ from actors.store import JobStore
 from hub.core.config import MonitorConfig, ShardConfig
 from hub.core.errors import ClientError, UpstreamError, unwrap
 from hub.core.handles import HelloRequest, ShardHandle, StoreHandle
+from hub.core.jobstate import JobState
 from hub.core.records import DocumentRecord, FeedBatch, HelloReply, Outline, PublishReply, QuizRecord, ShardStats
 from hub.core.sharding import shard_of
 
@@ -170,8 +171,8 @@ class StoreClient(_Client):
         """`JobStore.delete` over Ray. UpstreamError as save."""
         await self._call("delete", job_id)
 
-    async def get(self, job_id: str) -> dict[str, Any] | None:
-        """`JobStore.get` over Ray: the job's state dict, or None. UpstreamError when the store does not answer."""
+    async def get(self, job_id: str) -> JobState | None:
+        """`JobStore.get` over Ray: the job's JobState, or None. UpstreamError when the store does not answer."""
         return await self._call("get", job_id)
 
     async def result(self, job_id: str) -> Any:
@@ -185,8 +186,8 @@ class StoreClient(_Client):
 
     async def list_jobs_page(
         self, educator_id: str, limit: int, before: tuple[float, str] | None = None
-    ) -> list[dict[str, Any]]:
-        """`JobStore.list_jobs_page` over Ray: a newest-first page of state dicts. UpstreamError as get."""
+    ) -> list[JobState]:
+        """`JobStore.list_jobs_page` over Ray: a newest-first page of JobStates. UpstreamError as get."""
         return await self._call("list_jobs_page", educator_id, limit, before)
 
     async def educator_stats(self, educator_id: str) -> dict[str, Any]:
@@ -278,18 +279,22 @@ class ShardClient(_Client):
         shard's ShardConfig.poll_timeout). UpstreamError as publish."""
         return await self._call("pull", ingress_id, ack, timeout, feed_id)
 
-    async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
-        """`RegistryShard.jobs_of` over Ray: the educator's state dicts, most recently changed first.
+    async def load_jobs(self, educator_id: str) -> None:
+        """`RegistryShard.load_jobs` over Ray. UpstreamError as publish."""
+        await self._call("load_jobs", educator_id)
+
+    async def jobs_of(self, educator_id: str) -> list[JobState]:
+        """`RegistryShard.jobs_of` over Ray: the educator's JobStates, most recently changed first.
         UpstreamError as publish."""
         return await self._call("jobs_of", educator_id)
 
-    async def states(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
-        """`RegistryShard.states` over Ray: a state dict or None per job id, in order. UpstreamError as
+    async def states(self, job_ids: list[str]) -> list[JobState | None]:
+        """`RegistryShard.states` over Ray: a JobState or None per job id, in order. UpstreamError as
         publish."""
         return await self._call("states", job_ids)
 
-    async def job(self, job_id: str) -> dict[str, Any] | None:
-        """`RegistryShard.job` over Ray: the state dict, or None. UpstreamError as publish."""
+    async def job(self, job_id: str) -> JobState | None:
+        """`RegistryShard.job` over Ray: the JobState, or None. UpstreamError as publish."""
         return await self._call("job", job_id)
 
     async def resend(self, job_id: str) -> int:
@@ -297,8 +302,8 @@ class ShardClient(_Client):
         publish."""
         return await self._call("resend", job_id)
 
-    async def update_job(self, job_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        """`RegistryShard.update_job` over Ray: the new state dict, or None for an unknown job.
+    async def update_job(self, job_id: str, changes: dict[str, Any]) -> JobState | None:
+        """`RegistryShard.update_job` over Ray: the new JobState, or None for an unknown job.
         InvalidTransition (409) for a change the transition table refuses; UpstreamError as publish."""
         return await self._call("update_job", job_id, changes)
 

@@ -294,7 +294,7 @@ class JobMonitor:
         """A restarted monitor runs the job again from the start, as the next attempt after the one
         the job store last recorded; None when the job had already ended (it takes that state)."""
         stored = await self._retry("store", lambda: self.store.get(self.job_id))
-        last = JobState.model_validate(stored) if stored else self.state
+        last: JobState = stored if stored is not None else self.state
         if last.terminal:
             self.state = last
             return None

@@ -83,18 +83,16 @@ class Backend:
         title: str | None = None,
     ) -> dict[str, Any]:
         """Update a job (recorded and streamed as its job message) and, when `notify`, send its
-        educator a notification saying so."""
+        educator a notification saying so. Returns the job's new state as the wire carries it (a dict
+        with camelCase keys: PROTOCOL.md section 4), as a back end reads it (`state["status"]`)."""
         found = await self.desk.get(_BACKEND, job_id)  # NotFound for an unknown job
         changes = {k: v for k, v in (("status", status), ("progress", progress), ("message", message)) if v is not None}
-        state = await self.desk.update(job_id, found["educatorId"], **changes)
+        state = await self.desk.update(job_id, found.educator_id, **changes)
         if notify:
             await self.notify(
-                [state["educatorId"]],
-                title or f"Job {state['status']}",
-                state["message"],
-                _LEVEL.get(state["status"], "info"),
+                [state.educator_id], title or f"Job {state.status}", state.message, _LEVEL.get(state.status, "info")
             )
-        return state
+        return state.wire()
 
     async def create_job_record(
         self,
@@ -107,8 +105,9 @@ class Backend:
         job_id: str | None = None,
         message: str = "Waiting to start",
     ) -> dict[str, Any]:
-        """A job record the back end drives itself (no monitor actor), routed by educator id."""
-        return await self.desk.create_record(
+        """A job record the back end drives itself (no monitor actor), routed by educator id. Returns its
+        state as the wire carries it (a dict with camelCase keys: `job["jobId"]`, PROTOCOL.md section 4)."""
+        state = await self.desk.create_record(
             educator_id,
             kind,
             quiz_id=quiz_id,
@@ -117,3 +116,4 @@ class Backend:
             job_id=job_id,
             message=message,
         )
+        return state.wire()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from hub.core.jobstate import JobState
 from hub.core.records import (
     DocumentRecord,
     FeedBatch,
@@ -61,24 +62,29 @@ class ShardHandle(Protocol):
         waits up to `timeout` seconds when there is nothing."""
         ...
 
-    async def jobs_of(self, educator_id: str) -> list[dict[str, Any]]:
-        """The educator's job states the shard holds (wire dicts), newest first."""
+    async def load_jobs(self, educator_id: str) -> None:
+        """Make sure the shard holds the educator's earlier jobs (from the store), sending none back."""
         ...
 
-    async def states(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
-        """Each job's current state (wire dict), None for a job the shard does not hold."""
+    async def jobs_of(self, educator_id: str) -> list[JobState]:
+        """The educator's job states the shard holds, most recently changed first."""
         ...
 
-    async def job(self, job_id: str) -> dict[str, Any] | None:
-        """One job's state (wire dict), None when the shard does not hold it."""
+    async def states(self, job_ids: list[str]) -> list[JobState | None]:
+        """Each job's current state, None for a job the shard does not hold."""
+        ...
+
+    async def job(self, job_id: str) -> JobState | None:
+        """One job's state, None when the shard does not hold it."""
         ...
 
     async def resend(self, job_id: str) -> int:
         """Send a job's state again; its seq, 0 when unknown."""
         ...
 
-    async def update_job(self, job_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        """Change a job and publish it; the new state (wire dict), None when unknown."""
+    async def update_job(self, job_id: str, changes: dict[str, Any]) -> JobState | None:
+        """Change a job and publish it (`changes`: JobState fields by their Python names); the new state,
+        None when unknown."""
         ...
 
     async def broadcast(self, mtype: str, data: dict[str, Any]) -> int:
@@ -105,8 +111,8 @@ class StoreHandle(Protocol):
         """Remove a job record that never ran (a submission undone before its `queued` went out)."""
         ...
 
-    async def get(self, job_id: str) -> dict[str, Any] | None:
-        """A job's stored state (wire dict), None when unknown."""
+    async def get(self, job_id: str) -> JobState | None:
+        """A job's stored state, None when unknown."""
         ...
 
     async def result(self, job_id: str) -> Any:
@@ -114,12 +120,13 @@ class StoreHandle(Protocol):
         ...
 
     async def list_jobs_many(self, educator_ids: list[str], limit: int = 200) -> list[list[dict[str, Any]]]:
-        """Each educator's newest `limit` job states, newest first."""
+        """Each educator's newest `limit` job states (JobState wire dicts: a shard parses them at once; see
+        actors.store.JobStore.list_jobs_many for why they stay dicts), newest first."""
         ...
 
     async def list_jobs_page(
         self, educator_id: str, limit: int, before: tuple[float, str] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[JobState]:
         """A page of an educator's job states, newest first, older than `before` (createdAt, jobId)."""
         ...
 

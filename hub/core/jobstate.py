@@ -60,7 +60,17 @@ class CamelModel(BaseModel):
 
 
 class JobState(CamelModel):
-    """A job's state as snapshots, `GET /api/jobs/{jobId}` and the job store hold it (PROTOCOL.md 4)."""
+    """A job's state as snapshots, `GET /api/jobs/{jobId}` and the job store hold it (PROTOCOL.md 4).
+
+    Frozen: a new state is a copy (`advance`). It is also the record a job state crosses a process
+    boundary as (a shard's `job`, `states`, `jobs_of` and `update_job`, the store's `get` and
+    `list_jobs_page`: hub.core.handles), read by attribute; `wire()` makes the camelCase dict only
+    where JSON is written (the HTTP and WebSocket edges, the store's rows, a monitor's publishes).
+    Pickled it costs about 5 x the wire dict (dumps + loads of 500 states: 1.8-1.9 ms against 0.36 ms,
+    `bench/records.py --states`), so the replies that carry many per connection stay wire dicts: a
+    hello's snapshot (hub.core.records.HelloReply) and the store's `list_jobs_many`."""
+
+    model_config = ConfigDict(frozen=True)
 
     job_id: str
     kind: str

@@ -69,7 +69,7 @@ def build_router(
     @router.post("/api/jobs", status_code=202)
     async def submit(body: SubmitJob, who: Identity = Depends(educator)) -> dict[str, Any]:
         state = await desk.submit(who, body.kind, body.params)
-        return {"jobId": state["jobId"], "status": "queued"}
+        return {"jobId": state.job_id, "status": "queued"}
 
     @router.get("/api/jobs", responses={200: {"headers": PAGE_HEADERS}})
     async def list_jobs(
@@ -88,7 +88,7 @@ def build_router(
             token = encode_cursor(*after)
             response.headers["Link"] = next_link(request.url.path, limit, token)
             response.headers["X-Next-Cursor"] = token
-        return page
+        return [state.wire() for state in page]
 
     @router.get("/api/analytics")
     async def analytics(who: Identity = Depends(educator)) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def build_router(
 
     @router.get("/api/jobs/{job_id}")
     async def get_job(job_id: str, who: Identity = Depends(identity)) -> dict[str, Any]:
-        return await desk.get(who, job_id)
+        return (await desk.get(who, job_id)).wire()
 
     @router.get("/api/jobs/{job_id}/result")
     async def get_result(job_id: str, who: Identity = Depends(identity)) -> Any:

@@ -23,7 +23,7 @@ from hub.core.errors import (
     new_reference,
 )
 from hub.core.handles import ShardHandle, StoreHandle
-from hub.core.jobstate import TERMINAL, JobState
+from hub.core.jobstate import JobState
 from hub.core.limits import Buckets
 from hub.core.sharding import shard_of
 from hub.core.strictjson import problem as strict_problem
@@ -136,12 +136,13 @@ class JobDesk:
 
     # -- jobs -------------------------------------------------------------------------------
 
-    async def submit(self, who: Identity, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def submit(self, who: Identity, kind: str, params: dict[str, Any]) -> JobState:
         """Validate (InvalidParams: 422, a document over `max_upload` bytes included), record in the job store,
         then publish `queued` and start the job's monitor actor together. Every step either succeeds or leaves no trace:
         a record the store refuses (busy past its timeout, disk full) is UpstreamError (503) with
         nothing published; a monitor that cannot be started undoes the record (deleted, or ended
-        `failed` with a reference when `queued` already went out) and is UpstreamError too."""
+        `failed` with a reference when `queued` already went out) and is UpstreamError too. Returns the
+        job's state as recorded (`queued`)."""
         if self.submit_limit is not None:
             wait = self.submit_limit.take(who.sub, time.monotonic())
             if wait:
@@ -170,11 +171,12 @@ class JobDesk:
             progress=0.0,
             message="Waiting to start",
             **job_kind.ids(valid),
-        ).wire()
+        )
+        wire = state.wire()
         try:
-            await self.cluster.store.save(dict(state))
+            await self.cluster.store.save(dict(wire))
         except UpstreamError as exc:
-            log.warning("job %s (%s) of %s not recorded, so not started: %s", state["jobId"], kind, who.sub, exc)
+            log.warning("job %s (%s) of %s not recorded, so not started: %s", state.job_id, kind, who.sub, exc)
             raise UpstreamError(NOT_RECORDED) from None
         # Creating a named actor waits on Ray's control store: off the event loop, so the
         # `queued` frame goes out meanwhile. A monitor publishes every later state itself (with
@@ -182,76 +184,75 @@ class JobDesk:
         published: Any
         spawned: Any
         published, spawned = await asyncio.gather(
-            self.cluster.shard_for(who.sub).publish([dict(state)]),
-            asyncio.to_thread(self.cluster.spawn_job, state, valid.model_dump(by_alias=True), job_kind.resources),
+            self.cluster.shard_for(who.sub).publish([dict(wire)]),
+            asyncio.to_thread(self.cluster.spawn_job, wire, valid.model_dump(by_alias=True), job_kind.resources),
             return_exceptions=True,
         )
         if isinstance(spawned, BaseException):
             reference = new_reference()
             log.error(
-                "job %s: its monitor could not be started; reference %s", state["jobId"], reference, exc_info=spawned
+                "job %s: its monitor could not be started; reference %s", state.job_id, reference, exc_info=spawned
             )
             await self._undo(state, announced=not isinstance(published, BaseException), reference=reference)
             raise UpstreamError(NOT_STARTED.format(reference=reference))
         if isinstance(published, BaseException):
             log.warning(
-                "job %s: `queued` not published (%s); its monitor publishes what follows", state["jobId"], published
+                "job %s: `queued` not published (%s); its monitor publishes what follows", state.job_id, published
             )
         self.metrics.jobs_submitted.inc(kind=kind)
         log.info(
             "job %s (%s) submitted by %s",
-            state["jobId"],
+            state.job_id,
             kind,
             who.sub,
-            extra={"job": state["jobId"], "educator": who.sub},
+            extra={"job": state.job_id, "educator": who.sub},
         )
         return state
 
-    async def _undo(self, state: dict[str, Any], *, announced: bool, reference: str) -> None:
+    async def _undo(self, state: JobState, *, announced: bool, reference: str) -> None:
         """Take back a submission whose monitor did not start: delete its record, or, when its
         `queued` message already went out, end it `failed` (store and stream) with the reference."""
-        job_id = state["jobId"]
+        job_id = state.job_id
         try:
             if not announced:
                 await self.cluster.store.delete(job_id)
                 return
             reason = HUB_FAILED.format(reference=reference)
-            failed = {**state, "status": "failed", "message": f"Failed: {reason}", "error": reason}
-            failed["updatedAt"] = time.time()
-            await self.cluster.store.save(failed)
-            await self.cluster.shard_for(state["educatorId"]).publish([failed])
+            failed = state.advance(time.time(), status="failed", message=f"Failed: {reason}", error=reason).wire()
+            await self.cluster.store.save(dict(failed))
+            await self.cluster.shard_for(state.educator_id).publish([failed])
         except UpstreamError as exc:  # the store's recovery fails it at the next start
             log.error("job %s: could not undo its submission (%s); it stays queued until the hub restarts", job_id, exc)
 
-    async def _find(self, job_id: str, educator_id: str | None) -> dict[str, Any] | None:
+    async def _find(self, job_id: str, educator_id: str | None) -> JobState | None:
         if educator_id is not None:
             state = await self.cluster.shard_for(educator_id).job(job_id)
         else:
             found = await asyncio.gather(*(s.job(job_id) for s in self.cluster.shards))
             state = next((s for s in found if s is not None), None)
-        return state or await self.cluster.store.get(job_id)
+        return state if state is not None else await self.cluster.store.get(job_id)
 
-    async def get(self, who: Identity, job_id: str) -> dict[str, Any]:
+    async def get(self, who: Identity, job_id: str) -> JobState:
         """The job's state; 404 for a job that is not the caller's (educators) or unknown."""
         mine = who.role == "educator"
         state = await self._find(job_id, who.sub if mine else None)
-        if state is None or (mine and state["educatorId"] != who.sub):
+        if state is None or (mine and state.educator_id != who.sub):
             raise NotFound(f"no job {job_id}")
         return state
 
     async def jobs_page(
         self, who: Identity, limit: int, before: tuple[float, str] | None
-    ) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
+    ) -> tuple[list[JobState], tuple[float, str] | None]:
         """A page of the caller's jobs, newest first, older than `before` (hub.core.paging), from the job
         store (every job, not only the newest a shard holds), each replaced by the shard's state
         when it holds the job (running jobs' live progress). Returns the page and the key to
         continue after, None on the last page."""
         rows = await self.cluster.store.list_jobs_page(who.sub, limit + 1, before)
         page = rows[:limit]
-        live = await self.cluster.shard_for(who.sub).states([r["jobId"] for r in page]) if page else []
-        merged = [state or row for state, row in zip(live, page, strict=True)]
+        live = await self.cluster.shard_for(who.sub).states([r.job_id for r in page]) if page else []
+        merged = [row if state is None else state for state, row in zip(live, page, strict=True)]
         last = page[-1] if len(rows) > limit else None
-        return merged, (last["createdAt"], last["jobId"]) if last else None
+        return merged, (last.created_at, last.job_id) if last else None
 
     async def analytics_of(self, who: Identity) -> dict[str, Any]:
         """The educator's figures (`jobsToday`, `quizzesGenerated`, ...) as the job store counts them now."""
@@ -262,13 +263,13 @@ class JobDesk:
         None; None when no result was stored, as for a job a back end drove).
         NotFound (404) as `get`; Conflict (409, with the `status`) before it has completed."""
         state = await self.get(who, job_id)
-        if state["status"] != "completed":
+        if state.status != "completed":
             raise Conflict(
-                f"job {job_id} is {state['status']}; its result exists once it is completed", status=state["status"]
+                f"job {job_id} is {state.status}; its result exists once it is completed", status=state.status
             )
         return await self.cluster.store.result(job_id)
 
-    async def cancel(self, who: Identity, job_id: str) -> dict[str, Any]:
+    async def cancel(self, who: Identity, job_id: str) -> JobState:
         """Cancel the caller's job (an admin: anyone's) and return its state as it was; the `cancelled`
         status follows on the stream. A job with no monitor to ask (or still `queued`) is ended here,
         stored and published. NotFound (404) as `get`, Forbidden (403) for a service token, Conflict
@@ -276,26 +277,27 @@ class JobDesk:
         state = await self.get(who, job_id)
         if who.role == "service":
             raise Forbidden("services read jobs; their owners cancel them")
-        if state["status"] in TERMINAL:
-            raise Conflict(f"job {job_id} is already {state['status']}", status=state["status"])
-        started = state["status"] != "queued"
+        if state.terminal:
+            raise Conflict(f"job {job_id} is already {state.status}", status=state.status)
+        started = state.status != "queued"
         if not await asyncio.to_thread(self.cluster.cancel_job, job_id, started=started):
             # No monitor (it died, or the hub restarted under it), or one that never started (killed,
             # since Ray may be unable to place it): end the record here.
-            await self.update(job_id, state["educatorId"], status="cancelled", message="Cancelled")
+            await self.update(job_id, state.educator_id, status="cancelled", message="Cancelled")
         return state
 
-    async def update(self, job_id: str, educator_id: str, **changes: Any) -> dict[str, Any]:
-        """Change a job from outside its monitor (back-end helpers), record and publish it."""
+    async def update(self, job_id: str, educator_id: str, **changes: Any) -> JobState:
+        """Change a job from outside its monitor (back-end helpers), record and publish it; its new state.
+        `changes`: JobState fields by their Python names. NotFound (404) for a job the shard does not hold."""
         shard = self.cluster.shard_for(educator_id)
-        await shard.jobs_of(educator_id)  # make sure the shard holds the educator's jobs
+        await shard.load_jobs(educator_id)  # make sure the shard holds the educator's jobs
         state = await shard.update_job(job_id, changes)
         if state is None:
             raise NotFound(f"no job {job_id}")
-        await self.cluster.store.save(state)
+        await self.cluster.store.save(state.wire())
         return state
 
-    async def create_record(self, educator_id: str, kind: str, **ids: Any) -> dict[str, Any]:
+    async def create_record(self, educator_id: str, kind: str, **ids: Any) -> JobState:
         """A job record driven from outside (no monitor): routed to `educator_id`'s stream."""
         now = time.time()
         state = JobState(
@@ -306,9 +308,9 @@ class JobDesk:
             updated_at=now,
             message=ids.pop("message", "Waiting to start"),
             **ids,
-        ).wire()
-        await self.cluster.store.save(dict(state))  # first: a record the store refused is never announced
-        await self.cluster.shard_for(educator_id).publish([dict(state)])
+        )
+        await self.cluster.store.save(state.wire())  # first: a record the store refused is never announced
+        await self.cluster.shard_for(educator_id).publish([state.wire()])
         return state
 
     async def resend(self, job_id: str) -> int:
@@ -318,8 +320,8 @@ class JobDesk:
         state = await self._find(job_id, None)
         if state is None:
             raise NotFound(f"no job {job_id}")
-        shard = self.cluster.shard_for(state["educatorId"])
-        await shard.jobs_of(state["educatorId"])
+        shard = self.cluster.shard_for(state.educator_id)
+        await shard.load_jobs(state.educator_id)
         return await shard.resend(job_id)
 
     # -- publishing -------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def test_a_back_end_drives_its_own_job_record_and_the_educator_sees_each_step(cl
             "quizId": "q1",
             "questionId": "q1-3",
         }
-        assert cluster.store.target.get(job["jobId"])["status"] == "queued"  # recorded
+        assert cluster.store.target.get(job["jobId"]).status == "queued"  # recorded
         call(
             partial(
                 backend.update_job_with_notification,
@@ -57,7 +57,10 @@ def test_a_back_end_drives_its_own_job_record_and_the_educator_sees_each_step(cl
         )
         assert note["type"] == "notification" and note["data"]["title"] == "Job processing"
         assert note["data"]["body"] == "Rewriting" and note["data"]["level"] == "info"
-        assert cluster.store.target.get(job["jobId"])["progress"] == 40
+        assert cluster.store.target.get(job["jobId"]).progress == 40
+        # the shard is asked to hold the educator's jobs, not to send them all back (load_jobs, not jobs_of)
+        shard_calls = [method for what, method, _ in cluster.log if what == "registry shard"]
+        assert "load_jobs" in shard_calls and "jobs_of" not in shard_calls
         call(
             partial(
                 backend.update_job_with_notification, job["jobId"], status="completed", progress=100, message="Done"

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from hub.core.jobstate import JobState
+from hub.core.sharding import shard_of
 from tests.adapters.fakes import FakeCluster, auth, hello, strict, until_status
 
 Client = tuple[TestClient, FakeCluster]
@@ -216,3 +218,30 @@ def test_a_shard_that_does_not_answer_is_a_503_sentence(client: Client) -> None:
     reply = http.get(f"/api/jobs/{job_id}", headers=auth("alice"))
     assert reply.status_code == 503 and reply.json()["detail"].startswith("the hub's registry shard")
     assert http.get(f"/api/jobs/{job_id}", headers=auth("alice")).status_code == 200  # answered again
+
+
+def test_job_states_cross_as_typed_records_and_reach_http_as_the_same_json(client: Client) -> None:
+    """A shard's and the store's job-state replies are JobStates across the (pickled) actor hop
+    (issue 14, item 3); GET /api/jobs/{jobId} and GET /api/jobs answer the same bytes whether the
+    shard holds the job or only the store does (a restarted shard), as the wire dicts did."""
+    http, cluster = client
+    call = http.portal.call  # type: ignore[union-attr]
+    with http.websocket_connect("/ws") as ws:
+        hello(ws, "alice")
+        job_id = submit(http, "alice", steps=2)["jobId"]
+        until_status(ws, job_id, "completed")
+    held = call(cluster.shard_for("alice").job, job_id)
+    stored = call(cluster.store.get, job_id)
+    assert isinstance(held, JobState) and isinstance(stored, JobState)
+    assert held == stored and held.status == "completed" and held.educator_id == "alice"
+    (listed,) = call(cluster.shard_for("alice").jobs_of, "alice")
+    (live,) = call(cluster.shard_for("alice").states, [job_id])
+    (page,) = call(cluster.store.list_jobs_page, "alice", 10)
+    assert listed == live == page == held
+    one = http.get(f"/api/jobs/{job_id}", headers=auth("alice"))
+    many = http.get("/api/jobs", headers=auth("alice"))
+    assert one.json() == held.wire() and many.json() == [held.wire()]
+    cluster.restart_shard(shard_of("alice", len(cluster.shards)))  # only the store holds it now
+    assert call(cluster.shard_for("alice").job, job_id) is None
+    assert http.get(f"/api/jobs/{job_id}", headers=auth("alice")).content == one.content
+    assert http.get("/api/jobs", headers=auth("alice")).content == many.content

@@ -10,6 +10,7 @@ import pytest
 from actors.job_monitor import JobMonitor
 from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput
+from hub.core.jobstate import JobState
 from hub.core.records import PublishReply
 from jobs.context import JobContext
 from jobs.kinds import JobKind, Params, register_kind
@@ -220,8 +221,8 @@ class StoreWithRecord(FakeStore):
         super().__init__()
         self.record = record
 
-    async def get(self, job_id: str) -> dict[str, Any] | None:
-        return self.record if job_id == self.record["jobId"] else None
+    async def get(self, job_id: str) -> JobState | None:
+        return JobState.model_validate(self.record) if job_id == self.record["jobId"] else None
 
 
 def run_restarted(record: dict[str, Any]) -> tuple[FakeShard, str]:

@@ -14,6 +14,7 @@ import pytest
 from actors.registry import RegistryShard
 from actors.store import JobStore
 from hub.core.config import ShardConfig
+from hub.core.jobstate import JobState
 from hub.core.paging import BadCursor, decode_cursor, encode_cursor, next_link
 from hub.core.protocol import welcome_frame
 from tests.unit.conftest import FakeClock
@@ -63,10 +64,10 @@ def pages(store: JobStore, educator: str, limit: int) -> list[list[str]]:
     while True:
         rows = store.list_jobs_page(educator, limit + 1, before)
         page = rows[:limit]
-        out.append([r["jobId"] for r in page])
+        out.append([r.job_id for r in page])
         if len(rows) <= limit:
             return out
-        before = decode_cursor(encode_cursor(page[-1]["createdAt"], page[-1]["jobId"]))
+        before = decode_cursor(encode_cursor(page[-1].created_at, page[-1].job_id))
 
 
 def test_store_pages_hold_every_job_once_newest_first_ties_included(tmp_path: Path, clock: FakeClock) -> None:
@@ -82,7 +83,7 @@ def test_store_pages_hold_every_job_once_newest_first_ties_included(tmp_path: Pa
         assert [j for p in walked for j in p] == expected
         assert all(len(p) == limit for p in walked[:-1])
     assert store.list_jobs("alice", 3) == store.list_jobs_page("alice", 3)
-    assert [j["jobId"] for j in store.list_jobs_page("bob", 10)] == ["other"]
+    assert [j.job_id for j in store.list_jobs_page("bob", 10)] == ["other"]
 
 
 def test_jobs_added_while_paging_neither_repeat_nor_hide_older_ones(tmp_path: Path, clock: FakeClock) -> None:
@@ -92,8 +93,8 @@ def test_jobs_added_while_paging_neither_repeat_nor_hide_older_ones(tmp_path: Pa
     first = store.list_jobs_page("alice", 4)
     for i in range(5):  # newer jobs arrive between the pages
         store.save(state(f"new{i}", "queued", created=500.0 + i))
-    rest = store.list_jobs_page("alice", 100, (first[-1]["createdAt"], first[-1]["jobId"]))
-    assert [j["jobId"] for j in first + rest] == [f"old{i}" for i in range(9, -1, -1)]
+    rest = store.list_jobs_page("alice", 100, (first[-1].created_at, first[-1].job_id))
+    assert [j.job_id for j in first + rest] == [f"old{i}" for i in range(9, -1, -1)]
 
 
 def run(coro: Any) -> Any:
@@ -130,7 +131,7 @@ def test_shard_states_give_live_figures_for_the_jobs_it_holds(clock: FakeClock) 
         s = RegistryShard(0, ShardConfig(), clock)
         await s.publish([shard_state("run", "queued"), shard_state("run", "processing", 42)])
         live = await s.states(["run", "unknown"])
-        assert live[0] is not None and live[0]["progress"] == 42 and live[1] is None
+        assert live[0] is not None and live[0].progress == 42 and live[1] is None
 
     run(go())
 
@@ -147,20 +148,20 @@ def test_welcome_carries_snapshot_truncated_only_when_true() -> None:
 
 class _Store:
     def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.rows = rows
+        self.rows = [JobState.model_validate(r) for r in rows]
 
     async def list_jobs_page(
         self, educator_id: str, limit: int, before: tuple[float, str] | None = None
-    ) -> list[dict[str, Any]]:
-        keyed = [r for r in self.rows if before is None or (r["createdAt"], r["jobId"]) < before]
+    ) -> list[JobState]:
+        keyed = [r for r in self.rows if before is None or (r.created_at, r.job_id) < before]
         return keyed[:limit]
 
 
 class _Shard:
     def __init__(self, live: dict[str, dict[str, Any]]) -> None:
-        self.live = live
+        self.live = {j: JobState.model_validate(r) for j, r in live.items()}
 
-    async def states(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
+    async def states(self, job_ids: list[str]) -> list[JobState | None]:
         return [self.live.get(j) for j in job_ids]
 
 
@@ -185,10 +186,10 @@ def test_desk_pages_come_from_the_store_with_the_shards_live_states(clock: FakeC
 
     async def go() -> None:
         page, after = await desk.jobs_page(who, 2, None)
-        assert [j["jobId"] for j in page] == ["j0", "j1"] and page[1]["progress"] == 70
+        assert [j.job_id for j in page] == ["j0", "j1"] and page[1].progress == 70
         assert after == (99.0, "j1")
         page, after = await desk.jobs_page(who, 3, after)
-        assert [j["jobId"] for j in page] == ["j2", "j3", "j4"] and after is None
+        assert [j.job_id for j in page] == ["j2", "j3", "j4"] and after is None
         assert await desk.jobs_page(who, 3, (0.0, "")) == ([], None)
 
     run(go())

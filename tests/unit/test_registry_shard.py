@@ -50,7 +50,7 @@ def test_publish_assigns_seqs_marks_ticks_and_keeps_latest_state(clock: FakeCloc
         reply = await s.pull("ing", 0)
         ticks = [Envelope._make(raw).tick for _, raw in reply.items]
         assert ticks == [False, False, True, False]
-        assert (await s.job("j1"))["status"] == "completed"
+        assert (await s.job("j1")).status == "completed"
         assert Envelope._make(reply.items[-1][1]).data["question"] == {"id": "q1"}  # `extra` joins the message
 
     run(go())
@@ -61,7 +61,7 @@ def test_late_update_cannot_undo_a_terminal_status(clock: FakeClock) -> None:
         s = shard(clock)
         await s.publish([state("j1", "queued"), state("j1", "cancelled")])
         assert (await s.publish([state("j1", "processing", 50)])).seqs == [0]
-        assert (await s.job("j1"))["status"] == "cancelled"
+        assert (await s.job("j1")).status == "cancelled"
 
     run(go())
 
@@ -174,7 +174,7 @@ def test_earlier_jobs_are_loaded_from_the_store_once(clock: FakeClock) -> None:
         assert [j["jobId"] for j in replies[0].snapshot] == ["old2", "old1"]
         assert store.calls == 1
         await s.publish([state("new", "queued")])
-        assert [j["jobId"] for j in await s.jobs_of("alice")] == ["new", "old2", "old1"]
+        assert [j.job_id for j in await s.jobs_of("alice")] == ["new", "old2", "old1"]
         assert (await s.publish([state("old2", "processing", 5)])).seqs == [0]  # terminal stays terminal
 
     run(go())
@@ -220,7 +220,7 @@ def test_resend_update_and_broadcast(clock: FakeClock) -> None:
         assert await s.resend("j1") == 2
         assert await s.resend("nope") == 0
         updated = await s.update_job("j1", {"status": "processing", "progress": 40.0, "message": "Half"})
-        assert updated is not None and updated["status"] == "processing"
+        assert updated is not None and updated.status == "processing"
         assert await s.broadcast("notification", {"title": "Maintenance"}) == 2
         items = [Envelope._make(raw) for _, raw in (await s.pull("ing", 0)).items]
         alice = [(e.seq, e.type, e.tick) for e in items if e.educator_id == "alice"]
@@ -256,8 +256,8 @@ def test_a_running_job_whose_monitor_dies_is_failed(clock: FakeClock) -> None:
             s.deaths[job].set()
         await asyncio.sleep(0.01)
         j1, j2 = await s.job("j1"), await s.job("j2")
-        assert j1["status"] == "failed" and "monitor" in j1["error"]
-        assert j2["status"] == "completed"  # a monitor that ended its job leaves it be
+        assert j1.status == "failed" and "monitor" in j1.error
+        assert j2.status == "completed"  # a monitor that ended its job leaves it be
 
     run(go())
 

@@ -236,7 +236,7 @@ def test_the_store_keeps_results_and_states_as_strict_json(tmp_path: Any) -> Non
     }
     store.save(state, {"score": math.nan, "best": math.inf, "name": "\udfff"})
     assert store.result("j") == {"score": None, "best": None, "name": "\ufffd"}
-    assert store.get("j")["message"] == "\ufffd"  # type: ignore[index]
+    assert store.get("j").message == "\ufffd"  # type: ignore[union-attr]
 
 
 # -- the relay: one failed write closes one connection; a dead pump restarts ----------------
