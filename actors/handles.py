@@ -65,7 +65,7 @@ class JobStoreActor(JobStore):
     """The store on the node that owns the data dir. On start it fails the unfinished jobs whose
     monitors are gone (the hub was stopped, or the store restarted after their node died)."""
 
-    def __init__(self, path: str, namespace: str, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: str, namespace: str, busy_timeout: float) -> None:
         super().__init__(path, busy_timeout=busy_timeout)
         self.recover(lambda job_id: _actor_exists(job_actor_name(job_id), namespace))
 
@@ -392,7 +392,7 @@ def discover_shards(namespace: str) -> int:
 
 
 def start_actors(
-    count: int, namespace: str, config: ShardConfig, db_path: str, store_busy_timeout: float = 5.0
+    count: int, namespace: str, config: ShardConfig, db_path: str, store_busy_timeout: float
 ) -> None:
     """Create the named store and shard actors, or find them when another hub process made them.
     The store is pinned to this node: its database file lives in this node's data dir; its writes

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hub.core.errors import InvalidInput as InvalidInput  # raised by job kinds: shown as it is
 from hub.core.errors import InvalidParams
@@ -23,12 +23,14 @@ from jobs.context import JobContext
 from jobs.params import (
     MAX_UPLOAD_KEY,
     DocumentProcessingParams,
-    Params,
     QuestionReplaceParams,
     QuizGenerationParams,
 )
 from jobs.params import (
     AnyParams as AnyParams,
+)
+from jobs.params import (
+    Params as Params,  # what custom kinds subclass (the README shows `from jobs.kinds import Params`)
 )
 
 Runner = Callable[[JobContext, Any], Any]
@@ -42,7 +44,7 @@ class JobKind:
     `jobs.job_kind` (custom, at run time)."""
 
     name: str
-    params: type[Params]
+    params: type[BaseModel]  # the built-in kinds' are jobs.params.Params; a custom kind's any pydantic model
     runner: Runner  # async def or plain def (run on a thread) taking (ctx, params)
     ids: Callable[[Any], dict[str, Any]] = lambda p: {}  # routing ids a job state carries
     message_extra: Callable[[Any], dict[str, Any] | None] | None = None  # added to `completed`
@@ -97,7 +99,7 @@ def register_kind(kind: JobKind) -> JobKind:
     return kind
 
 
-def validate_with(job_kind: JobKind, params: dict[str, Any], *, max_upload: int | None = None) -> Params:
+def validate_with(job_kind: JobKind, params: dict[str, Any], *, max_upload: int | None = None) -> BaseModel:
     """`params` as `job_kind`'s model; a document upload over `max_upload` bytes (Settings.max_upload;
     None: not checked) is refused with the rest. InvalidParams (422) naming each bad field."""
     try:

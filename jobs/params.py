@@ -34,6 +34,11 @@ class Params(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
+    def upload_size(self) -> int:
+        """Bytes of the document these params upload, which the desk checks against
+        Settings.max_upload (422 past it); 0 for params that upload none."""
+        return 0
+
 
 class AnyParams(Params):
     """Params of a custom kind that declared no model: any JSON object."""

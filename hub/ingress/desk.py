@@ -30,6 +30,7 @@ from hub.core.strictjson import problem as strict_problem
 from hub.metrics import IngressMetrics
 from jobs.documents import size_text
 from jobs.kinds import resolve_kind, unknown_kind, validate_with
+from jobs.params import Params
 
 log = logging.getLogger("hub.jobs")
 
@@ -152,7 +153,7 @@ class JobDesk:
             raise unknown_kind(kind, await self.cluster.store.kind_names())
         # Off the event loop: an upload's checks decode up to max_upload bytes (20 MiB by default).
         valid = await asyncio.to_thread(validate_with, job_kind, params, max_upload=self.max_upload)  # 422
-        size = getattr(valid, "upload_size", lambda: 0)()
+        size = valid.upload_size() if isinstance(valid, Params) else 0  # a custom kind's model uploads none
         if self.max_upload is not None and size > self.max_upload:
             sentence = (
                 f"the document is {size / 2**20:.1f} MiB ({size:,} bytes); the limit is {size_text(self.max_upload)}"
