@@ -391,9 +391,7 @@ def discover_shards(namespace: str) -> int:
     return count
 
 
-def start_actors(
-    count: int, namespace: str, config: ShardConfig, db_path: str, store_busy_timeout: float
-) -> None:
+def start_actors(count: int, namespace: str, config: ShardConfig, db_path: str, store_busy_timeout: float) -> None:
     """Create the named store and shard actors, or find them when another hub process made them.
     The store is pinned to this node: its database file lives in this node's data dir; its writes
     wait out a busy database for up to `store_busy_timeout` seconds."""
