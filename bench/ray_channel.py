@@ -4,7 +4,8 @@ a Ray streaming generator, plain TCP (length-prefixed pickles, outside Ray, no a
 kept for scale), and the data-plane candidates of issue 15 (DESIGN.md, "The data path"), each an
 acknowledged feed served by the actor (as a shard serves its feeds) with msgpack messages:
 
-- ZeroMQ (pyzmq, zmq.asyncio), ROUTER in the actor, DEALER in the driver; without and with CURVE
+- ZeroMQ (pyzmq, zmq.asyncio), ROUTER in the actor (ROUTER_MANDATORY: a ROUTER otherwise drops
+  what passes the high-water mark without a word), DEALER in the driver; without and with CURVE
   (server keypair from zmq.curve_keypair(); the driver knows the actor's public key; a ZAP
   authenticator in the actor allows the driver's client key only);
 - the websockets library, server in the actor, binary frames, permessage-deflate off, a short-lived
@@ -22,7 +23,9 @@ actor's process (user + system, Ray's threads included) divided by the messages,
 the two processes (Ray's threads) spend doing nothing for as long as a row at that gap lasts, per
 message: part of every row, and the floor none of them can go under. Latency is from the actor
 building a message to the driver having decoded it (one clock: same machine). With --runs N every
-row runs N times, the rows alternating within each round.
+row runs N times, the rows alternating within each round. CPU is read in 10 ms clock ticks: back
+to back (--gap 0) use --messages 20000. Figures and the choice they led to: docs/benchmarks.md,
+"Data-plane transports".
 """
 
 from __future__ import annotations
