@@ -1,11 +1,31 @@
-"""CPU per message of the channels a shard could feed an ingress by: one actor call per message
-(the relay's long-poll at light load), one item of a Ray streaming generator, and, for scale, a
-plain TCP connection between the same two processes (length-prefixed pickles, outside Ray).
+"""CPU per message, and latency, of the channels a shard could feed an ingress by, between a Ray
+actor and the driver: one actor call per message (the relay's long-poll at light load), one item of
+a Ray streaming generator, plain TCP (length-prefixed pickles, outside Ray, no acknowledgements,
+kept for scale), and the data-plane candidates of issue 15 (DESIGN.md, "The data path"), each an
+acknowledged feed served by the actor (as a shard serves its feeds) with msgpack messages:
 
-    python bench/ray_channel.py [--messages 1000] [--gap 0.005]
+- ZeroMQ (pyzmq, zmq.asyncio), ROUTER in the actor (ROUTER_MANDATORY: a ROUTER otherwise drops
+  what passes the high-water mark without a word), DEALER in the driver; without and with CURVE
+  (server keypair from zmq.curve_keypair(); the driver knows the actor's public key; a ZAP
+  authenticator in the actor allows the driver's client key only);
+- the websockets library, server in the actor, binary frames, permessage-deflate off, a short-lived
+  HS256 JWT (PyJWT) in the Authorization header checked before the upgrade; without and with TLS
+  (a self-signed certificate made at run time with `cryptography`, trusted by the driver).
 
-Each message is a pull-shaped reply with one envelope; the caller and the actor's process CPU
-(user + system, Ray's threads included) is divided by the messages.
+    python bench/ray_channel.py [--messages 1000] [--gap 0.005 [0 ...]] [--runs 1] [--rows ROW ...]
+
+Each message is a pull-shaped reply with one envelope (the envelope's time is stamped when the actor
+builds it). On the feeds the driver acknowledges every message (a msgpack seq back) and the window
+ends when the actor has read the last acknowledgement; connections are made and authenticated
+before the window (the plain TCP row connects inside it, as before). CPU is the caller's and the
+actor's process (user + system, Ray's threads included) divided by the messages, in microseconds;
+"x call" is the total against the actor-call row of the same run and gap. The idle row is what
+the two processes (Ray's threads) spend doing nothing for as long as a row at that gap lasts, per
+message: part of every row, and the floor none of them can go under. Latency is from the actor
+building a message to the driver having decoded it (one clock: same machine). With --runs N every
+row runs N times, the rows alternating within each round. CPU is read in 10 ms clock ticks: back
+to back (--gap 0) use --messages 20000. Figures and the choice they led to: docs/benchmarks.md,
+"Data-plane transports".
 """
 
 from __future__ import annotations
@@ -14,42 +34,157 @@ import argparse
 import asyncio
 import os
 import pickle
+import ssl
+import statistics
 import sys
+import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import cpu_seconds  # noqa: E402
+
+IDLE, CALL, STREAM, TCP, ZMQ, ZMQ_CURVE, WS, WS_TLS = "idle call stream tcp zmq zmq-curve ws ws-tls".split()
+ROWS = (IDLE, CALL, STREAM, TCP, ZMQ, ZMQ_CURVE, WS, WS_TLS)
+LABELS = {
+    IDLE: "idle: nothing sent, same window (messages x gap)",
+    CALL: "actor call per message",
+    STREAM: "streaming generator item",
+    TCP: "plain TCP, pickles, no acks (outside Ray)",
+    ZMQ: "zmq ROUTER/DEALER, msgpack, acked",
+    ZMQ_CURVE: "zmq + CURVE (ZAP: hub's client key only)",
+    WS: "websockets, JWT, no TLS, no deflate",
+    WS_TLS: "websockets, JWT + TLS, no deflate",
+}
+AUDIENCE = "hub-dataplane"
+
+Send = Callable[[bytes], Awaitable[Any]]
+Recv = Callable[[], Awaitable[bytes]]
 
 
 def reply(seq: int) -> dict[str, Any]:
     return {"epoch": "e", "items": [(seq, ("alice", "e", seq, "notification", time.time(), {"x": 1}, None))]}
 
 
-async def over_tcp(shard: Any, messages: int, gap: float) -> None:
-    """Have the actor push `messages` replies to a server in this process over plain TCP."""
-    received: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+def stamp_of(message: dict[str, Any]) -> float:
+    """The time the actor built a reply (its envelope's time field)."""
+    return float(message["items"][-1][1][4])
 
-    async def take(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+async def feed(send: Send, recv: Recv) -> None:
+    """The actor's side of one acknowledged feed: answer the hello, then on ["go", count, gap] push
+    `count` replies `gap` seconds apart while reading acknowledgements, and say "end" once the last
+    one is acknowledged."""
+    assert msgpack.unpackb(await recv()) == "hello"
+    await send(msgpack.packb("ready"))
+    _, count, gap = msgpack.unpackb(await recv())
+
+    async def acks() -> None:
+        last = 0
+        while last < count:
+            last = msgpack.unpackb(await recv())
+
+    reader = asyncio.ensure_future(acks())
+    for i in range(count):
+        await asyncio.sleep(gap)
+        await send(msgpack.packb(reply(i + 1)))
+    await reader
+    await send(msgpack.packb("end"))
+
+
+async def hello(send: Send, recv: Recv) -> None:
+    """The driver's side of the handshake before the window (auth and TLS are done by then)."""
+    await send(msgpack.packb("hello"))
+    assert msgpack.unpackb(await recv()) == "ready"
+
+
+async def take(send: Send, recv: Recv, count: int, gap: float) -> list[float]:
+    """The driver's side of the window: start the feed, decode and acknowledge every message until
+    "end"; returns each message's latency in seconds."""
+    await send(msgpack.packb(["go", count, gap]))
+    latencies = []
+    while (message := msgpack.unpackb(await recv())) != "end":
+        latencies.append(time.time() - stamp_of(message))
+        await send(msgpack.packb(message["items"][-1][0]))
+    return latencies
+
+
+class AllowOne:
+    """ZAP credentials provider: allows the one client public key (Z85) it is given."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        return key == self.key
+
+
+def tls_files(directory: str) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (P-256, one day) and its key, written as PEM files
+    in `directory`; returns (certificate path, key path)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hub-shard")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    Path(cert_path).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    Path(key_path).write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+async def over_tcp(shard: Any, messages: int, gap: float) -> list[float]:
+    """Have the actor push `messages` replies to a server in this process over plain TCP."""
+    received: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+
+    async def take_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        latencies = []
         for _ in range(messages):
             size = int.from_bytes(await reader.readexactly(4), "big")
-            pickle.loads(await reader.readexactly(size))
+            latencies.append(time.time() - stamp_of(pickle.loads(await reader.readexactly(size))))
         writer.close()
-        received.set_result(messages)
+        received.set_result(latencies)
 
-    server = await asyncio.start_server(take, "127.0.0.1", 0)
+    server = await asyncio.start_server(take_tcp, "127.0.0.1", 0)
     pushed = shard.push.remote(server.sockets[0].getsockname()[1], messages, gap)
-    await received
+    latencies = await received
     await pushed
     server.close()
+    return latencies
 
 
-async def measure(messages: int, gap: float) -> list[tuple[str, float, float, float]]:
+def make_shard() -> Any:
     import ray
 
     @ray.remote(num_cpus=0)
     class Shard:
+        def __init__(self) -> None:
+            self.closers: list[Callable[[], Awaitable[Any]]] = []
+
         async def pid(self) -> int:
             return os.getpid()
 
@@ -71,37 +206,249 @@ async def measure(messages: int, gap: float) -> list[tuple[str, float, float, fl
             await writer.drain()
             writer.close()
 
+        async def serve_zmq(self, curve: tuple[bytes, bytes, bytes] | None) -> int:
+            """Bind a ROUTER on 127.0.0.1 and serve one feed on it; `curve` is (server public key,
+            server secret key, the one client public key allowed), all Z85. Returns the port."""
+            import zmq
+            import zmq.asyncio
+            from zmq.auth.asyncio import AsyncioAuthenticator
+
+            ctx = zmq.asyncio.Context()
+            auth = None
+            if curve:
+                auth = AsyncioAuthenticator(ctx)
+                auth.start()
+                auth.configure_curve_callback("*", credentials_provider=AllowOne(curve[2]))
+            sock = ctx.socket(zmq.ROUTER)
+            sock.linger = 0
+            # Without it a ROUTER drops what it cannot queue (past the peer's high-water mark, 1,000
+            # messages by default, or to a peer not connected) without a word; with it, send waits.
+            sock.router_mandatory = True
+            if curve:
+                sock.curve_server = True
+                sock.curve_publickey, sock.curve_secretkey = curve[0], curve[1]
+            port = sock.bind_to_random_port("tcp://127.0.0.1")
+            peer: list[bytes] = []
+
+            async def recv() -> bytes:
+                identity, data = await sock.recv_multipart()
+                peer[:] = [identity]
+                return bytes(data)
+
+            async def send(data: bytes) -> None:
+                await sock.send_multipart([peer[0], data])
+
+            async def close() -> None:
+                sock.close()
+                if auth:
+                    auth.stop()
+                ctx.term()
+
+            self.serving = asyncio.ensure_future(feed(send, recv))
+            self.closers.append(close)
+            return int(port)
+
+        async def serve_ws(self, secret: str, tls: tuple[str, str] | None) -> int:
+            """Serve one feed with the websockets library on 127.0.0.1: the JWT in the opening
+            request's Authorization header is checked (HS256, `secret`) before the upgrade; `tls` is
+            (certificate path, key path). Returns the port."""
+            from http import HTTPStatus
+
+            import jwt
+            from websockets.asyncio.server import ServerConnection, serve
+            from websockets.http11 import Request, Response
+
+            def check(connection: ServerConnection, request: Request) -> Response | None:
+                token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+                try:
+                    jwt.decode(token, secret, algorithms=["HS256"], audience=AUDIENCE)
+                except jwt.InvalidTokenError:
+                    return connection.respond(HTTPStatus.UNAUTHORIZED, "A valid data-plane token is required.\n")
+                return None
+
+            async def handler(ws: ServerConnection) -> None:
+                async def recv() -> bytes:
+                    data = await ws.recv()
+                    assert isinstance(data, bytes), "binary frames only"
+                    return data
+
+                await feed(ws.send, recv)
+
+            context = None
+            if tls:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(*tls)
+            server = await serve(handler, "127.0.0.1", 0, process_request=check, compression=None, ssl=context)
+
+            async def close() -> None:
+                server.close()
+                await server.wait_closed()
+
+            self.closers.append(close)
+            return int(server.sockets[0].getsockname()[1])
+
+        async def close(self) -> None:
+            while self.closers:
+                await self.closers.pop()()
+
+    return Shard.remote()  # type: ignore[attr-defined]
+
+
+async def over_zmq(shard: Any, curve: bool, messages: int, gap: float) -> Callable[[], Awaitable[list[float]]]:
+    """Connect a DEALER to the actor's ROUTER (with CURVE: a fresh server and client keypair, the
+    actor told the server's and the allowed client key as the control plane would) and say hello;
+    returns the window to run."""
+    import zmq
+    import zmq.asyncio
+
+    ctx = zmq.asyncio.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    keys = None
+    if curve:
+        server_public, server_secret = zmq.curve_keypair()
+        client_public, client_secret = zmq.curve_keypair()
+        sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = client_public, client_secret, server_public
+        keys = (server_public, server_secret, client_public)
+    port = await shard.serve_zmq.remote(keys)
+    sock.connect(f"tcp://127.0.0.1:{port}")
+
+    async def recv() -> bytes:
+        return bytes(await sock.recv())
+
+    await hello(sock.send, recv)
+
+    async def window() -> list[float]:
+        try:
+            return await take(sock.send, recv, messages, gap)
+        finally:
+            sock.close()
+            ctx.term()
+            await shard.close.remote()
+
+    return window
+
+
+async def over_ws(shard: Any, tls: bool, messages: int, gap: float) -> Callable[[], Awaitable[list[float]]]:
+    """Connect to the actor's websockets server with a JWT (60 s) signed by a run-time secret (and
+    TLS, trusting the run-time certificate) and say hello; returns the window to run."""
+    import secrets
+
+    import jwt
+    from websockets.asyncio.client import connect
+
+    secret = secrets.token_urlsafe(32)
+    token = jwt.encode({"sub": "ingress-0", "aud": AUDIENCE, "exp": int(time.time()) + 60}, secret, "HS256")
+    directory = tempfile.mkdtemp()
+    files = tls_files(directory) if tls else None
+    port = await shard.serve_ws.remote(secret, files)
+    context = ssl.create_default_context(cafile=files[0]) if files else None
+    scheme = "wss" if tls else "ws"
+    ws = await connect(
+        f"{scheme}://127.0.0.1:{port}",
+        additional_headers={"Authorization": f"Bearer {token}"},
+        compression=None,
+        ssl=context,
+    )
+
+    async def recv() -> bytes:
+        data = await ws.recv()
+        assert isinstance(data, bytes), "binary frames only"
+        return data
+
+    await hello(ws.send, recv)
+
+    async def window() -> list[float]:
+        try:
+            return await take(ws.send, recv, messages, gap)
+        finally:
+            await ws.close()
+            await shard.close.remote()
+            for name in os.listdir(directory):
+                os.unlink(os.path.join(directory, name))
+            os.rmdir(directory)
+
+    return window
+
+
+async def run_row(name: str, shard: Any, shard_pid: int, messages: int, gap: float) -> tuple[float, ...]:
+    """One row: (seconds, caller CPU s, actor CPU s, latency p50 s, latency p99 s)."""
+    window = None
+    if name in (ZMQ, ZMQ_CURVE):
+        window = await over_zmq(shard, name == ZMQ_CURVE, messages, gap)
+    elif name in (WS, WS_TLS):
+        window = await over_ws(shard, name == WS_TLS, messages, gap)
+    me, sh, t0 = cpu_seconds(os.getpid()), cpu_seconds(shard_pid), time.time()
+    latencies = []
+    if window:
+        latencies = await window()
+    elif name == IDLE:
+        await asyncio.sleep(messages * gap)
+    elif name == CALL:
+        ack = 0
+        for _ in range(messages):
+            got = await shard.pull.remote(ack)
+            latencies.append(time.time() - stamp_of(got))
+            ack = got["items"][-1][0]
+            await asyncio.sleep(gap)
+    elif name == STREAM:
+        async for ref in shard.stream.options(num_returns="streaming").remote(messages, gap):
+            latencies.append(time.time() - stamp_of(await ref))
+    else:
+        latencies = await over_tcp(shard, messages, gap)
+    took, caller, actor = time.time() - t0, cpu_seconds(os.getpid()) - me, cpu_seconds(shard_pid) - sh
+    if name == IDLE:
+        return took, caller, actor, float("nan"), float("nan")
+    assert len(latencies) == messages, f"{name}: {len(latencies)} of {messages} messages"
+    cuts = statistics.quantiles(latencies, n=100)
+    return took, caller, actor, cuts[49], cuts[98]
+
+
+async def measure(
+    messages: int, gaps: list[float], runs: int, rows: tuple[str, ...] = ROWS
+) -> list[tuple[int, float, str, tuple[float, ...]]]:
+    """Every row at every gap, `runs` rounds (rows alternating within a round), on one local Ray
+    with one actor; returns (round, gap, row, run_row's figures) in order."""
+    import ray
+
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    shard = Shard.remote()  # type: ignore[attr-defined]
-    shard_pid = await shard.pid.remote()
-    rows = []
-    for name in ("actor call per message", "streaming generator item", "plain TCP, outside Ray"):
-        me, sh, t0 = cpu_seconds(os.getpid()), cpu_seconds(shard_pid), time.time()
-        if name.startswith("actor"):
-            ack = 0
-            for _ in range(messages):
-                ack = (await shard.pull.remote(ack))["items"][-1][0]
-                await asyncio.sleep(gap)
-        elif name.startswith("streaming"):
-            async for ref in shard.stream.options(num_returns="streaming").remote(messages, gap):
-                await ref
-        else:
-            await over_tcp(shard, messages, gap)
-        rows.append((name, time.time() - t0, cpu_seconds(os.getpid()) - me, cpu_seconds(shard_pid) - sh))
-    ray.shutdown()
-    return rows
+    try:
+        shard = make_shard()
+        shard_pid = await shard.pid.remote()
+        results = []
+        for round_ in range(1, runs + 1):
+            for gap in gaps:
+                for name in rows:
+                    results.append((round_, gap, name, await run_row(name, shard, shard_pid, messages, gap)))
+        return results
+    finally:
+        ray.shutdown()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1000)
-    parser.add_argument("--gap", type=float, default=0.005, help="seconds between messages (light load)")
+    parser.add_argument(
+        "--gap", type=float, nargs="+", default=[0.005], help="seconds between messages (0.005: light load)"
+    )
+    parser.add_argument("--runs", type=int, default=1, help="rounds of all rows, alternating")
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS), help="rows to run (all)")
     args = parser.parse_args()
-    print(f"| channel | seconds | caller CPU ms / message | shard CPU ms / message | {os.cpu_count()} cores |")
-    print("|---|---|---|---|---|")
-    for name, took, caller, shard in asyncio.run(measure(args.messages, args.gap)):
-        n = args.messages
-        print(f"| {name} | {took:.2f} | {1e3 * caller / n:.3f} | {1e3 * shard / n:.3f} | |")
+    n = args.messages
+    print(f"{n} messages a row, {os.cpu_count()} cores\n")
+    print(
+        "| run | gap ms | channel | seconds | caller CPU us/msg | actor CPU us/msg | total us/msg | x call "
+        "| latency p50 ms | p99 ms |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    results = asyncio.run(measure(n, args.gap, args.runs, tuple(args.rows)))
+    calls = {(r, g): 1e6 * (fig[1] + fig[2]) / n for r, g, name, fig in results if name == CALL}
+    calls = defaultdict(lambda: float("nan"), calls)
+    for round_, gap, name, (took, caller, actor, p50, p99) in results:
+        total = 1e6 * (caller + actor) / n
+        latency = "| - | - |" if name == IDLE else f"| {1e3 * p50:.2f} | {1e3 * p99:.2f} |"
+        cpu = f"{1e6 * caller / n:.0f} | {1e6 * actor / n:.0f} | {total:.0f} | {total / calls[round_, gap]:.2f}"
+        print(f"| {round_} | {1e3 * gap:g} | {LABELS[name]} | {took:.2f} | {cpu} {latency}")
 
 
 if __name__ == "__main__":
