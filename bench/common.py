@@ -55,16 +55,19 @@ def server_log() -> Any:
 
 
 @contextmanager
-def hub_server(address: str | None = None, **env: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+def hub_server(
+    address: str | None = None, *, command: Sequence[str] = ("-m", "hub.cli"), **env: str
+) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
     """`hub serve` (namespace NAMESPACE, its own data dir) with its own local Ray, or, given a Ray
     `address`, one more ingress process joined to that Ray's shards; yields (base URL, process).
     RAY_ADDRESS=local: without it Ray joins the cluster another process on this machine started last.
-    Run as `python -m hub.cli`, so a checkout on PYTHONPATH serves as well as an installed hub."""
+    Run as `python -m hub.cli` (or `python <command> serve ...`: a script that wraps the CLI, as
+    bench/latency_probe.py does), so a checkout on PYTHONPATH serves as well as an installed hub."""
     with tempfile.TemporaryDirectory() as data:
         port = free_port()
         join = ["--address", address] if address else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--data-dir", data, *join]
+            [sys.executable, *command, "serve", "--port", str(port), "--data-dir", data, *join]
             + ["--log-level", "warning"],
             env={**os.environ, "HUB_SECRET": SECRET, "HUB_NAMESPACE": NAMESPACE, "RAY_ADDRESS": address or "local"}
             | env,
@@ -285,3 +288,37 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+def self_signed_tls(directory: str | Path, common_name: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (P-256, valid from 5 minutes ago for one day, named
+    `common_name`) and its key, written as PEM files cert.pem and key.pem in `directory`; returns
+    (certificate path, key path). Needs `cryptography` (the test and bench extras)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = Path(directory) / "cert.pem", Path(directory) / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path

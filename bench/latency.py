@@ -119,6 +119,30 @@ def schedule(phases: list[tuple[int, int]], seconds: float, start: float) -> lis
     return plan
 
 
+def release_jobs(
+    http: httpx.Client, educators: list[str], kind: str, jobs: int, barrier: str, plan: Plan
+) -> tuple[list[dict[str, float]], float]:
+    """Submit `jobs` jobs of `kind` (params {index, barrier}) round robin over the `educators`' tokens,
+    wait until each job's task is ready (a `ready-*` file in the `barrier` folder), then hand them
+    all one timetable of `plan` (the `go` file). Returns (timetable, seconds the jobs took to start)."""
+    for j in range(jobs):
+        reply = http.post(
+            "/api/jobs",
+            headers={"Authorization": f"Bearer {educators[j % len(educators)]}"},
+            json={"kind": kind, "params": {"index": j, "barrier": barrier}},
+        )
+        assert reply.status_code == 202, reply.text
+    started = time.time()
+    while len(list(Path(barrier).glob("ready-*"))) < jobs:
+        assert time.time() - started < 240, "the jobs' tasks did not start"
+        time.sleep(0.1)
+    took = time.time() - started
+    timetable = schedule(plan.phases, plan.seconds, time.time() + 0.5)
+    (Path(barrier) / "go.tmp").write_text(json.dumps(timetable))
+    (Path(barrier) / "go.tmp").rename(Path(barrier) / "go")
+    return timetable, took
+
+
 def measure(base: str, hub_pid: int, plan: Plan) -> dict[str, Any]:
     from hub.auth import issue_token
 
@@ -133,21 +157,7 @@ def measure(base: str, hub_pid: int, plan: Plan) -> dict[str, Any]:
     )
     go.set()
     with tempfile.TemporaryDirectory() as barrier, httpx.Client(base_url=base, timeout=60) as http:
-        for j in range(jobs):
-            reply = http.post(
-                "/api/jobs",
-                headers={"Authorization": f"Bearer {educators[j % EDUCATORS]}"},
-                json={"kind": "bench_ticks", "params": {"index": j, "barrier": barrier}},
-            )
-            assert reply.status_code == 202, reply.text
-        started = time.time()
-        while len(list(Path(barrier).glob("ready-*"))) < jobs:
-            assert time.time() - started < 240, "the jobs' tasks did not start"
-            time.sleep(0.1)
-        took = time.time() - started
-        timetable = schedule(phases, seconds, time.time() + 0.5)
-        (Path(barrier) / "go.tmp").write_text(json.dumps(timetable))
-        (Path(barrier) / "go.tmp").rename(Path(barrier) / "go")
+        timetable, took = release_jobs(http, educators, "bench_ticks", jobs, barrier, plan)
         results = collect()
     steps = []
     for p, phase in enumerate(timetable):

@@ -29,8 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import latency  # noqa: E402
 from bench.clients import start_clients  # noqa: E402
 from bench.common import (  # noqa: E402
-    NAMESPACE,
     RESULTS,
     SECRET,
-    free_port,
+    hub_server,
+    percentiles_ms,
     register_kinds,
     report,
-    server_log,
-    wait_healthy,
 )
 
 SPLIT = re.compile(r"^p(\d+) @(\d+\.\d+) r(\d+\.\d+) s(\d+\.\d+) i(\d+\.\d+)")
@@ -112,31 +109,14 @@ class SplitTally(latency.LatencyTally):
         return len(done) >= self.jobs
 
 
-@contextmanager
-def probed_hub(**env: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+def probed_hub(**env: str) -> AbstractContextManager[tuple[str, subprocess.Popen[Any]]]:
     """bench.common.hub_server, the hub run under bench/latency_probe.py (its ingress stamps ` i<t>`)."""
-    with tempfile.TemporaryDirectory() as data:
-        port = free_port()
-        probe = str(Path(__file__).resolve().parent / "latency_probe.py")
-        proc = subprocess.Popen(
-            [sys.executable, probe, "serve", "--port", str(port), "--data-dir", data, "--log-level", "warning"],
-            env={**os.environ, "HUB_SECRET": SECRET, "HUB_NAMESPACE": NAMESPACE, "RAY_ADDRESS": "local"} | env,
-            stdout=server_log(),
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_healthy(base, proc)
-            yield base, proc
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+    return hub_server(command=[str(Path(__file__).resolve().parent / "latency_probe.py")], **env)
 
 
 def pct(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) of `values` in ms (nearest rank)."""
-    s = sorted(values)
-    return 1000 * s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+    """The q-quantile (0..1) of `values` in ms (nearest rank; NaN when empty): bench.common.percentiles_ms."""
+    return percentiles_ms(values, (q,))[f"p{round(100 * q)}"]
 
 
 def measure(base: str, hub_pid: int, plan: latency.Plan) -> dict[str, Any]:
@@ -152,20 +132,7 @@ def measure(base: str, hub_pid: int, plan: latency.Plan) -> dict[str, Any]:
     )
     go.set()
     with tempfile.TemporaryDirectory() as barrier, httpx.Client(base_url=base, timeout=60) as http:
-        for j in range(jobs):
-            reply = http.post(
-                "/api/jobs",
-                headers={"Authorization": f"Bearer {educators[j % E]}"},
-                json={"kind": "bench_split", "params": {"index": j, "barrier": barrier}},
-            )
-            assert reply.status_code == 202, reply.text
-        started = time.time()
-        while len(list(Path(barrier).glob("ready-*"))) < jobs:
-            assert time.time() - started < 240, "the jobs' tasks did not start"
-            time.sleep(0.1)
-        timetable = latency.schedule(plan.phases, plan.seconds, time.time() + 0.5)
-        (Path(barrier) / "go.tmp").write_text(json.dumps(timetable))
-        (Path(barrier) / "go.tmp").rename(Path(barrier) / "go")
+        timetable, _ = latency.release_jobs(http, educators, "bench_split", jobs, barrier, plan)
         results = collect()
         deadline = time.time() + 30
         while len(list(Path(barrier).glob("calls-*"))) < jobs and time.time() < deadline:
