@@ -47,7 +47,7 @@ from typing import Any
 import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import cpu_seconds  # noqa: E402
+from bench.common import cpu_seconds, self_signed_tls  # noqa: E402
 
 IDLE, CALL, STREAM, TCP, ZMQ, ZMQ_CURVE, WS, WS_TLS = "idle call stream tcp zmq zmq-curve ws ws-tls".split()
 ROWS = (IDLE, CALL, STREAM, TCP, ZMQ, ZMQ_CURVE, WS, WS_TLS)
@@ -122,39 +122,6 @@ class AllowOne:
 
     def callback(self, domain: str, key: bytes) -> bool:
         return key == self.key
-
-
-def tls_files(directory: str) -> tuple[str, str]:
-    """A self-signed certificate for 127.0.0.1 (P-256, one day) and its key, written as PEM files
-    in `directory`; returns (certificate path, key path)."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hub-shard")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-    Path(cert_path).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    Path(key_path).write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
 
 
 async def over_tcp(shard: Any, messages: int, gap: float) -> list[float]:
@@ -340,7 +307,10 @@ async def over_ws(shard: Any, tls: bool, messages: int, gap: float) -> Callable[
     secret = secrets.token_urlsafe(32)
     token = jwt.encode({"sub": "ingress-0", "aud": AUDIENCE, "exp": int(time.time()) + 60}, secret, "HS256")
     directory = tempfile.mkdtemp()
-    files = tls_files(directory) if tls else None
+    files: tuple[str, str] | None = None
+    if tls:
+        cert, key = self_signed_tls(directory, common_name="hub-shard")
+        files = (str(cert), str(key))
     port = await shard.serve_ws.remote(secret, files)
     context = ssl.create_default_context(cafile=files[0]) if files else None
     scheme = "wss" if tls else "ws"
