@@ -310,8 +310,9 @@ class JobDesk:
             message=ids.pop("message", "Waiting to start"),
             **ids,
         )
-        await self.cluster.store.save(state.wire())  # first: a record the store refused is never announced
-        await self.cluster.shard_for(educator_id).publish([state.wire()])
+        wire = state.wire()
+        await self.cluster.store.save(wire)  # first: a record the store refused is never announced
+        await self.cluster.shard_for(educator_id).publish([wire])
         return state
 
     async def resend(self, job_id: str) -> int:
