@@ -24,10 +24,6 @@ RESULTS = ROOT / "bench" / "results"
 SECRET = "bench-secret-" + "x" * 32
 NAMESPACE = "hub-bench"
 
-# Ray enables token authentication on the local cluster `hub serve` starts; a driver joining it by
-# address (joined_ray) uses the same token only when this is set before Ray is imported.
-os.environ.setdefault("RAY_AUTH_MODE", "token")
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -126,10 +122,15 @@ def joined_ray(hub_pid: int) -> Iterator[None]:
     """This process as a driver on the hub's Ray, left before the hub stops (already joined: stays)."""
     import ray
 
+    from hub.raycluster import join
+
     if ray.is_initialized():
         yield
         return
-    ray.init(address=ray_address(hub_pid), namespace=NAMESPACE, configure_logging=False, log_to_driver=False)
+    # The hub's own join: Ray token mode for an explicit address (Ray enables token authentication on
+    # the local cluster `hub serve` starts, and a driver given its address sends the token only in
+    # token mode), set for this process when it joins, not when this module is imported.
+    join(ray_address(hub_pid), NAMESPACE, configure_logging=False, log_to_driver=False)
     try:
         yield
     finally:
