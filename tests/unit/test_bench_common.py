@@ -6,21 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 Call = tuple[int, float, float]  # (i, stamp, when it was called)
 
 
 @pytest.fixture
-def common(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """bench.common, imported with its RAY_AUTH_MODE default confined to this test: the session's
-    own Ray must not see the benchmarks' setting."""
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+def common() -> Any:
+    """bench.common (importing it changes nothing in the process: test_importing_it_leaves_the_environment_alone)."""
     return importlib.import_module("bench.common")
+
+
+def test_importing_it_leaves_the_environment_alone() -> None:
+    # It once set RAY_AUTH_MODE=token at import: a test module importing it after Ray had read its
+    # config made the session's local Ray start in token mode with no token (a fresh HOME).
+    script = "import os; before = dict(os.environ); import bench.common; assert dict(os.environ) == before"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=120)
 
 
 def run_offer(
