@@ -396,7 +396,13 @@ class ShardClient(_Client):
 
 
 class Cluster:
-    """The hub's view of its Ray cluster: the shard clients and job spawning."""
+    """The hub's view of its Ray cluster: the shard clients and job spawning.
+
+    `monitor`: what each job's monitor gets (Settings.monitor_config(); its data-plane settings
+    among them). `dataplane`: how this process's own shard clients reach the shards; None: by Ray
+    calls only. An ingress passes its settings (its relay is the hot path); a back end in a
+    notebook or script passes None: it runs its coroutines on event loops that live a cell or an
+    `asyncio.run` long, which a socket would outlive, and it calls a shard now and then."""
 
     def __init__(
         self,
@@ -404,12 +410,13 @@ class Cluster:
         namespace: str,
         monitor: MonitorConfig = MonitorConfig(),  # noqa: B008 (frozen: one shared default is safe)
         job_max_restarts: int = 1,
+        dataplane: DataPlaneConfig | None = None,
     ) -> None:
         self.namespace = namespace
         self.monitor = monitor  # each job's monitor gets it (Settings.monitor_config())
         self.job_max_restarts = job_max_restarts
         self.shards: list[ShardHandle] = [
-            ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k, monitor) for k in range(shards)
+            ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k, dataplane) for k in range(shards)
         ]
         self.store: StoreHandle = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
 
@@ -439,6 +446,11 @@ class Cluster:
             **({"resources": wanted} if wanted else {}),
         ).remote(state, params, shard, self.namespace, self.monitor)
         actor.run_and_exit.remote()
+
+    async def close(self) -> None:
+        """Close this process's data-plane connections to the shards (an ingress that is stopping, after
+        Relay.stop); calls still in flight fail as after a broken socket."""
+        await asyncio.gather(*(s.plane.close() for s in self.shards if isinstance(s, ShardClient) and s.plane))
 
     def cancel_job(self, job_id: str, *, started: bool = True) -> bool:
         """Ask the job's monitor to cancel it; False when there is no monitor to ask (the caller

@@ -108,7 +108,8 @@ def build(settings: Settings, *, create_secret: bool = True, lock: DataDirLock |
     start_actors(
         settings.shards, settings.namespace, settings.shard_config(), str(settings.db_path), settings.store_busy_timeout
     )
-    cluster = Cluster(settings.shards, settings.namespace, settings.monitor_config(), settings.job_max_restarts)
+    monitor = settings.monitor_config()
+    cluster = Cluster(settings.shards, settings.namespace, monitor, settings.job_max_restarts, dataplane=monitor)
     return create_app(settings, secret, cluster), secret
 
 

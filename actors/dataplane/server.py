@@ -38,6 +38,11 @@ class DataPlaneServer:
     operators: `connections` open now, `dropped` malformed frames, `refused` upgrades without a
     valid token."""
 
+    # Requests of one connection running at once; past it the server reads no more frames from that
+    # connection until one answers (TCP then pushes back on the caller). The hub's callers keep a
+    # few in flight (an ingress: one pull, a batch of hellos and of unwatches; a monitor: one publish).
+    max_in_flight = 256
+
     def __init__(self, target: Any, config: DataPlaneConfig, name: str) -> None:
         self.target = target
         self.config = config
@@ -114,6 +119,8 @@ class DataPlaneServer:
                 task = asyncio.get_running_loop().create_task(self._answer(ws, call_id, method, args))
                 running.add(task)
                 task.add_done_callback(running.discard)
+                if len(running) >= self.max_in_flight:  # backpressure: read on once some have answered
+                    await asyncio.wait(set(running), return_when=asyncio.FIRST_COMPLETED)
         except ConnectionClosed as exc:
             if 1009 in (exc.rcvd and exc.rcvd.code, exc.sent and exc.sent.code):
                 peer = ws.remote_address

@@ -85,6 +85,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
             trimmer.cancel()
         relay.close_all(ShuttingDown(SHUTTING_DOWN))
         await relay.stop()
+        await cluster.close()
 
     app = create_documented_app(title="hub", version=__version__, lifespan=lifespan)  # /docs with no CDN
     app.state.relay = relay

@@ -67,6 +67,10 @@ class ClusterLike(Protocol):
         `started`) the queued one was killed instead, and the caller must end the record. Blocking."""
         ...
 
+    async def close(self) -> None:
+        """Close this process's connections to the shards (the ingress is stopping, its relay stopped)."""
+        ...
+
 
 class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -217,6 +217,9 @@ class FakeCluster:
         run = self.runs[job_id] = asyncio.get_running_loop().create_task(monitor.run())
         run.add_done_callback(lambda _: self.monitors.pop(job_id, None))  # the actor exits at the end
 
+    async def close(self) -> None:
+        """Nothing to close: the shards are in this process (Cluster.close closes data-plane sockets)."""
+
     def cancel_job(self, job_id: str, *, started: bool = True) -> bool:
         monitor = self.monitors.get(job_id)
         if monitor is None:

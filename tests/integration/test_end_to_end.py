@@ -61,7 +61,7 @@ def test_quiz_job_streams_queued_processing_completed(hub: LocalHub, educator: A
         job_id = await asyncio.to_thread(educator.submit_quiz, n=6)
         envelopes, _ = await messages_until(ws, terminal(job_id))
         await ws.close()
-        return [e for e in envelopes if e["data"]["jobId"] == job_id]
+        return [e for e in envelopes if e["data"].get("jobId") == job_id]
 
     msgs = asyncio.run(go())
     statuses = [m["data"]["status"] for m in msgs]

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from actors.dataplane.client import DataPlaneClient
+from hub.core.config import DataPlaneConfig
 from hub.core.records import ShardStats
-from hub.metrics import IngressMetrics, shard_families
+from hub.metrics import IngressMetrics, dataplane_families, shard_families
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
@@ -38,7 +40,32 @@ def scrape(metrics: IngressMetrics) -> str:
         ),
         None,  # a shard that did not answer
     ]
-    return metrics.render(shard_families(stats, "me"))
+    return metrics.render(shard_families(stats, "me") + dataplane_families([_Shard(_plane()), _Shard(None)]))
+
+
+class _Shard:
+    """A shard handle as dataplane_families reads it: its `plane` (None: the data plane is off)."""
+
+    def __init__(self, plane: DataPlaneClient | None) -> None:
+        self.plane = plane
+
+
+def _plane(fallback_since: float | None = None, calls: int = 0, connects: int = 1) -> DataPlaneClient:
+    async def nowhere() -> None:
+        return None
+
+    plane = DataPlaneClient(nowhere, DataPlaneConfig(), "127.0.0.1", "shard 0")
+    plane.fallback_since, plane.fallback_calls, plane.connects = fallback_since, calls, connects
+    return plane
+
+
+def test_dataplane_families_say_which_shards_are_reached_by_ray_calls() -> None:
+    shards = [_Shard(_plane(connects=3)), _Shard(_plane(fallback_since=1.0, calls=7, connects=0)), _Shard(None)]
+    got = samples(IngressMetrics().render(dataplane_families(shards)))
+    assert got['hub_dataplane_fallback{shard="0"}'] == 0 and got['hub_dataplane_fallback{shard="1"}'] == 1
+    assert got['hub_dataplane_fallback_calls_total{shard="1"}'] == 7
+    assert got['hub_dataplane_connects_total{shard="0"}'] == 3
+    assert not any('shard="2"' in name for name in got)  # no data plane there: no samples
 
 
 def test_every_documented_metric_is_exposed_and_parses() -> None:
