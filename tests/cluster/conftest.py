@@ -54,6 +54,9 @@ class Ingress:
             "HUB_POLL_TIMEOUT": str(POLL_TIMEOUT),
             "HUB_INGRESS_LEASE": str(INGRESS_LEASE),
             "HUB_HELLO_TIMEOUT": str(scaled(5)),
+            # Every data-plane socket over TLS: the three nodes share this machine's address, where
+            # "auto" would take the shards' plain loopback ports, as on one real node.
+            "HUB_DATAPLANE_TLS": "always",
         }
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
@@ -120,6 +123,11 @@ class HubCluster:
 
     def start_ingress(self, name: str) -> Ingress:
         return Ingress(name, self.cluster.address, self.tmp / name)
+
+    def dataplane_counters(self) -> list[dict[str, int]]:
+        """Each shard's data-plane server counters: connections open, frames dropped, upgrades refused."""
+        shards = [ray.get_actor(shard_name(k), namespace=NAMESPACE) for k in range(SHARDS)]
+        return list(ray.get([s.dataplane_counters.remote() for s in shards], timeout=scaled(30)))
 
     def shard_stats(self) -> list[dict[str, Any]]:
         """Each shard's stats(), with the node it runs on."""

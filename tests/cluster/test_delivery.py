@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.cluster.conftest import HubCluster, api, submit
@@ -73,6 +74,15 @@ def test_connections_on_two_ingresses_get_every_message_in_the_same_order(
         assert statuses[0] == "queued" and statuses[-1] == "completed", statuses
         assert "processing" in statuses
     assert sum(e["type"] == "notification" for e in got_a) == 1
+    # All of it went over the shards' data-plane sockets (TLS here: HUB_DATAPLANE_TLS=always), none by
+    # Ray calls for want of a socket, and no shard refused a connection or dropped a frame.
+    for ingress in (a, b):
+        metrics = httpx.get(ingress.url + "/metrics", timeout=10).text
+        for k in range(len(hub_cluster.dataplane_counters())):
+            assert f'hub_dataplane_fallback{{shard="{k}"}} 0.0' in metrics
+            assert f'hub_dataplane_fallback_calls_total{{shard="{k}"}} 0.0' in metrics
+    for counters in hub_cluster.dataplane_counters():
+        assert counters["connections"] >= 2 and counters["refused"] == 0 and counters["dropped"] == 0, counters
 
 
 def test_job_monitors_spread_over_the_nodes(hub_cluster: HubCluster, where_registered: str) -> None:

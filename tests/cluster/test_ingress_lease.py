@@ -43,9 +43,15 @@ def test_a_killed_ingress_is_dropped_after_its_lease_and_a_stopped_one_at_once(h
         took = wait_feeds(hub_cluster, stopped.ingress_id, present=False, timeout=INGRESS_LEASE)
         assert took < INGRESS_LEASE / 2, f"a stopped ingress detached only after {took:.1f}s"
 
+        before = [c["connections"] for c in hub_cluster.dataplane_counters()]
         killed.stop(signal.SIGKILL)
         gone_at = time.monotonic()
         assert all(killed.ingress_id in f for f in feeds(hub_cluster))  # no goodbye: still held
+        # Its data-plane sockets closed with its process: every shard saw one connection fewer at once.
+        deadline = time.monotonic() + scaled(10)
+        while any(c["connections"] >= b for c, b in zip(hub_cluster.dataplane_counters(), before, strict=True)):
+            assert time.monotonic() < deadline, f"the killed ingress's sockets stayed open: {before}"
+            time.sleep(0.1)
         wait_feeds(hub_cluster, killed.ingress_id, present=False, timeout=INGRESS_LEASE + 2 * POLL_TIMEOUT + 10)
         took = time.monotonic() - gone_at
         # Its last pull may have ended up to one poll before it died; the lease counts from there.
