@@ -398,3 +398,41 @@ def msgpack_values() -> st.SearchStrategy[Any]:
 )
 def test_fuzz_any_messagepack_value(value: Any) -> None:
     check_any(msgpack.packb(value, use_bin_type=True))
+
+
+# -- what a frame may cost the reader ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"\x93\x01\xa4ping" + b"\xdd\x00\xff\xff\xff",  # [1, "ping", <array of 16M elements: 5 bytes>]
+        b"\x93\x01\xa4ping" + b"\xdd\x00\xff\xff\xff" * 40,  # 40 such arrays, nested
+        b"\x93\x01\xa4ping" + b"\xdf\x00\x7f\xff\xff" * 40,  # maps of 8M entries, nested
+    ],
+    ids=["one array header", "nested array headers", "nested map headers"],
+)
+def test_a_frame_cannot_make_the_reader_allocate_more_than_it_holds(frame: bytes) -> None:
+    """A container's header claims its length before its elements come; msgpack makes room for the
+    claim at once, so with only the configured max_len (16 MiB by default) as the bound, a 5 KB frame
+    of 1000 nested headers made the reader allocate 80 MB and held the shard's loop 0.08-0.5 s. The
+    frame's own length bounds any honest claim (each element takes at least a byte)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(wire.BadFrame):
+            wire.read_request(frame, 16 * 1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024 + 100 * len(frame), f"{peak} bytes allocated for a {len(frame)}-byte frame"
+
+
+def test_the_largest_honest_containers_still_read() -> None:
+    """The bound by the frame's length refuses nothing a frame can hold: an array of one-byte
+    elements, a map of one-byte keys and values, a string that fills the frame."""
+    for value in ([0] * 70_000, {str(k % 10): 0 for k in range(10)}, "x" * 70_000, [None] * 15, b"y" * 300):
+        frame = wire.request(1, "detach", [value])
+        assert wire.read_request(frame, MAX)[2] == [value]
+    assert wire.read_request(wire.request(1, "ping", []), 64) == (1, "ping", [])
