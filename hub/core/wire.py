@@ -211,6 +211,7 @@ def hello_requests_in(value: Any) -> list[tuple[str, StreamPosition | None]]:
             and len(position) == 2
             and isinstance(position[0], str)
             and isinstance(position[1], int)
+            and not isinstance(position[1], bool)
         ):
             out.append((item[0], StreamPosition(position[0], position[1])))
         else:

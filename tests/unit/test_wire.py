@@ -237,6 +237,7 @@ WRONG_ARGS: dict[str, list[list[Any]]] = {
         ["ing", [["alice", [3, 1]]]],
         ["ing", [["alice", ["ep", "1"]]]],
         ["ing", [["alice", ["ep", 1.5]]]],
+        ["ing", [["alice", ["ep", True]]]],  # a bool is not a seq (msgpack keeps them apart)
         ["ing", [["alice", {"epoch": "ep", "seq": 1}]]],
     ],
     "unwatch_many": [
