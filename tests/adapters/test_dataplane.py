@@ -608,6 +608,39 @@ def test_a_call_that_raises_in_the_shard_is_answered_with_a_sentence(plane_log: 
     run(go())
 
 
+def test_a_numbered_request_with_wrong_arguments_is_answered_with_a_failure(
+    plane_log: pytest.LogCaptureFixture,
+) -> None:
+    """Dropped without an answer, such a request left its caller waiting for ever (DataPlaneClient
+    has no time limit of its own on a call: a pull may wait long): it is told instead."""
+
+    async def go() -> None:
+        async with served() as server:
+            shard = server.target
+            await shard.attach("ing", ["alice"])
+            before = shard_state(shard)
+            client = plane_client(Discover(server))
+            for method, args in (
+                ("pull", ["ing", "0", None, None]),
+                ("attach", ["ing", "alice"]),
+                ("publish_message", [["alice"], "notification", "not a dict"]),
+                ("hello_many", ["ing", [["alice", ["ep", "1"]]]]),
+                ("detach", [3]),
+            ):
+                with pytest.raises(Failed, match="the registry shard refused the request"):
+                    await asyncio.wait_for(client.call(method, args), WAIT)
+            assert await client.call("ping", []) == shard.epoch and client.connects == 1
+            assert server.dropped == 5 and shard_state(shard) == before
+            assert len(logged(plane_log, "dropped a data-plane frame", logging.WARNING)) == 5
+            ws = await raw_ws(server)
+            call_id, ok, reason = await answer(ws, 41, "unwatch_many", ["ing", "alice"])
+            assert (call_id, ok) == (41, False) and "unwatch_many: arguments of the wrong types" in reason
+            await ws.close()
+            await client.close()
+
+    run(go())
+
+
 def test_an_oversized_frame_closes_that_connection_only(plane_log: pytest.LogCaptureFixture) -> None:
     async def go() -> None:
         config = DataPlaneConfig(dataplane_max_frame=4096)
