@@ -90,7 +90,8 @@ class DataPlaneServer:
 
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         assert self.keys is not None
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        given = request.headers.get_all("Authorization")  # two of them: refused (Headers.get would raise)
+        token = given[0].removeprefix("Bearer ").strip() if len(given) == 1 else ""
         if self.keys.accepts(token):
             return None
         self.refused += 1

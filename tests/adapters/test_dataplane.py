@@ -393,6 +393,21 @@ def test_an_upgrade_without_valid_credentials_is_refused_and_learns_nothing(
     run(go())
 
 
+def test_an_upgrade_with_two_authorization_headers_is_refused(plane_log: pytest.LogCaptureFixture) -> None:
+    """Which of two tokens counts is not for the peer to choose: refused as any other bad credential
+    (it was a 500 with websockets' own body and a traceback in the log: Headers.get raised)."""
+
+    async def go() -> None:
+        async with served() as server:
+            good = f"Authorization: Bearer {server.endpoint().token}"
+            for headers in ([good, "Authorization: Bearer junk"], ["Authorization: Bearer junk", good], [good, good]):
+                refused_exactly(await raw_upgrade(server.ports[1], headers))
+            assert server.refused == 3 and server.connections == 0
+            assert len(logged(plane_log, "refused: no valid token", logging.WARNING)) == 3
+
+    run(go())
+
+
 def test_a_client_with_a_refused_token_falls_back_to_ray() -> None:
     async def go() -> None:
         async with served() as server, served() as other:
