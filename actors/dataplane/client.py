@@ -151,7 +151,8 @@ class DataPlaneClient:
 
     async def _open(self, endpoint: DataPlaneEndpoint) -> ClientConnection:
         local = self.config.dataplane_tls == "auto" and endpoint.host == self.local_host
-        uri = f"ws://127.0.0.1:{endpoint.loopback_port}" if local else f"wss://{endpoint.host}:{endpoint.port}"
+        host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host  # an IPv6 node address
+        uri = f"ws://127.0.0.1:{endpoint.loopback_port}" if local else f"wss://{host}:{endpoint.port}"
         return await connect(
             uri,
             additional_headers={"Authorization": f"Bearer {endpoint.token}"},

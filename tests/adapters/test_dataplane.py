@@ -243,6 +243,26 @@ def test_calls_over_tls() -> None:
     run(go())
 
 
+def test_calls_over_tls_to_an_ipv6_node_address() -> None:
+    """A node whose address is IPv6 (ray.util.get_node_ip_address on an IPv6 network): the URI needs
+    the address in brackets (unbracketed, websockets raised InvalidURI out of the call: neither the
+    socket nor the Ray fallback)."""
+
+    async def go() -> None:
+        async with served(TLS_ALWAYS, host="::1") as server:
+            client = plane_client(Discover(server), TLS_ALWAYS, local_host="::1")
+            assert await client.call("ping", []) == server.target.epoch
+            assert uses_tls(client) and remote_port(client) == server.ports[0]
+            await client.close()
+        async with served(CONFIG, host="::1") as server:  # "auto", same node: the loopback port
+            client = plane_client(Discover(server), CONFIG, local_host="::1")
+            assert await client.call("ping", []) == server.target.epoch
+            assert not uses_tls(client) and remote_port(client) == server.ports[1]
+            await client.close()
+
+    run(go())
+
+
 def test_a_waiting_pull_is_woken_by_a_publish_on_the_same_connection() -> None:
     async def go() -> None:
         async with served() as server:
