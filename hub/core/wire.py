@@ -237,7 +237,9 @@ def _strs(v: Any) -> bool:
 
 
 def _number_or_none(v: Any) -> bool:
-    return v is None or (isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 3600)
+    # A pull's timeout: None, or any finite number of seconds >= 0 (the relay passes
+    # Settings.poll_timeout, which has no upper bound; a bound here made every pull fail past it).
+    return v is None or (isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < float("inf"))
 
 
 # Each method's arguments, checked before the shard sees them (the shard checks the values inside:

@@ -320,7 +320,12 @@ def test_right_arguments_pass(method: str) -> None:
 
 
 def test_pull_timeouts_the_shard_takes() -> None:
-    for timeout in (None, 0, 0.001, 15, 3600):
+    """Any poll_timeout the settings allow goes over the wire (ShardConfig.poll_timeout has no upper
+    bound; the relay passes it to every pull): a bound of 3600 s made every pull fail past it."""
+    from hub.core.config import ShardConfig
+
+    long_poll = ShardConfig(poll_timeout=7200, ingress_lease=14400).poll_timeout
+    for timeout in (None, 0, 0.001, 15, 3600, long_poll, 10**9, 2**64):
         assert wire.checked_args("pull", ["ing", 0, timeout, None])[2] == timeout
 
 
