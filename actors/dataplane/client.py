@@ -5,7 +5,8 @@ at once (each request numbered; replies matched by number, in whatever order the
 What a caller (actors.handles.ShardClient) is told, by exception:
 - `NoSocket`: no connection could be made (the port is blocked, the upgrade refused, the shard
   serves none): make this call over Ray; the socket is tried again after DataPlaneConfig.dataplane_retry.
-- `NotCarried`: this call's arguments have no MessagePack form: make it over Ray.
+- `NotCarried`: this call's arguments have no MessagePack form, or one the shard would refuse (a
+  frame past DataPlaneConfig.dataplane_max_frame, a dict key that is not a string): make it over Ray.
 - `Broken`: the connection closed with the call in flight; whether the shard did it is unknown
   (the caller retries, as after a failed Ray call: at least once). The next call reconnects,
   asking Ray again, so a shard restarted at another address is found.
@@ -36,7 +37,7 @@ class NoSocket(Exception):
 
 
 class NotCarried(Exception):
-    """The call's arguments have no MessagePack form: use Ray for this call."""
+    """The call's arguments have no MessagePack form, or one the shard would refuse: use Ray for this call."""
 
 
 class Broken(Exception):
@@ -92,7 +93,8 @@ class DataPlaneClient:
         try:
             call_id = next(self._ids)
             frame = wire.request(call_id, method, args)
-        except (TypeError, ValueError, OverflowError) as exc:
+            wire.check_carried(method, frame, self.config.dataplane_max_frame)  # what the shard would refuse
+        except (TypeError, ValueError, OverflowError) as exc:  # BadFrame is a ValueError
             log.debug("%s: %s not carried by the data plane: %s", self.name, method, exc)
             raise NotCarried(str(exc)) from None
         ws = await self._connection()

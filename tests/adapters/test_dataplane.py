@@ -34,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidMessage, InvalidStatus
 
 from actors.dataplane import keys as keys_module
-from actors.dataplane.client import Broken, DataPlaneClient, Failed, NoSocket
+from actors.dataplane.client import Broken, DataPlaneClient, Failed, NoSocket, NotCarried
 from actors.dataplane.keys import ServerKeys, client_context
 from actors.dataplane.server import REFUSED, DataPlaneServer
 from actors.registry import RegistryShard
@@ -703,6 +703,34 @@ def test_an_oversized_frame_closes_that_connection_only(plane_log: pytest.LogCap
     run(go())
 
 
+def test_what_a_shard_would_refuse_is_not_sent(plane_log: pytest.LogCaptureFixture) -> None:
+    """A dict key that is not a string (Ray carried it; the shard drops such a frame, so the call
+    waited for ever) and a frame past the limit (the shard closed the connection, so the call broke
+    each time it was tried): NotCarried, for the caller to make the call over Ray; the connection
+    stays."""
+
+    async def go() -> None:
+        config = DataPlaneConfig(dataplane_max_frame=4096)
+        async with served(config) as server:
+            client = plane_client(Discover(server), config)
+            assert await client.call("ping", []) == server.target.epoch
+            for method, args in (
+                ("publish_message", [["alice"], "notification", {1: "one"}]),
+                ("publish", [[{**job("j1", "queued"), "extra": {"scores": {1: 0.5}}}]]),
+                ("attach", ["ing", ["y" * 5000]]),
+                ("publish_message", [["alice"] * 1000, "notification", {}]),
+            ):
+                with pytest.raises(NotCarried):
+                    await asyncio.wait_for(client.call(method, args), WAIT)
+            assert await client.call("ping", []) == server.target.epoch
+            assert client.connects == 1 and server.dropped == 0 and not client.in_fallback
+            assert server.target.published == 0
+            assert not logged(plane_log, "frame over the limit")
+            await client.close()
+
+    run(go())
+
+
 # -- faults (issue 15, item 6) -----------------------------------------------------------------
 
 
@@ -944,6 +972,9 @@ def test_shard_client_takes_the_socket_then_ray_then_reports_failures() -> None:
             # a call the socket cannot carry goes over Ray
             assert await client.publish_message(["alice"], "notification", {"when": 1j}) == 1
             assert handle.calls == ["endpoint", "publish_message"]
+            # ... and so does one the shard would refuse off its socket (a key that is not a string)
+            assert await client.publish_message(["alice"], "notification", {"scores": {1: 0.5}}) == 1
+            assert handle.calls == ["endpoint", "publish_message", "publish_message"]
             # the shard answered a failure: UpstreamError, not retried over Ray
             with pytest.raises(UpstreamError):
                 await client.publish([{"jobId": "j1", "status": "exploded"}])

@@ -442,3 +442,41 @@ def test_the_largest_honest_containers_still_read() -> None:
         frame = wire.request(1, "detach", [value])
         assert wire.read_request(frame, MAX)[2] == [value]
     assert wire.read_request(wire.request(1, "ping", []), 64) == (1, "ping", [])
+
+
+# -- what a caller sends over Ray instead --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data", [{1: "x"}, {"a": {None: 1}}, {"a": [{2.5: 1}]}, {"a": {True: 1}}, {"a": {2**70: 1}}], ids=repr
+)
+def test_a_message_with_a_key_that_is_not_a_string_is_not_carried(data: dict[Any, Any]) -> None:
+    """Ray carried such dicts (the shard makes them strict JSON); a shard drops them off its socket
+    (strict_map_key), which left the caller waiting for ever: the caller makes such calls over Ray."""
+    for method, args in (
+        ("publish_message", [["alice"], "notification", data]),
+        ("publish", [[{"jobId": "j", "extra": data}]]),
+    ):
+        frame = wire.request(1, method, args)
+        with pytest.raises(wire.BadFrame):
+            wire.read_request(frame, MAX)  # what the shard does with it
+        with pytest.raises(wire.BadFrame):
+            wire.check_carried(method, frame, MAX)
+
+
+def test_a_request_past_the_frame_limit_is_not_carried() -> None:
+    """The shard would close the connection (1009) and the call fail each time it is tried."""
+    frame = wire.request(1, "publish_message", [["e" * 40] * 100, "notification", {}])
+    wire.check_carried("publish_message", frame, len(frame))
+    with pytest.raises(wire.BadFrame, match="over the data plane's"):
+        wire.check_carried("publish_message", frame, len(frame) - 1)
+    attach = wire.request(1, "attach", ["ing", ["e" * 40] * 100])
+    with pytest.raises(wire.BadFrame):
+        wire.check_carried("attach", attach, 1024)
+
+
+@pytest.mark.parametrize("method", list(RIGHT_ARGS))
+def test_what_the_hub_sends_is_carried(method: str) -> None:
+    wire.check_carried(method, wire.request(1, method, RIGHT_ARGS[method]), MAX)
+    big = {"n": 2**80, "nested": {"list": [1.5, None, "x", {"k": b"bytes"}]}}
+    wire.check_carried("publish_message", wire.request(1, "publish_message", [["a"], "t", big]), MAX)
