@@ -19,9 +19,10 @@ from actors.handles import ShardClient
 from actors.names import shard_name
 from hub.core.config import DataPlaneConfig
 from hub.core.records import DataPlaneEndpoint
+from hub.core.sharding import shard_of
 from hub.server import LocalHub
 from tests.conftest import free_port, scaled
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, messages_until, open_ws, terminal
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +95,44 @@ def test_a_shard_client_with_a_blocked_socket_falls_back_to_ray_calls(
 
     caplog.set_level(logging.WARNING, logger="hub.dataplane")
     asyncio.run(asyncio.wait_for(go(), scaled(60)))
+
+
+def test_a_restarted_shard_is_found_at_its_new_socket_and_delivery_goes_on(hub: LocalHub, educator: Api) -> None:
+    """The shard actor killed (Ray restarts it: a new process, a new socket, new keys): the relay's
+    connection breaks, it asks Ray again, reconnects to the new socket (no fallback to Ray calls),
+    and a job's updates reach the educator's connection over it."""
+    index = shard_of(educator.educator_id, hub.settings.shards)
+    actor = shard_actor(hub, index)
+    old = ray.get(actor.endpoint.remote())
+    assert old is not None
+    old_epoch = ray.get(actor.ping.remote())
+    ray.kill(actor, no_restart=False)
+    deadline = time.monotonic() + scaled(60)
+    while True:
+        try:
+            if ray.get(actor.ping.remote(), timeout=scaled(5)) != old_epoch:
+                break
+        except ray.exceptions.RayError:
+            pass  # restarting
+        assert time.monotonic() < deadline, "the shard did not come back"
+        time.sleep(0.2)
+    while ray.get(actor.dataplane_counters.remote())["connections"] < 1:  # the relay reconnected
+        assert time.monotonic() < deadline, "the relay did not reconnect over the data plane"
+        time.sleep(0.2)
+    new = ray.get(actor.endpoint.remote())
+    assert new is not None and new.cert_pem != old.cert_pem and new.token != old.token
+
+    async def go() -> list[dict[str, Any]]:
+        ws, welcome = await open_ws(hub, {"token": educator.token})
+        assert welcome["epoch"] != old_epoch
+        job_id = await asyncio.to_thread(educator.submit_quiz, n=2)
+        envelopes, _ = await messages_until(ws, terminal(job_id))
+        await ws.close()
+        return envelopes
+
+    envelopes = asyncio.run(go())
+    assert envelopes[-1]["data"]["status"] == "completed"
+    metrics = httpx.get(hub.url + "/metrics", timeout=scaled(10)).text
+    assert re.search(rf'^hub_dataplane_fallback\{{shard="{index}"\}} 0(\.0)?$', metrics, re.M), metrics
+    connects = re.search(rf'^hub_dataplane_connects_total\{{shard="{index}"\}} (\S+)$', metrics, re.M)
+    assert connects is not None and float(connects.group(1)) >= 2
