@@ -30,6 +30,8 @@ from typing import Any
 import jwt
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidMessage, InvalidStatus
 
@@ -411,6 +413,67 @@ def test_an_upgrade_without_valid_credentials_is_refused_and_learns_nothing(
             assert len(logged(plane_log, "refused: no valid token", logging.WARNING)) == 3
 
     run(go())
+
+
+def test_a_token_opens_for_its_lifetime_and_5_seconds_of_leeway(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys, other = ServerKeys(LOOP), ServerKeys(LOOP)
+    token = keys.token(60)
+    assert keys.accepts(token) and not other.accepts(token)
+    # shift: seconds from the token's issue (iat) to the server's "now"; an hour early: not yet valid
+    for shift, accepted in ((-3600, False), (-3, True), (0, True), (59, True), (63, True), (67, False), (3600, False)):
+        monkeypatch.setattr(jwt.api_jwt, "datetime", _FrozenDatetime(shift))  # PyJWT's clock
+        assert keys.accepts(token) is accepted, shift
+    monkeypatch.undo()
+    for bad in ("", "Bearer", "a.b", "a.b.c", token + "x", token.rsplit(".", 1)[0] + ".", token.upper()):
+        assert not keys.accepts(bad), bad
+
+
+class _FrozenDatetime:
+    """Stands in for the datetime class PyJWT reads "now" from, `shift` seconds from the real now."""
+
+    def __init__(self, shift: float) -> None:
+        import datetime as real
+
+        self._real = real.datetime
+        self._shift = real.timedelta(seconds=shift)
+
+    def now(self, tz: Any = None) -> Any:
+        return self._real.now(tz) + self._shift
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["alg", "typ", "kid", "b64", "crit", "exp", "aud", "x"]), inner, max_size=4
+            )
+        ),
+        max_leaves=8,
+    ),
+    st.binary(max_size=40),
+    st.text(max_size=60),
+)
+def test_any_token_is_accepted_or_refused_never_an_error(header: Any, signature: bytes, raw: str) -> None:
+    """Whatever a peer puts in the Authorization header, ServerKeys.accepts answers True or False (an
+    exception there would be a 500 with a traceback in the log)."""
+    import base64
+    import json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps(header).encode())
+    for token in (f"{head}.{head}.{b64(signature)}", raw, f"{head}.{raw}", f"{head}.{b64(raw.encode())}.{raw}"):
+        assert FUZZ_KEYS.accepts(token) is False
+
+
+FUZZ_KEYS = ServerKeys(LOOP)
 
 
 def test_an_upgrade_with_two_authorization_headers_is_refused(plane_log: pytest.LogCaptureFixture) -> None:
