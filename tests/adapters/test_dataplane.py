@@ -899,6 +899,12 @@ def closed_port_endpoint(server: DataPlaneServer) -> DataPlaneEndpoint:
     return server.endpoint()._replace(port=port, loopback_port=port)
 
 
+async def attempt(client: DataPlaneClient) -> None:
+    """Wait for the client's background attempt at the socket (made while it is on Ray calls)."""
+    assert client._retry is not None
+    await asyncio.wait_for(client._retry, WAIT)
+
+
 def test_a_blocked_port_falls_back_logs_once_and_retries_after_the_retry_time(
     plane_log: pytest.LogCaptureFixture,
 ) -> None:
@@ -918,9 +924,10 @@ def test_a_blocked_port_falls_back_logs_once_and_retries_after_the_retry_time(
                 with pytest.raises(NoSocket):
                     await client.call("pull", ["ing", 0, 1.0, None])
             assert client.fallback_calls == 6 and discover.calls == 1
-            clock.now += 6  # past dataplane_retry: tried again, still blocked
+            clock.now += 6  # past dataplane_retry: tried again (in the background), still blocked
             with pytest.raises(NoSocket):
                 await client.call("ping", [])
+            await attempt(client)
             assert discover.calls == 2 and client.fallback_calls == 7 and client.fallback_since == 1000.0
             assert len(logged(plane_log, "no data-plane socket", logging.WARNING)) == 1
             assert "ConnectionRefusedError" in logged(plane_log, "no data-plane socket")[0].getMessage()
@@ -929,11 +936,14 @@ def test_a_blocked_port_falls_back_logs_once_and_retries_after_the_retry_time(
             clock.now += 29
             with pytest.raises(NoSocket):
                 await client.call("ping", [])
-            assert discover.calls == 2
+            assert client._retry is not None and client._retry.done() and discover.calls == 2
             clock.now += 2
-            assert await client.call("ping", []) == server.target.epoch
+            with pytest.raises(NoSocket):  # this call goes over Ray; the socket is tried meanwhile
+                await client.call("ping", [])
+            await attempt(client)
             assert not client.in_fallback and client.fallback_since is None and client.connects == 1
-            assert discover.calls == 3 and client.fallback_calls == 8
+            assert await client.call("ping", []) == server.target.epoch  # on the socket
+            assert discover.calls == 3 and client.fallback_calls == 9
             assert logged(plane_log, "data-plane socket back after 62s", logging.INFO)
             assert len(logged(plane_log, "no data-plane socket", logging.WARNING)) == 1
             await client.close()
@@ -960,6 +970,49 @@ def test_a_socket_that_never_answers_times_out_into_the_fallback(plane_log: pyte
                     assert time.monotonic() - started < scaled(3)
                     assert client.in_fallback and client.fallback_calls == 1
                 assert logged(plane_log, "TimeoutError", logging.WARNING)
+        finally:
+            silent.close()
+
+    run(go())
+
+
+def test_no_call_waits_for_an_attempt_at_a_silent_socket() -> None:
+    """A firewall that drops the packets: each attempt takes dataplane_connect_timeout. Made while
+    calls already go over Ray, it must not hold them (it held every call to the shard, the relay's
+    pull among them, for that long once per dataplane_retry)."""
+
+    async def go() -> None:
+        silent = socket.socket()
+        silent.bind((LOOP, 0))
+        silent.listen(8)
+        try:
+            config = DataPlaneConfig(dataplane_connect_timeout=scaled(1.0), dataplane_retry=5.0)
+            async with served(config) as server:
+                port = silent.getsockname()[1]
+                clock = Clock()
+                discover = Discover(server)
+                discover.source = lambda: server.endpoint()._replace(port=port, loopback_port=port)
+                client = plane_client(discover, config, clock=clock)
+                with pytest.raises(NoSocket):  # the first attempt: this call waits for it
+                    await client.call("ping", [])
+                assert client.in_fallback
+                clock.now += 6  # the retry time passed: the next calls go over Ray at once
+                started = time.monotonic()
+                for _ in range(5):
+                    with pytest.raises(NoSocket):
+                        await client.call("pull", ["ing", 0, 1.0, None])
+                assert time.monotonic() - started < scaled(1.0) / 2
+                assert client._retry is not None and not client._retry.done()  # the attempt goes on meanwhile
+                await attempt(client)
+                assert discover.calls == 2 and client.in_fallback and client.fallback_calls == 6
+                # the socket answers again: found by the next attempt, used by the calls after it
+                discover.source = server.endpoint
+                clock.now += 6
+                with pytest.raises(NoSocket):
+                    await client.call("ping", [])
+                await attempt(client)
+                assert await client.call("ping", []) == server.target.epoch and not client.in_fallback
+                await client.close()
         finally:
             silent.close()
 
