@@ -1030,6 +1030,34 @@ def test_a_shard_without_a_socket_is_reached_over_ray() -> None:
     run(go())
 
 
+def test_metrics_show_which_shard_is_on_ray_calls() -> None:
+    """hub_dataplane_fallback at /metrics: 1 for a shard whose socket cannot be made, 0 for one on its
+    socket, absent for a shard without a data plane; the calls made over Ray and the connections."""
+    from types import SimpleNamespace
+
+    from hub.metrics import IngressMetrics, dataplane_families
+
+    async def go() -> str:
+        async with served() as server:
+            on_socket = plane_client(Discover(server))
+            await on_socket.call("ping", [])
+            on_ray = plane_client(Discover())  # the shard serves no socket
+            for _ in range(3):
+                with pytest.raises(NoSocket):
+                    await on_ray.call("ping", [])
+            shards = [SimpleNamespace(plane=on_socket), SimpleNamespace(plane=on_ray), SimpleNamespace(plane=None)]
+            text = IngressMetrics().render(dataplane_families(shards))
+            await on_socket.close()
+            return text
+
+    text = run(go())
+    assert 'hub_dataplane_fallback{shard="0"} 0.0' in text and 'hub_dataplane_fallback{shard="1"} 1.0' in text
+    assert 'hub_dataplane_fallback_calls_total{shard="1"} 3.0' in text
+    assert 'hub_dataplane_fallback_calls_total{shard="0"} 0.0' in text
+    assert 'hub_dataplane_connects_total{shard="0"} 1.0' in text
+    assert 'shard="2"' not in text
+
+
 # -- actors.handles.ShardClient: the socket first, Ray where there is none --------------------
 
 
