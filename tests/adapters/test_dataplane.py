@@ -837,6 +837,38 @@ def test_a_connection_closed_mid_pull_breaks_the_call_and_the_next_resumes(how: 
     run(go())
 
 
+def test_a_caller_killed_mid_pull_leaves_nothing_running_at_the_shard() -> None:
+    """The ingress process killed (its socket reset) with a pull waiting: the server's connection
+    ends and the waiting pull with it; the feed stays for the ingress's lease, its items kept."""
+
+    async def go() -> None:
+        async with served() as server:
+            shard = server.target
+            client = plane_client(Discover(server))
+            await client.call("attach", ["ing", ["alice"]])
+            pull = asyncio.create_task(client.call("pull", ["ing", 0, scaled(30), None]))
+            await asyncio.sleep(0.2)
+            assert any(t.get_coro().__name__ == "_answer" for t in asyncio.all_tasks())  # type: ignore[union-attr]
+            assert client._ws is not None
+            client._ws.transport.abort()  # as the kernel does for a killed process
+            with pytest.raises(Broken):
+                await asyncio.wait_for(pull, WAIT)
+            deadline = time.monotonic() + WAIT
+            while server.connections or any(
+                t.get_coro().__name__ == "_answer"  # type: ignore[union-attr]
+                for t in asyncio.all_tasks()
+            ):
+                assert time.monotonic() < deadline, "the shard still serves the killed caller"
+                await asyncio.sleep(0.05)
+            await shard.publish_message(["alice"], "notification", {"n": 1})
+            assert shard.feeds["ing"].pending == 1  # kept for the ingress's next pull (or its lease)
+            batch = await client.call("pull", ["ing", 0, 1.0, None])  # another process of it, reconnected
+            assert numbers(batch) == [1]
+            await client.close()
+
+    run(go())
+
+
 def test_a_server_closed_mid_pull_and_back_on_a_new_port_with_new_keys() -> None:
     async def go() -> None:
         shard = RegistryShard(0, ShardConfig(poll_timeout=scaled(20)))
