@@ -47,6 +47,18 @@ from hub.core.stream import Envelope, StreamPosition
 from tests.conftest import free_port, scaled
 
 LOOP = "127.0.0.1"
+NODE = "127.0.0.2"  # a node address other than the loopback one (Linux routes 127/8 to lo)
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 CONFIG = DataPlaneConfig()
 TLS_ALWAYS = DataPlaneConfig(dataplane_tls="always")
 WAIT = scaled(10.0)  # seconds a test waits for something that should come at once
@@ -245,6 +257,7 @@ def test_calls_over_tls() -> None:
     run(go())
 
 
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
 def test_calls_over_tls_to_an_ipv6_node_address() -> None:
     """A node whose address is IPv6 (ray.util.get_node_ip_address on an IPv6 network): the URI needs
     the address in brackets (unbracketed, websockets raised InvalidURI out of the call: neither the
@@ -557,15 +570,24 @@ def test_tls_without_the_pinned_certificate_cannot_connect() -> None:
 
 
 def test_the_plain_port_listens_on_loopback_only() -> None:
+    """The node address (127.0.0.2 stands in for it: Linux routes all of 127/8 to the loopback
+    interface) serves TLS only; the plain port is on 127.0.0.1 alone."""
+
     async def go() -> None:
-        async with served(host="::1") as server:
+        async with served(host=NODE) as server:
             tls_server, plain_server = server._servers
             assert {s.getsockname()[0] for s in plain_server.sockets} == {"127.0.0.1"}
-            assert {s.getsockname()[0] for s in tls_server.sockets} == {"::1"}
-            assert server.endpoint().host == "::1"
-            # nothing on the node address's other family / the wildcard answers the plain port
-            with pytest.raises(OSError):
-                await asyncio.open_connection("::1", server.ports[1])
+            assert {s.getsockname()[0] for s in tls_server.sockets} == {NODE}
+            assert server.endpoint().host == NODE
+            with pytest.raises(ConnectionRefusedError):  # the plain port is not on the node address
+                await asyncio.open_connection(NODE, server.ports[1])
+            with pytest.raises(ConnectionRefusedError):  # nor the TLS port on loopback
+                await asyncio.open_connection(LOOP, server.ports[0])
+            # a caller on another node reaches it over TLS
+            client = plane_client(Discover(server), CONFIG, local_host="10.255.255.1")
+            assert await client.call("ping", []) == server.target.epoch
+            assert uses_tls(client) and remote_port(client) == server.ports[0]
+            await client.close()
 
     run(go())
 
