@@ -70,11 +70,11 @@ def pack(value: Any) -> bytes:
 def unpack(frame: bytes, max_len: int) -> Any:
     """The value a MessagePack frame holds; BadFrame when it is not one value of MessagePack. `max_len`
     bounds each string, array and map inside (msgpack's own limits), and so does the frame's length
-    (each element takes at least a byte): msgpack makes room for a container's claimed length before
-    its elements arrive: bounded by `max_len` alone (16 MiB), a 5 KB frame of 1000 nested array
-    headers made the reader allocate 80 MB and held its loop 0.08-0.5 s (2 cores; 27 us bounded by
-    the frame; msgpack's own default bounds by the buffer's length too). So a frame cannot make the
-    reader allocate more than it holds."""
+    (each element takes at least a byte), so a frame cannot make the reader allocate more than it
+    holds: msgpack makes room for a container's claimed length before its elements arrive, and
+    bounded by `max_len` alone (16 MiB) a 5 KB frame of 1000 nested array headers made the reader
+    allocate 80 MB and held its loop 0.08-0.5 s (2 cores), against 27 us bounded by the frame
+    (msgpack's own default bounds by the buffer's length too)."""
     limit = min(max_len, len(frame))
     try:
         return msgpack.unpackb(
