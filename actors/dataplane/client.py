@@ -4,8 +4,10 @@ at once (each request numbered; replies matched by number, in whatever order the
 
 What a caller (actors.handles.ShardClient) is told, by exception:
 - `NoSocket`: no connection could be made (the port is blocked, the upgrade refused, the shard
-  serves none): make this call over Ray; the socket is tried again after DataPlaneConfig.dataplane_retry.
-- `NotCarried`: this call's arguments have no MessagePack form: make it over Ray.
+  serves none): make this call over Ray; the socket is tried again after DataPlaneConfig.dataplane_retry,
+  in the background (no call waits for the attempt; the calls after it succeeds use the socket).
+- `NotCarried`: this call's arguments have no MessagePack form, or one the shard would refuse (a
+  frame past DataPlaneConfig.dataplane_max_frame, a dict key that is not a string): make it over Ray.
 - `Broken`: the connection closed with the call in flight; whether the shard did it is unknown
   (the caller retries, as after a failed Ray call: at least once). The next call reconnects,
   asking Ray again, so a shard restarted at another address is found.
@@ -36,7 +38,7 @@ class NoSocket(Exception):
 
 
 class NotCarried(Exception):
-    """The call's arguments have no MessagePack form: use Ray for this call."""
+    """The call's arguments have no MessagePack form, or one the shard would refuse: use Ray for this call."""
 
 
 class Broken(Exception):
@@ -76,6 +78,7 @@ class DataPlaneClient:
         self._ids = itertools.count(1)
         self._lock: asyncio.Lock | None = None
         self._retry_at = 0.0
+        self._retry: asyncio.Task[None] | None = None  # the background attempt at the socket in fallback
         self.connects = 0
         self.fallback_calls = 0
         self.fallback_since: float | None = None
@@ -92,7 +95,8 @@ class DataPlaneClient:
         try:
             call_id = next(self._ids)
             frame = wire.request(call_id, method, args)
-        except (TypeError, ValueError, OverflowError) as exc:
+            wire.check_carried(method, frame, self.config.dataplane_max_frame)  # what the shard would refuse
+        except (TypeError, ValueError, OverflowError) as exc:  # BadFrame is a ValueError
             log.debug("%s: %s not carried by the data plane: %s", self.name, method, exc)
             raise NotCarried(str(exc)) from None
         ws = await self._connection()
@@ -113,45 +117,65 @@ class DataPlaneClient:
     async def _connection(self) -> ClientConnection:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or a new event loop: nothing of the old one is usable
-            self._loop, self._lock, self._ws, self._pending = loop, asyncio.Lock(), None, {}
+            self._loop, self._lock, self._ws, self._pending, self._retry = loop, asyncio.Lock(), None, {}, None
         assert self._lock is not None
         async with self._lock:
             ws = self._ws
             if ws is not None and self._reader is not None and not self._reader.done():
                 return ws
-            if self.clock() < self._retry_at:
-                self.fallback_calls += 1
-                raise NoSocket(self.name)
-            endpoint = await self._discover()
-            try:
-                if endpoint is None:
-                    raise OSError("the shard serves no data-plane socket")
-                ws = await self._open(endpoint)
-            except (OSError, TimeoutError, InvalidHandshake) as exc:
+            if self.fallback_since is None:  # first use, or the connection closed: this call waits for a new one
+                ws = await self._connect(loop)
+                if ws is not None:
+                    return ws
+            elif self.clock() >= self._retry_at and (self._retry is None or self._retry.done()):
+                # On Ray calls: the socket is tried again in the background, so that no call waits for
+                # the attempt (up to dataplane_connect_timeout where a firewall drops the packets).
                 self._retry_at = self.clock() + self.config.dataplane_retry
-                if self.fallback_since is None:
-                    self.fallback_since = self.clock()
-                    log.warning(
-                        "%s: no data-plane socket (%s: %s); using Ray calls, trying again in %gs",
-                        self.name,
-                        type(exc).__name__,
-                        exc,
-                        self.config.dataplane_retry,
-                    )
-                self.fallback_calls += 1
-                raise NoSocket(self.name) from None
-            if self.fallback_since is not None:
-                since = self.clock() - self.fallback_since
-                log.info("%s: data-plane socket back after %.0fs on Ray calls", self.name, since)
-                self.fallback_since = None
-            self.connects += 1
-            self._ws = ws
-            self._reader = loop.create_task(self._read(ws))
-            return ws
+                self._retry = loop.create_task(self._try_again(loop))
+            self.fallback_calls += 1
+            raise NoSocket(self.name)
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> ClientConnection | None:
+        """Ask where the socket is and open it; None (logged once per fallback, the retry time set)
+        when it cannot be opened. Raises what `discover` raises."""
+        endpoint = await self._discover()
+        try:
+            if endpoint is None:
+                raise OSError("the shard serves no data-plane socket")
+            ws = await self._open(endpoint)
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            self._retry_at = self.clock() + self.config.dataplane_retry
+            if self.fallback_since is None:
+                self.fallback_since = self.clock()
+                log.warning(
+                    "%s: no data-plane socket (%s: %s); using Ray calls, trying again in %gs",
+                    self.name,
+                    type(exc).__name__,
+                    exc,
+                    self.config.dataplane_retry,
+                )
+            return None
+        if self.fallback_since is not None:
+            since = self.clock() - self.fallback_since
+            log.info("%s: data-plane socket back after %.0fs on Ray calls", self.name, since)
+            self.fallback_since = None
+        self.connects += 1
+        self._ws = ws
+        self._reader = loop.create_task(self._read(ws))
+        return ws
+
+    async def _try_again(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One background attempt at the socket while calls go over Ray (only one at a time: calls
+        in fallback never connect themselves)."""
+        try:
+            await self._connect(loop)
+        except Exception as exc:  # discover failed (the shard restarting): tried again after the retry time
+            log.debug("%s: asking for the data-plane socket failed: %s", self.name, exc)
 
     async def _open(self, endpoint: DataPlaneEndpoint) -> ClientConnection:
         local = self.config.dataplane_tls == "auto" and endpoint.host == self.local_host
-        uri = f"ws://127.0.0.1:{endpoint.loopback_port}" if local else f"wss://{endpoint.host}:{endpoint.port}"
+        host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host  # an IPv6 node address
+        uri = f"ws://127.0.0.1:{endpoint.loopback_port}" if local else f"wss://{host}:{endpoint.port}"
         return await connect(
             uri,
             additional_headers={"Authorization": f"Bearer {endpoint.token}"},
@@ -184,7 +208,11 @@ class DataPlaneClient:
                     future.set_exception(Broken(f"{self.name}: the data-plane connection closed"))
 
     async def close(self) -> None:
-        """Close the connection (calls in flight fail with Broken)."""
+        """Close the connection (calls in flight fail with Broken) and stop a background attempt at it."""
+        if self._retry is not None:
+            self._retry.cancel()
+            await asyncio.gather(self._retry, return_exceptions=True)
+            self._retry = None
         ws, self._ws = self._ws, None
         if ws is not None:
             await ws.close()

@@ -7,7 +7,9 @@ plain TCP on 127.0.0.1 (for callers on this node: nothing leaves the machine). B
 JWT this server signed (ServerKeys.token, handed out over Ray); a connection without one is refused
 at the upgrade with 401 and nothing else. What arrives is only ever MessagePack-decoded and checked
 (hub.core.wire.read_request, checked_args) before the shard sees it: a malformed frame is dropped
-with a log line, an over-long one closes that connection (1009); neither reaches the shard."""
+with a log line (a request whose number could be read, its arguments of the wrong types, is also
+answered with a failure, so that its caller does not wait for ever), an over-long one closes that
+connection (1009); neither reaches the shard."""
 
 from __future__ import annotations
 
@@ -93,7 +95,8 @@ class DataPlaneServer:
 
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         assert self.keys is not None
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        given = request.headers.get_all("Authorization")  # two of them: refused (Headers.get would raise)
+        token = given[0].removeprefix("Bearer ").strip() if len(given) == 1 else ""
         if self.keys.accepts(token):
             return None
         self.refused += 1
@@ -107,6 +110,7 @@ class DataPlaneServer:
         max_len = self.config.dataplane_max_frame
         try:
             async for frame in ws:
+                call_id: int | None = None
                 try:
                     call_id, method, args = wire.read_request(frame, max_len)
                     args = wire.checked_args(method, args)
@@ -115,8 +119,14 @@ class DataPlaneServer:
                     bad += 1
                     level = logging.WARNING if bad <= LOGGED_PER_CONNECTION else logging.DEBUG
                     log.log(level, "%s: dropped a data-plane frame from %s: %s", self.name, ws.remote_address, exc)
-                    continue
-                task = asyncio.get_running_loop().create_task(self._answer(ws, call_id, method, args))
+                    if call_id is None:
+                        continue
+                    # A numbered request (its arguments of the wrong types): its caller is told, rather
+                    # than waiting for ever for an answer.
+                    reply = self._send(ws, wire.failure(call_id, f"the registry shard refused the request: {exc}"))
+                else:
+                    reply = self._answer(ws, call_id, method, args)
+                task = asyncio.get_running_loop().create_task(reply)
                 running.add(task)
                 task.add_done_callback(running.discard)
                 if len(running) >= self.max_in_flight:  # backpressure: read on once some have answered
@@ -140,6 +150,9 @@ class DataPlaneServer:
         except Exception as exc:  # the caller gets a sentence; the shard goes on
             log.warning("%s: %s over the data plane failed: %s: %s", self.name, method, type(exc).__name__, exc)
             frame = wire.failure(call_id, f"the registry shard could not do {method} ({type(exc).__name__})")
+        await self._send(ws, frame)
+
+    async def _send(self, ws: ServerConnection, frame: bytes) -> None:
         try:
             await ws.send(frame)
         except ConnectionClosed:

@@ -1,0 +1,138 @@
+"""The data plane in the real hub (the session's local Ray and in-process hub): the relay reaches its
+registry shards over their sockets, a ShardClient on a real shard actor falls back to Ray calls where
+no socket can be made (and says so), and /metrics shows the data plane's state per shard.
+tests/adapters/test_dataplane.py pins the sockets themselves without Ray."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Any
+
+import httpx
+import pytest
+import ray
+
+from actors.handles import ShardClient
+from actors.names import shard_name
+from hub.core.config import DataPlaneConfig
+from hub.core.records import DataPlaneEndpoint
+from hub.core.sharding import shard_of
+from hub.server import LocalHub
+from tests.conftest import free_port, scaled
+from tests.integration.conftest import Api, messages_until, open_ws, terminal
+
+pytestmark = pytest.mark.integration
+
+
+def shard_actor(hub: LocalHub, k: int) -> Any:
+    return ray.get_actor(shard_name(k), namespace=hub.settings.namespace)
+
+
+def test_the_relay_reaches_every_shard_over_the_data_plane(hub: LocalHub) -> None:
+    deadline = time.monotonic() + scaled(20)
+    for k in range(hub.settings.shards):
+        while True:  # the relay's pump pulls each shard without pause: its connection is open
+            counters = ray.get(shard_actor(hub, k).dataplane_counters.remote())
+            if counters["connections"] >= 1:
+                break
+            assert time.monotonic() < deadline, f"shard {k}: no data-plane connection: {counters}"
+            time.sleep(0.1)
+        assert counters["refused"] == 0 and counters["dropped"] == 0
+    metrics = httpx.get(hub.url + "/metrics", timeout=scaled(10)).text
+    for k in range(hub.settings.shards):
+        assert re.search(rf'^hub_dataplane_fallback\{{shard="{k}"\}} 0(\.0)?$', metrics, re.M), metrics
+        connects = re.search(rf'^hub_dataplane_connects_total\{{shard="{k}"\}} (\S+)$', metrics, re.M)
+        assert connects is not None and float(connects.group(1)) >= 1
+        calls = re.search(rf'^hub_dataplane_fallback_calls_total\{{shard="{k}"\}} (\S+)$', metrics, re.M)
+        assert calls is not None and float(calls.group(1)) == 0
+
+
+@pytest.mark.parametrize("tls", ["auto", "always"])
+def test_a_shard_client_with_a_blocked_socket_falls_back_to_ray_calls(
+    hub: LocalHub, educator: Api, tls: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    actor = shard_actor(hub, 0)
+    ingress = f"test-ingress-{tls}-{time.monotonic_ns()}"
+    config = DataPlaneConfig(dataplane_tls=tls)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        epoch = await actor.ping.remote()
+        blocked = ShardClient(actor, 0, config)
+        assert blocked.plane is not None
+        endpoint_over_ray = blocked.plane._discover
+        asked: list[DataPlaneEndpoint] = []
+
+        async def closed_port() -> DataPlaneEndpoint | None:
+            endpoint = await endpoint_over_ray()
+            assert endpoint is not None  # the shard serves a data plane
+            asked.append(endpoint)
+            port = free_port()  # nothing listens there
+            return endpoint._replace(port=port, loopback_port=port)
+
+        blocked.plane._discover = closed_port
+        assert await blocked.ping() == epoch  # over Ray
+        assert blocked.plane.in_fallback and blocked.plane.fallback_calls == 1 and len(asked) == 1
+        replies = await blocked.hello_many(ingress, [(educator.educator_id, None)])
+        assert replies[0].position.epoch == epoch and not replies[0].resumed and replies[0].snapshot == []
+        await blocked.detach(ingress)
+        assert blocked.plane.fallback_calls == 3 and len(asked) == 1  # not asked again before the retry time
+        assert blocked.plane.connects == 0
+        warned = [r for r in caplog.records if r.name == "hub.dataplane" and "no data-plane socket" in r.getMessage()]
+        assert len({id(r) for r in warned}) == 1
+
+        # the same shard over its socket
+        before = await actor.dataplane_counters.remote()
+        direct = ShardClient(actor, 0, config)
+        assert direct.plane is not None
+        assert await direct.ping() == epoch
+        assert direct.plane.connects == 1 and not direct.plane.in_fallback and direct.plane.fallback_calls == 0
+        during = await actor.dataplane_counters.remote()
+        assert during["connections"] == before["connections"] + 1 and during["refused"] == before["refused"]
+        await direct.plane.close()
+
+    caplog.set_level(logging.WARNING, logger="hub.dataplane")
+    asyncio.run(asyncio.wait_for(go(), scaled(60)))
+
+
+def test_a_restarted_shard_is_found_at_its_new_socket_and_delivery_goes_on(hub: LocalHub, educator: Api) -> None:
+    """The shard actor killed (Ray restarts it: a new process, a new socket, new keys): the relay's
+    connection breaks, it asks Ray again, reconnects to the new socket (no fallback to Ray calls),
+    and a job's updates reach the educator's connection over it."""
+    index = shard_of(educator.educator_id, hub.settings.shards)
+    actor = shard_actor(hub, index)
+    old = ray.get(actor.endpoint.remote())
+    assert old is not None
+    old_epoch = ray.get(actor.ping.remote())
+    ray.kill(actor, no_restart=False)
+    deadline = time.monotonic() + scaled(60)
+    while True:
+        try:
+            if ray.get(actor.ping.remote(), timeout=scaled(5)) != old_epoch:
+                break
+        except ray.exceptions.RayError:
+            pass  # restarting
+        assert time.monotonic() < deadline, "the shard did not come back"
+        time.sleep(0.2)
+    while ray.get(actor.dataplane_counters.remote())["connections"] < 1:  # the relay reconnected
+        assert time.monotonic() < deadline, "the relay did not reconnect over the data plane"
+        time.sleep(0.2)
+    new = ray.get(actor.endpoint.remote())
+    assert new is not None and new.cert_pem != old.cert_pem and new.token != old.token
+
+    async def go() -> list[dict[str, Any]]:
+        ws, welcome = await open_ws(hub, {"token": educator.token})
+        assert welcome["epoch"] != old_epoch
+        job_id = await asyncio.to_thread(educator.submit_quiz, n=2)
+        envelopes, _ = await messages_until(ws, terminal(job_id))
+        await ws.close()
+        return envelopes
+
+    envelopes = asyncio.run(go())
+    assert envelopes[-1]["data"]["status"] == "completed"
+    metrics = httpx.get(hub.url + "/metrics", timeout=scaled(10)).text
+    assert re.search(rf'^hub_dataplane_fallback\{{shard="{index}"\}} 0(\.0)?$', metrics, re.M), metrics
+    connects = re.search(rf'^hub_dataplane_connects_total\{{shard="{index}"\}} (\S+)$', metrics, re.M)
+    assert connects is not None and float(connects.group(1)) >= 2
