@@ -43,8 +43,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
 import os
 import pickle
+import pstats
 import ssl
 import statistics
 import sys
@@ -382,17 +385,39 @@ def make_hub_shard(db_path: str) -> tuple[Any, Any]:
                 await asyncio.sleep(gap)
                 await self.publish_message([educator_id], "notification", {"x": 1, "n": i})
 
+        async def profile_start(self) -> None:
+            self._profile = cProfile.Profile(time.thread_time)  # this thread's CPU, not wall time
+            self._profile.enable()
+
+        async def profile_stop(self, top: int) -> str:
+            self._profile.disable()
+            return profile_text(self._profile, top)
+
     remote = ray.remote(num_cpus=0)(TickingShard)
     return store, remote.options(namespace=NAMESPACE).remote(0, ShardConfig(), NAMESPACE)
 
 
+def profile_text(profile: cProfile.Profile, top: int) -> str:
+    """The `top` functions of a profile by own time, then by cumulative time."""
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+PROFILES: list[tuple[str, str, str]] = []  # (row, side, profile_text) of the profiled hub rows (--profile)
+PULLS: dict[tuple[str, int, float], int] = {}  # the pulls each hub row made: (row, round, gap) -> pulls
+
+
 async def over_hub(
-    name: str, shard: Any, round_: int, messages: int, gap: float
+    name: str, shard: Any, round_: int, messages: int, gap: float, profile: bool = False
 ) -> Callable[[], Awaitable[list[float]]]:
     """A ShardClient on the hub shard (data plane on the loopback port, on with TLS forced, or off)
     attached as an ingress watching one educator, its first pull done (the data-plane connection is
     made and authenticated then); returns the window to run: the shard publishes `messages` every
-    `gap` seconds while the driver pulls and acknowledges as the relay does."""
+    `gap` seconds while the driver pulls and acknowledges as the relay does. `profile`: cProfile the
+    window's CPU in the driver's and the shard's event-loop threads (into PROFILES)."""
     from actors.handles import ShardClient
     from hub.core.config import DataPlaneConfig
     from hub.core.stream import Envelope
@@ -410,10 +435,15 @@ async def over_hub(
     async def window() -> list[float]:
         latencies: list[float] = []
         ticking = shard.tick.remote(educator, messages, gap)
-        ack, feed = 0, first.feed
+        ack, feed, pulls = 0, first.feed, 0
+        mine = cProfile.Profile(time.thread_time) if profile else None
+        if mine is not None:
+            await shard.profile_start.remote()
+            mine.enable()
         try:
             while len(latencies) < messages:
                 batch = await client.pull(ingress, ack, 15.0, feed)
+                pulls += 1
                 assert not (batch.unknown or batch.lost), f"{name}: {batch.unknown=} {batch.lost=}"
                 now = time.time()
                 for _, raw in batch.items:
@@ -421,6 +451,11 @@ async def over_hub(
                 if batch.items:
                     ack = batch.items[-1][0]
             await ticking
+            PULLS[name, round_, gap] = pulls
+            if mine is not None:
+                mine.disable()
+                PROFILES.append((name, "shard", await shard.profile_stop.remote(20)))
+                PROFILES.append((name, "driver (the ingress's side)", profile_text(mine, 20)))
             return latencies
         finally:
             await client.detach(ingress)
@@ -432,17 +467,17 @@ async def over_hub(
 
 
 async def run_row(
-    name: str, shard: Any, shard_pid: int, messages: int, gap: float, round_: int = 1
+    name: str, shard: Any, shard_pid: int, messages: int, gap: float, round_: int = 1, profile: bool = False
 ) -> tuple[float, ...]:
     """One row: (seconds, caller CPU s, actor CPU s, latency p50 s, latency p99 s). For the hub rows
-    `shard` and `shard_pid` are the hub shard's."""
+    `shard` and `shard_pid` are the hub shard's; `profile`: over_hub's."""
     window = None
     if name in (ZMQ, ZMQ_CURVE):
         window = await over_zmq(shard, name == ZMQ_CURVE, messages, gap)
     elif name in (WS, WS_TLS):
         window = await over_ws(shard, name == WS_TLS, messages, gap)
     elif name in HUB_ROWS:
-        window = await over_hub(name, shard, round_, messages, gap)
+        window = await over_hub(name, shard, round_, messages, gap, profile)
     me, sh, t0 = cpu_seconds(os.getpid()), cpu_seconds(shard_pid), time.time()
     latencies = []
     if window:
@@ -470,10 +505,11 @@ async def run_row(
 
 
 async def measure(
-    messages: int, gaps: list[float], runs: int, rows: tuple[str, ...] = ROWS
+    messages: int, gaps: list[float], runs: int, rows: tuple[str, ...] = ROWS, profile: bool = False
 ) -> list[tuple[int, float, str, tuple[float, ...]]]:
     """Every row at every gap, `runs` rounds (rows alternating within a round), on one local Ray
-    with one actor; returns (round, gap, row, run_row's figures) in order."""
+    with one actor; returns (round, gap, row, run_row's figures) in order. `profile`: the hub rows
+    of the last round are profiled (cProfile adds its own cost to their CPU figures)."""
     import ray
 
     ray.init(
@@ -497,7 +533,9 @@ async def measure(
             for gap in gaps:
                 for name in rows:
                     on, pid = (hub_shard, hub_pid) if name in HUB_ROWS else (shard, shard_pid)
-                    results.append((round_, gap, name, await run_row(name, on, pid, messages, gap, round_)))
+                    traced = profile and round_ == runs
+                    figures = await run_row(name, on, pid, messages, gap, round_, traced)
+                    results.append((round_, gap, name, figures))
         del hub_store
         return results
     finally:
@@ -513,6 +551,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=1, help="rounds of all rows, alternating")
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS), help="rows to run (all)")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile both sides of the hub rows in the last round (CPU time)"
+    )
     args = parser.parse_args()
     n = args.messages
     print(f"{n} messages a row, {os.cpu_count()} cores\n")
@@ -521,7 +562,7 @@ def main() -> None:
         "| latency p50 ms | p99 ms |"
     )
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    results = asyncio.run(measure(n, args.gap, args.runs, tuple(args.rows)))
+    results = asyncio.run(measure(n, args.gap, args.runs, tuple(args.rows), args.profile))
     calls = {(r, g): 1e6 * (fig[1] + fig[2]) / n for r, g, name, fig in results if name == CALL}
     calls = defaultdict(lambda: float("nan"), calls)
     for round_, gap, name, (took, caller, actor, p50, p99) in results:
@@ -534,11 +575,14 @@ def main() -> None:
         print(
             "\nThe hub's feed over its data plane against the same feed over Ray calls, same run (CPU per message):\n"
         )
-        print("| run | gap ms | channel | total us/msg | x hub over Ray calls |")
-        print("|---|---:|---|---:|---:|")
+        print("| run | gap ms | channel | total us/msg | x hub over Ray calls | messages per pull |")
+        print("|---|---:|---|---:|---:|---:|")
         for (round_, gap, name), total in hub.items():
             base = hub.get((round_, gap, HUB_RAY), float("nan"))
-            print(f"| {round_} | {1e3 * gap:g} | {LABELS[name]} | {total:.0f} | {total / base:.2f} |")
+            per_pull = n / PULLS[name, round_, gap]
+            print(f"| {round_} | {1e3 * gap:g} | {LABELS[name]} | {total:.0f} | {total / base:.2f} | {per_pull:.1f} |")
+    for name, side, text in PROFILES:
+        print(f"\n## cProfile (CPU time) of {LABELS[name]}, last round: the {side}\n\n```\n{text.strip()}\n```")
 
 
 if __name__ == "__main__":
