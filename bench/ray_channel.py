@@ -12,7 +12,18 @@ acknowledged feed served by the actor (as a shard serves its feeds) with msgpack
   HS256 JWT (PyJWT) in the Authorization header checked before the upgrade; without and with TLS
   (a self-signed certificate made at run time with `cryptography`, trusted by the driver).
 
+And the hub's own feed, with its real classes (the rows named hub-*): a RegistryShardActor (subclassed
+only to add a task that calls its `publish_message` for one watched educator every `gap` seconds,
+as a job's publishes would) and, in the driver, an actors.handles.ShardClient pulling its feed as
+hub.ingress.relay does (pull(ingress, ack, timeout, feed) with the previous pull's ack, batching
+what arrived meanwhile): over the shard's data plane (the loopback port: same node), over it with
+TLS forced (DataPlaneConfig(dataplane_tls="always"): the node address, as between nodes), and over
+Ray calls (dataplane off: the hub before the data plane). Their actor CPU includes the shard's own
+work per message (publish_message: the stream, the feed); "x call" still compares with the bare
+actor-call row, and a second table compares the data-plane rows with the hub's own Ray row.
+
     python bench/ray_channel.py [--messages 1000] [--gap 0.005 [0 ...]] [--runs 1] [--rows ROW ...]
+    python bench/ray_channel.py --rows call ws hub-ws hub-wss hub-ray --runs 2   # the hub's feed
 
 Each message is a pull-shaped reply with one envelope (the envelope's time is stamped when the actor
 builds it). On the feeds the driver acknowledges every message (a msgpack seq back) and the window
@@ -32,8 +43,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
 import os
 import pickle
+import pstats
 import ssl
 import statistics
 import sys
@@ -50,7 +64,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import cpu_seconds, self_signed_tls  # noqa: E402
 
 IDLE, CALL, STREAM, TCP, ZMQ, ZMQ_CURVE, WS, WS_TLS = "idle call stream tcp zmq zmq-curve ws ws-tls".split()
-ROWS = (IDLE, CALL, STREAM, TCP, ZMQ, ZMQ_CURVE, WS, WS_TLS)
+HUB_WS, HUB_WSS, HUB_RAY = "hub-ws hub-wss hub-ray".split()
+HUB_ROWS = (HUB_WS, HUB_WSS, HUB_RAY)
+ROWS = (IDLE, CALL, STREAM, TCP, ZMQ, ZMQ_CURVE, WS, WS_TLS, *HUB_ROWS)
 LABELS = {
     IDLE: "idle: nothing sent, same window (messages x gap)",
     CALL: "actor call per message",
@@ -60,7 +76,11 @@ LABELS = {
     ZMQ_CURVE: "zmq + CURVE (ZAP: hub's client key only)",
     WS: "websockets, JWT, no TLS, no deflate",
     WS_TLS: "websockets, JWT + TLS, no deflate",
+    HUB_WS: "hub: shard feed -> ShardClient, data plane (loopback)",
+    HUB_WSS: "hub: shard feed -> ShardClient, data plane, TLS forced",
+    HUB_RAY: "hub: shard feed -> ShardClient, Ray calls (dataplane off)",
 }
+NAMESPACE = "bench-ray-channel"
 AUDIENCE = "hub-dataplane"
 
 Send = Callable[[bytes], Awaitable[Any]]
@@ -341,13 +361,123 @@ async def over_ws(shard: Any, tls: bool, messages: int, gap: float) -> Callable[
     return window
 
 
-async def run_row(name: str, shard: Any, shard_pid: int, messages: int, gap: float) -> tuple[float, ...]:
-    """One row: (seconds, caller CPU s, actor CPU s, latency p50 s, latency p99 s)."""
+def make_hub_shard(db_path: str) -> tuple[Any, Any]:
+    """The hub's job store actor (a temporary database) and a RegistryShardActor (shard 0, default
+    ShardConfig: data plane on) subclassed with `tick`, the stand-in for a job's publishes; returns
+    both handles (the store lives while its handle is held)."""
+    import ray
+
+    from actors.handles import JobStoreActor, RegistryShardActor
+    from actors.names import STORE_NAME
+    from hub.core.config import ShardConfig
+
+    store = JobStoreActor.options(name=STORE_NAME, namespace=NAMESPACE).remote(db_path, NAMESPACE, 5.0)  # type: ignore[attr-defined]
+    ray.get(store.ping.remote())
+
+    class TickingShard(RegistryShardActor.__ray_actor_class__):  # type: ignore[attr-defined,name-defined,misc]
+        async def pid(self) -> int:
+            return os.getpid()
+
+        async def tick(self, educator_id: str, count: int, gap: float) -> None:
+            """`count` notifications to `educator_id`, one every `gap` seconds, through the shard's
+            own publish_message (stream, feeds, wake-up of the waiting pull)."""
+            for i in range(count):
+                await asyncio.sleep(gap)
+                await self.publish_message([educator_id], "notification", {"x": 1, "n": i})
+
+        async def profile_start(self) -> None:
+            self._profile = cProfile.Profile(time.thread_time)  # this thread's CPU, not wall time
+            self._profile.enable()
+
+        async def profile_stop(self, top: int) -> str:
+            self._profile.disable()
+            return profile_text(self._profile, top)
+
+    remote = ray.remote(num_cpus=0)(TickingShard)
+    return store, remote.options(namespace=NAMESPACE).remote(0, ShardConfig(), NAMESPACE)
+
+
+def profile_text(profile: cProfile.Profile, top: int) -> str:
+    """The `top` functions of a profile by own time, then by cumulative time."""
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+PROFILES: list[tuple[str, str, str]] = []  # (row, side, profile_text) of the profiled hub rows (--profile)
+PULLS: dict[tuple[str, int, float], int] = {}  # the pulls each hub row made: (row, round, gap) -> pulls
+
+
+async def over_hub(
+    name: str, shard: Any, round_: int, messages: int, gap: float, profile: bool = False
+) -> Callable[[], Awaitable[list[float]]]:
+    """A ShardClient on the hub shard (data plane on the loopback port, on with TLS forced, or off)
+    attached as an ingress watching one educator, its first pull done (the data-plane connection is
+    made and authenticated then); returns the window to run: the shard publishes `messages` every
+    `gap` seconds while the driver pulls and acknowledges as the relay does. `profile`: cProfile the
+    window's CPU in the driver's and the shard's event-loop threads (into PROFILES)."""
+    from actors.handles import ShardClient
+    from hub.core.config import DataPlaneConfig
+    from hub.core.stream import Envelope
+
+    config = {HUB_WS: DataPlaneConfig(), HUB_WSS: DataPlaneConfig(dataplane_tls="always"), HUB_RAY: None}[name]
+    client = ShardClient(shard, 0, dataplane=config)
+    ingress, educator = f"ingress-{name}-{round_}-{gap}", f"educator-{name}-{round_}-{gap}"
+    assert (await client.pull(ingress, 0, 0.01, None)).unknown
+    await client.attach(ingress, [educator])
+    first = await client.pull(ingress, 0, 0.01, None)
+    assert not first.unknown and not first.items
+    if config is not None:
+        assert client.plane is not None and client.plane.connects == 1 and not client.plane.fallback_calls
+
+    async def window() -> list[float]:
+        latencies: list[float] = []
+        ticking = shard.tick.remote(educator, messages, gap)
+        ack, feed, pulls = 0, first.feed, 0
+        mine = cProfile.Profile(time.thread_time) if profile else None
+        if mine is not None:
+            await shard.profile_start.remote()
+            mine.enable()
+        try:
+            while len(latencies) < messages:
+                batch = await client.pull(ingress, ack, 15.0, feed)
+                pulls += 1
+                assert not (batch.unknown or batch.lost), f"{name}: {batch.unknown=} {batch.lost=}"
+                now = time.time()
+                for _, raw in batch.items:
+                    latencies.append(now - Envelope._make(raw).ts)
+                if batch.items:
+                    ack = batch.items[-1][0]
+            await ticking
+            PULLS[name, round_, gap] = pulls
+            if mine is not None:
+                mine.disable()
+                PROFILES.append((name, "shard", await shard.profile_stop.remote(20)))
+                PROFILES.append((name, "driver (the ingress's side)", profile_text(mine, 20)))
+            return latencies
+        finally:
+            await client.detach(ingress)
+            if client.plane is not None:
+                assert not client.plane.fallback_calls, f"{name}: {client.plane.fallback_calls} calls fell back to Ray"
+                await client.plane.close()
+
+    return window
+
+
+async def run_row(
+    name: str, shard: Any, shard_pid: int, messages: int, gap: float, round_: int = 1, profile: bool = False
+) -> tuple[float, ...]:
+    """One row: (seconds, caller CPU s, actor CPU s, latency p50 s, latency p99 s). For the hub rows
+    `shard` and `shard_pid` are the hub shard's; `profile`: over_hub's."""
     window = None
     if name in (ZMQ, ZMQ_CURVE):
         window = await over_zmq(shard, name == ZMQ_CURVE, messages, gap)
     elif name in (WS, WS_TLS):
         window = await over_ws(shard, name == WS_TLS, messages, gap)
+    elif name in HUB_ROWS:
+        window = await over_hub(name, shard, round_, messages, gap, profile)
     me, sh, t0 = cpu_seconds(os.getpid()), cpu_seconds(shard_pid), time.time()
     latencies = []
     if window:
@@ -375,24 +505,42 @@ async def run_row(name: str, shard: Any, shard_pid: int, messages: int, gap: flo
 
 
 async def measure(
-    messages: int, gaps: list[float], runs: int, rows: tuple[str, ...] = ROWS
+    messages: int, gaps: list[float], runs: int, rows: tuple[str, ...] = ROWS, profile: bool = False
 ) -> list[tuple[int, float, str, tuple[float, ...]]]:
     """Every row at every gap, `runs` rounds (rows alternating within a round), on one local Ray
-    with one actor; returns (round, gap, row, run_row's figures) in order."""
+    with one actor; returns (round, gap, row, run_row's figures) in order. `profile`: the hub rows
+    of the last round are profiled (cProfile adds its own cost to their CPU figures)."""
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        namespace=NAMESPACE,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    data = tempfile.TemporaryDirectory()
     try:
         shard = make_shard()
         shard_pid = await shard.pid.remote()
+        hub_store, hub_shard, hub_pid = None, None, 0
+        if any(name in HUB_ROWS for name in rows):
+            hub_store, hub_shard = make_hub_shard(os.path.join(data.name, "jobs.db"))
+            hub_pid = await hub_shard.pid.remote()
         results = []
         for round_ in range(1, runs + 1):
             for gap in gaps:
                 for name in rows:
-                    results.append((round_, gap, name, await run_row(name, shard, shard_pid, messages, gap)))
+                    on, pid = (hub_shard, hub_pid) if name in HUB_ROWS else (shard, shard_pid)
+                    traced = profile and round_ == runs
+                    figures = await run_row(name, on, pid, messages, gap, round_, traced)
+                    results.append((round_, gap, name, figures))
+        del hub_store
         return results
     finally:
         ray.shutdown()
+        data.cleanup()
 
 
 def main() -> None:
@@ -403,6 +551,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=1, help="rounds of all rows, alternating")
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS), help="rows to run (all)")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile both sides of the hub rows in the last round (CPU time)"
+    )
     args = parser.parse_args()
     n = args.messages
     print(f"{n} messages a row, {os.cpu_count()} cores\n")
@@ -411,7 +562,7 @@ def main() -> None:
         "| latency p50 ms | p99 ms |"
     )
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    results = asyncio.run(measure(n, args.gap, args.runs, tuple(args.rows)))
+    results = asyncio.run(measure(n, args.gap, args.runs, tuple(args.rows), args.profile))
     calls = {(r, g): 1e6 * (fig[1] + fig[2]) / n for r, g, name, fig in results if name == CALL}
     calls = defaultdict(lambda: float("nan"), calls)
     for round_, gap, name, (took, caller, actor, p50, p99) in results:
@@ -419,6 +570,19 @@ def main() -> None:
         latency = "| - | - |" if name == IDLE else f"| {1e3 * p50:.2f} | {1e3 * p99:.2f} |"
         cpu = f"{1e6 * caller / n:.0f} | {1e6 * actor / n:.0f} | {total:.0f} | {total / calls[round_, gap]:.2f}"
         print(f"| {round_} | {1e3 * gap:g} | {LABELS[name]} | {took:.2f} | {cpu} {latency}")
+    hub = {(r, g, name): 1e6 * (fig[1] + fig[2]) / n for r, g, name, fig in results if name in HUB_ROWS}
+    if any(name == HUB_RAY for _, _, name in hub):
+        print(
+            "\nThe hub's feed over its data plane against the same feed over Ray calls, same run (CPU per message):\n"
+        )
+        print("| run | gap ms | channel | total us/msg | x hub over Ray calls | messages per pull |")
+        print("|---|---:|---|---:|---:|---:|")
+        for (round_, gap, name), total in hub.items():
+            base = hub.get((round_, gap, HUB_RAY), float("nan"))
+            per_pull = n / PULLS[name, round_, gap]
+            print(f"| {round_} | {1e3 * gap:g} | {LABELS[name]} | {total:.0f} | {total / base:.2f} | {per_pull:.1f} |")
+    for name, side, text in PROFILES:
+        print(f"\n## cProfile (CPU time) of {LABELS[name]}, last round: the {side}\n\n```\n{text.strip()}\n```")
 
 
 if __name__ == "__main__":
