@@ -348,7 +348,9 @@ class RegistryShard:
         lapsed lease): it must `attach` again. `lost` says messages may be missing: dropped on
         overflow, or the ingress's feed was dropped (a lapsed lease) and a new one made since (by
         a hello) under another `feed_id`, whose items are then all returned (`ack` counts in the
-        old one): its clients must resume from history."""
+        old one): its clients must resume from history. A feed answered less than
+        ShardConfig.feed_linger ago is answered that much later (what arrives meanwhile comes along);
+        an idle one at once."""
         feed = self.feeds.get(ingress_id)
         if feed is None:
             return FeedBatch(self.epoch, True, [], False)
@@ -363,6 +365,11 @@ class RegistryShard:
                 await asyncio.wait_for(event.wait(), timeout or self.config.poll_timeout)
             except TimeoutError:
                 pass
+            if self.feeds.get(ingress_id) is not feed:
+                return FeedBatch(self.epoch, True, [], False)
+        linger = self.config.feed_linger
+        if linger and self.clock() - feed.last_pull < linger:  # answered just now: under load, gather
+            await asyncio.sleep(linger)
             if self.feeds.get(ingress_id) is not feed:
                 return FeedBatch(self.epoch, True, [], False)
         items, lost = feed.take(ack, self.clock())

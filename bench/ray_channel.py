@@ -361,10 +361,10 @@ async def over_ws(shard: Any, tls: bool, messages: int, gap: float) -> Callable[
     return window
 
 
-def make_hub_shard(db_path: str) -> tuple[Any, Any]:
+def make_hub_shard(db_path: str, feed_linger: float | None = None) -> tuple[Any, Any]:
     """The hub's job store actor (a temporary database) and a RegistryShardActor (shard 0, default
-    ShardConfig: data plane on) subclassed with `tick`, the stand-in for a job's publishes; returns
-    both handles (the store lives while its handle is held)."""
+    ShardConfig: data plane on; `feed_linger` when given) subclassed with `tick`, the stand-in for a
+    job's publishes; returns both handles (the store lives while its handle is held)."""
     import ray
 
     from actors.handles import JobStoreActor, RegistryShardActor
@@ -394,7 +394,8 @@ def make_hub_shard(db_path: str) -> tuple[Any, Any]:
             return profile_text(self._profile, top)
 
     remote = ray.remote(num_cpus=0)(TickingShard)
-    return store, remote.options(namespace=NAMESPACE).remote(0, ShardConfig(), NAMESPACE)
+    config = ShardConfig() if feed_linger is None else ShardConfig(feed_linger=feed_linger)
+    return store, remote.options(namespace=NAMESPACE).remote(0, config, NAMESPACE)
 
 
 def profile_text(profile: cProfile.Profile, top: int) -> str:
@@ -505,11 +506,17 @@ async def run_row(
 
 
 async def measure(
-    messages: int, gaps: list[float], runs: int, rows: tuple[str, ...] = ROWS, profile: bool = False
+    messages: int,
+    gaps: list[float],
+    runs: int,
+    rows: tuple[str, ...] = ROWS,
+    profile: bool = False,
+    feed_linger: float | None = None,
 ) -> list[tuple[int, float, str, tuple[float, ...]]]:
     """Every row at every gap, `runs` rounds (rows alternating within a round), on one local Ray
     with one actor; returns (round, gap, row, run_row's figures) in order. `profile`: the hub rows
-    of the last round are profiled (cProfile adds its own cost to their CPU figures)."""
+    of the last round are profiled (cProfile adds its own cost to their CPU figures). `feed_linger`:
+    the hub shard's ShardConfig.feed_linger (None: its default)."""
     import ray
 
     ray.init(
@@ -526,7 +533,7 @@ async def measure(
         shard_pid = await shard.pid.remote()
         hub_store, hub_shard, hub_pid = None, None, 0
         if any(name in HUB_ROWS for name in rows):
-            hub_store, hub_shard = make_hub_shard(os.path.join(data.name, "jobs.db"))
+            hub_store, hub_shard = make_hub_shard(os.path.join(data.name, "jobs.db"), feed_linger)
             hub_pid = await hub_shard.pid.remote()
         results = []
         for round_ in range(1, runs + 1):
@@ -554,6 +561,9 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile both sides of the hub rows in the last round (CPU time)"
     )
+    parser.add_argument(
+        "--feed-linger", type=float, default=None, help="the hub shard's HUB_FEED_LINGER, seconds (its default)"
+    )
     args = parser.parse_args()
     n = args.messages
     print(f"{n} messages a row, {os.cpu_count()} cores\n")
@@ -562,7 +572,7 @@ def main() -> None:
         "| latency p50 ms | p99 ms |"
     )
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    results = asyncio.run(measure(n, args.gap, args.runs, tuple(args.rows), args.profile))
+    results = asyncio.run(measure(n, args.gap, args.runs, tuple(args.rows), args.profile, args.feed_linger))
     calls = {(r, g): 1e6 * (fig[1] + fig[2]) / n for r, g, name, fig in results if name == CALL}
     calls = defaultdict(lambda: float("nan"), calls)
     for round_, gap, name, (took, caller, actor, p50, p99) in results:

@@ -53,6 +53,10 @@ class ShardConfig(DataPlaneConfig):
     # least twice poll_timeout (Settings checks it), since a live but idle ingress pulls once per
     # poll_timeout.
     ingress_lease: float = Field(default=60.0, gt=0)
+    # Seconds a shard holds a pull's answer when it answered the same ingress less than this long
+    # before: under load the messages of that time leave in one answer instead of one each (fewer
+    # frames and wake-ups per message); an idle feed is answered at once. 0: never held.
+    feed_linger: float = Field(default=0.001, ge=0, le=0.1)
     # Jobs a shard keeps per educator (the newest; finished ones beyond it are forgotten, and a
     # snapshot built from more in the store is marked `snapshotTruncated`).
     jobs_per_educator: int = Field(default=500, ge=1)

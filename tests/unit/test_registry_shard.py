@@ -285,3 +285,30 @@ def test_hello_many_and_unwatch_many_answer_and_count_like_single_calls(clock: F
         assert await s.unwatch_many("nobody", ["alice"]) == [None]  # an unknown ingress: nothing to do
 
     run(go())
+
+
+def test_a_feed_answered_just_now_gathers_for_the_linger_and_an_idle_one_answers_at_once(clock: FakeClock) -> None:
+    """ShardConfig.feed_linger: under load (the ingress's last pull answered less than the linger ago)
+    the shard holds the answer that long, so what is published meanwhile comes in the same answer;
+    an idle feed (answered longer ago) is answered as soon as a message arrives, with no hold."""
+
+    async def go() -> None:
+        s = shard(clock, feed_linger=0.05)
+        await s.attach("ing", ["alice"])
+        clock.advance(1.0)  # idle: the feed's last answer (its creation) was a second ago
+        waiter = asyncio.ensure_future(s.pull("ing", 0, 5.0))
+        await asyncio.sleep(0)
+        await s.publish_message(["alice"], "notification", {"title": "one"})
+        first = await asyncio.wait_for(waiter, 0.04)  # answered at once: no linger for an idle feed
+        assert [Envelope._make(raw).data["title"] for _, raw in first.items] == ["one"]
+        # answered just now (the fake clock has not moved): the next answer lingers and gathers
+        waiter = asyncio.ensure_future(s.pull("ing", first.items[-1][0], 5.0, first.feed))
+        await asyncio.sleep(0)
+        await s.publish_message(["alice"], "notification", {"title": "two"})
+        await asyncio.sleep(0.01)
+        assert not waiter.done(), "held for the linger"
+        await s.publish_message(["alice"], "notification", {"title": "three"})
+        second = await asyncio.wait_for(waiter, 1.0)
+        assert [Envelope._make(raw).data["title"] for _, raw in second.items] == ["two", "three"]
+
+    run(go())
