@@ -100,7 +100,15 @@ class DataPlaneServer:
         if self.keys.accepts(token):
             return None
         self.refused += 1
-        log.warning("%s: data-plane upgrade from %s refused: no valid token", self.name, connection.remote_address)
+        # A stranger knocking could flood the log: the first few at warning, then every hundredth.
+        level = logging.WARNING if self.refused <= LOGGED_PER_CONNECTION or self.refused % 100 == 0 else logging.DEBUG
+        log.log(
+            level,
+            "%s: data-plane upgrade from %s refused: no valid token (%d refused so far)",
+            self.name,
+            connection.remote_address,
+            self.refused,
+        )
         return connection.respond(HTTPStatus.UNAUTHORIZED, REFUSED)
 
     async def _serve(self, ws: ServerConnection) -> None:
