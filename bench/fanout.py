@@ -130,9 +130,10 @@ def measure_hub(
     rates: Sequence[float | None] = (None,),
 ) -> list[dict[str, Any]]:
     """Notifications to C educators, one connection each, published either from Ray (`via="ray"`:
-    a driver process calling the shards, as job monitors and hub.backend.Backend do: the production
-    path, Ray -> ingress -> clients) or through the ingress's `POST /api/publish` (`via="http"`:
-    the ingress also parses the request and makes the shard calls)."""
+    a driver process calling the shards over their data-plane sockets, found through Ray, as job
+    monitors do: the production path, shard -> ingress -> clients) or through the ingress's
+    `POST /api/publish` (`via="http"`: the ingress also parses the request and makes the shard
+    calls)."""
     from hub.auth import issue_token
 
     educators = [f"bench-{i}" for i in range(clients)]
@@ -160,7 +161,7 @@ def measure_hub(
     from hub.backend import Backend
 
     with joined_ray(pid):
-        backend = Backend.connect(address=None, namespace=NAMESPACE)
+        backend = Backend.connect(address=None, namespace=NAMESPACE, dataplane=True)  # as job monitors publish
 
         async def publish_ray(http: httpx.AsyncClient, i: int, stamp: float) -> None:
             assert await backend.publish("notification", body(i, stamp), educators) == clients

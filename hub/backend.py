@@ -33,12 +33,22 @@ class Backend:
 
     @classmethod
     def connect(
-        cls, address: str | None = None, namespace: str | None = None, data_dir: str | Path | None = None
+        cls,
+        address: str | None = None,
+        namespace: str | None = None,
+        data_dir: str | Path | None = None,
+        *,
+        dataplane: bool = False,
     ) -> Backend:
         """Join the hub's Ray cluster (unless this process is on one): `address` when given, else the
         one the running hub recorded in its data dir (`data_dir`, $HUB_DATA_DIR, ~/.local/share/hub),
         else $RAY_ADDRESS; the namespace likewise (default "hub"). HubError, a sentence, when that
-        cluster is gone or refuses this machine's Ray token."""
+        cluster is gone or refuses this machine's Ray token.
+
+        `dataplane`: reach the shards over their data-plane sockets (DESIGN.md, "The data path"), for
+        a long-lived service that runs every call on one event loop and publishes often; the
+        default, Ray calls, suits a notebook or script whose event loops live a cell or an
+        `asyncio.run` long (a socket would outlive them)."""
         import ray
 
         from actors.handles import Cluster, discover_shards
@@ -52,7 +62,9 @@ class Backend:
         else:
             folder = Path(data_dir).expanduser() if data_dir else env.data_dir
             namespace = join_hub(folder, namespace, default_namespace=env.namespace)
-        cluster = Cluster(discover_shards(namespace), namespace)
+        from hub.core.config import DataPlaneConfig
+
+        cluster = Cluster(discover_shards(namespace), namespace, dataplane=DataPlaneConfig() if dataplane else None)
         return cls(JobDesk(cluster, IngressMetrics()))
 
     async def publish(
