@@ -61,10 +61,12 @@ def settle_shard_count(wanted: int | None, default: int, namespace: str) -> int:
     recorded = recorded_shard_count(namespace)
     if recorded is None:
         proposal = existing_shard_actors(namespace) or wanted or default
-        internal_kv._internal_kv_put(
+        existed = internal_kv._internal_kv_put(
             SHARDS_KEY, str(proposal).encode(), overwrite=False, namespace=_kv_namespace(namespace)
         )
         recorded = recorded_shard_count(namespace) or proposal  # another process's put may have won
+        if not existed:
+            log.info("registry shards of namespace %s: %d, recorded for the hub's later processes", namespace, recorded)
     if wanted is not None and wanted != recorded:
         raise HubError(
             f"the hub in Ray namespace {namespace!r} runs {recorded} registry shards, but this process was "
