@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--address", help="Ray address to join, e.g. auto (default: start a local Ray)")
-    serve.add_argument("--shards", type=int, help="registry shards (default 4)")
+    serve.add_argument(
+        "--shards", type=int, help="registry shards (default: one per 4 CPUs; a running hub's count when joining)"
+    )
     serve.add_argument("--data-dir", type=Path, help="where the hub keeps its files")
     serve.add_argument("--db", type=Path, help="the job store's SQLite file (default DATA_DIR/jobs.db)")
     serve.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")

@@ -384,12 +384,17 @@ def connect(
 def local_hub(educator_id: str | None = None, *, educator: str | None = None, **settings: Any) -> Hub:
     """Start a hub inside this process (local Ray, shards and ingress on a free port) and connect as
     `educator` (default $HUB_EDUCATOR, else $USER). `settings` are Settings fields (data_dir=...,
-    namespace=...). Prints its URL, data dir and where its secret came from. HubError when another
-    hub runs with that data dir (one job store per jobs.db)."""
+    namespace=...). Its own local Ray (when this process has none) copies the jobs' output to this
+    process's, unless HUB_RAY_LOG_MONITOR or `ray_log_monitor=False` says otherwise. Prints its URL,
+    data dir and where its secret came from. HubError when another hub runs with that data dir (one
+    job store per jobs.db)."""
     from hub.server import LocalHub
     from hub.settings import Settings
 
-    local = LocalHub(Settings(**{"port": 0, **settings}))
+    chosen = Settings(**{"port": 0, **settings})
+    if chosen.ray_log_monitor is None:  # neither HUB_RAY_LOG_MONITOR nor an argument said
+        chosen.ray_log_monitor = True  # the notebook shows its jobs' output (print, logs), as Ray does
+    local = LocalHub(chosen)
     who = educator or educator_id or default_educator()
     print(
         f"hub: local hub at {local.url}; data dir {local.settings.data_dir} (job store {local.settings.db_path}); "

@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -207,6 +207,69 @@ def join_hub(
         )
     join(str(address), namespace, timeout=timeout, configure_logging=False, log_to_driver=False)
     return namespace
+
+
+# -- the local Ray `hub serve` starts: without the daemons a one-node hub does not use ---------------
+
+
+def local_head_options(log_monitor: bool) -> dict[str, bool]:
+    """The settings (Ray's RayParams fields) the hub gives the head node of a local Ray it starts
+    itself, over what `ray.init(address="local")` gives it: no autoscaler monitor (one node that
+    nothing adds to; 0.1 % of a core, 46 MiB idle) and, unless `log_monitor`, no log monitor (it
+    reads every worker's log file ten times a second to copy them to the driver's output; 0.7 %
+    of a core, 43 MiB idle; without it the actors' output stays in Ray's log files). Figures:
+    docs/benchmarks.md, "Idle hub cost". A joined cluster is never changed: these go only to
+    start_local."""
+    return {"no_monitor": True, "include_log_monitor": log_monitor}
+
+
+@contextlib.contextmanager
+def _head_node_options(options: Mapping[str, Any]) -> Iterator[None]:
+    """While inside, a Ray head node made in this process takes `options` as its RayParams fields.
+    ray.init offers no argument for them (`ray start --head` has --no-monitor), so Node's
+    constructor is wrapped for the one ray.init call; a Ray whose Node takes its parameters
+    otherwise gets its defaults (all daemons), with a warning, never an error."""
+    from ray._private import node as ray_node
+
+    original = ray_node.Node.__init__
+    applied: list[bool] = []
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        params = kwargs.get("ray_params", args[0] if args else None)
+        if kwargs.get("head") and params is not None and all(hasattr(params, k) for k in options):
+            for name, value in options.items():
+                setattr(params, name, value)
+            applied.append(True)
+        original(self, *args, **kwargs)
+
+    ray_node.Node.__init__ = init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ray_node.Node.__init__ = original  # type: ignore[method-assign]
+    if not applied:
+        log.warning("this Ray starts its head node another way: the local Ray runs all its daemons (%s)", options)
+
+
+def start_local(namespace: str, num_cpus: int | None, *, log_monitor: bool, **kwargs: Any) -> None:
+    """Start a new local Ray for this process (`ray.init(address="local")`, never joining one this
+    machine already runs) with `num_cpus` CPUs (None: all) in `namespace`, its head node set as
+    local_head_options says; `log_to_driver` follows `log_monitor`. `kwargs` go to ray.init."""
+    import ray
+
+    with _head_node_options(local_head_options(log_monitor)):
+        ray.init(address="local", namespace=namespace, num_cpus=num_cpus, log_to_driver=log_monitor, **kwargs)
+
+
+def logs_dir() -> str | None:
+    """Where this node's Ray writes its logs (the actors' output: worker-*.out/.err), or None when
+    this Ray does not say (its private node object changed) or this process is on no Ray."""
+    try:
+        from ray._private import worker
+
+        return str(worker._global_node.get_logs_dir_path())  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - a private API, and no Ray yet: either only loses a printed line
+        return None
 
 
 # -- the data dir: one hub (one job store) per data dir, and its Ray cluster on record --------------

@@ -15,7 +15,16 @@ import uvicorn
 
 from hub.auth import SECRET_FILE, issue_token, resolve_secret
 from hub.core.errors import HubError
-from hub.raycluster import RECORD_FILE, DataDirLock, holder_pid, in_use_message, join, read_record
+from hub.raycluster import (
+    RECORD_FILE,
+    DataDirLock,
+    holder_pid,
+    in_use_message,
+    join,
+    logs_dir,
+    read_record,
+    start_local,
+)
 from hub.settings import Settings
 
 log = logging.getLogger("hub.server")
@@ -24,25 +33,23 @@ log = logging.getLogger("hub.server")
 def init_ray(settings: Settings) -> None:
     """Start Ray for this process unless it runs already: join `settings.address` when given (HubError
     with a sentence when the cluster is gone or refuses this machine's token), else a new local Ray
-    with `settings.num_cpus` CPUs (None: all), in `settings.namespace`."""
+    with `settings.num_cpus` CPUs (None: all), in `settings.namespace`, without the daemons a
+    one-node hub does not use (hub.raycluster.start_local; Ray's log monitor only with
+    `settings.ray_log_monitor`)."""
     import ray
 
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {
-        "namespace": settings.namespace,
-        "include_dashboard": False,
-        "log_to_driver": True,
-        "configure_logging": False,
-    }
+    kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
     if settings.address:
         # Ray token auth for an explicit address, and a sentence (HubError) when the cluster is gone
         # or refuses this machine's token, instead of Ray's 20 s of retries and a ConnectionError.
-        join(settings.address, kwargs.pop("namespace"), **kwargs)
+        join(settings.address, settings.namespace, log_to_driver=True, **kwargs)
     else:
         # "local": always a new embedded Ray. Without it ray.init() joins whatever cluster this
         # machine last started (`ray start`, a test's ray.cluster_utils.Cluster) without saying so.
-        ray.init(address="local", num_cpus=settings.num_cpus, **kwargs)
+        log_monitor = bool(settings.ray_log_monitor)
+        start_local(settings.namespace, settings.num_cpus, log_monitor=log_monitor, **kwargs)
 
 
 def secret_source(settings: Settings) -> str:
@@ -97,6 +104,7 @@ def build(settings: Settings, *, create_secret: bool = True, lock: DataDirLock |
     import ray
 
     from actors.handles import Cluster, start_actors
+    from actors.shardcount import settle_shard_count
     from hub.ingress.app import create_app
 
     secret = resolve_secret(settings.secret, settings.data_dir, settings.host, create=create_secret)
@@ -105,12 +113,27 @@ def build(settings: Settings, *, create_secret: bool = True, lock: DataDirLock |
     init_ray(settings)
     if lock is not None and not lock.held:
         claim_data_dir(settings, lock)
+    # The first hub process of the namespace fixes the shard count (HUB_SHARDS, else from its machine's
+    # size); later ones use it. `settings.shards` says afterwards which count this hub runs with.
+    settings.shards = settle_shard_count(settings.shards, settings.default_shards(), settings.namespace)
     start_actors(
         settings.shards, settings.namespace, settings.shard_config(), str(settings.db_path), settings.store_busy_timeout
     )
     monitor = settings.monitor_config()
     cluster = Cluster(settings.shards, settings.namespace, monitor, settings.job_max_restarts, dataplane=monitor)
     return create_app(settings, secret, cluster), secret
+
+
+def actor_logs_hint(settings: Settings) -> str:
+    """Where the actors' output goes (job monitors' tracebacks under a failed job's reference), in
+    words for `hub serve`'s start-up lines: this output too, or Ray's log directory on this node
+    (and on each node of a joined cluster)."""
+    where = logs_dir() or "Ray's log directory (/tmp/ray/session_latest/logs)"
+    if settings.address:
+        return f"the actors' logs (tracebacks of failed jobs) are in this output and in {where} on each node"
+    if settings.ray_log_monitor:
+        return f"the actors' logs (tracebacks of failed jobs) are in this output and in {where}"
+    return f"the actors' logs (tracebacks of failed jobs) are in {where} (HUB_RAY_LOG_MONITOR=1: here too)"
 
 
 def ray_address() -> str:
@@ -183,6 +206,8 @@ def serve(settings: Settings) -> None:
         print(f"hub: data dir {settings.data_dir}; job store {settings.db_path}; secret from {secret_source(settings)}")
         where = f"; recorded in {settings.data_dir / RECORD_FILE} for notebooks' custom job kinds" if lock.held else ""
         print(f"hub: Ray cluster {address}, namespace {settings.namespace}{where}")
+        shards = f"{settings.shards} registry shard{'s' if settings.shards != 1 else ''}"
+        print(f"hub: {shards}; {actor_logs_hint(settings)}")
         hint = token_hint(hub_command(), settings.data_dir, secret_set=bool(settings.secret))
         print(f"hub: a token for an educator: {hint}", flush=True)
         # uvicorn handles SIGINT/SIGTERM (drain, close 1001/1012) and re-raises the signal afterwards to

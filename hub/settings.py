@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.core.config import MonitorConfig, ShardConfig
+from hub.core.sharding import shards_for_cpus
 
 
 def default_data_dir() -> Path:
@@ -18,6 +19,15 @@ def default_data_dir() -> Path:
     ~/.local/share/hub (not created here)."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "hub"
+
+
+def machine_cpus() -> int:
+    """The CPUs this process may run on (its CPU affinity, as `taskset` or a container's cpuset sets
+    it), else os.cpu_count(), else 1."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS)
+        return os.cpu_count() or 1
 
 
 def base64_size(n: int) -> int:
@@ -39,7 +49,11 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     port: int = Field(default=8000, ge=0, le=65535)  # 0: any free port (tests)
     address: str | None = Field(default=None, description="Ray address to join; None starts a local Ray")
     namespace: str = "hub"
-    shards: int = Field(default=4, ge=1, le=1024)
+    # Registry shards. None: the process that creates them picks one per `cpus_per_shard` CPUs of its
+    # machine (hub.core.sharding.shards_for_cpus); every later hub process of that Ray namespace uses
+    # the count the creator chose (actors.shardcount.settle_shard_count).
+    shards: int | None = Field(default=None, ge=1, le=1024)
+    cpus_per_shard: int = Field(default=4, ge=1, le=1024)
     secret: str | None = None
     data_dir: Path = Field(default_factory=default_data_dir)
     db: Path | None = Field(default=None, description="the job store's SQLite file; default DATA_DIR/jobs.db")
@@ -89,6 +103,11 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     num_cpus: int | None = None
+    # Ray's log monitor in the local Ray the hub starts: it copies the actors' output (their logs and
+    # tracebacks) to the hub's own output, at about 0.7 % of a core and 43 MiB while idle. Off: that
+    # output stays in Ray's log files only (`hub serve` prints where). None (unset): off for `hub
+    # serve` and LocalHub, on for a notebook's local_hub(). A joined cluster keeps its own.
+    ray_log_monitor: bool | None = None
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
 
@@ -116,6 +135,11 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
         of spaces and a trailing "/" (`*`: any). Empty: none listed, so loopback origins and same origin
         only (hub.ingress.ws.origin_allowed; PROTOCOL.md section 6)."""
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+
+    def default_shards(self, cpus: int | None = None) -> int:
+        """The shard count this process would create when `shards` is None: shards_for_cpus over
+        `num_cpus` (the local Ray's CPUs) when set, else `cpus`, else this machine's (machine_cpus)."""
+        return shards_for_cpus(self.num_cpus or cpus or machine_cpus(), self.cpus_per_shard)
 
     def shard_config(self) -> ShardConfig:
         """The shards' settings as a record of their own (what crosses into the shard actors)."""

@@ -16,7 +16,9 @@ import httpx
 import ray
 from websockets.exceptions import ConnectionClosed
 
+from hub.core.sharding import shards_for_cpus
 from hub.server import LocalHub
+from hub.settings import machine_cpus
 from tests.conftest import TIME_FACTOR, free_port, scaled
 from tests.integration.conftest import open_ws
 
@@ -102,6 +104,12 @@ def test_every_readme_python_block_runs_as_written_against_make_serve(tmp_path: 
         assert f"data dir {data_dir}" in printed and f"secret from {data_dir / 'secret'}" in printed
         assert f"{HUB} token EDUCATOR_ID" in printed or ".venv/bin/hub token EDUCATOR_ID" in printed
         assert (data_dir / "ray.json").exists() and "Ray cluster" in printed
+        # Its own Ray runs no log monitor: it says where the actors' output (failed jobs' tracebacks) is.
+        shards = re.search(
+            r"hub: (\d+) registry shards?; the actors' logs \(tracebacks of failed jobs\) are in (\S+)", printed
+        )
+        assert shards and int(shards.group(1)) == shards_for_cpus(machine_cpus(), 4), printed  # HUB_* unset
+        assert Path(shards.group(2)).is_dir(), printed
 
         *cells, plugin_test = readme_python_blocks()
         assert "def test_" in plugin_test and all("def test_" not in c for c in cells)
