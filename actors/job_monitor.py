@@ -58,7 +58,9 @@ class JobMonitor:
         self.clock = clock
         self.started_at = clock()
         self._cancelled = False
-        self._coalescer: UpdateCoalescer[dict[str, Any]] = UpdateCoalescer(config.progress_interval)
+        self._coalescer: UpdateCoalescer[dict[str, Any]] = UpdateCoalescer(
+            config.progress_interval, config.progress_burst
+        )
         self._wake = asyncio.Event()
         self._send_lock = asyncio.Lock()
         self._publisher: asyncio.Task[None] | None = None
@@ -78,8 +80,10 @@ class JobMonitor:
         progress and 99: it never goes back, and 100 comes only with `completed`) with `message`, plus
         any other JobState `fields` (e.g. `stage` for document processing); the ETA (seconds) comes
         from the rate so far. Past MonitorConfig.job_slow_after seconds the message says the job is
-        still working. Ticks are coalesced to one every MonitorConfig.progress_interval seconds; a new
-        stage goes out at once. Ignored once the job has ended. Call it on the monitor's event loop."""
+        still working. A tick goes at once unless the job has sent MonitorConfig.progress_burst more
+        than one every MonitorConfig.progress_interval seconds; then ticks are coalesced to that rate
+        (hub.core.pacing). A new stage goes out at once. Ignored once the job has ended. Call it on
+        the monitor's event loop."""
         if self.state.terminal:
             return
         now = self.clock()

@@ -43,6 +43,10 @@ class MonitorConfig(BaseModel):
     # Seconds between a job's progress messages to its shard: ticks in between are coalesced
     # (transitions always go out at once).
     progress_interval: float = Field(default=0.05, ge=0)
+    # Progress messages a job may send at once before its ticks are held to one every
+    # progress_interval (hub.core.pacing.UpdateCoalescer): a lone tick, or a job reporting about as
+    # often as progress_interval with jitter, goes at once; a chattier job is paced to the interval.
+    progress_burst: int = Field(default=4, ge=1, le=1000)
     # Seconds after a job's start past which its progress messages add "still working: larger
     # documents take longer".
     job_slow_after: float = Field(default=15.0, ge=0)

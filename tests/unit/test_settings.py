@@ -48,6 +48,7 @@ SHARD_ENV = {
 }
 MONITOR_ENV = {
     "HUB_PROGRESS_INTERVAL": ("progress_interval", "0.2"),
+    "HUB_PROGRESS_BURST": ("progress_burst", "2"),
     "HUB_JOB_SLOW_AFTER": ("job_slow_after", "3"),
     "HUB_JOB_STORE_INTERVAL": ("job_store_interval", "0.5"),
     "HUB_JOB_ANNOUNCE_INTERVAL": ("job_announce_interval", "2"),
@@ -106,6 +107,7 @@ def test_the_records_that_cross_into_actors_hold_their_own_fields_only_and_are_f
         ("poll_timeout", 0),
         ("jobs_per_educator", 0),
         ("progress_interval", -0.1),
+        ("progress_burst", 0),
         ("job_slow_after", -1),
         ("job_store_interval", -1),
         ("job_announce_interval", 0),
