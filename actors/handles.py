@@ -15,12 +15,14 @@ from actors.job_monitor import JobMonitor
 from actors.names import STORE_NAME, job_actor_name, shard_name
 from actors.registry import RegistryShard
 from actors.store import JobStore
+from actors.tasklink import LinkServer
 from hub.core.config import MonitorConfig, ShardConfig
 from hub.core.errors import ClientError, UpstreamError, unwrap
 from hub.core.handles import HelloRequest, ShardHandle, StoreHandle
 from hub.core.jobstate import JobState
 from hub.core.records import DocumentRecord, FeedBatch, HelloReply, Outline, PublishReply, QuizRecord, ShardStats
 from hub.core.sharding import shard_of
+from hub.core.tasklink import LinkAddress
 
 log = logging.getLogger("hub.ray")
 
@@ -104,6 +106,34 @@ class JobMonitorActor(JobMonitor):
             config=config,
             restarted=_was_restarted(),
         )
+        self._link_server: LinkServer | None = None
+        self._link_address: LinkAddress | None = None
+        self._link_lock = asyncio.Lock()
+
+    async def _serve_links(self) -> LinkAddress | None:
+        """The task links' socket on this node's loopback (actors.tasklink), started on first use;
+        None (tasks report by actor calls) if it cannot be bound, logged."""
+        async with self._link_lock:  # a job's tasks may ask for links at once (quiz questions)
+            return await self._start_links()
+
+    async def _start_links(self) -> LinkAddress | None:
+        if self._link_server is None:
+            server = LinkServer(
+                self._links, self._links_idle, job_id=self.job_id, max_frame=self.config.task_link_max_frame
+            )
+            try:
+                self._link_address = await server.start(ray.get_runtime_context().get_node_id())
+            except OSError as exc:
+                log.warning("job %s: no task link socket (%s): its tasks report by actor calls", self.job_id, exc)
+            self._link_server = server
+        return self._link_address
+
+    def _own_handle(self) -> Any:
+        return ray.get_runtime_context().current_actor
+
+    async def _close_links(self) -> None:
+        if self._link_server is not None:
+            await self._link_server.close()
 
     def cancel_tasks(self, refs: list[Any]) -> None:
         """Cancel each Ray task in `refs` (ray.cancel with force=True: its worker is killed); a task already
