@@ -11,16 +11,27 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError, RayError
 
+from actors.dataplane.client import Broken, DataPlaneClient, Failed, NoSocket, NotCarried
+from actors.dataplane.server import DataPlaneServer
 from actors.job_monitor import JobMonitor
 from actors.names import STORE_NAME, job_actor_name, shard_name
 from actors.registry import RegistryShard
 from actors.store import JobStore
 from actors.tasklink import LinkServer
-from hub.core.config import MonitorConfig, ShardConfig
+from hub.core.config import DataPlaneConfig, MonitorConfig, ShardConfig
 from hub.core.errors import ClientError, UpstreamError, unwrap
 from hub.core.handles import HelloRequest, ShardHandle, StoreHandle
 from hub.core.jobstate import JobState
-from hub.core.records import DocumentRecord, FeedBatch, HelloReply, Outline, PublishReply, QuizRecord, ShardStats
+from hub.core.records import (
+    DataPlaneEndpoint,
+    DocumentRecord,
+    FeedBatch,
+    HelloReply,
+    Outline,
+    PublishReply,
+    QuizRecord,
+    ShardStats,
+)
 from hub.core.sharding import shard_of
 from hub.core.tasklink import LinkAddress
 
@@ -38,6 +49,35 @@ class RegistryShardActor(RegistryShard):
     def __init__(self, index: int, config: ShardConfig, namespace: str) -> None:
         super().__init__(index, config, store=StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)))
         self.namespace = namespace
+        self._plane: DataPlaneServer | None = None
+        self._plane_lock: asyncio.Lock | None = None
+
+    async def endpoint(self) -> DataPlaneEndpoint | None:
+        """Where this shard's data-plane socket is, with a fresh token (DataPlaneEndpoint); the server
+        starts on the first ask. None when the hub runs without a data plane (Settings.dataplane) or
+        no socket could be bound (logged): callers then use Ray calls."""
+        if not self.config.dataplane:
+            return None
+        if self._plane_lock is None:
+            self._plane_lock = asyncio.Lock()
+        async with self._plane_lock:
+            if self._plane is None:
+                plane = DataPlaneServer(self, self.config, f"shard {self.index}")
+                try:
+                    await plane.start(ray.util.get_node_ip_address())
+                except OSError as exc:
+                    log.warning("shard %d: no data-plane socket (%s); callers use Ray calls", self.index, exc)
+                    return None
+                self._plane = plane
+        return self._plane.endpoint()
+
+    async def dataplane_counters(self) -> dict[str, int]:
+        """The data-plane server's counters: connections open, frames dropped, upgrades refused (tests
+        and operators; all 0 before the server started)."""
+        plane = self._plane
+        if plane is None:
+            return {"connections": 0, "dropped": 0, "refused": 0}
+        return {"connections": plane.connections, "dropped": plane.dropped, "refused": plane.refused}
 
     async def node_id(self) -> str:
         """The Ray node this shard runs on (operators and the cluster tests ask)."""
@@ -101,7 +141,7 @@ class JobMonitorActor(JobMonitor):
         super().__init__(
             state,
             params,
-            ShardClient(ray.get_actor(shard, namespace=namespace)),
+            ShardClient(ray.get_actor(shard, namespace=namespace), dataplane=config),
             StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)),
             config=config,
             restarted=_was_restarted(),
@@ -272,42 +312,77 @@ class StoreClient(_Client):
 
 
 class ShardClient(_Client):
-    """A registry shard's actor as a ShardHandle (hub.core.handles)."""
+    """A registry shard's actor as a ShardHandle (hub.core.handles). With a `dataplane` config whose
+    `dataplane` is on, the hot calls (publish, publish_message, hello_many, unwatch_many, attach,
+    detach, pull, ping: hub.core.wire.METHODS) go over the shard's socket (actors.dataplane), found
+    through Ray; the others, and every call while no socket can be made, over Ray calls
+    (`plane.fallback_calls` counts those; /metrics shows them as hub_dataplane_fallback)."""
 
+    __slots__ = ("plane",)
     what = "registry shard"
 
+    def __init__(self, handle: Any, index: int = -1, dataplane: DataPlaneConfig | None = None) -> None:
+        super().__init__(handle, index)
+        self.plane: DataPlaneClient | None = None
+        if dataplane is not None and dataplane.dataplane:
+            name = self.what if index < 0 else f"{self.what} {index}"
+            self.plane = DataPlaneClient(self._endpoint, dataplane, ray.util.get_node_ip_address(), name)
+
+    async def _endpoint(self) -> DataPlaneEndpoint | None:
+        return await self._call("endpoint")
+
+    async def _hot(self, method: str, *args: Any) -> Any:
+        """`method` over the data plane when there is one, else (or when it cannot carry the call now)
+        over Ray. UpstreamError when the shard does not answer, the socket broke with the call in
+        flight (whether it was done is unknown: callers retry, at least once), or the call failed."""
+        plane = self.plane
+        if plane is not None:
+            try:
+                return await plane.call(method, list(args))
+            except (NoSocket, NotCarried):
+                pass  # this call over Ray
+            except (Broken, Failed) as exc:
+                name = self.what if self.index < 0 else f"{self.what} {self.index}"
+                log.warning("%s: %s over the data plane failed: %s", name, method, exc)
+                raise UpstreamError(
+                    f"the hub's {name} did not answer; try again in a moment", method=method, error=type(exc).__name__
+                ) from None
+        return await self._call(method, *args)
+
     async def publish(self, updates: list[dict[str, Any]]) -> PublishReply:
-        """`RegistryShard.publish` over Ray: a PublishReply (epoch, one seq per update). UpstreamError
-        when the shard does not answer (or the call failed in it)."""
-        return await self._call("publish", updates)
+        """`RegistryShard.publish` (data plane, else Ray): a PublishReply (epoch, one seq per update).
+        UpstreamError when the shard does not answer (or the call failed in it)."""
+        return await self._hot("publish", updates)
 
     async def publish_message(self, educator_ids: list[str], mtype: str, data: dict[str, Any]) -> int:
-        """`RegistryShard.publish_message` over Ray: how many educators. UpstreamError as publish."""
-        return await self._call("publish_message", educator_ids, mtype, data)
+        """`RegistryShard.publish_message` (data plane, else Ray): how many educators. UpstreamError as
+        publish."""
+        return await self._hot("publish_message", educator_ids, mtype, data)
 
     async def hello_many(self, ingress_id: str, requests: list[HelloRequest]) -> list[HelloReply]:
-        """`RegistryShard.hello_many` over Ray: one HelloReply per request, in order. UpstreamError as
-        publish."""
-        return await self._call("hello_many", ingress_id, requests)
+        """`RegistryShard.hello_many` (data plane, else Ray): one HelloReply per request, in order.
+        UpstreamError as publish."""
+        return await self._hot("hello_many", ingress_id, requests)
 
     async def unwatch_many(self, ingress_id: str, educator_ids: list[str]) -> list[None]:
-        """`RegistryShard.unwatch_many` over Ray: one None per entry. UpstreamError as publish."""
-        return await self._call("unwatch_many", ingress_id, educator_ids)
+        """`RegistryShard.unwatch_many` (data plane, else Ray): one None per entry. UpstreamError as
+        publish."""
+        return await self._hot("unwatch_many", ingress_id, educator_ids)
 
     async def attach(self, ingress_id: str, educator_ids: list[str]) -> str:
-        """`RegistryShard.attach` over Ray: the shard's epoch. UpstreamError as publish."""
-        return await self._call("attach", ingress_id, educator_ids)
+        """`RegistryShard.attach` (data plane, else Ray): the shard's epoch. UpstreamError as publish."""
+        return await self._hot("attach", ingress_id, educator_ids)
 
     async def detach(self, ingress_id: str) -> None:
-        """`RegistryShard.detach` over Ray. UpstreamError as publish."""
-        await self._call("detach", ingress_id)
+        """`RegistryShard.detach` (data plane, else Ray). UpstreamError as publish."""
+        await self._hot("detach", ingress_id)
 
     async def pull(
         self, ingress_id: str, ack: int, timeout: float | None = None, feed_id: str | None = None
     ) -> FeedBatch:
-        """`RegistryShard.pull` over Ray: a FeedBatch, after up to `timeout` seconds of waiting (None: the
-        shard's ShardConfig.poll_timeout). UpstreamError as publish."""
-        return await self._call("pull", ingress_id, ack, timeout, feed_id)
+        """`RegistryShard.pull` (data plane, else Ray): a FeedBatch, after up to `timeout` seconds of
+        waiting (None: the shard's ShardConfig.poll_timeout). UpstreamError as publish."""
+        return await self._hot("pull", ingress_id, ack, timeout, feed_id)
 
     async def load_jobs(self, educator_id: str) -> None:
         """`RegistryShard.load_jobs` over Ray. UpstreamError as publish."""
@@ -342,8 +417,8 @@ class ShardClient(_Client):
         return await self._call("broadcast", mtype, data)
 
     async def ping(self) -> str:
-        """`RegistryShard.ping` over Ray: the shard's epoch. UpstreamError as publish."""
-        return await self._call("ping")
+        """`RegistryShard.ping` (data plane, else Ray): the shard's epoch. UpstreamError as publish."""
+        return await self._hot("ping")
 
     async def stats(self) -> ShardStats:
         """`RegistryShard.stats` over Ray: its ShardStats. UpstreamError as publish."""
@@ -364,7 +439,7 @@ class Cluster:
         self.monitor = monitor  # each job's monitor gets it (Settings.monitor_config())
         self.job_max_restarts = job_max_restarts
         self.shards: list[ShardHandle] = [
-            ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k) for k in range(shards)
+            ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k, monitor) for k in range(shards)
         ]
         self.store: StoreHandle = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
 

@@ -291,35 +291,10 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def self_signed_tls(directory: str | Path, common_name: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (P-256, valid from 5 minutes ago for one day, named
-    `common_name`) and its key, written as PEM files cert.pem and key.pem in `directory`; returns
-    (certificate path, key path). Needs `cryptography` (the test and bench extras)."""
-    import datetime
-    import ipaddress
+def self_signed_tls(directory: str | Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (P-256; actors.dataplane.keys.ServerKeys, the data
+    plane's own) and its key, written as PEM files cert.pem and key.pem in `directory`; returns
+    (certificate path, key path)."""
+    from actors.dataplane.keys import ServerKeys
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = Path(directory) / "cert.pem", Path(directory) / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
+    return ServerKeys("127.0.0.1").files(directory)

@@ -309,7 +309,7 @@ async def over_ws(shard: Any, tls: bool, messages: int, gap: float) -> Callable[
     directory = tempfile.mkdtemp()
     files: tuple[str, str] | None = None
     if tls:
-        cert, key = self_signed_tls(directory, common_name="hub-shard")
+        cert, key = self_signed_tls(directory)
         files = (str(cert), str(key))
     port = await shard.serve_ws.remote(secret, files)
     context = ssl.create_default_context(cafile=files[0]) if files else None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -29,7 +29,7 @@ from prometheus_client.utils import floatToGoString
 
 from hub.core.records import ShardStats
 
-__all__ = ["Counter", "FrameHistogram", "IngressMetrics", "shard_families"]
+__all__ = ["Counter", "FrameHistogram", "IngressMetrics", "dataplane_families", "shard_families"]
 
 
 class Counter:
@@ -161,6 +161,31 @@ def shard_families(stats: list[ShardStats | None], ingress_id: str) -> list[Metr
         jobs.add_metric([status], n)
     families.append(jobs)
     return families
+
+
+def dataplane_families(shards: Sequence[Any]) -> list[Metric]:
+    """This process's data-plane state toward each registry shard (`shards`: the ShardClients in shard
+    order; each one's `plane`, an actors.dataplane.client.DataPlaneClient, None when the hub runs
+    without a data plane): `hub_dataplane_fallback` 1 while that shard is reached by Ray calls because
+    no socket could be made, the calls made so (`hub_dataplane_fallback_calls_total`) and the
+    connections opened (`hub_dataplane_connects_total`)."""
+    fallback = GaugeMetricFamily(
+        "hub_dataplane_fallback",
+        "1 while a registry shard is reached by Ray calls because its data-plane socket cannot be made",
+        labels=["shard"],
+    )
+    calls = CounterMetricFamily(
+        "hub_dataplane_fallback_calls", "Calls made over Ray: a shard's socket could not be made", labels=["shard"]
+    )
+    connects = CounterMetricFamily("hub_dataplane_connects", "Data-plane connections opened", labels=["shard"])
+    for k, shard in enumerate(shards):
+        plane = getattr(shard, "plane", None)
+        if plane is None:
+            continue
+        fallback.add_metric([str(k)], 1 if plane.in_fallback else 0)
+        calls.add_metric([str(k)], plane.fallback_calls)
+        connects.add_metric([str(k)], plane.connects)
+    return [fallback, calls, connects]
 
 
 class IngressMetrics:

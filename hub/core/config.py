@@ -9,13 +9,36 @@ and `Settings.shard_config()` / `Settings.monitor_config()` copy them into a rec
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ShardConfig(BaseModel):
-    """What a registry shard needs. Frozen, plain values: it crosses into the shard actor as it is."""
+class DataPlaneConfig(BaseModel):
+    """How the hub's processes reach a registry shard's socket (DESIGN.md, "The data path"): shards,
+    job monitors and ingresses all need it, so ShardConfig and MonitorConfig inherit it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Publishes, deliveries and hellos over each shard's socket (True), or over Ray calls only (False:
+    # the hub before the data plane; for comparisons and for networks that allow no extra port).
+    dataplane: bool = True
+    # "auto": TLS to a shard on another node, plain TCP on the shard's own loopback address for a
+    # caller on its node (nothing leaves the machine; the JWT still opens it). "always": TLS for all.
+    dataplane_tls: Literal["auto", "always"] = "auto"
+    # Bytes of one frame a shard reads from its socket; past it the connection is closed (1009) and
+    # the caller reconnects. A publish of one message to many educators is the largest frame.
+    dataplane_max_frame: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Seconds to open a shard's socket (TCP, TLS and the upgrade) before the caller falls back to Ray.
+    dataplane_connect_timeout: float = Field(default=3.0, gt=0)
+    # Seconds a caller that could not open a shard's socket uses Ray calls before trying it again.
+    dataplane_retry: float = Field(default=10.0, gt=0)
+    # Seconds a data-plane token (the JWT a shard hands out over Ray) opens a connection for.
+    dataplane_token_ttl: float = Field(default=300.0, gt=0)
+
+
+class ShardConfig(DataPlaneConfig):
+    """What a registry shard needs. Frozen, plain values: it crosses into the shard actor as it is."""
 
     # Messages each educator's stream keeps for resumes; a client further behind gets a snapshot.
     history_max: int = Field(default=1000, ge=1)
@@ -35,10 +58,8 @@ class ShardConfig(BaseModel):
     jobs_per_educator: int = Field(default=500, ge=1)
 
 
-class MonitorConfig(BaseModel):
+class MonitorConfig(DataPlaneConfig):
     """What a job's monitor actor needs. Frozen, plain values: it crosses into the actor as it is."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # Seconds between a job's progress messages to its shard: ticks in between are coalesced
     # (transitions always go out at once).

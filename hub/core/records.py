@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from hub.core.stream import Envelope, StreamPosition
 
 __all__ = [
+    "DataPlaneEndpoint",
     "DocumentRecord",
     "Envelope",
     "FeedBatch",
@@ -132,3 +133,20 @@ class DocumentRecord(NamedTuple):
     filename: str | None
     text: str
     doc_index: dict[str, Any]
+
+
+class DataPlaneEndpoint(NamedTuple):
+    """Where and how to reach a registry shard's data-plane socket (DESIGN.md, "The data path"), as
+    the shard answers it over Ray (the control plane) to a caller that Ray let in.
+
+    `host`: the shard's node address, where `port` serves TLS; `loopback_port`: the same service
+    without TLS on 127.0.0.1, for callers on the shard's own node (nothing leaves the machine);
+    `cert_pem`: the shard's self-signed certificate, the one a TLS caller trusts (pinned; a new one
+    each incarnation); `token`: a JWT the shard signed, good for `Settings.dataplane_token_ttl`
+    seconds, that opens a connection (sent in the upgrade's Authorization header)."""
+
+    host: str
+    port: int
+    loopback_port: int
+    cert_pem: str
+    token: str

@@ -29,7 +29,7 @@ from hub.ingress.edge import install_edge
 from hub.ingress.relay import SHUTTING_DOWN, Relay
 from hub.ingress.ws import WsContext, serve_websocket
 from hub.ingress.wsproto import give_back_memory
-from hub.metrics import IngressMetrics, shard_families
+from hub.metrics import IngressMetrics, dataplane_families, shard_families
 from hub.settings import Settings
 
 log = logging.getLogger("hub.ingress")
@@ -114,7 +114,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
                 return None
 
         stats = await asyncio.gather(*(one(s) for s in cluster.shards))
-        return metrics.render(shard_families(list(stats), relay.ingress_id))
+        return metrics.render(shard_families(list(stats), relay.ingress_id) + dataplane_families(cluster.shards))
 
     async def health() -> tuple[bool, dict[str, Any]]:
         """Shards answer (ping_all) and this ingress's delivery from each is not stuck (Relay.stuck)."""

@@ -21,6 +21,7 @@ from hub.core import records
 from hub.core.config import ShardConfig
 from hub.core.handles import ShardHandle, StoreHandle
 from hub.core.records import (
+    DataPlaneEndpoint,
     DocumentRecord,
     FeedBatch,
     HelloReply,
@@ -44,6 +45,7 @@ SAMPLES = [
     QuizRecord("q1", "alice", None, "text", [{"id": "q1-1"}]),
     DocumentRecord("d1", "alice", "a.pdf", "text", {"chunks": []}),
     ShardStats(0, "e1", 1, 2, 1, 5, {"ingress-1": 0}, {"queued": 2}),
+    DataPlaneEndpoint("10.0.0.2", 40001, 40002, "-----BEGIN CERTIFICATE-----", "token"),
 ]
 
 
