@@ -33,7 +33,6 @@ from hub.core.records import (
     ShardStats,
 )
 from hub.core.sharding import shard_of
-from hub.core.tasklink import LinkAddress
 
 log = logging.getLogger("hub.ray")
 
@@ -147,26 +146,24 @@ class JobMonitorActor(JobMonitor):
             restarted=_was_restarted(),
         )
         self._link_server: LinkServer | None = None
-        self._link_address: LinkAddress | None = None
         self._link_lock = asyncio.Lock()
 
-    async def _serve_links(self) -> LinkAddress | None:
-        """The task links' socket on this node's loopback (actors.tasklink), started on first use;
-        None (tasks report by actor calls) if it cannot be bound, logged."""
+    async def _serve_links(self) -> DataPlaneEndpoint | None:
+        """The task links' socket (actors.tasklink: TLS on this node's address, plain on 127.0.0.1),
+        started on first use, with a token good for MonitorConfig.task_link_token_ttl; None (tasks
+        report by actor calls) if it cannot be bound, logged."""
         async with self._link_lock:  # a job's tasks may ask for links at once (quiz questions)
-            return await self._start_links()
-
-    async def _start_links(self) -> LinkAddress | None:
-        if self._link_server is None:
-            server = LinkServer(
-                self._links, self._links_idle, job_id=self.job_id, max_frame=self.config.task_link_max_frame
-            )
-            try:
-                self._link_address = await server.start(ray.get_runtime_context().get_node_id())
-            except OSError as exc:
-                log.warning("job %s: no task link socket (%s): its tasks report by actor calls", self.job_id, exc)
-            self._link_server = server
-        return self._link_address
+            if self._link_server is None:
+                server = LinkServer(
+                    self._links, self._links_idle, job_id=self.job_id, max_frame=self.config.task_link_max_frame
+                )
+                try:
+                    await server.start(ray.util.get_node_ip_address())
+                except OSError as exc:
+                    log.warning("job %s: no task link socket (%s): its tasks report by actor calls", self.job_id, exc)
+                    return None
+                self._link_server = server
+            return self._link_server.endpoint(self.config.task_link_token_ttl)
 
     def _own_handle(self) -> Any:
         return ray.get_runtime_context().current_actor

@@ -16,7 +16,8 @@ from hub.core.errors import InvalidInput, UpstreamError, new_reference, public_r
 from hub.core.handles import ShardHandle, StoreHandle
 from hub.core.jobstate import JobState, estimate_eta
 from hub.core.pacing import UpdateCoalescer
-from hub.core.tasklink import LinkAddress, LinkFrameError, Links
+from hub.core.records import DataPlaneEndpoint
+from hub.core.tasklink import LinkFrameError, Links
 from jobs.context import JobCancelled
 from jobs.kinds import resolve_kind
 from jobs.tasklink import TaskLink
@@ -128,8 +129,14 @@ class JobMonitor:
         order. Without `on_item` an item is a progress call: [percent, message] or [percent, message,
         {fields}] (Reporter.progress); a malformed one is logged and dropped."""
         channel = self._links.add(on_item or self._progress_item)
-        address = await self._serve_links() if self.config.task_link_socket else None
-        return TaskLink(channel, address, self._own_handle())
+        endpoint = await self._serve_links() if self.config.dataplane else None
+        return TaskLink(
+            channel,
+            endpoint,
+            self._own_handle(),
+            tls_always=self.config.dataplane_tls == "always",
+            connect_timeout=self.config.dataplane_connect_timeout,
+        )
 
     async def drained(self, link: TaskLink) -> None:
         """JobContext.drained: returns once every item the task sent through `link` before closing it
@@ -145,11 +152,12 @@ class JobMonitor:
                 log.warning("job %s: task link %d still open after its task; going on", self.job_id, link.channel)
                 return
 
-    async def link_item(self, channel: int, item: Any) -> None:
-        """One item of task link `channel`, by actor call (a task with no socket to this monitor:
-        jobs.tasklink). An unknown channel, or an item its handler fails on, is logged and dropped."""
+    async def link_item(self, channel: int, number: int, item: Any) -> None:
+        """Item `number` (0, 1, ... per link) of task link `channel`, by actor call (a task with no
+        socket to this monitor: jobs.tasklink); handled in number order, whatever order Ray runs the
+        calls in. An unknown channel, or an item its handler fails on, is logged and dropped."""
         try:
-            self._links.deliver(channel, item)
+            self._links.deliver_call(channel, number, item)
         except LinkFrameError as exc:
             log.warning("job %s: task link item dropped: %s", self.job_id, exc)
         except Exception:
@@ -170,9 +178,9 @@ class JobMonitor:
     def _links_idle(self) -> None:
         self._link_closed.set()
 
-    async def _serve_links(self) -> LinkAddress | None:
-        """Where this monitor serves its task links, started on first use; the Ray edge
-        (actors.handles) serves a socket, this class none (its tasks use actor calls)."""
+    async def _serve_links(self) -> DataPlaneEndpoint | None:
+        """Where this monitor serves its task links (a fresh token each time), the server started on
+        first use; the Ray edge (actors.handles) serves a socket, this class none (actor calls)."""
         return None
 
     def _own_handle(self) -> Any:

@@ -8,19 +8,23 @@ through the TaskLink the monitor made (`JobContext.link`) and passed to it as an
                 report.progress(100 * i / n, f"step {i + 1} of {n}")   # or report.send(any msgpack value)
         return n
 
-On the monitor's node each item is a WebSocket frame to the monitor (the websockets library, msgpack,
-the monitor's token; loopback only, so nothing crosses a network); on another node, where no socket
-can be made, or once one breaks, it is an actor call to the monitor (logged once). Items arrive in
-the order sent (an item being sent when a socket breaks may arrive twice)."""
+Each item is a WebSocket frame to the monitor (the websockets library, msgpack, a token the monitor
+signed): plain on 127.0.0.1 from the monitor's node (nothing leaves the machine), TLS to the
+monitor's node address from another node (its pinned self-signed certificate). Where no socket can
+be made (the data plane off, a port blocked, the token refused), or once one breaks, it is an actor
+call to the monitor (logged). Items arrive in the order sent (an item being sent when a socket
+breaks may arrive twice)."""
 
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from hub.core.tasklink import LinkAddress, encode
+from hub.core.records import DataPlaneEndpoint
+from hub.core.tasklink import encode
 
 log = logging.getLogger("hub.job")
 
@@ -28,45 +32,67 @@ log = logging.getLogger("hub.job")
 @dataclass(frozen=True)
 class TaskLink:
     """A link from a Ray task to its job's monitor (picklable: pass it to the task). `channel`: its
-    number at the monitor; `address`: the monitor's link socket (None: it serves none, actor calls
+    number at the monitor; `endpoint`: the monitor's link socket (None: it serves none, actor calls
     only); `monitor`: the monitor's Ray actor handle, for the actor-call path (None: no such path, as
-    in unit tests)."""
+    in unit tests); `tls_always`: TLS even from the monitor's node (Settings.dataplane_tls "always");
+    `connect_timeout`: seconds to open the socket before the actor-call path
+    (Settings.dataplane_connect_timeout)."""
 
     channel: int
-    address: LinkAddress | None
+    endpoint: DataPlaneEndpoint | None
     monitor: Any = None
+    tls_always: bool = False
+    connect_timeout: float = 3.0
 
     def open(self) -> Reporter:
-        """Connect (at most `open_timeout`, 5 s, then the actor-call path) and return the Reporter; use
-        it as a context manager so the link is closed when the task is done."""
+        """Connect (at most `connect_timeout` seconds, then the actor-call path) and return the
+        Reporter; use it as a context manager so the link is closed when the task is done."""
         return Reporter(self)
 
 
-class Reporter:
-    """What a task sends items through (TaskLink.open). Not for use after `close`."""
+def _trusting(cert_pem: str) -> ssl.SSLContext:
+    """A TLS client context trusting exactly `cert_pem` (the monitor's pinned self-signed
+    certificate), as actors.dataplane.keys.client_context (which `jobs` may not import)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=cert_pem)
+    return context
 
-    def __init__(self, link: TaskLink, open_timeout: float = 5.0) -> None:
+
+class Reporter:
+    """What a task sends items through (TaskLink.open). Not for use after `close`. `transport`:
+    "loopback", "tls" or "actor calls" (what the next item goes by)."""
+
+    def __init__(self, link: TaskLink) -> None:
         self.link = link
         self.sent = 0  # items sent, either way
-        self._last_call: Any = None  # the newest actor call's ref (close waits for it)
-        self._ws: Any = self._connect(open_timeout)
+        self._calls: list[Any] = []  # refs of actor calls not yet known done (close waits for them)
+        self._numbered = 0  # items sent by actor call: each is numbered, as the monitor orders them
+        self._tls = False
+        self._ws: Any = self._connect()
 
-    def _connect(self, open_timeout: float) -> Any:
-        address = self.link.address
-        if address is None:
+    def _connect(self) -> Any:
+        endpoint = self.link.endpoint
+        if endpoint is None:
             return None
         import ray
-
-        if ray.is_initialized() and ray.get_runtime_context().get_node_id() != address.node_id:
-            return None  # the monitor's socket is on its node's loopback only: actor calls
         from websockets.sync.client import connect
 
+        here = ray.util.get_node_ip_address() if ray.is_initialized() else None
+        self._tls = self.link.tls_always or endpoint.host != here
+        if self._tls:
+            url, context = f"wss://{endpoint.host}:{endpoint.port}", _trusting(endpoint.cert_pem)
+        else:
+            url, context = f"ws://127.0.0.1:{endpoint.loopback_port}", None
         try:
             return connect(
-                f"{address.url}/{self.link.channel}",
-                additional_headers={"Authorization": f"Bearer {address.token}"},
+                f"{url}/{self.link.channel}",
+                additional_headers={"Authorization": f"Bearer {endpoint.token}"},
                 compression=None,
-                open_timeout=open_timeout,
+                open_timeout=self.link.connect_timeout,
+                ssl=context,
             )
         except Exception as exc:  # refused, timed out, rejected (4xx): the actor-call path instead
             log.warning(
@@ -75,9 +101,11 @@ class Reporter:
             return None
 
     @property
-    def over_socket(self) -> bool:
-        """True while items go over the socket (False: by actor calls)."""
-        return self._ws is not None
+    def transport(self) -> str:
+        """ "loopback" or "tls" while items go over the socket, else "actor calls"."""
+        if self._ws is None:
+            return "actor calls"
+        return "tls" if self._tls else "loopback"
 
     def send(self, item: Any) -> None:
         """Send `item` (any value msgpack carries: None, bool, int, float, str, bytes, lists, dicts
@@ -94,8 +122,13 @@ class Reporter:
                 self._close_socket()
         if self.link.monitor is None:
             raise RuntimeError("this task link has no socket and no monitor handle to report to")
-        self._last_call = self.link.monitor.link_item.remote(self.link.channel, item)
+        self._calls.append(self.link.monitor.link_item.remote(self.link.channel, self._numbered, item))
+        self._numbered += 1
         self.sent += 1
+        if len(self._calls) >= 256:  # forget the calls already done
+            import ray
+
+            _, self._calls = ray.wait(self._calls, num_returns=len(self._calls), timeout=0)
 
     def progress(self, percent: float, message: str, **fields: Any) -> None:
         """A progress call for a link made with no handler of its own (`JobContext.link()`): the
@@ -111,17 +144,18 @@ class Reporter:
 
     def close(self) -> None:
         """Close the socket (the monitor delivers every frame before it notices the close) and wait
-        (up to 10 s) for the last actor call to have run, so whatever the task returns reaches the
+        (up to 10 s) for the actor calls to have run, so whatever the task returns reaches the
         monitor after its items."""
         if self._ws is not None:
             self._close_socket()
-        if self._last_call is not None:
+        if self._calls:
             import ray
 
             try:
-                ray.get(self._last_call, timeout=10)
+                ray.get(self._calls, timeout=10)
             except Exception as exc:  # the monitor is gone or slow: the task's result still goes
-                log.warning("task link %d: last report not confirmed (%s)", self.link.channel, exc)
+                log.warning("task link %d: reports not confirmed (%s)", self.link.channel, exc)
+            self._calls = []
 
     def __enter__(self) -> Reporter:
         return self

@@ -3,27 +3,18 @@ codec and the monitor's bookkeeping of its links; the socket (actors/tasklink.py
 side (jobs/tasklink.py) are adapters around it.
 
 A task gets a link (made by its monitor: `JobContext.link`) and sends items through it: a frame over
-a WebSocket to its monitor when both run on one node (`bench/task_progress.py`: a socket is 0.3-0.5 x
-a streaming generator item's CPU and a quarter of its latency), else an actor call to the monitor.
-Each frame is msgpack `[channel, item]`: the link's channel number and any msgpack value.
+a WebSocket to its monitor (plain on the node's loopback, TLS from another node; `bench/task_progress.py`:
+a socket costs 0.3-0.5 x a streaming generator item's CPU at a quarter of its latency), else an actor
+call to the monitor. Each frame is msgpack `[channel, item]`: the link's channel number and any
+msgpack value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgpack
-
-
-class LinkAddress(NamedTuple):
-    """Where a monitor serves its links: `url` (ws://127.0.0.1:PORT, loopback only), `token` (a
-    random secret of the monitor, sent by the task as `Authorization: Bearer <token>`), `node_id`
-    (the monitor's Ray node: a task on another node uses the actor-call path instead)."""
-
-    url: str
-    token: str
-    node_id: str
 
 
 class LinkFrameError(ValueError):
@@ -53,9 +44,15 @@ class Links:
     """A monitor's links: per channel, the function items go to and whether a connection for it is
     open. Channels are numbered from 1 in the order made; a channel is never reused."""
 
+    # Items by actor call a channel holds back at most, waiting for an earlier one (Ray runs an
+    # async actor's calls in no set order); past it the item is refused.
+    HOLD_MAX = 10_000
+
     def __init__(self) -> None:
         self._handlers: dict[int, Callable[[Any], None]] = {}
         self._open: dict[int, int] = {}  # channel -> connections open for it
+        self._next_call: dict[int, int] = {}  # channel -> the number of the next actor-call item due
+        self._held: dict[int, dict[int, Any]] = {}  # channel -> {number: item} that came early
 
     def add(self, on_item: Callable[[Any], None]) -> int:
         """A new channel whose items go to `on_item`; returns its number."""
@@ -74,6 +71,26 @@ class Links:
         if handler is None:
             raise LinkFrameError(f"no link {channel!r} at this monitor")
         handler(item)
+
+    def deliver_call(self, channel: int, number: int, item: Any) -> None:
+        """Give the actor-call path's item `number` (0, 1, ... per channel) to the channel's function
+        in number order: one that comes early is held until those before it came; one that came
+        before (a retried call) is dropped. LinkFrameError for an unknown channel or a number more
+        than HOLD_MAX ahead. What the function raises comes out (the items held behind it stay)."""
+        if channel not in self._handlers:
+            raise LinkFrameError(f"no link {channel!r} at this monitor")
+        due = self._next_call.get(channel, 0)
+        if number < due:
+            return
+        if number - due > self.HOLD_MAX:
+            raise LinkFrameError(f"item {number} of link {channel} is too far ahead of {due}")
+        held = self._held.setdefault(channel, {})
+        held[number] = item
+        while due in held:
+            item = held.pop(due)
+            due += 1
+            self._next_call[channel] = due
+            self._handlers[channel](item)
 
     def opened(self, channel: int) -> None:
         """A connection for `channel` was accepted (before the task can send on it)."""

@@ -1,8 +1,8 @@
 """Task links end to end (issue 15 item 3): a job's Ray task reports through the link its monitor
-made, over the monitor's socket on the node, else by actor calls; the socket refuses a peer without
-the monitor's token or naming a link it did not make, and drops what is not a link frame without
-stopping the job. What the task saw comes back as the job's result; what the monitor took shows in
-the progress messages the educator receives."""
+made, over the monitor's socket (plain on its node's loopback, TLS from elsewhere), else by actor
+calls; the socket refuses a peer without a token the monitor signed or naming a link it did not
+make, and drops what is not a link frame without stopping the job. What the task saw comes back as
+the job's result; what the monitor took shows in the progress messages the educator receives."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tests.integration.test_kinds import run_job, statuses
 
 
 class ProbeParams(Params):
-    mode: str = "ok"  # ok | wrong_token | other_node | abuse
+    mode: str = "ok"  # ok | tls | wrong_token | no_port | abuse
     ticks: int = 5
 
 
@@ -36,11 +36,12 @@ def probe_task(link: TaskLink, ticks: int, abuse: bool) -> dict[str, Any]:
     from websockets.sync.client import connect as ws_connect
 
     tried: dict[str, Any] = {}
-    if abuse and link.address is not None:
-        url, auth = link.address.url, {"Authorization": f"Bearer {link.address.token}"}
+    if abuse and link.endpoint is not None:
+        url = f"ws://127.0.0.1:{link.endpoint.loopback_port}"
+        auth = {"Authorization": f"Bearer {link.endpoint.token}"}
         for name, path, headers in [
             ("no_token", f"/{link.channel}", {}),
-            ("wrong_token", f"/{link.channel}", {"Authorization": "Bearer not-the-token"}),
+            ("wrong_token", f"/{link.channel}", {"Authorization": "Bearer not.a.jwt"}),
             ("unknown_link", "/999", auth),
         ]:
             try:
@@ -61,7 +62,7 @@ def probe_task(link: TaskLink, ticks: int, abuse: bool) -> dict[str, Any]:
             except ConnectionClosed as exc:
                 tried["oversized"] = exc.rcvd.code if exc.rcvd else None
     with link.open() as report:
-        socket = report.over_socket
+        socket = report.transport
         for i in range(ticks):
             report.progress(10 + i, f"Tick {i + 1} of {ticks}")
             time.sleep(0.08)
@@ -69,14 +70,27 @@ def probe_task(link: TaskLink, ticks: int, abuse: bool) -> dict[str, Any]:
 
 
 async def probe_kind(ctx: Any, params: ProbeParams) -> dict[str, Any]:
-    link = await ctx.link()
-    if params.mode == "wrong_token":
-        link = dataclasses.replace(link, address=link.address._replace(token="stolen-" + link.address.token))
-    elif params.mode == "other_node":
-        link = dataclasses.replace(link, address=link.address._replace(node_id="another-node"))
+    received: list[str] = []
+
+    def on_item(item: Any) -> None:  # a progress call, and what the monitor got, in order
+        ctx.progress(float(item[0]), item[1])
+        received.append(item[1])
+
+    link = await ctx.link(on_item)
+    endpoint = link.endpoint
+    if params.mode == "tls":  # as from another node: TLS to the node address, the pinned certificate
+        link = dataclasses.replace(link, tls_always=True)
+    elif params.mode == "wrong_token":  # a well-formed token, signed by another key
+        import jwt
+
+        claims = {"sub": "task link", "aud": "hub-dataplane", "exp": int(time.time()) + 60}
+        forged = jwt.encode(claims, "not-the-monitors-key-" + "x" * 32, "HS256")
+        link = dataclasses.replace(link, endpoint=endpoint._replace(token=forged))
+    elif params.mode == "no_port":  # nothing listens there: connection refused
+        link = dataclasses.replace(link, endpoint=endpoint._replace(loopback_port=1, port=1))
     result = await ctx.track(probe_task.remote(link, params.ticks, params.mode == "abuse"))
     await ctx.drained(link)
-    return result
+    return {**result, "received": received}
 
 
 @pytest.fixture(scope="module")
@@ -90,34 +104,45 @@ def ticks_seen(msgs: list[dict[str, Any]]) -> list[int]:
     return [int(m[1]) for m in (re.fullmatch(r"Tick (\d+) of \d+", x["data"]["message"]) for x in msgs) if m]
 
 
+def check_ticks(educator: Api, msgs: list[dict[str, Any]], ticks: int) -> dict[str, Any]:
+    """The monitor got every tick, in order, and the educator saw them rise to the last (ticks that
+    reach the monitor together may be coalesced before they are published); returns the result."""
+    assert statuses(msgs)[-1] == "completed"
+    seen = ticks_seen(msgs)
+    assert seen == sorted(set(seen)) and seen[-1] == ticks, seen
+    result: dict[str, Any] = educator.http.get(f"/api/jobs/{msgs[0]['data']['jobId']}/result").json()
+    assert result["received"] == [f"Tick {i + 1} of {ticks}" for i in range(ticks)]  # nothing lost, in order
+    return result
+
+
 def test_a_tasks_progress_goes_over_the_monitors_socket(hub: LocalHub, educator: Api, probe_registered: None) -> None:
     msgs = run_job(hub, educator, "link_probe", {"mode": "ok", "ticks": 5})
-    assert statuses(msgs)[-1] == "completed"
-    assert ticks_seen(msgs) == [1, 2, 3, 4, 5]
-    assert [m["data"]["progress"] for m in msgs if "Tick" in m["data"]["message"]] == [10, 11, 12, 13, 14]
-    result = educator.http.get(f"/api/jobs/{msgs[0]['data']['jobId']}/result").json()
-    assert result["socket"] is True
+    result = check_ticks(educator, msgs, 5)
+    assert [m["data"]["progress"] for m in msgs if "Tick 5" in m["data"]["message"]] == [14]
+    assert result["socket"] == "loopback"
 
 
-@pytest.mark.parametrize("mode", ["wrong_token", "other_node"])
+def test_from_another_node_a_task_reports_over_tls_to_the_monitors_certificate(
+    hub: LocalHub, educator: Api, probe_registered: None
+) -> None:
+    msgs = run_job(hub, educator, "link_probe", {"mode": "tls", "ticks": 5})
+    assert check_ticks(educator, msgs, 5)["socket"] == "tls"
+
+
+@pytest.mark.parametrize("mode", ["wrong_token", "no_port"])
 def test_where_no_socket_can_be_made_the_task_reports_by_actor_calls(
     hub: LocalHub, educator: Api, probe_registered: None, mode: str
 ) -> None:
     msgs = run_job(hub, educator, "link_probe", {"mode": mode, "ticks": 5})
-    assert statuses(msgs)[-1] == "completed"
-    assert ticks_seen(msgs) == [1, 2, 3, 4, 5]  # nothing lost, in order
-    result = educator.http.get(f"/api/jobs/{msgs[0]['data']['jobId']}/result").json()
-    assert result["socket"] is False
+    assert check_ticks(educator, msgs, 5)["socket"] == "actor calls"
 
 
 def test_the_socket_refuses_strangers_and_drops_bad_frames_without_stopping_the_job(
     hub: LocalHub, educator: Api, probe_registered: None
 ) -> None:
     msgs = run_job(hub, educator, "link_probe", {"mode": "abuse", "ticks": 3})
-    assert statuses(msgs)[-1] == "completed"
     texts = [m["data"]["message"] for m in msgs]
     assert not any("text frame" in t or "another link" in t or t.startswith("xxx") for t in texts)
-    assert ticks_seen(msgs) == [1, 2, 3]  # the job's own reports, after all that, all arrived
-    result = educator.http.get(f"/api/jobs/{msgs[0]['data']['jobId']}/result").json()
+    result = check_ticks(educator, msgs, 3)  # the job's own reports, after all that, all arrived and only they
     assert result["tried"] == {"no_token": 401, "wrong_token": 401, "unknown_link": 404, "oversized": 1009}
-    assert result["socket"] is True
+    assert result["socket"] == "loopback"

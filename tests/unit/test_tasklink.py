@@ -73,6 +73,22 @@ def test_a_link_is_busy_while_any_connection_for_it_is_open() -> None:
     assert not links.busy(ch)
 
 
+def test_actor_call_items_are_handled_in_number_order_whatever_order_they_come_in() -> None:
+    """Ray runs an async actor's calls in no set order (seen: a task's ticks 2, 3, 1, 4, 5)."""
+    links = Links()
+    got: list[str] = []
+    ch = links.add(got.append)
+    for number in (1, 2, 0, 4, 3, 2, 5):  # 2 comes twice: a retried call
+        links.deliver_call(ch, number, f"t{number}")
+    assert got == ["t0", "t1", "t2", "t3", "t4", "t5"]
+    with pytest.raises(LinkFrameError, match="too far ahead"):
+        links.deliver_call(ch, 6 + Links.HOLD_MAX + 1, "far")
+    with pytest.raises(LinkFrameError, match="no link 9"):
+        links.deliver_call(9, 0, "x")
+    links.deliver_call(ch, 6, "t6")
+    assert got[-1] == "t6"
+
+
 # -- a monitor taking its tasks' items --------------------------------------------------------------
 
 
@@ -117,11 +133,11 @@ async def link_runner(ctx: JobContext, params: LinkParams) -> dict[str, Any]:
     """Makes a link and plays the task's side by the actor-call path (JobMonitor.link_item)."""
     seen: list[Any] = []
     link = await ctx.link(seen.append if params.own_handler else None)
-    assert isinstance(link, TaskLink) and link.address is None and link.monitor is None  # off Ray: no socket
+    assert isinstance(link, TaskLink) and link.endpoint is None and link.monitor is None  # off Ray: no socket
     monitor: Any = ctx
-    for item in params.items:
-        await monitor.link_item(link.channel, item)
-    await monitor.link_item(link.channel + 99, "for nobody")
+    for number, item in enumerate(params.items):
+        await monitor.link_item(link.channel, number, item)
+    await monitor.link_item(link.channel + 99, 0, "for nobody")
     await ctx.drained(link)  # no connection open: at once
     return {"seen": seen}
 
