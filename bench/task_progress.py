@@ -13,6 +13,8 @@ Rows (the monitor is an async Ray actor, as a JobMonitor is; the task a plain Ra
   compression, msgpack), the task connects with the synchronous client (`websockets.sync.client`)
   and a token in its Authorization header checked before the upgrade, and sends one frame per message;
   the connection's set-up (connect + handshake + check) is measured apart, per task;
+- `wss`: the same over TLS (a self-signed P-256 certificate made at run time, the task trusting
+  exactly it), as a task on another node than its monitor's connects;
 - `idle`: the same two processes doing nothing for as long as a row lasts (the `call` row with only
   its first and last message): the floor under every row, per message.
 
@@ -22,7 +24,7 @@ last one, so CPU per message is the two processes' CPU over it divided by the me
 back to back (latency is then the backlog, not the channel). CPU is read from /proc in 10 ms clock
 ticks: use enough messages (>= 100 lone, >= 2000 back to back).
 
-    python bench/task_progress.py [--messages 100] [--gap 0.1 [0 ...]] [--runs 2] [--rows gen call ws idle]
+    python bench/task_progress.py [--messages 100] [--gap 0.1 [0 ...]] [--runs 2] [--rows idle gen call ws wss]
 
 Figures and what they led to: docs/benchmarks.md, "Task -> monitor".
 """
@@ -34,6 +36,7 @@ import asyncio
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,15 +45,16 @@ from typing import Any
 import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import cpu_seconds  # noqa: E402
+from bench.common import cpu_seconds, self_signed_tls  # noqa: E402
 
-GEN, CALL, WS, IDLE = "gen", "call", "ws", "idle"
-ROWS = (IDLE, GEN, CALL, WS)
+GEN, CALL, WS, WSS, IDLE = "gen", "call", "ws", "wss", "idle"
+ROWS = (IDLE, GEN, CALL, WS, WSS)
 LABELS = {
     IDLE: "idle: nothing sent, same window",
-    GEN: "streaming generator item (today)",
+    GEN: "streaming generator item (before)",
     CALL: "actor call, fire and forget",
-    WS: "websockets frame, msgpack",
+    WS: "websockets frame, msgpack, loopback",
+    WSS: "websockets frame, msgpack, TLS",
 }
 TOKEN = "bench-task-progress-token"
 
@@ -83,12 +87,26 @@ def call_task(monitor: Any, count: int, gap: float, idle: bool) -> None:
         monitor.report.remote((seq, stamp))
 
 
-def ws_task(port: int, count: int, gap: float) -> None:
-    """The websockets row's task: connect (timed: wall and this process's CPU), then the messages."""
+def ws_task(port: int, count: int, gap: float, cert: str | None) -> None:
+    """The websockets rows' task: connect (timed: wall and this process's CPU; TLS trusting `cert`,
+    a PEM path, if given), then the messages."""
+    import ssl
+
     from websockets.sync.client import connect
 
     t0, c0 = time.perf_counter(), time.process_time()
-    ws = connect(f"ws://127.0.0.1:{port}", additional_headers={"Authorization": f"Bearer {TOKEN}"}, compression=None)
+    context = None
+    if cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.load_verify_locations(cert)
+    scheme = "wss" if cert else "ws"
+    ws = connect(
+        f"{scheme}://127.0.0.1:{port}",
+        additional_headers={"Authorization": f"Bearer {TOKEN}"},
+        compression=None,
+        ssl=context,
+    )
     took, cpu = time.perf_counter() - t0, time.process_time() - c0
     with ws:
         ws.send(msgpack.packb(("hello", os.getpid(), took, cpu)))
@@ -132,7 +150,8 @@ def make_monitor() -> Any:
         async def report(self, message: Any) -> None:
             self._on(message)
 
-        async def serve_ws(self) -> int:
+        async def serve_ws(self, tls: tuple[str, str] | None) -> int:
+            import ssl
             from http import HTTPStatus
 
             from websockets.asyncio.server import ServerConnection, serve
@@ -147,7 +166,11 @@ def make_monitor() -> Any:
                 async for frame in ws:
                     self._on(msgpack.unpackb(frame))
 
-            self.server = await serve(handler, "127.0.0.1", 0, process_request=check, compression=None)
+            context = None
+            if tls:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(*tls)
+            self.server = await serve(handler, "127.0.0.1", 0, process_request=check, compression=None, ssl=context)
             return int(self.server.sockets[0].getsockname()[1])
 
         async def run(self, row: str, count: int, gap: float) -> dict[str, Any]:
@@ -158,14 +181,16 @@ def make_monitor() -> Any:
                 async for ref in ray.remote(**opts)(gen_task).options(num_returns="streaming").remote(count, gap):
                     self._on(await ref)
             else:
-                if row == WS:
-                    task = ray.remote(**opts)(ws_task).remote(await self.serve_ws(), count, gap)
+                if row in (WS, WSS):
+                    tls = self_signed_tls(tempfile.mkdtemp()) if row == WSS else None
+                    port = await self.serve_ws((str(tls[0]), str(tls[1])) if tls else None)
+                    task = ray.remote(**opts)(ws_task).remote(port, count, gap, str(tls[0]) if tls else None)
                 else:
                     me = ray.get_runtime_context().current_actor
                     task = ray.remote(**opts)(call_task).remote(me, count, gap, row == IDLE)
                 await self.done.wait()
                 await task
-                if row == WS:
+                if row in (WS, WSS):
                     self.server.close()
                     await self.server.wait_closed()
             assert self.start and self.end, f"{row}: the window did not close"
@@ -224,7 +249,7 @@ def main() -> None:
             if not lat
             else f"{1e3 * statistics.median(lat):.2f} | {1e3 * statistics.quantiles(lat, n=100)[98]:.2f}"
         )
-        connect = f"{1e3 * f['connect'][0]:.1f} ({1e3 * f['connect'][1]:.1f})" if row == WS else "-"
+        connect = f"{1e3 * f['connect'][0]:.1f} ({1e3 * f['connect'][1]:.1f})" if row in (WS, WSS) else "-"
         print(
             f"| {round_} | {1e3 * gap:g} | {LABELS[row]} | {1e6 * f['task_cpu'] / per:.0f} | "
             f"{1e6 * f['monitor_cpu'] / per:.0f} | {total:.0f} | {ratio:.2f} | {latency} | {connect} |",
