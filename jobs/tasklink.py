@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -62,8 +63,9 @@ def _trusting(cert_pem: str) -> ssl.SSLContext:
 
 
 class Reporter:
-    """What a task sends items through (TaskLink.open). Not for use after `close`. `transport`:
-    "loopback", "tls" or "actor calls" (what the next item goes by)."""
+    """What a task sends items through (TaskLink.open); its threads may share it (items go in the
+    order `send` is entered). Not for use after `close`. `transport`: "loopback", "tls" or "actor
+    calls" (what the next item goes by)."""
 
     def __init__(self, link: TaskLink) -> None:
         self.link = link
@@ -71,6 +73,7 @@ class Reporter:
         self._calls: list[Any] = []  # refs of actor calls not yet known done (close waits for them)
         self._numbered = 0  # items sent by actor call: each is numbered, as the monitor orders them
         self._tls = False
+        self._lock = threading.Lock()
         self._ws: Any = self._connect()
 
     def _connect(self) -> Any:
@@ -112,6 +115,10 @@ class Reporter:
         with str keys) to the link's handler at the monitor. TypeError for a value msgpack cannot
         carry; RuntimeError when neither a socket nor the monitor's handle is there."""
         frame = encode(self.link.channel, item)
+        with self._lock:
+            self._send(frame, item)
+
+    def _send(self, frame: bytes, item: Any) -> None:
         if self._ws is not None:
             try:
                 self._ws.send(frame)

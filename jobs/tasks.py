@@ -45,7 +45,7 @@ def process_document(content: bytes, filename: str, link: TaskLink) -> dict[str,
 
     with link.open() as report:
 
-        def progress(fraction: float, message: str) -> None:  # called on the work's thread too
+        def progress(fraction: float, message: str) -> None:
             report.send([float(fraction), message])
 
         report.send(["stage", "parsing"])

@@ -240,3 +240,45 @@ def test_drained_waits_for_an_open_connection_and_gives_up_after_task_link_drain
     assert 0.04 <= closed_after < 0.2
     assert 0.19 <= gave_up_after < 1.0
     assert any("still open after its task" in r.getMessage() for r in caplog.records)
+
+
+# -- the task's side, by the actor-call path (no endpoint: no socket is tried) ----------------------
+
+
+class RecordingHandle:
+    """Stands for the monitor's actor handle: `link_item.remote(...)` records its arguments."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.link_item = self
+
+    def remote(self, *args: Any) -> tuple[Any, ...]:
+        self.calls.append(args)
+        return args
+
+
+def test_a_reporter_without_a_socket_numbers_its_actor_calls_from_zero() -> None:
+    from jobs.tasklink import Reporter
+
+    monitor = RecordingHandle()
+    report = Reporter(TaskLink(3, None, monitor))
+    assert report.transport == "actor calls"
+    report.send(["stage", "parsing"])
+    report.progress(12.5, "Reading page 1 of 8")
+    report.progress(20, "Indexing", stage="indexing")
+    assert monitor.calls == [
+        (3, 0, ["stage", "parsing"]),
+        (3, 1, [12.5, "Reading page 1 of 8"]),
+        (3, 2, [20.0, "Indexing", {"stage": "indexing"}]),
+    ]
+    assert report.sent == 3
+    with pytest.raises(TypeError):
+        report.send(object())  # refused before anything goes
+    assert report.sent == 3
+
+
+def test_a_reporter_with_nothing_to_report_to_says_so() -> None:
+    from jobs.tasklink import Reporter
+
+    with pytest.raises(RuntimeError, match="no socket and no monitor handle"):
+        Reporter(TaskLink(1, None, None)).send([1, "x"])
