@@ -75,16 +75,22 @@ def gen_task(count: int, gap: float) -> Iterator[Any]:
 
 
 def call_task(monitor: Any, count: int, gap: float, idle: bool) -> None:
-    """The actor call row's task (and the idle row's: only the first and last message)."""
+    """The actor call row's task (and the idle row's: only the first and last message). Before it
+    returns it waits for its last call to have run, as jobs.tasklink.Reporter.close does (a run of
+    this row without it once never saw its last message arrive)."""
+    import ray
+
     monitor.report.remote(("hello", os.getpid(), 0.0, 0.0))
     time.sleep(0.2)
     if idle:
         monitor.report.remote((0, time.time()))
         time.sleep(gap * (count - 1))
-        monitor.report.remote((count - 1, time.time()))
+        ray.get(monitor.report.remote((count - 1, time.time())))
         return
+    last = None
     for seq, stamp in messages(count, gap):
-        monitor.report.remote((seq, stamp))
+        last = monitor.report.remote((seq, stamp))
+    ray.get(last)
 
 
 def ws_task(port: int, count: int, gap: float, cert: str | None) -> None:
@@ -188,8 +194,10 @@ def make_monitor() -> Any:
                 else:
                     me = ray.get_runtime_context().current_actor
                     task = ray.remote(**opts)(call_task).remote(me, count, gap, row == IDLE)
-                await self.done.wait()
-                await task
+                done = asyncio.ensure_future(self.done.wait())
+                await asyncio.wait([done, asyncio.ensure_future(task)], return_when=asyncio.FIRST_COMPLETED)
+                await task  # what the task raised comes out here
+                await asyncio.wait_for(done, 30)
                 if row in (WS, WSS):
                     self.server.close()
                     await self.server.wait_closed()
