@@ -12,8 +12,8 @@ Each item is a WebSocket frame to the monitor (the websockets library, msgpack, 
 signed): plain on 127.0.0.1 from the monitor's node (nothing leaves the machine), TLS to the
 monitor's node address from another node (its pinned self-signed certificate). Where no socket can
 be made (the data plane off, a port blocked, the token refused), or once one breaks, it is an actor
-call to the monitor (logged). Items arrive in the order sent (an item being sent when a socket
-breaks may arrive twice)."""
+call to the monitor (logged). Items arrive in the order sent; one sent just as the socket breaks
+(before this side learns it) may be lost, as a progress tick may be coalesced: the next supersedes it."""
 
 from __future__ import annotations
 

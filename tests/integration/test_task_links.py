@@ -23,14 +23,16 @@ from tests.integration.test_kinds import run_job, statuses
 
 
 class ProbeParams(Params):
-    mode: str = "ok"  # ok | tls | wrong_token | no_port | abuse
+    mode: str = "ok"  # ok | tls | wrong_token | no_port | abuse | break
     ticks: int = 5
 
 
 @ray.remote(num_cpus=0, max_retries=0)
-def probe_task(link: TaskLink, ticks: int, abuse: bool) -> dict[str, Any]:
+def probe_task(link: TaskLink, ticks: int, abuse: bool, break_after: int | None = None) -> dict[str, Any]:
     """Reports `ticks` progress calls 80 ms apart (past the monitor's pacing: none is coalesced);
-    with `abuse`, first tries the monitor's socket the wrong ways and says what each got."""
+    with `abuse`, first tries the monitor's socket the wrong ways and says what each got; with
+    `break_after`, sends an item over the frame limit after that many ticks (the monitor closes the
+    socket, 1009) and goes on."""
     import msgpack
     from websockets.exceptions import ConnectionClosed, InvalidStatus
     from websockets.sync.client import connect as ws_connect
@@ -64,9 +66,13 @@ def probe_task(link: TaskLink, ticks: int, abuse: bool) -> dict[str, Any]:
     with link.open() as report:
         socket = report.transport
         for i in range(ticks):
+            if i == break_after:
+                report.send([50, "x" * (2 << 20)])  # the monitor closes this connection: 1009
+                time.sleep(0.5)  # the close reaches this side
             report.progress(10 + i, f"Tick {i + 1} of {ticks}")
             time.sleep(0.08)
-    return {"socket": socket, "tried": tried}
+        after = report.transport
+    return {"socket": socket, "after": after, "tried": tried}
 
 
 async def probe_kind(ctx: Any, params: ProbeParams) -> dict[str, Any]:
@@ -88,7 +94,8 @@ async def probe_kind(ctx: Any, params: ProbeParams) -> dict[str, Any]:
         link = dataclasses.replace(link, endpoint=endpoint._replace(token=forged))
     elif params.mode == "no_port":  # nothing listens there: connection refused
         link = dataclasses.replace(link, endpoint=endpoint._replace(loopback_port=1, port=1))
-    result = await ctx.track(probe_task.remote(link, params.ticks, params.mode == "abuse"))
+    broken = 2 if params.mode == "break" else None
+    result = await ctx.track(probe_task.remote(link, params.ticks, params.mode == "abuse", broken))
     await ctx.drained(link)
     return {**result, "received": received}
 
@@ -146,3 +153,13 @@ def test_the_socket_refuses_strangers_and_drops_bad_frames_without_stopping_the_
     result = check_ticks(educator, msgs, 3)  # the job's own reports, after all that, all arrived and only they
     assert result["tried"] == {"no_token": 401, "wrong_token": 401, "unknown_link": 404, "oversized": 1009}
     assert result["socket"] == "loopback"
+
+
+def test_a_socket_broken_mid_stream_leaves_the_task_reporting_by_actor_calls(
+    hub: LocalHub, educator: Api, probe_registered: None
+) -> None:
+    """The monitor closes the task's connection (a frame over HUB_TASK_LINK_MAX_FRAME, 1009) after
+    two ticks: the task goes on by actor calls, and every tick still reaches the monitor in order."""
+    msgs = run_job(hub, educator, "link_probe", {"mode": "break", "ticks": 5})
+    result = check_ticks(educator, msgs, 5)
+    assert (result["socket"], result["after"]) == ("loopback", "actor calls")
