@@ -17,6 +17,7 @@ call to the monitor (logged). Items arrive in the order sent; one sent just as t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
@@ -74,6 +75,7 @@ class Reporter:
         self._numbered = 0  # items sent by actor call: each is numbered, as the monitor orders them
         self._tls = False
         self._lock = threading.Lock()
+        self._stack = contextlib.ExitStack()  # the connection, closed with it
         self._ws: Any = self._connect()
 
     def _connect(self) -> Any:
@@ -90,12 +92,14 @@ class Reporter:
         else:
             url, context = f"ws://127.0.0.1:{endpoint.loopback_port}", None
         try:
-            return connect(
-                f"{url}/{self.link.channel}",
-                additional_headers={"Authorization": f"Bearer {endpoint.token}"},
-                compression=None,
-                open_timeout=self.link.connect_timeout,
-                ssl=context,
+            return self._stack.enter_context(
+                connect(
+                    f"{url}/{self.link.channel}",
+                    additional_headers={"Authorization": f"Bearer {endpoint.token}"},
+                    compression=None,
+                    open_timeout=self.link.connect_timeout,
+                    ssl=context,
+                )
             )
         except Exception as exc:  # refused, timed out, rejected (4xx): the actor-call path instead
             log.warning(
@@ -143,9 +147,9 @@ class Reporter:
         self.send([float(percent), message, fields] if fields else [float(percent), message])
 
     def _close_socket(self) -> None:
-        ws, self._ws = self._ws, None
+        self._ws = None
         try:
-            ws.close()
+            self._stack.close()
         except Exception:  # already broken: nothing to close
             pass
 
