@@ -145,7 +145,19 @@ async def link_runner(ctx: JobContext, params: LinkParams) -> dict[str, Any]:
 register_kind(JobKind("unit_link", LinkParams, link_runner))
 
 
-def run_link_job(params: dict[str, Any]) -> tuple[NoShard, str, Any]:
+def thread_link_runner(ctx: Any, params: LinkParams) -> dict[str, Any]:
+    """A plain-function kind (on a worker thread): link and drained block instead of being awaited."""
+    seen: list[Any] = []
+    link = ctx.link(seen.append)
+    assert isinstance(link, TaskLink) and link.channel == 1
+    ctx.drained(link)
+    return {"channel": link.channel, "seen": seen}
+
+
+register_kind(JobKind("unit_thread_link", LinkParams, thread_link_runner))
+
+
+def run_link_job(params: dict[str, Any], kind: str = "unit_link") -> tuple[NoShard, str, Any]:
     """Run a `unit_link` job; returns (its shard, its final status, its result)."""
     shard = NoShard()
     store = NoStore()
@@ -153,7 +165,7 @@ def run_link_job(params: dict[str, Any]) -> tuple[NoShard, str, Any]:
     async def go() -> str:
         state = {
             "jobId": "j1",
-            "kind": "unit_link",
+            "kind": kind,
             "educatorId": "alice",
             "status": "queued",
             "progress": 0,
@@ -195,6 +207,11 @@ def test_a_links_items_go_to_its_own_handler_in_order() -> None:
     assert status == "completed"
     assert result == {"seen": items}
     assert [u["status"] for u in shard.updates] == ["processing", "completed"]  # "Starting": no progress calls
+
+
+def test_a_plain_function_kind_makes_and_drains_links_from_its_thread() -> None:
+    _, status, result = run_link_job({}, kind="unit_thread_link")
+    assert status == "completed" and result == {"channel": 1, "seen": []}
 
 
 def test_drained_waits_for_an_open_connection_and_gives_up_after_task_link_drain(
