@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -188,7 +189,9 @@ def make_monitor() -> Any:
                     self._on(await ref)
             else:
                 if row in (WS, WSS):
-                    tls = self_signed_tls(tempfile.mkdtemp()) if row == WSS else None
+                    # The row's certificate and key: removed once the row is over.
+                    folder = tempfile.mkdtemp()
+                    tls = self_signed_tls(folder) if row == WSS else None
                     port = await self.serve_ws((str(tls[0]), str(tls[1])) if tls else None)
                     task = ray.remote(**opts)(ws_task).remote(port, count, gap, str(tls[0]) if tls else None)
                 else:
@@ -201,6 +204,7 @@ def make_monitor() -> Any:
                 if row in (WS, WSS):
                     self.server.close()
                     await self.server.wait_closed()
+                    shutil.rmtree(folder, ignore_errors=True)
             assert self.start and self.end, f"{row}: the window did not close"
             return {
                 "seconds": self.end[0] - self.start[0],
