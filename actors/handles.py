@@ -17,6 +17,7 @@ from actors.job_monitor import JobMonitor
 from actors.names import STORE_NAME, job_actor_name, shard_name
 from actors.registry import RegistryShard
 from actors.store import JobStore
+from actors.tasklink import LinkServer
 from hub.core.config import DataPlaneConfig, MonitorConfig, ShardConfig
 from hub.core.errors import ClientError, UpstreamError, unwrap
 from hub.core.handles import HelloRequest, ShardHandle, StoreHandle
@@ -144,6 +145,32 @@ class JobMonitorActor(JobMonitor):
             config=config,
             restarted=_was_restarted(),
         )
+        self._link_server: LinkServer | None = None
+        self._link_lock = asyncio.Lock()
+
+    async def _serve_links(self) -> DataPlaneEndpoint | None:
+        """The task links' socket (actors.tasklink: TLS on this node's address, plain on 127.0.0.1),
+        started on first use, with a token good for MonitorConfig.task_link_token_ttl; None (tasks
+        report by actor calls) if it cannot be bound, logged."""
+        async with self._link_lock:  # a job's tasks may ask for links at once (quiz questions)
+            if self._link_server is None:
+                server = LinkServer(
+                    self._links, self._links_idle, job_id=self.job_id, max_frame=self.config.task_link_max_frame
+                )
+                try:
+                    await server.start(ray.util.get_node_ip_address())
+                except OSError as exc:
+                    log.warning("job %s: no task link socket (%s): its tasks report by actor calls", self.job_id, exc)
+                    return None
+                self._link_server = server
+            return self._link_server.endpoint(self.config.task_link_token_ttl)
+
+    def _own_handle(self) -> Any:
+        return ray.get_runtime_context().current_actor
+
+    async def _close_links(self) -> None:
+        if self._link_server is not None:
+            await self._link_server.close()
 
     def cancel_tasks(self, refs: list[Any]) -> None:
         """Cancel each Ray task in `refs` (ray.cancel with force=True: its worker is killed); a task already

@@ -16,8 +16,11 @@ from hub.core.errors import InvalidInput, UpstreamError, new_reference, public_r
 from hub.core.handles import ShardHandle, StoreHandle
 from hub.core.jobstate import JobState, estimate_eta
 from hub.core.pacing import UpdateCoalescer
+from hub.core.records import DataPlaneEndpoint
+from hub.core.tasklink import LinkFrameError, Links
 from jobs.context import JobCancelled
 from jobs.kinds import resolve_kind
+from jobs.tasklink import TaskLink
 from jobs.words import plural
 
 log = logging.getLogger("hub.job")
@@ -58,7 +61,9 @@ class JobMonitor:
         self.clock = clock
         self.started_at = clock()
         self._cancelled = False
-        self._coalescer: UpdateCoalescer[dict[str, Any]] = UpdateCoalescer(config.progress_interval)
+        self._coalescer: UpdateCoalescer[dict[str, Any]] = UpdateCoalescer(
+            config.progress_interval, config.progress_burst
+        )
         self._wake = asyncio.Event()
         self._send_lock = asyncio.Lock()
         self._publisher: asyncio.Task[None] | None = None
@@ -70,6 +75,8 @@ class JobMonitor:
         self._sent_status = self.state.status  # the status the shard last got from this monitor
         self._last_write: asyncio.Task[None] | None = None  # the newest store write
         self._done = asyncio.Event()
+        self._links = Links()  # the task links this job made (JobContext.link)
+        self._link_closed = asyncio.Event()  # set whenever a link's connection ends
 
     # -- JobContext ---------------------------------------------------------------------------
 
@@ -78,8 +85,10 @@ class JobMonitor:
         progress and 99: it never goes back, and 100 comes only with `completed`) with `message`, plus
         any other JobState `fields` (e.g. `stage` for document processing); the ETA (seconds) comes
         from the rate so far. Past MonitorConfig.job_slow_after seconds the message says the job is
-        still working. Ticks are coalesced to one every MonitorConfig.progress_interval seconds; a new
-        stage goes out at once. Ignored once the job has ended. Call it on the monitor's event loop."""
+        still working. A tick goes at once unless the job has sent MonitorConfig.progress_burst more
+        than one every MonitorConfig.progress_interval seconds; then ticks are coalesced to that rate
+        (hub.core.pacing). A new stage goes out at once. Ignored once the job has ended. Call it on
+        the monitor's event loop."""
         if self.state.terminal:
             return
         now = self.clock()
@@ -111,6 +120,75 @@ class JobMonitor:
 
     def cancel_tasks(self, refs: list[Any]) -> None:
         """Stop the job's tasks; the Ray edge (actors.handles) implements it."""
+
+    # -- task links (hub.core.tasklink) -----------------------------------------------------------
+
+    async def link(self, on_item: Callable[[Any], None] | None = None) -> TaskLink:
+        """JobContext.link: a TaskLink to pass to one of the job's Ray tasks; each item the task sends
+        through it (jobs.tasklink.Reporter) is given to `on_item` on this monitor's event loop, in
+        order. Without `on_item` an item is a progress call: [percent, message] or [percent, message,
+        {fields}] (Reporter.progress); a malformed one is logged and dropped."""
+        channel = self._links.add(on_item or self._progress_item)
+        endpoint = await self._serve_links() if self.config.dataplane else None
+        return TaskLink(
+            channel,
+            endpoint,
+            self._own_handle(),
+            tls_always=self.config.dataplane_tls == "always",
+            connect_timeout=self.config.dataplane_connect_timeout,
+        )
+
+    async def drained(self, link: TaskLink) -> None:
+        """JobContext.drained: returns once every item the task sent through `link` before closing it
+        has been handled; await it after the task's result. Waits at most
+        MonitorConfig.task_link_drain seconds (then logs it and returns)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.task_link_drain
+        while self._links.busy(link.channel):
+            self._link_closed.clear()
+            try:
+                await asyncio.wait_for(self._link_closed.wait(), deadline - loop.time())
+            except TimeoutError:
+                log.warning("job %s: task link %d still open after its task; going on", self.job_id, link.channel)
+                return
+
+    async def link_item(self, channel: int, number: int, item: Any) -> None:
+        """Item `number` (0, 1, ... per link) of task link `channel`, by actor call (a task with no
+        socket to this monitor: jobs.tasklink); handled in number order, whatever order Ray runs the
+        calls in. An unknown channel, or an item its handler fails on, is logged and dropped."""
+        try:
+            self._links.deliver_call(channel, number, item)
+        except LinkFrameError as exc:
+            log.warning("job %s: task link item dropped: %s", self.job_id, exc)
+        except Exception:
+            log.exception("job %s: task link item dropped: its handler failed", self.job_id)
+
+    def _progress_item(self, item: Any) -> None:
+        if (
+            isinstance(item, list)
+            and len(item) in (2, 3)
+            and isinstance(item[0], int | float)
+            and isinstance(item[1], str)
+            and (len(item) == 2 or isinstance(item[2], dict))
+        ):
+            self.progress(float(item[0]), item[1], **(item[2] if len(item) == 3 else {}))
+        else:
+            log.warning("job %s: a task's progress item is not [percent, message(, fields)]: dropped", self.job_id)
+
+    def _links_idle(self) -> None:
+        self._link_closed.set()
+
+    async def _serve_links(self) -> DataPlaneEndpoint | None:
+        """Where this monitor serves its task links (a fresh token each time), the server started on
+        first use; the Ray edge (actors.handles) serves a socket, this class none (actor calls)."""
+        return None
+
+    def _own_handle(self) -> Any:
+        """This monitor's Ray actor handle (the task links' actor-call path); None off Ray."""
+        return None
+
+    async def _close_links(self) -> None:
+        """Stop serving task links (the job has ended); the Ray edge implements it."""
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -283,6 +361,7 @@ class JobMonitor:
                 self._update(status="failed", message=f"Failed: {reason}", error=reason, eta_seconds=None)
         finally:
             self.cancel_tasks(self._tasks)
+            await self._close_links()
             await self.flush()
         self._done.set()
         if self.state.status == "completed":

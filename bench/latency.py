@@ -3,10 +3,11 @@ WebSocket client, at light load and at rising rates (the heavy load is the highe
 p99 under 100 ms). One run, one hub, real processes: the hub (`hub serve`, its own local Ray), the
 clients (2 processes), the jobs (monitor actors and their Ray tasks, in Ray's workers).
 
-The job kind `bench_ticks`, registered through the hub's API, starts one Ray task (a streaming
-generator, as the built-in kinds report progress). Each item the task yields is a progress call:
-its message carries the phase and the task's wall-clock time (`p1 @1764094212.531204`); the job's
-monitor passes it to `ctx.progress`, which coalesces ticks (`progress_interval`) before they go to
+The job kind `bench_ticks`, registered through the hub's API, starts one Ray task that reports
+through a task link (`ctx.link`, jobs/tasklink.py, as the built-in kinds report progress). Each item
+the task sends is a progress call: its message carries the phase and the task's wall-clock time
+(`p1 @1764094212.531204`); the job's monitor passes it to `ctx.progress`, which paces ticks
+(`progress_interval`, `progress_burst`) before they go to
 the registry shard, the ingress and the educator's connections. Clients compute arrival minus call
 time (same machine, same clock). Every job's task waits at a barrier (a file) until all of them run,
 then the load goes through phases of `jobs x updates/s`, a gap between phases to drain.
@@ -57,8 +58,8 @@ class TickParams(Params):
     barrier: str  # a folder: the task says it runs there, and finds the phases when they start
 
 
-def tick_task(index: int, barrier: str) -> Iterator[str]:
-    """The job's Ray task: a progress call per item, at the rate of each phase it takes part in."""
+def ticks(index: int, barrier: str) -> Iterator[str]:
+    """A progress message per tick, at the rate of each phase job `index` takes part in."""
     folder = Path(barrier)
     (folder / f"ready-{index}").touch()
     while not (folder / "go").exists():  # the first phase starts 0.5 s after it appears
@@ -75,14 +76,23 @@ def tick_task(index: int, barrier: str) -> Iterator[str]:
             i = max(i + 1, int((time.time() - start) / step))  # behind schedule: skip, never burst
 
 
+def tick_task(index: int, barrier: str, link: Any) -> int:
+    """The job's Ray task: sends each tick's message through its task link; returns how many."""
+    made = 0
+    with link.open() as report:
+        for message in ticks(index, barrier):
+            report.send(message)
+            made += 1
+    return made
+
+
 async def ticks_kind(ctx: Any, params: TickParams) -> dict[str, int]:
     import ray
 
     task = ray.remote(num_cpus=0, max_retries=0)(tick_task)
-    made = 0
-    async for ref in ctx.track(task.remote(params.index, params.barrier)):
-        ctx.progress(50.0, await ref)
-        made += 1
+    link = await ctx.link(lambda message: ctx.progress(50.0, message))
+    made = await ctx.track(task.remote(params.index, params.barrier, link))
+    await ctx.drained(link)
     return {"ticks": made}
 
 

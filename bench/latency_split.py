@@ -3,8 +3,8 @@ by timestamps carried in the tick's own message, all on one machine's clock (tim
 
     p<phase> @<yield> r<monitor> s<publish> [ts: the envelope's, the shard's] i<ingress> -> client
 
-- `@`: the job's Ray task yields the item (a streaming generator, as bench/latency.py);
-- `r`: the job's monitor has the item (`await ref` in the kind returned) and calls `ctx.progress`;
+- `@`: the job's Ray task sends the item through its task link (as bench/latency.py);
+- `r`: the job's monitor has the item (the link's handler runs) and calls `ctx.progress`;
 - `s`: the monitor's publish call to the registry shard starts (after UpdateCoalescer's wait, if
   any, and the publish loop waking up); the kind wraps the monitor's ShardClient to stamp it;
 - `ts`: the shard stamped the envelope (the publish call arrived and ran);
@@ -85,11 +85,9 @@ async def split_kind(ctx: Any, params: latency.TickParams) -> dict[str, int]:
     calls: list[tuple[float, float, int]] = []
     ctx.shard = _StampingShard(ctx.shard, calls)
     task = ray.remote(num_cpus=0, max_retries=0)(latency.tick_task)
-    made = 0
-    async for ref in ctx.track(task.remote(params.index, params.barrier)):
-        item = await ref
-        ctx.progress(50.0, f"{item} r{time.time():.6f}")
-        made += 1
+    link = await ctx.link(lambda item: ctx.progress(50.0, f"{item} r{time.time():.6f}"))
+    made = await ctx.track(task.remote(params.index, params.barrier, link))
+    await ctx.drained(link)
     (Path(params.barrier) / f"calls-{params.index}.json").write_text(json.dumps(calls))
     return {"ticks": made}
 

@@ -1,10 +1,15 @@
-"""What a running job sees: progress reporting, cancellation, its tasks and the job store."""
+"""What a running job sees: progress reporting, cancellation, its tasks, their links to it and the
+job store."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hub.core.handles import StoreHandle
+
+if TYPE_CHECKING:
+    from jobs.tasklink import TaskLink
 
 T = TypeVar("T")
 
@@ -34,3 +39,14 @@ class JobContext(Protocol):
 
     def track(self, ref: T) -> T:
         """Remember a Ray task (ref or streaming generator) so cancelling the job stops it."""
+
+    async def link(self, on_item: Callable[[Any], None] | None = None) -> TaskLink:
+        """A link for one of the job's Ray tasks to report through (pass it to the task; in the task,
+        `with link.open() as report: report.progress(percent, message)` or `report.send(item)`:
+        jobs.tasklink). Each item reaches `on_item` here, in order; without `on_item` each is a
+        `progress(percent, message, **fields)` call. A socket to this monitor on its node, else an
+        actor call per item (measured: docs/benchmarks.md, "Task -> monitor")."""
+
+    async def drained(self, link: TaskLink) -> None:
+        """Returns once every item the task sent through `link` has been handled: await it after
+        the task's result, before acting on it."""

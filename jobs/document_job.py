@@ -29,20 +29,20 @@ async def run(ctx: JobContext, params: DocumentProcessingParams) -> dict[str, An
     content, filename = params.raw_bytes()
     ctx.progress(1.0, f"Uploaded {filename} ({len(content):,} bytes)", stage="uploaded")
     stage = "parsing"
-    result: dict[str, Any] | None = None
-    async for ref in ctx.track(process_document.remote(content, filename)):  # type: ignore[attr-defined]
-        item = await ref
-        ctx.check_cancelled()
+
+    def on_item(item: Any) -> None:  # ["stage", name] or [fraction, message], from the task
+        nonlocal stage
         if item[0] == "stage":
             stage = item[1]
             ctx.progress(STAGE_START[stage], STAGE_TEXT[stage], stage=stage)
-        elif item[0] == "result":
-            result = item[1]
         else:
             fraction, message = item
             ctx.progress(STAGE_START[stage] + STAGE_SPAN[stage] * float(fraction), message, stage=stage)
-    if result is None:
-        raise RuntimeError("document processing ended without a result")
+
+    link = await ctx.link(on_item)
+    result: dict[str, Any] = await ctx.track(process_document.remote(content, filename, link))  # type: ignore[attr-defined]
+    await ctx.drained(link)
+    ctx.check_cancelled()
     ctx.progress(97.0, "Saving the document", stage="indexing")
     assert params.document_id is not None
     await ctx.store.save_document(params.document_id, ctx.educator_id, filename, result["text"], result["index"])

@@ -62,7 +62,9 @@ class JobKind:
         loop. What the runner raises comes out as it is."""
         if inspect.iscoroutinefunction(self.runner):
             return await self.runner(ctx, params)
-        return await asyncio.to_thread(self.runner, _ThreadContext(ctx, asyncio.get_running_loop()), params)
+        # The thread's context is the JobContext with link and drained blocking instead of awaitable.
+        thread_ctx: Any = _ThreadContext(ctx, asyncio.get_running_loop())
+        return await asyncio.to_thread(self.runner, thread_ctx, params)
 
 
 class _ThreadContext:
@@ -81,6 +83,14 @@ class _ThreadContext:
 
     def progress(self, percent: float, message: str, **fields: Any) -> None:
         self._loop.call_soon_threadsafe(lambda: self._ctx.progress(percent, message, **fields))
+
+    def link(self, on_item: Callable[[Any], None] | None = None) -> Any:
+        """JobContext.link from the thread (not awaitable here): `on_item` runs on the monitor's loop."""
+        return asyncio.run_coroutine_threadsafe(self._ctx.link(on_item), self._loop).result()
+
+    def drained(self, link: Any) -> None:
+        """JobContext.drained from the thread: blocks until the link's items are handled."""
+        asyncio.run_coroutine_threadsafe(self._ctx.drained(link), self._loop).result()
 
     @property
     def cancelled(self) -> bool:

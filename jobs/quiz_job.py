@@ -75,17 +75,15 @@ async def _build(
     """One question as a Ray task, reporting each of its steps through `on_step(fraction, text)`."""
     from jobs.tasks import generate_question
 
-    question: dict[str, Any] | None = None
-    gen = ctx.track(generate_question.remote(analysis, slot, sentence_index, seed, avoid))
-    async for ref in gen:  # type: ignore[attr-defined]
-        item = await ref
-        if isinstance(item, dict):
-            question = item
-        else:
-            on_step(float(item[0]), str(item[1]))
-        ctx.check_cancelled()
-    if question is None:
-        raise RuntimeError("a question task ended without its question")
+    def step(item: Any) -> None:
+        on_step(float(item[0]), str(item[1]))
+
+    link = await ctx.link(step)
+    question: dict[str, Any] = await ctx.track(
+        generate_question.remote(analysis, slot, sentence_index, seed, avoid, link)  # type: ignore[attr-defined]
+    )
+    await ctx.drained(link)
+    ctx.check_cancelled()
     return question
 
 

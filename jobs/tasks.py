@@ -1,16 +1,15 @@
-"""Ray tasks of the built-in job kinds. Tasks stream their progress back to the job's monitor as
-items before their result (Ray streaming generators), so no task needs a handle on the monitor."""
+"""Ray tasks of the built-in job kinds. Each reports its progress to the job's monitor through the
+TaskLink it is given (jobs.tasklink: a socket to the monitor on its node, else actor calls) and
+returns its result."""
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import ray
 
 from jobs import quiz
+from jobs.tasklink import TaskLink
 from jobs.words import plural
 
 
@@ -23,56 +22,37 @@ def analyse_document(text: str) -> quiz.Analysis:
 
 @ray.remote(num_cpus=1, max_retries=0)
 def generate_question(
-    analysis: quiz.Analysis, slot: int, sentence_index: int, seed: int, avoid: frozenset[str]
-) -> Iterator[Any]:
-    """Yields (fraction, step message) items, then the question dict."""
-    yield from quiz.build_question_steps(analysis, slot, sentence_index, seed, avoid_answers=avoid)
-
-
-def _with_progress(work: Callable[[Callable[[float, str], None]], Any]) -> Iterator[Any]:
-    """Run `work(progress)` on a thread, yielding each (fraction, message) it reports, then
-    ("result", value). Exceptions come out of the generator."""
-    events: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-    def target() -> None:
-        try:
-            events.put(("result", work(lambda f, m: events.put(("progress", (f, m))))))
-        except BaseException as exc:
-            events.put(("error", exc))
-
-    threading.Thread(target=target, daemon=True).start()
-    while True:
-        kind, value = events.get()
-        if kind == "progress":
-            yield value
-        elif kind == "error":
-            raise value
-        else:
-            yield ("result", value)
-            return
+    analysis: quiz.Analysis, slot: int, sentence_index: int, seed: int, avoid: frozenset[str], link: TaskLink
+) -> dict[str, Any]:
+    """Sends [fraction, step message] through `link` for each step; returns the question dict."""
+    question: dict[str, Any] | None = None
+    with link.open() as report:
+        for item in quiz.build_question_steps(analysis, slot, sentence_index, seed, avoid_answers=avoid):
+            if isinstance(item, dict):
+                question = item
+            else:
+                report.send([float(item[0]), str(item[1])])
+    if question is None:
+        raise RuntimeError("building a question ended without its question")
+    return question
 
 
 @ray.remote(num_cpus=1, max_retries=0)
-def process_document(content: bytes, filename: str) -> Iterator[Any]:
-    """Yields ("stage", name) and (fraction, message) items, then ("result", {...})."""
+def process_document(content: bytes, filename: str, link: TaskLink) -> dict[str, Any]:
+    """Sends ["stage", name] and [fraction, message] through `link`; returns {"text", "index",
+    "chunks", "terms"}."""
     from jobs import documents
 
-    yield ("stage", "parsing")
-    text = None
-    for item in _with_progress(lambda p: documents.extract_text(content, filename, p)):
-        if item[0] == "result":
-            text = item[1]
-        else:
-            yield item
-    yield ("stage", "chunking")
-    chunks = documents.chunk_text(text or "")
-    yield (1.0, f"Split into {plural(len(chunks), 'chunk')}")
-    yield ("stage", "indexing")
-    index = None
-    for item in _with_progress(lambda p: documents.build_index(chunks, progress=p)):
-        if item[0] == "result":
-            index = item[1]
-        else:
-            yield item
-    assert index is not None
-    yield ("result", {"text": text, "index": index.to_json(), "chunks": len(chunks), "terms": list(index.terms)[:20]})
+    with link.open() as report:
+
+        def progress(fraction: float, message: str) -> None:
+            report.send([float(fraction), message])
+
+        report.send(["stage", "parsing"])
+        text = documents.extract_text(content, filename, progress)
+        report.send(["stage", "chunking"])
+        chunks = documents.chunk_text(text or "")
+        progress(1.0, f"Split into {plural(len(chunks), 'chunk')}")
+        report.send(["stage", "indexing"])
+        index = documents.build_index(chunks, progress=progress)
+    return {"text": text, "index": index.to_json(), "chunks": len(chunks), "terms": list(index.terms)[:20]}

@@ -68,6 +68,22 @@ class MonitorConfig(DataPlaneConfig):
     # Seconds between a job's progress messages to its shard: ticks in between are coalesced
     # (transitions always go out at once).
     progress_interval: float = Field(default=0.05, ge=0)
+    # Progress messages a job may send at once before its ticks are held to one every
+    # progress_interval (hub.core.pacing.UpdateCoalescer): a lone tick, or a job reporting about as
+    # often as progress_interval with jitter, goes at once; a chattier job is paced to the interval.
+    progress_burst: int = Field(default=4, ge=1, le=1000)
+    # A job's Ray tasks report to its monitor over its task-link socket (actors/tasklink.py) when
+    # `dataplane` is on: plain on 127.0.0.1 from its node, TLS from others (as `dataplane_tls` says);
+    # else, or where no socket can be made, by actor calls to the monitor. Bytes of one frame on it;
+    # a bigger frame closes that connection (1009) and its task goes on by actor calls.
+    task_link_max_frame: int = Field(default=1 << 20, ge=1024)
+    # Seconds a job's monitor waits, after a task returned, for the items it sent before (a link
+    # still open past it is logged and the job goes on).
+    task_link_drain: float = Field(default=10.0, gt=0)
+    # Seconds a task link's token (a JWT the monitor signs, handed to the task over Ray) opens the
+    # monitor's socket: long, since a task may wait for a CPU before it connects; the monitor's key
+    # dies with its process.
+    task_link_token_ttl: float = Field(default=86400.0, gt=0)
     # Seconds after a job's start past which its progress messages add "still working: larger
     # documents take longer".
     job_slow_after: float = Field(default=15.0, ge=0)

@@ -130,6 +130,7 @@ def test_every_readme_python_block_runs_as_written_against_make_serve(tmp_path: 
         assert len(answers) == 5, notebook.stdout  # the first block's quiz
         assert "chunk indexed -> 5 questions" in notebook.stdout or "chunks indexed -> 5 questions" in notebook.stdout
         assert "{'words': 2}" in notebook.stdout  # the custom kind ran in the hub's cluster
+        assert "{'words_in_a_task': 3}" in notebook.stdout  # and the one whose Ray task reports by a task link
         assert "100%" in notebook.stderr and "| completed" in notebook.stderr  # tqdm's bar (on stderr)
         assert ", completed" not in notebook.stderr and "Traceback" not in notebook.stderr
 

@@ -101,7 +101,7 @@ def test_feed_watch_counts() -> None:
 
 
 def test_coalescer_sends_transitions_at_once_and_paces_ticks() -> None:
-    c: UpdateCoalescer[str] = UpdateCoalescer(min_interval=0.1)
+    c: UpdateCoalescer[str] = UpdateCoalescer(min_interval=0.1)  # burst 1: a plain minimum gap
     assert c.due_in(0.0) is None
     c.add("t1", transition=True)
     assert c.due_in(0.0) == 0.0
@@ -127,3 +127,76 @@ def test_envelope_json_with_shared_data_matches_the_plain_form() -> None:
         == json.loads(shared)
         == {"seq": 7, "type": "notification", "ts": 1764094212.531, "data": data}
     )
+
+
+def sends_of(c: UpdateCoalescer[float], ticks: list[float]) -> list[tuple[float, float]]:
+    """Drive `c` as a job monitor's publish loop does (it sends when `due_in` says, one batch at a
+    time, instantly here): returns (tick time, send time) of every tick that went out."""
+    sent: list[tuple[float, float]] = []
+    i = 0
+    now = 0.0
+    while i < len(ticks) or c:
+        due = c.due_in(now)
+        next_tick = ticks[i] if i < len(ticks) else float("inf")
+        if due is not None and now + due <= next_tick:
+            now += due
+            (tick,) = c.take(now)
+            sent.append((tick, now))
+            continue
+        now = next_tick
+        c.add(now, transition=False)
+        i += 1
+    return sent
+
+
+def test_coalescer_sends_a_lone_tick_at_once() -> None:
+    """DESIGN.md: batching never adds delay when idle. A tick after a quiet spell goes at once, and
+    so does a tick right after a send while the burst allows (issue 15 item 3: at 20 ticks/s a job's
+    lone tick waited ~18 ms for the 50 ms gap)."""
+    c: UpdateCoalescer[str] = UpdateCoalescer(min_interval=0.05, burst=4)
+    c.add("p1", transition=False)
+    assert c.due_in(10.0) == 0.0
+    c.take(10.0)
+    c.add("p2", transition=False)
+    assert c.due_in(10.01) == 0.0  # 10 ms after the last send: no wait while the burst lasts
+    c.take(10.01)
+
+
+def test_coalescer_never_delays_ticks_at_about_the_interval_with_jitter() -> None:
+    """20 ticks a second (every 50 ms, the interval), each up to 20 ms late or early: none waits
+    with a burst of 4; with burst 1 (the old rule) the early ones waited."""
+    jitter = [0.0, 0.02, -0.02, 0.015, -0.01, 0.0, 0.02, -0.02, 0.01, -0.015] * 10
+    ticks = [1.0 + 0.05 * k + j for k, j in enumerate(jitter)]
+    waits = [send - tick for tick, send in sends_of(UpdateCoalescer(0.05, burst=4), ticks)]
+    assert len(waits) == len(ticks) and max(waits) == 0.0
+    old = [send - tick for tick, send in sends_of(UpdateCoalescer(0.05, burst=1), ticks)]
+    assert max(old) > 0.01
+
+
+def test_coalescer_keeps_a_chatty_job_to_the_rate_plus_the_burst() -> None:
+    """A task reporting 1,000 times a second for 2 s: at most 2 / 0.05 + 4 sends go, each tick that
+    goes is the newest (the others superseded), and none waits more than the interval."""
+    ticks = [1.0 + 0.001 * k for k in range(2000)]
+    sent = sends_of(UpdateCoalescer(0.05, burst=4), ticks)
+    assert len(sent) <= 2 / 0.05 + 4 + 1
+    assert len(sent) >= 2 / 0.05  # the rate is kept, not undercut
+    assert all(send - tick <= 0.05 + 1e-9 for tick, send in sent)
+    assert sent[-1][0] == ticks[-1]  # the last tick is never lost
+    in_any_second = max(sum(1 for _, s in sent if t <= s < t + 1) for t, _ in sent)
+    assert in_any_second <= 1 / 0.05 + 4
+
+
+def test_coalescer_counts_transitions_against_the_rate_but_never_holds_them() -> None:
+    c: UpdateCoalescer[str] = UpdateCoalescer(min_interval=0.1, burst=2)
+    for k in range(5):
+        c.add(f"t{k}", transition=True)
+        assert c.due_in(0.0) == 0.0
+        assert c.take(0.0) == [f"t{k}"]
+    c.add("p", transition=False)
+    assert c.due_in(0.0) == pytest.approx(0.4)  # five sends at 0: the rate's 0.5 s, less one of burst
+    assert c.due_in(0.45) == 0.0
+
+
+def test_coalescer_refuses_a_burst_under_one() -> None:
+    with pytest.raises(ValueError, match="burst"):
+        UpdateCoalescer(0.05, burst=0)

@@ -48,6 +48,10 @@ SHARD_ENV = {
 }
 MONITOR_ENV = {
     "HUB_PROGRESS_INTERVAL": ("progress_interval", "0.2"),
+    "HUB_PROGRESS_BURST": ("progress_burst", "2"),
+    "HUB_TASK_LINK_MAX_FRAME": ("task_link_max_frame", "4096"),
+    "HUB_TASK_LINK_DRAIN": ("task_link_drain", "2.5"),
+    "HUB_TASK_LINK_TOKEN_TTL": ("task_link_token_ttl", "600"),
     "HUB_JOB_SLOW_AFTER": ("job_slow_after", "3"),
     "HUB_JOB_STORE_INTERVAL": ("job_store_interval", "0.5"),
     "HUB_JOB_ANNOUNCE_INTERVAL": ("job_announce_interval", "2"),
@@ -106,6 +110,10 @@ def test_the_records_that_cross_into_actors_hold_their_own_fields_only_and_are_f
         ("poll_timeout", 0),
         ("jobs_per_educator", 0),
         ("progress_interval", -0.1),
+        ("progress_burst", 0),
+        ("task_link_max_frame", 1023),
+        ("task_link_drain", 0),
+        ("task_link_token_ttl", 0),
         ("job_slow_after", -1),
         ("job_store_interval", -1),
         ("job_announce_interval", 0),
