@@ -40,25 +40,18 @@ class LinkServer:
 
     async def start(self, host: str) -> None:
         """Listen on `host` (TLS) and 127.0.0.1 (plain), free ports. OSError when one cannot be bound."""
-        from websockets.asyncio.server import serve
+        from actors.dataplane.server import serve_pair
 
         self.keys = ServerKeys(host)
         self.host = host
-        common: dict[str, Any] = {
-            "process_request": self._check,
-            "compression": None,
-            "max_size": self.max_frame,
-            "server_header": None,
-        }
-        self._servers = [
-            await serve(self._serve, host, 0, ssl=self.keys.server_context(), **common),
-            await serve(self._serve, "127.0.0.1", 0, **common),
-        ]
+        self._servers = await serve_pair(self._serve, self.keys, host, self._check, self.max_frame)
 
     def endpoint(self, ttl: float) -> DataPlaneEndpoint:
         """How a task reaches this server: its ports, certificate and a token good for `ttl` seconds."""
         assert self.keys is not None, "start() first"
-        tls, loopback = (int(s.sockets[0].getsockname()[1]) for s in self._servers)
+        from actors.dataplane.server import bound_ports
+
+        tls, loopback = bound_ports(self._servers)
         return DataPlaneEndpoint(self.host, tls, loopback, self.keys.cert_pem, self.keys.token(ttl, "task link"))
 
     def _channel(self, path: str) -> int | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -31,6 +32,35 @@ log = logging.getLogger("hub.dataplane")
 
 REFUSED = "A valid data-plane token is required.\n"
 LOGGED_PER_CONNECTION = 10  # malformed frames logged at warning per connection; the rest at debug
+
+
+async def serve_pair(
+    handler: Callable[[ServerConnection], Awaitable[None]],
+    keys: ServerKeys,
+    host: str,
+    check: Callable[[ServerConnection, Request], Response | None],
+    max_size: int,
+) -> list[Server]:
+    """The data plane's two listening sockets for one service (a shard's, a job monitor's task
+    links): TLS with `keys`' certificate on `host`, plain on 127.0.0.1, each on a free port, both
+    opened only past `check` (the upgrade's token), frames up to `max_size` bytes, no compression.
+    OSError when a socket cannot be bound."""
+    common: dict[str, Any] = {
+        "process_request": check,
+        "max_size": max_size,
+        "compression": None,
+        "server_header": None,
+    }
+    return [
+        await serve(handler, host, 0, ssl=keys.server_context(), **common),
+        await serve(handler, "127.0.0.1", 0, **common),
+    ]
+
+
+def bound_ports(servers: list[Server]) -> tuple[int, int]:
+    """(TLS port, loopback port) of `serve_pair`'s servers."""
+    tls, loopback = (int(s.sockets[0].getsockname()[1]) for s in servers)
+    return tls, loopback
 
 
 class DataPlaneServer:
@@ -61,22 +91,13 @@ class DataPlaneServer:
         a socket cannot be bound."""
         self.keys = ServerKeys(host)
         self.host = host
-        common: dict[str, Any] = {
-            "process_request": self._check,
-            "max_size": self.config.dataplane_max_frame,
-            "compression": None,
-            "server_header": None,
-        }
-        self._servers = [
-            await serve(self._serve, host, 0, ssl=self.keys.server_context(), **common),
-            await serve(self._serve, "127.0.0.1", 0, **common),
-        ]
+        self._servers = await serve_pair(self._serve, self.keys, host, self._check, self.config.dataplane_max_frame)
         log.info("%s: data plane on %s:%d (TLS) and 127.0.0.1:%d", self.name, host, *self.ports)
 
     @property
     def ports(self) -> tuple[int, int]:
         """(TLS port, loopback port)."""
-        return tuple(int(s.sockets[0].getsockname()[1]) for s in self._servers)  # type: ignore[return-value]
+        return bound_ports(self._servers)
 
     def endpoint(self) -> DataPlaneEndpoint:
         """How a caller reaches this server now, with a fresh token (DataplaneConfig.dataplane_token_ttl)."""
