@@ -322,6 +322,15 @@ def threads_cpu_ns(pid: int) -> dict[int, int] | None:
     return found or None
 
 
+def thread_name(pid: int, tid: int) -> str:
+    """A thread's name (/proc/PID/task/TID/comm: Python's threads are "python", Ray's C++ threads
+    name themselves: "worker.io", "client.poll0", ...); "?" if it ended."""
+    try:
+        return Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
 class RoleCpu:
     """CPU seconds spent inside a `with` block by the processes under `root` (and it) whose role
     (ROLES) is in `roles` (default DELIVERY_ROLES), by role. `root` itself is always INGRESS (it is
@@ -330,7 +339,7 @@ class RoleCpu:
     not counted. Each process's CPU is its threads' (threads_cpu_ns: a thread that ends inside the
     block takes its CPU with it, one that starts is counted whole), else, where the kernel does not
     count them, its user + system time in clock ticks (10 ms). `ticks_by_role`: the clock-tick
-    figures, for comparison."""
+    figures, for comparison; `by_thread`: {role: {thread name: CPU seconds}} (thread_name)."""
 
     def __init__(self, root: int, roles: frozenset[str] = DELIVERY_ROLES) -> None:
         self.root = root
@@ -338,6 +347,7 @@ class RoleCpu:
         self.first: dict[int, tuple[psutil.Process, str, float, dict[int, int] | None]] = {}
         self.by_role: dict[str, float] = {}
         self.ticks_by_role: dict[str, float] = {}
+        self.by_thread: dict[str, dict[str, float]] = {}
         self.gone: list[str] = []
 
     def __enter__(self) -> RoleCpu:
@@ -351,7 +361,7 @@ class RoleCpu:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.by_role, self.ticks_by_role, self.gone = {}, {}, []
+        self.by_role, self.ticks_by_role, self.by_thread, self.gone = {}, {}, {}, []
         for p, role, was, threads in self.first.values():
             now, threads_now = process_cpu(p), threads_cpu_ns(p.pid)
             if now is None:
@@ -360,6 +370,10 @@ class RoleCpu:
             ticks = now - was
             exact = None
             if threads is not None and threads_now is not None:
+                names = self.by_thread.setdefault(role, {})
+                for tid, ns in threads_now.items():
+                    name = thread_name(p.pid, tid)
+                    names[name] = names.get(name, 0.0) + (ns - threads.get(tid, 0)) / 1e9
                 exact = sum(ns - threads.get(tid, 0) for tid, ns in threads_now.items()) / 1e9
             self.ticks_by_role[role] = self.ticks_by_role.get(role, 0.0) + ticks
             self.by_role[role] = self.by_role.get(role, 0.0) + (ticks if exact is None else exact)

@@ -37,7 +37,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.clients import open_hub  # noqa: E402
-from bench.common import RESULTS, SECRET, RoleCpu, hub_server, register_kinds, report  # noqa: E402
+from bench.common import INGRESS, RESULTS, SECRET, RoleCpu, hub_server, register_kinds, report  # noqa: E402
 
 MODES = ("jobs only", "stream", "poll")
 # Each mode's windows: the order runs forwards then backwards, ROUNDS times in all. The machine's
@@ -170,6 +170,7 @@ async def windows(base: str, hub_pid: int, jobs: dict[str, str], clients: int, w
                 "cpu": meter.seconds,
                 "cpu_by_role": meter.by_role,
                 "ticks_by_role": meter.ticks_by_role,
+                "cpu_by_thread": meter.by_thread,
                 "gone": meter.gone,
                 "updates": t.updates,
                 "requests": t.requests,
@@ -249,6 +250,10 @@ def summarise(result: dict[str, Any], jobs: int, clients: int) -> dict[str, Any]
             row[key] += w[key]
         for role, cpu in w["cpu_by_role"].items():
             row["cpu_by_role"][role] = row["cpu_by_role"].get(role, 0.0) + cpu
+        for role, names in w.get("cpu_by_thread", {}).items():
+            threads = row.setdefault("cpu_by_thread", {}).setdefault(role, {})
+            for name, cpu in names.items():
+                threads[name] = threads.get(name, 0.0) + cpu
     base = rows["jobs only"]
     for r in rows.values():  # the same windows' length in every mode: scale only if one overran
         scale = r["window"] / base["window"]
@@ -256,6 +261,14 @@ def summarise(result: dict[str, Any], jobs: int, clients: int) -> dict[str, Any]
         r["delivery_by_role"] = {
             role: r["cpu_by_role"].get(role, 0.0) - scale * base["cpu_by_role"].get(role, 0.0)
             for role in sorted(set(r["cpu_by_role"]) | set(base["cpu_by_role"]))
+        }
+        mine, theirs = r.get("cpu_by_thread", {}), base.get("cpu_by_thread", {})
+        r["delivery_by_thread"] = {
+            role: {
+                name: mine.get(role, {}).get(name, 0.0) - scale * theirs.get(role, {}).get(name, 0.0)
+                for name in sorted(set(mine.get(role, {})) | set(theirs.get(role, {})))
+            }
+            for role in sorted(set(mine) | set(theirs))
         }
     per = {m: 1000 * r["delivery_cpu"] / r["updates"] if r["updates"] else 0.0 for m, r in rows.items()}
     stream, polled = rows["stream"], rows["poll"]
@@ -320,6 +333,17 @@ def write(result: dict[str, Any], jobs: int, clients: int, window: float, out: P
             f"- stream, ms of delivery CPU per job message ({messages:.0f} messages, each to {clients} watchers, "
             f"in {stream['frames']:,} frames): {shown}"
         )
+    for role in (INGRESS, "registry shard"):
+        threads = stream.get("delivery_by_thread", {}).get(role, {})
+        if messages and threads:
+            python = sum(cpu for name, cpu in threads.items() if name == "python")
+            ray = sorted(((cpu, name) for name, cpu in threads.items() if name != "python"), reverse=True)
+            lines.append(
+                f"- stream, {role}, ms per job message by thread: Python's threads {1000 * python / messages:.2f}, "
+                f"Ray's threads {1000 * sum(c for c, _ in ray) / messages:.2f} ("
+                + ", ".join(f"{name} {1000 * cpu / messages:.2f}" for cpu, name in ray[:4])
+                + ")"
+            )
     setup = result["setup"]
     if setup:
         base = rows[0]
