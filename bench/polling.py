@@ -143,6 +143,17 @@ class Watchers:
         await asyncio.gather(*(close() for close in self.closers), return_exceptions=True)
 
 
+async def shard_pulls(base: str) -> float:
+    """The ingress's long-poll round trips to the shards so far (`hub_longpoll_cycle_seconds_count` at
+    /metrics, summed over shards): one Ray call each, carrying one message or a batch."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        text = (await http.get("/metrics")).text
+    counts = (
+        line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith("hub_longpoll_cycle_seconds_count")
+    )
+    return sum(float(n) for n in counts)
+
+
 async def windows(base: str, hub_pid: int, jobs: dict[str, str], clients: int, window: float, rounds: int) -> Any:
     """Measure each window of `order(rounds)`; returns ([one dict per window], stream set-up figures)."""
     rows = []
@@ -155,12 +166,14 @@ async def windows(base: str, hub_pid: int, jobs: dict[str, str], clients: int, w
         if mode == "stream" and not setup:
             setup = {"cpu_by_role": connecting.by_role, "seconds": time.monotonic() - began}
         await asyncio.sleep(SETTLE)
+        pulls = await shard_pulls(base)
         with RoleCpu(hub_pid) as meter:
             watchers.tally.counting = True
             began = time.monotonic()
             await asyncio.sleep(window)
             took = time.monotonic() - began
             watchers.tally.counting = False
+        pulls = await shard_pulls(base) - pulls
         await watchers.stop()
         t = watchers.tally
         rows.append(
@@ -175,6 +188,7 @@ async def windows(base: str, hub_pid: int, jobs: dict[str, str], clients: int, w
                 "updates": t.updates,
                 "requests": t.requests,
                 "frames": t.frames,
+                "pulls": pulls,
                 "statuses": sorted(s for s in t.statuses if s),
             }
         )
@@ -243,11 +257,11 @@ def summarise(result: dict[str, Any], jobs: int, clients: int) -> dict[str, Any]
         row = rows.setdefault(
             w["mode"],
             {"mode": w["mode"], "windows": 0, "window": 0.0, "cpu": 0.0, "cpu_by_role": {}, "updates": 0}
-            | {"requests": 0, "frames": 0, "watchers": 0 if w["mode"] == "jobs only" else jobs * clients},
+            | {"requests": 0, "frames": 0, "pulls": 0, "watchers": 0 if w["mode"] == "jobs only" else jobs * clients},
         )
         row["windows"] += 1
-        for key in ("window", "cpu", "updates", "requests", "frames"):
-            row[key] += w[key]
+        for key in ("window", "cpu", "updates", "requests", "frames", "pulls"):
+            row[key] += w.get(key, 0)
         for role, cpu in w["cpu_by_role"].items():
             row["cpu_by_role"][role] = row["cpu_by_role"].get(role, 0.0) + cpu
         for role, names in w.get("cpu_by_thread", {}).items():
@@ -331,18 +345,17 @@ def write(result: dict[str, Any], jobs: int, clients: int, window: float, out: P
         )
         lines.append(
             f"- stream, ms of delivery CPU per job message ({messages:.0f} messages, each to {clients} watchers, "
-            f"in {stream['frames']:,} frames): {shown}"
+            f"in {stream['frames']:,} frames; the ingress pulled from the shards {stream['pulls']:,.0f} times, "
+            f"{rows[0]['pulls']:,.0f} in the jobs-only windows): {shown}"
         )
-    for role in (INGRESS, "registry shard"):
-        threads = stream.get("delivery_by_thread", {}).get(role, {})
+    for role in (INGRESS, "registry shard"):  # thread names: bench.common.thread_name
+        threads = sorted(((cpu, name) for name, cpu in stream.get("delivery_by_thread", {}).get(role, {}).items()))
         if messages and threads:
-            python = sum(cpu for name, cpu in threads.items() if name == "python")
-            ray = sorted(((cpu, name) for name, cpu in threads.items() if name != "python"), reverse=True)
+            top, rest = threads[::-1][:5], sum(cpu for cpu, _ in threads[::-1][5:])
             lines.append(
-                f"- stream, {role}, ms per job message by thread: Python's threads {1000 * python / messages:.2f}, "
-                f"Ray's threads {1000 * sum(c for c, _ in ray) / messages:.2f} ("
-                + ", ".join(f"{name} {1000 * cpu / messages:.2f}" for cpu, name in ray[:4])
-                + ")"
+                f"- stream, {role}, ms per job message by thread name: "
+                + ", ".join(f"{name} {1000 * cpu / messages:.2f}" for cpu, name in top)
+                + f", other threads {1000 * rest / messages:.2f}"
             )
     setup = result["setup"]
     if setup:
