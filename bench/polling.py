@@ -42,8 +42,8 @@ from bench.common import INGRESS, RESULTS, SECRET, RoleCpu, hub_server, register
 MODES = ("jobs only", "stream", "poll")
 # Each mode's windows: the order runs forwards then backwards, ROUNDS times in all. The machine's
 # speed drifts by 10 to 20 % within a minute (every process's CPU for the same work, the Ray daemons'
-# too): short windows taking turns often cancel it where 2 rounds of 8 s did not (ratios of three
-# runs 5.6, 7.8, 7.5 x against 7.5, 8.2, 8.4 x, 2026-11-30).
+# too): short windows taking turns spread it over every mode (three runs of 2 rounds of 8 s: 5.6,
+# 7.8, 7.5 x; of 4 rounds of 5 s: 7.5, 8.2, 8.4 x and, later, 7.0, 7.1, 6.7 x; docs/benchmarks.md).
 ROUNDS = 4
 SETTLE = 0.5  # seconds between a mode's set-up or tear-down and a window
 WARM = 12.0  # seconds from every job `processing` to the first window: Ray settles after the jobs' start
