@@ -15,14 +15,18 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:  # psutil is in the bench extra only: imported where it is used
+    import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SECRET = "bench-secret-" + "x" * 32
 NAMESPACE = "hub-bench"
+INGRESS = "hub serve (ingress + driver)"  # the role of the `hub serve` process (ROLES)
 
 
 def free_port() -> int:
@@ -224,33 +228,160 @@ class TreeCpu:
     def seconds(self) -> float:
         return sum(cpu - self.first[p] for p, cpu in self.last.items() if p in self.first)
 
-    def by_role(self) -> dict[str, float]:
-        """The same CPU seconds by what each process is: "ingress" (the hub's own process), an
-        actor's class ("RegistryShardActor", ...), "gcs_server", "raylet", or "other"."""
-        roles: dict[str, float] = {}
-        for p, cpu in self.last.items():
-            if p in self.first:
-                role = "ingress" if p == self.pid else _role(p)
-                roles[role] = roles.get(role, 0.0) + cpu - self.first[p]
-        return roles
+
+ROLES = [  # (substring of a process's command line, its role), first match wins
+    ("gcs_server", "gcs_server"),
+    ("raylet", "raylet"),
+    ("dashboard/agent.py", "dashboard agent"),
+    ("runtime_env/agent/main.py", "runtime env agent"),
+    ("dashboard/dashboard.py", "dashboard"),
+    ("log_monitor.py", "log monitor"),
+    ("autoscaler/_private/monitor.py", "autoscaler monitor"),
+    ("ray::RegistryShard", "registry shard"),
+    ("ray::JobStore", "job store"),
+    ("ray::IDLE", "idle Ray worker"),
+    ("ray::DashboardAgent", "dashboard agent"),
+    ("ray::RuntimeEnvAgent", "runtime env agent"),
+    ("ray::", "Ray worker (other)"),
+    ("default_worker.py", "idle Ray worker"),
+    ("hub.cli", INGRESS),
+]
+
+# The processes that deliver, whoever they deliver to: the ingress (with the hub's Ray driver in
+# it), the registry shards, the job store and Ray's daemons. Not the job monitors and their tasks
+# ("Ray worker (other)"): they do the same work whoever watches.
+DELIVERY_ROLES = frozenset(
+    {
+        INGRESS,
+        "registry shard",
+        "job store",
+        "gcs_server",
+        "raylet",
+        "dashboard agent",
+        "runtime env agent",
+        "dashboard",
+        "log monitor",
+        "autoscaler monitor",
+    }
+)
 
 
-def _role(pid: int) -> str:
+def role_of_command(cmd: str) -> str:
+    """The role (ROLES) of a process from its command line (Ray titles workers "ray::Class.method");
+    "other" when nothing matches."""
+    return next((r for key, r in ROLES if key in cmd), "other")
+
+
+def process_role(p: psutil.Process) -> str:
+    """The role of a live process (ROLES), "other: <name>" when none matches, "gone" if it ended."""
+    import psutil
+
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        cmd = " ".join(p.cmdline()) or p.name()
+    except psutil.Error:
+        return "gone"
+    found = role_of_command(cmd)
+    return f"other: {p.name()}" if found == "other" else found
+
+
+def process_tree(root: psutil.Process) -> list[psutil.Process]:
+    """`root` and every process under it (just `root` if it cannot be read)."""
+    import psutil
+
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return [root]
+
+
+def process_cpu(p: psutil.Process) -> float | None:
+    """User + system CPU seconds of a process, None if it ended."""
+    import psutil
+
+    try:
+        t = p.cpu_times()
+        return t.user + t.system
+    except psutil.Error:
+        return None
+
+
+def threads_cpu_ns(pid: int) -> dict[int, int] | None:
+    """{thread id: nanoseconds on a CPU} of each live thread of a process, from the scheduler's own
+    count (/proc/PID/task/TID/schedstat, exact, where utime and stime come in 10 ms clock ticks);
+    None if the process ended or the kernel does not keep the count."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return "other"
-    return role_of(cmdline)
+        return None
+    found: dict[int, int] = {}
+    for tid in tids:
+        try:
+            found[int(tid)] = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return found or None
 
 
-def role_of(cmdline: str) -> str:
-    """What a Ray process is, from its command line (actor workers are titled "ray::Class...")."""
-    if cmdline.startswith("ray::"):
-        return re.split(r"[.\s:]", cmdline[5:], maxsplit=1)[0] or "other"
-    for daemon in ("gcs_server", "raylet"):
-        if daemon in cmdline.split(" ", 1)[0]:
-            return daemon
-    return "other"
+def thread_name(pid: int, tid: int) -> str:
+    """A thread's name (/proc/PID/task/TID/comm: Python's threads are "python", Ray's C++ threads
+    name themselves: "worker.io", "client.poll0", ...); "?" if it ended."""
+    try:
+        return Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+class RoleCpu:
+    """CPU seconds spent inside a `with` block by the processes under `root` (and it) whose role
+    (ROLES) is in `roles` (default DELIVERY_ROLES), by role. `root` itself is always INGRESS (it is
+    the `hub serve` process, whatever its command line). The processes are picked when the block
+    starts; one that ends inside it is in `gone` and its CPU is lost, one that starts inside it is
+    not counted. Each process's CPU is its threads' (threads_cpu_ns: a thread that ends inside the
+    block takes its CPU with it, one that starts is counted whole), else, where the kernel does not
+    count them, its user + system time in clock ticks (10 ms). `ticks_by_role`: the clock-tick
+    figures, for comparison; `by_thread`: {role: {thread name: CPU seconds}} (thread_name)."""
+
+    def __init__(self, root: int, roles: frozenset[str] = DELIVERY_ROLES) -> None:
+        self.root = root
+        self.roles = roles
+        self.first: dict[int, tuple[psutil.Process, str, float, dict[int, int] | None]] = {}
+        self.by_role: dict[str, float] = {}
+        self.ticks_by_role: dict[str, float] = {}
+        self.by_thread: dict[str, dict[str, float]] = {}
+        self.gone: list[str] = []
+
+    def __enter__(self) -> RoleCpu:
+        import psutil
+
+        self.first = {}
+        for p in process_tree(psutil.Process(self.root)):
+            role = INGRESS if p.pid == self.root else process_role(p)
+            if role in self.roles and (cpu := process_cpu(p)) is not None:
+                self.first[p.pid] = (p, role, cpu, threads_cpu_ns(p.pid))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.by_role, self.ticks_by_role, self.by_thread, self.gone = {}, {}, {}, []
+        for p, role, was, threads in self.first.values():
+            now, threads_now = process_cpu(p), threads_cpu_ns(p.pid)
+            if now is None:
+                self.gone.append(role)
+                continue
+            ticks = now - was
+            exact = None
+            if threads is not None and threads_now is not None:
+                names = self.by_thread.setdefault(role, {})
+                for tid, ns in threads_now.items():
+                    name = thread_name(p.pid, tid)
+                    names[name] = names.get(name, 0.0) + (ns - threads.get(tid, 0)) / 1e9
+                exact = sum(ns - threads.get(tid, 0) for tid, ns in threads_now.items()) / 1e9
+            self.ticks_by_role[role] = self.ticks_by_role.get(role, 0.0) + ticks
+            self.by_role[role] = self.by_role.get(role, 0.0) + (ticks if exact is None else exact)
+
+    @property
+    def seconds(self) -> float:
+        """All the counted processes' CPU seconds in the block."""
+        return sum(self.by_role.values())
 
 
 def rss_kib(pid: int) -> int:

@@ -23,54 +23,16 @@ from typing import Any
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import SECRET, free_port, wait_healthy  # noqa: E402
-
-ROLES = [  # (substring of the command line, role), first match wins
-    ("gcs_server", "gcs_server"),
-    ("raylet", "raylet"),
-    ("dashboard/agent.py", "dashboard agent"),
-    ("runtime_env/agent/main.py", "runtime env agent"),
-    ("dashboard/dashboard.py", "dashboard"),
-    ("log_monitor.py", "log monitor"),
-    ("autoscaler/_private/monitor.py", "autoscaler monitor"),
-    ("ray::RegistryShard", "registry shard"),
-    ("ray::JobStore", "job store"),
-    ("ray::IDLE", "idle Ray worker"),
-    ("ray::DashboardAgent", "dashboard agent"),
-    ("ray::RuntimeEnvAgent", "runtime env agent"),
-    ("ray::", "Ray worker (other)"),
-    ("default_worker.py", "idle Ray worker"),
-    ("hub.cli", "hub serve (ingress + driver)"),
-]
-
-
-def role_of_command(cmd: str) -> str:
-    """The role (ROLES) of a process from its command line (Ray titles workers "ray::Class.method")."""
-    return next((r for key, r in ROLES if key in cmd), "other")
-
-
-def role(p: psutil.Process) -> str:
-    try:
-        cmd = " ".join(p.cmdline()) or p.name()
-    except psutil.Error:
-        return "gone"
-    found = role_of_command(cmd)
-    return f"other: {p.name()}" if found == "other" else found
-
-
-def tree(root: psutil.Process) -> list[psutil.Process]:
-    try:
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return [root]
-
-
-def cpu(p: psutil.Process) -> float | None:
-    try:
-        t = p.cpu_times()
-        return t.user + t.system
-    except psutil.Error:
-        return None
+# The roles (bench.common.ROLES) and the process readers are shared with bench/polling.py.
+from bench.common import (  # noqa: E402
+    SECRET,
+    free_port,
+    role_of_command,  # noqa: F401 (bench.idle.role_of_command, as tests/unit/test_bench_probes.py reads it)
+    wait_healthy,
+)
+from bench.common import process_cpu as cpu  # noqa: E402
+from bench.common import process_role as role  # noqa: E402
+from bench.common import process_tree as tree  # noqa: E402
 
 
 def measure(env: dict[str, str], settle: float, seconds: float, args: list[str]) -> dict[str, Any]:

@@ -77,10 +77,13 @@ def test_saturation_keeps_the_window_and_stamps_the_call_time(common: Any) -> No
 
 
 def test_process_roles_from_ray_command_lines(common: Any) -> None:
-    role_of = common.role_of
-    assert role_of("ray::RegistryShardActor.pull") == "RegistryShardActor"
-    assert role_of("ray::JobStoreActor") == "JobStoreActor"
-    assert role_of("ray::IDLE ") == "IDLE"
+    # One table (bench.common.ROLES) names processes for bench/idle.py and bench/polling.py alike.
+    role_of = common.role_of_command
+    assert role_of("ray::RegistryShardActor.pull") == "registry shard"
+    assert role_of("ray::JobStoreActor") == "job store"
+    assert role_of("ray::IDLE ") == "idle Ray worker"
+    assert role_of("ray::JobMonitorActor.run") == "Ray worker (other)"
     assert role_of("/venv/lib/python3.11/site-packages/ray/core/src/ray/raylet/raylet --node_ip_address=1") == "raylet"
     assert role_of("/venv/lib/python3.11/site-packages/ray/core/src/ray/gcs/gcs_server --port=1") == "gcs_server"
-    assert role_of("/venv/bin/python -m hub.cli serve") == "other"
+    assert role_of("/venv/bin/python -m hub.cli serve") == common.INGRESS
+    assert role_of("/usr/bin/python something.py") == "other"
