@@ -15,58 +15,40 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from actors.dataplane.keys import ServerKeys
+from actors.dataplane.server import PairedServer
 from hub.core.records import DataPlaneEndpoint
 from hub.core.tasklink import LinkFrameError, Links, decode
 
 log = logging.getLogger("hub.job")
 
 
-class LinkServer:
+class LinkServer(PairedServer):
     """Serves `links` (the monitor's Links) for job `job_id`; `on_closed()` is called after a
     connection ended and every frame it carried was delivered; frames over `max_frame` bytes close
     their connection. Counters: `refused` upgrades, `dropped` frames."""
 
+    refusal = "A valid task link token is required.\n"
+    log = log
+
     def __init__(self, links: Links, on_closed: Callable[[], None], *, job_id: str, max_frame: int) -> None:
+        super().__init__(f"job {job_id}: task link", max_frame)
         self.links = links
         self.on_closed = on_closed
         self.job_id = job_id
-        self.max_frame = max_frame
-        self.keys: ServerKeys | None = None
-        self.host = ""
-        self._servers: list[Any] = []
-        self.refused = 0
         self.dropped = 0
-
-    async def start(self, host: str) -> None:
-        """Listen on `host` (TLS) and 127.0.0.1 (plain), free ports. OSError when one cannot be bound."""
-        from actors.dataplane.server import serve_pair
-
-        self.keys = ServerKeys(host)
-        self.host = host
-        self._servers = await serve_pair(self._serve, self.keys, host, self._check, self.max_frame)
 
     def endpoint(self, ttl: float) -> DataPlaneEndpoint:
         """How a task reaches this server: its ports, certificate and a token good for `ttl` seconds."""
-        assert self.keys is not None, "start() first"
-        from actors.dataplane.server import bound_ports
-
-        tls, loopback = bound_ports(self._servers)
-        return DataPlaneEndpoint(self.host, tls, loopback, self.keys.cert_pem, self.keys.token(ttl, "task link"))
+        return self.endpoint_for(ttl, "task link")
 
     def _channel(self, path: str) -> int | None:
         name = path.lstrip("/")
         return int(name) if name.isdigit() and self.links.knows(int(name)) else None
 
     def _check(self, connection: Any, request: Any) -> Any:
-        assert self.keys is not None
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not self.keys.accepts(token):
-            self.refused += 1
-            log.warning(
-                "job %s: task link connection from %s refused: no valid token", self.job_id, connection.remote_address
-            )
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "A valid task link token is required.\n")
+        refused = self._token_refusal(connection, request)
+        if refused is not None:
+            return refused
         channel = self._channel(request.path)
         if channel is None:
             self.refused += 1
@@ -96,11 +78,3 @@ class LinkServer:
         finally:
             self.links.closed(channel)
             self.on_closed()
-
-    async def close(self) -> None:
-        """Stop listening and close every connection."""
-        for server in self._servers:
-            server.close()
-        for server in self._servers:
-            await server.wait_closed()
-        self._servers = []

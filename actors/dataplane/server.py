@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -34,36 +33,89 @@ REFUSED = "A valid data-plane token is required.\n"
 LOGGED_PER_CONNECTION = 10  # malformed frames logged at warning per connection; the rest at debug
 
 
-async def serve_pair(
-    handler: Callable[[ServerConnection], Awaitable[None]],
-    keys: ServerKeys,
-    host: str,
-    check: Callable[[ServerConnection, Request], Response | None],
-    max_size: int,
-) -> list[Server]:
-    """The data plane's two listening sockets for one service (a shard's, a job monitor's task
-    links): TLS with `keys`' certificate on `host`, plain on 127.0.0.1, each on a free port, both
-    opened only past `check` (the upgrade's token), frames up to `max_size` bytes, no compression.
-    OSError when a socket cannot be bound."""
-    common: dict[str, Any] = {
-        "process_request": check,
-        "max_size": max_size,
-        "compression": None,
-        "server_header": None,
-    }
-    return [
-        await serve(handler, host, 0, ssl=keys.server_context(), **common),
-        await serve(handler, "127.0.0.1", 0, **common),
-    ]
+class PairedServer:
+    """One service on the data plane's two listening sockets: TLS with a per-process self-signed
+    certificate (ServerKeys) on the node's address, plain on 127.0.0.1, each on a free port, no
+    compression, frames up to `max_frame` bytes, and an upgrade opened only by a JWT these keys
+    signed (else 401 with `refusal`, counted in `refused`, logged: the first few at warning, then
+    every hundredth, so a stranger knocking cannot flood the log). Subclasses serve connections
+    (`_serve`) and may check more at the upgrade (`_check`, calling `_token_refusal` first): a
+    registry shard's data plane (DataPlaneServer), a job monitor's task links
+    (actors.tasklink.LinkServer). `name`: for log lines."""
+
+    refusal = REFUSED  # the 401's body: one sentence, nothing else
+    log = log
+
+    def __init__(self, name: str, max_frame: int) -> None:
+        self.name = name
+        self.max_frame = max_frame
+        self.keys: ServerKeys | None = None
+        self.host = ""
+        self._servers: list[Server] = []
+        self.refused = 0
+
+    async def start(self, host: str) -> None:
+        """Listen on `host` (TLS) and on 127.0.0.1 (plain), free ports. OSError when a socket cannot be
+        bound."""
+        self.keys = ServerKeys(host)
+        self.host = host
+        common: dict[str, Any] = {
+            "process_request": self._check,
+            "max_size": self.max_frame,
+            "compression": None,
+            "server_header": None,
+        }
+        self._servers = [
+            await serve(self._serve, host, 0, ssl=self.keys.server_context(), **common),
+            await serve(self._serve, "127.0.0.1", 0, **common),
+        ]
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        """(TLS port, loopback port)."""
+        tls, loopback = (int(s.sockets[0].getsockname()[1]) for s in self._servers)
+        return tls, loopback
+
+    def endpoint_for(self, ttl: float, subject: str = "hub") -> DataPlaneEndpoint:
+        """How a caller reaches this server now, with a token good for `ttl` seconds."""
+        assert self.keys is not None, "start() first"
+        tls, loopback = self.ports
+        return DataPlaneEndpoint(self.host, tls, loopback, self.keys.cert_pem, self.keys.token(ttl, subject))
+
+    async def close(self) -> None:
+        """Stop listening and close every connection."""
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers = []
+
+    def _token_refusal(self, connection: ServerConnection, request: Request) -> Response | None:
+        """None when the upgrade carries one valid token of these keys; else the 401 to answer."""
+        assert self.keys is not None
+        given = request.headers.get_all("Authorization")  # two of them: refused (Headers.get would raise)
+        token = given[0].removeprefix("Bearer ").strip() if len(given) == 1 else ""
+        if self.keys.accepts(token):
+            return None
+        self.refused += 1
+        level = logging.WARNING if self.refused <= LOGGED_PER_CONNECTION or self.refused % 100 == 0 else logging.DEBUG
+        self.log.log(
+            level,
+            "%s: upgrade from %s refused: no valid token (%d refused so far)",
+            self.name,
+            connection.remote_address,
+            self.refused,
+        )
+        return connection.respond(HTTPStatus.UNAUTHORIZED, self.refusal)
+
+    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        return self._token_refusal(connection, request)
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        raise NotImplementedError
 
 
-def bound_ports(servers: list[Server]) -> tuple[int, int]:
-    """(TLS port, loopback port) of `serve_pair`'s servers."""
-    tls, loopback = (int(s.sockets[0].getsockname()[1]) for s in servers)
-    return tls, loopback
-
-
-class DataPlaneServer:
+class DataPlaneServer(PairedServer):
     """Serves `target`'s methods named in hub.core.wire.METHODS (an actors.registry.RegistryShard)
     to authenticated callers. `config`: the frame limit and token lifetime (DataPlaneConfig).
     `start(host)` binds; `endpoint()` says how to reach it; `close()` stops it. Counters for
@@ -76,61 +128,20 @@ class DataPlaneServer:
     max_in_flight = 256
 
     def __init__(self, target: Any, config: DataPlaneConfig, name: str) -> None:
+        super().__init__(name, config.dataplane_max_frame)
         self.target = target
         self.config = config
-        self.name = name
-        self.keys: ServerKeys | None = None
-        self.host = ""
-        self._servers: list[Server] = []
         self.connections = 0
         self.dropped = 0
-        self.refused = 0
 
     async def start(self, host: str) -> None:
-        """Listen on `host` (TLS, any free port) and on 127.0.0.1 (plain, any free port). OSError when
-        a socket cannot be bound."""
-        self.keys = ServerKeys(host)
-        self.host = host
-        self._servers = await serve_pair(self._serve, self.keys, host, self._check, self.config.dataplane_max_frame)
+        """PairedServer.start, logged."""
+        await super().start(host)
         log.info("%s: data plane on %s:%d (TLS) and 127.0.0.1:%d", self.name, host, *self.ports)
-
-    @property
-    def ports(self) -> tuple[int, int]:
-        """(TLS port, loopback port)."""
-        return bound_ports(self._servers)
 
     def endpoint(self) -> DataPlaneEndpoint:
         """How a caller reaches this server now, with a fresh token (DataplaneConfig.dataplane_token_ttl)."""
-        assert self.keys is not None, "start() first"
-        tls, loopback = self.ports
-        token = self.keys.token(self.config.dataplane_token_ttl)
-        return DataPlaneEndpoint(self.host, tls, loopback, self.keys.cert_pem, token)
-
-    async def close(self) -> None:
-        """Stop listening and close every connection."""
-        for server in self._servers:
-            server.close()
-        for server in self._servers:
-            await server.wait_closed()
-        self._servers = []
-
-    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
-        assert self.keys is not None
-        given = request.headers.get_all("Authorization")  # two of them: refused (Headers.get would raise)
-        token = given[0].removeprefix("Bearer ").strip() if len(given) == 1 else ""
-        if self.keys.accepts(token):
-            return None
-        self.refused += 1
-        # A stranger knocking could flood the log: the first few at warning, then every hundredth.
-        level = logging.WARNING if self.refused <= LOGGED_PER_CONNECTION or self.refused % 100 == 0 else logging.DEBUG
-        log.log(
-            level,
-            "%s: data-plane upgrade from %s refused: no valid token (%d refused so far)",
-            self.name,
-            connection.remote_address,
-            self.refused,
-        )
-        return connection.respond(HTTPStatus.UNAUTHORIZED, REFUSED)
+        return self.endpoint_for(self.config.dataplane_token_ttl)
 
     async def _serve(self, ws: ServerConnection) -> None:
         self.connections += 1
