@@ -52,9 +52,11 @@ class TaskLink:
         return Reporter(self)
 
 
-def _trusting(cert_pem: str) -> ssl.SSLContext:
-    """A TLS client context trusting exactly `cert_pem` (the monitor's pinned self-signed
-    certificate), as actors.dataplane.keys.client_context (which `jobs` may not import)."""
+def pinned_context(cert_pem: str) -> ssl.SSLContext:
+    """A TLS client context that trusts exactly `cert_pem` (a data-plane server's pinned self-signed
+    certificate: a registry shard's, a job monitor's) and nothing else; host names are not checked
+    (the pin is the identity). Here, the lowest layer both users reach: a task (jobs) and the
+    shards' callers (actors.dataplane.keys.client_context)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = False
@@ -88,7 +90,7 @@ class Reporter:
         here = ray.util.get_node_ip_address() if ray.is_initialized() else None
         self._tls = self.link.tls_always or endpoint.host != here
         if self._tls:
-            url, context = f"wss://{endpoint.host}:{endpoint.port}", _trusting(endpoint.cert_pem)
+            url, context = f"wss://{endpoint.host}:{endpoint.port}", pinned_context(endpoint.cert_pem)
         else:
             url, context = f"ws://127.0.0.1:{endpoint.loopback_port}", None
         try:

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from jobs.tasklink import pinned_context
+
 AUDIENCE = "hub-dataplane"
 ALGORITHM = "HS256"
 
@@ -85,12 +87,5 @@ class ServerKeys:
         return True
 
 
-def client_context(cert_pem: str) -> ssl.SSLContext:
-    """A TLS client context that trusts exactly `cert_pem` (the server's pinned self-signed
-    certificate) and nothing else; host names are not checked (the pin is the identity)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_verify_locations(cadata=cert_pem)
-    return context
+# A TLS client context trusting exactly one pinned certificate (jobs.tasklink.pinned_context).
+client_context = pinned_context
