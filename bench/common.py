@@ -141,6 +141,21 @@ def joined_ray(hub_pid: int) -> Iterator[None]:
         ray.shutdown()
 
 
+def init_local_ray(namespace: str | None = None) -> None:
+    """A quiet local Ray of 2 CPUs for a bench that runs its own actors (no dashboard, no workers'
+    output on this process's console); the caller shuts it down (`ray.shutdown`)."""
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        namespace=namespace,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+
+
 def register_kinds(base: str, hub_pid: int, kinds: dict[str, tuple[Any, Any]]) -> None:
     """Register custom job kinds {name: (function, params model)} on the hub, through its Ray."""
     from hub.auth import issue_token

@@ -61,7 +61,7 @@ from typing import Any
 import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import cpu_seconds, self_signed_tls  # noqa: E402
+from bench.common import cpu_seconds, init_local_ray, self_signed_tls  # noqa: E402
 
 IDLE, CALL, STREAM, TCP, ZMQ, ZMQ_CURVE, WS, WS_TLS = "idle call stream tcp zmq zmq-curve ws ws-tls".split()
 HUB_WS, HUB_WSS, HUB_RAY = "hub-ws hub-wss hub-ray".split()
@@ -519,14 +519,7 @@ async def measure(
     the hub shard's ShardConfig.feed_linger (None: its default)."""
     import ray
 
-    ray.init(
-        address="local",
-        num_cpus=2,
-        namespace=NAMESPACE,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    init_local_ray(NAMESPACE)
     data = tempfile.TemporaryDirectory()
     try:
         shard = make_shard()

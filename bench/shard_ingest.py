@@ -42,7 +42,19 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import RESULTS, TreeCpu, cpu_seconds, report  # noqa: E402
+from bench.common import (  # noqa: E402
+    DELIVERY_ROLES,
+    INGRESS,
+    RESULTS,
+    RoleCpu,
+    cpu_seconds,
+    init_local_ray,
+    report,
+)
+
+# The processes besides the shard and the publishers whose CPU a window reports: this driver, the
+# job store, Ray's daemons and its idle workers.
+OTHERS = (DELIVERY_ROLES - {"registry shard"}) | {"idle Ray worker"}
 
 NAMESPACE = "bench-shard-ingest"
 RAY, PLANE = "ray", "dataplane"
@@ -158,7 +170,7 @@ async def window(shard: Any, shard_pid: int, pubs: list[Any], pub_pids: list[int
     """One window of `seconds` in `mode`: its figures (see the module docstring)."""
     before = await shard.stats.remote()
     shard_cpu, pubs_cpu = cpu_seconds(shard_pid), sum(cpu_seconds(p) for p in pub_pids)
-    with TreeCpu(os.getpid()) as tree:
+    with RoleCpu(os.getpid(), roles=OTHERS) as tree:
         t0 = time.time()
         answered = await asyncio.gather(*(p.run.remote(mode, seconds) for p in pubs))
         took = time.time() - t0
@@ -169,13 +181,9 @@ async def window(shard: Any, shard_pid: int, pubs: list[Any], pub_pids: list[int
     refused = sum(r for _, r in answered)
     assert refused == 0, f"{refused} publishes refused"
     assert replies == applied, f"{replies} replies but {applied} applied"
-    roles = tree.by_role()
-    # TreeCpu names the process it starts from (this driver) "ingress"; "other": Ray's idle workers
-    others = {
-        ("driver" if r == "ingress" else r): c
-        for r, c in roles.items()
-        if r not in ("RegistryShardActor", "ProfiledShard", "Publisher")
-    }
+    # RoleCpu names the process it starts from (this driver) INGRESS; the shard and the publishers
+    # (their own figures above) are not among OTHERS
+    others = {("driver" if r == INGRESS else r): c for r, c in tree.by_role.items()}
     return {
         "mode": mode,
         "seconds": took,
@@ -193,14 +201,7 @@ async def measure(publishers: int, seconds: float, runs: int, profile: bool) -> 
     `runs` times; with `profile`, one more profiled window of each. Ray is shut down after."""
     import ray
 
-    ray.init(
-        address="local",
-        num_cpus=2,
-        namespace=NAMESPACE,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    init_local_ray(NAMESPACE)
     data = tempfile.TemporaryDirectory()
     try:
         store, shard, pubs = make_actors(publishers, os.path.join(data.name, "jobs.db"))

@@ -46,7 +46,7 @@ from typing import Any
 import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import cpu_seconds, self_signed_tls  # noqa: E402
+from bench.common import cpu_seconds, init_local_ray, self_signed_tls  # noqa: E402
 
 GEN, CALL, WS, WSS, IDLE = "gen", "call", "ws", "wss", "idle"
 ROWS = (IDLE, GEN, CALL, WS, WSS)
@@ -222,7 +222,7 @@ def measure(count: int, gaps: list[float], runs: int, rows: tuple[str, ...]) -> 
     (2 CPUs) with one monitor actor; returns (round, gap, row, the monitor's figures) in order."""
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    init_local_ray()
     try:
         monitor = make_monitor()
         results = []
