@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 import time
 from pathlib import Path
@@ -140,8 +141,12 @@ def slow_kind(ctx: Any, params: SlowParams) -> dict[str, int]:
 
 @ray.remote(num_cpus=0, max_retries=0)
 def ticker(path: str, count: int) -> int:
+    # Written whole or not at all (a temporary file renamed over the marker): the cancel interrupts
+    # the task anywhere, also between write_text's truncate and its write, which left an empty file.
+    scratch = Path(path + ".tmp")
     for i in range(count):
-        Path(path).write_text(str(i))
+        scratch.write_text(str(i))
+        os.replace(scratch, path)
         time.sleep(0.05)
     return count
 
