@@ -20,7 +20,7 @@ from actors.store import JobStore
 from actors.tasklink import LinkServer
 from hub.core.config import DataPlaneConfig, MonitorConfig, ShardConfig
 from hub.core.errors import ClientError, UpstreamError, unwrap
-from hub.core.handles import HelloRequest, ShardHandle, StoreHandle
+from hub.core.handles import HelloRequest, RoomJoinRequest, ShardHandle, StoreHandle
 from hub.core.jobstate import JobState
 from hub.core.records import (
     DataPlaneEndpoint,
@@ -30,6 +30,8 @@ from hub.core.records import (
     Outline,
     PublishReply,
     QuizRecord,
+    RoomJoinReply,
+    RoomMember,
     ShardStats,
 )
 from hub.core.sharding import shard_of
@@ -311,7 +313,7 @@ class StoreClient(_Client):
 class ShardClient(_Client):
     """A registry shard's actor as a ShardHandle (hub.core.handles). With a `dataplane` config whose
     `dataplane` is on, the hot calls (publish, publish_message, hello_many, unwatch_many, attach,
-    detach, pull, ping: hub.core.wire.METHODS) go over the shard's socket (actors.dataplane), found
+    detach, pull, ping and the room calls: hub.core.wire.METHODS) go over the shard's socket (actors.dataplane), found
     through Ray; the others, and every call while no socket can be made, over Ray calls
     (`plane.fallback_calls` counts those; /metrics shows them as hub_dataplane_fallback)."""
 
@@ -366,9 +368,36 @@ class ShardClient(_Client):
         publish."""
         return await self._hot("unwatch_many", ingress_id, educator_ids)
 
-    async def attach(self, ingress_id: str, educator_ids: list[str]) -> str:
+    async def attach(self, ingress_id: str, educator_ids: list[str], rooms: list[RoomMember] | None = None) -> str:
         """`RegistryShard.attach` (data plane, else Ray): the shard's epoch. UpstreamError as publish."""
-        return await self._hot("attach", ingress_id, educator_ids)
+        return await self._hot("attach", ingress_id, educator_ids, rooms)
+
+    async def room_join_many(self, ingress_id: str, requests: list[RoomJoinRequest]) -> list[RoomJoinReply]:
+        """`RegistryShard.room_join_many` (data plane, else Ray): one RoomJoinReply per request, in
+        order. UpstreamError as publish."""
+        return await self._hot("room_join_many", ingress_id, requests)
+
+    async def room_leave_many(self, ingress_id: str, leaves: list[tuple[str, str]]) -> list[None]:
+        """`RegistryShard.room_leave_many` (data plane, else Ray): one None per (room, session).
+        UpstreamError as publish."""
+        return await self._hot("room_leave_many", ingress_id, leaves)
+
+    async def room_publish(
+        self, room: str, educator_id: str, session: str, event: str, data: dict[str, Any], ephemeral: bool
+    ) -> int:
+        """`RegistryShard.room_publish` (data plane, else Ray): the message's seq (0 when ephemeral).
+        UpstreamError as publish."""
+        return await self._hot("room_publish", room, educator_id, session, event, data, ephemeral)
+
+    async def room_typing(self, room: str, educator_id: str, session: str, typing: bool) -> None:
+        """`RegistryShard.room_typing` (data plane, else Ray). UpstreamError as publish."""
+        await self._hot("room_typing", room, educator_id, session, typing)
+
+    async def room_members(self, room: str) -> tuple[list[dict[str, Any]], int]:
+        """`RegistryShard.room_members` (data plane, else Ray): (member entries, exact count).
+        UpstreamError as publish."""
+        members, count = await self._hot("room_members", room)
+        return list(members), int(count)
 
     async def detach(self, ingress_id: str) -> None:
         """`RegistryShard.detach` (data plane, else Ray). UpstreamError as publish."""

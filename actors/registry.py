@@ -21,12 +21,13 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.coalesce import Coalescer
+from actors.rooms import ShardRooms
 from hub.core.config import ShardConfig
 from hub.core.errors import InvalidTransition
 from hub.core.feed import IngressFeed
 from hub.core.handles import HelloRequest, StoreHandle
 from hub.core.jobstate import JobState, check_transition, message_for
-from hub.core.records import FeedBatch, HelloReply, PublishReply, ShardStats
+from hub.core.records import FeedBatch, HelloReply, PublishReply, RoomMember, ShardStats
 from hub.core.stream import EducatorStream, Envelope, StreamPosition
 from hub.core.strictjson import made_safe
 
@@ -44,9 +45,10 @@ def _strict(value: Any, what: str) -> Any:
 MONITOR_LOST = "the job's monitor stopped unexpectedly"
 
 
-class RegistryShard:
+class RegistryShard(ShardRooms):
     """The streams and job states of the educators that hash to shard `index` (0-based;
-    hub.core.sharding.shard_of), and a feed per attached ingress.
+    hub.core.sharding.shard_of), the rooms that hash to it (actors.rooms), and a feed per attached
+    ingress.
 
     `config`: its limits and timings (ShardConfig, from Settings). `clock`: seconds since the epoch
     (time.time; tests pass their own). `store`: the job store an educator's earlier jobs are loaded
@@ -81,8 +83,10 @@ class RegistryShard:
         # be the one loaded, and it must still go out as the transition it is.
         self._unstreamed: set[str] = set()
         self.feeds: dict[str, IngressFeed] = {}
+        self._lease_task: asyncio.Task[None] | None = None
         self._wakeups: dict[str, asyncio.Event] = {}
         self.published = 0
+        self._init_rooms()
         log.info("shard %d up, epoch %s", index, self.epoch)
 
     # -- writing ----------------------------------------------------------------------------
@@ -100,7 +104,7 @@ class RegistryShard:
 
     def _deliver(self, env: Envelope) -> None:
         for ingress_id, feed in self.feeds.items():
-            if feed.wants(env.educator_id):
+            if feed.wants_envelope(env):
                 feed.push(env)
                 self._wakeups[ingress_id].set()
         self.published += 1
@@ -294,7 +298,16 @@ class RegistryShard:
             )
             self._wakeups[ingress_id] = asyncio.Event()
             log.info("shard %d: ingress %s attached", self.index, ingress_id)
+            if self._lease_task is None or self._lease_task.done():
+                self._lease_task = asyncio.get_running_loop().create_task(self._watch_leases())
         return feed
+
+    async def _watch_leases(self) -> None:
+        """While feeds exist, drop those whose ingress stopped pulling (a dead ingress's room members
+        leave within the lease even when no other ingress pulls here): a check every quarter lease."""
+        while self.feeds:
+            await asyncio.sleep(self.config.ingress_lease / 4)
+            self._expire_feeds()
 
     async def hello(self, ingress_id: str, educator_id: str, resume: StreamPosition | None) -> HelloReply:
         """Watch `educator_id` for `ingress_id` and answer a client's hello, atomically: what the
@@ -322,17 +335,22 @@ class RegistryShard:
                 feed.unwatch(educator_id)
         return [None] * len(educator_ids)
 
-    async def attach(self, ingress_id: str, educator_ids: list[str]) -> str:
-        """(Re-)attach an ingress with the educators it holds, e.g. after this shard restarted."""
+    async def attach(self, ingress_id: str, educator_ids: list[str], rooms: list[RoomMember] | None = None) -> str:
+        """(Re-)attach an ingress with the educators it holds (one entry per connection) and its
+        connections' room memberships (RoomMember each), e.g. after this shard restarted."""
         feed = self._feed(ingress_id)
         for educator_id in educator_ids:
             feed.watch(educator_id)
+        if rooms:
+            self._rooms_attach(ingress_id, rooms)
         return self.epoch
 
     async def detach(self, ingress_id: str) -> None:
         """Forget the feed of an ingress that is stopping (Relay.stop) and wake its waiting pull, which
         answers `unknown`. An ingress without a feed is ignored."""
-        self.feeds.pop(ingress_id, None)
+        feed = self.feeds.pop(ingress_id, None)
+        if feed is not None:
+            self._rooms_drop(ingress_id, feed)
         event = self._wakeups.pop(ingress_id, None)
         if event is not None:
             event.set()
@@ -386,9 +404,11 @@ class RegistryShard:
                 log.warning("shard %d: ingress %s lease lapsed, detaching", self.index, ingress_id)
                 self.feeds.pop(ingress_id, None)
                 self._wakeups.pop(ingress_id).set()
+                self._rooms_drop(ingress_id, feed)  # its members leave their rooms
 
     async def stats(self) -> ShardStats:
         """This shard's figures now (ShardStats) for /metrics and the cluster tests."""
+        rooms, members = self._room_figures()
         return ShardStats(
             shard=self.index,
             epoch=self.epoch,
@@ -398,4 +418,8 @@ class RegistryShard:
             published=self.published,
             pending={i: f.pending for i, f in self.feeds.items()},
             jobs_by_status=dict(Counter(state.status for state in self.jobs.values())),
+            rooms=rooms,
+            room_members=members,
+            presence_changes=self.presence_changes,
+            room_messages=self.room_messages,
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 import jwt
 
 from hub.core.errors import AuthError, HubError
+from hub.core.rooms import check_pattern, require_room
 
 ROLES: tuple[str, ...] = ("educator", "service", "admin")  # a token's `role` claim; admin may do anything
 SECRET_FILE = "secret"
@@ -31,6 +32,7 @@ class Identity:
     sub: str
     role: str
     exp: int | None = None
+    rooms: tuple[str, ...] = ()  # the token's `rooms` patterns (PROTOCOL.md section 7)
 
     def expired(self, now: float, leeway: float = 0.0) -> bool:
         """True once `now` (Unix seconds) is `leeway` seconds or more past `exp` (PyJWT's own rule)."""
@@ -45,13 +47,33 @@ class Identity:
         """True when the identity's role is one of `roles`; an admin may do anything."""
         return self.role in roles or self.role == "admin"
 
+    def require_room(self, room: str, *, service_may: bool = False) -> None:
+        """Forbidden (`forbidden`, HTTP 403) unless this identity may use `room` (hub.core.rooms.room_permitted:
+        a matching `rooms` pattern, an admin, or with `service_may` a service)."""
+        require_room(self.role, self.rooms, room, service_may=service_may)
 
-def issue_token(secret: str, sub: str, *, role: str = "educator", ttl: float = 86400.0, now: float) -> str:
+
+def issue_token(
+    secret: str,
+    sub: str,
+    *,
+    role: str = "educator",
+    ttl: float = 86400.0,
+    now: float,
+    rooms: list[str] | tuple[str, ...] | None = None,
+) -> str:
     """An HS256 JWT for `sub` with `role`, `iat` = `now` and `exp` = `now` + `ttl` (Unix seconds,
-    truncated to whole seconds as JWT's NumericDate). HubError for a role not in ROLES."""
+    truncated to whole seconds as JWT's NumericDate), and the `rooms` claim when `rooms` is given
+    (patterns: a room id, or a prefix ending in `*`; PROTOCOL.md section 7). HubError for a role not in
+    ROLES or a room pattern that is not one."""
     if role not in ROLES:
         raise HubError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    claims = {"sub": sub, "role": role, "iat": int(now), "exp": int(now + ttl)}
+    claims: dict[str, object] = {"sub": sub, "role": role, "iat": int(now), "exp": int(now + ttl)}
+    if rooms:
+        try:
+            claims["rooms"] = [check_pattern(p) for p in rooms]
+        except ValueError as exc:
+            raise HubError(str(exc)) from None
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -77,7 +99,14 @@ def verify_token(secret: str, token: str, *, leeway: float = 0.0) -> Identity:
     sub, role = claims.get("sub"), claims.get("role", "educator")
     if not isinstance(sub, str) or not sub or role not in ROLES:
         raise AuthError("invalid token claims")
-    return Identity(sub=sub, role=role, exp=int(claims["exp"]))
+    patterns = claims.get("rooms", [])
+    try:
+        if not isinstance(patterns, list):
+            raise ValueError("the `rooms` claim is a list of room patterns")
+        rooms = tuple(check_pattern(p) for p in patterns)
+    except ValueError as exc:
+        raise AuthError(f"invalid token claims: {exc}") from None
+    return Identity(sub=sub, role=role, exp=int(claims["exp"]), rooms=rooms)
 
 
 def verify_refresh(secret: str, current: Identity, token: str, *, leeway: float = 0.0) -> Identity:

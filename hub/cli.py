@@ -20,7 +20,8 @@ from hub.settings import Settings, default_data_dir
 def _settings(args: argparse.Namespace) -> Settings:
     """The settings from the environment and `args`; HubError naming each setting out of bounds (as
     `HUB_<NAME>`, which its `hub serve` option mirrors) and why: `hub` says a sentence, not a traceback."""
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("cmd", "educator_id", "role", "ttl")}
+    token_only = ("cmd", "educator_id", "role", "ttl", "room")
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in token_only}
     try:
         return Settings(**given)
     except ValidationError as exc:
@@ -94,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("educator_id")
     token.add_argument("--role", choices=ROLES, default="educator")
     token.add_argument("--ttl", type=float, default=86400.0, help="seconds the token is valid")
+    token.add_argument(
+        "--room",
+        action="append",
+        metavar="PATTERN",
+        help="a room the token may join: an id, or a prefix ending in '*' (repeat for more; PROTOCOL.md section 7)",
+    )
     token.add_argument("--data-dir", type=Path, help="the data dir of the hub the token is for")
 
     args = parser.parse_args(argv)
@@ -108,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 where = f"the secret in {settings.data_dir / SECRET_FILE}: it works with the hub whose data dir that is"
             print(f"hub: {args.role} token for {args.educator_id!r}, signed with {where}", file=sys.stderr)
-            print(issue_token(secret, args.educator_id, role=args.role, ttl=args.ttl, now=time.time()))
+            print(issue_token(secret, args.educator_id, role=args.role, ttl=args.ttl, now=time.time(), rooms=args.room))
             return 0
         configure_logging(settings.log_level, settings.log_format)
         from hub.server import serve as run

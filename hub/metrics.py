@@ -137,6 +137,8 @@ def shard_families(stats: list[ShardStats | None], ingress_id: str) -> list[Metr
             "Messages a shard holds for this ingress, not yet pulled",
             lambda s: s.pending.get(ingress_id, 0),
         ),
+        ("hub_rooms", "Rooms a shard holds (PROTOCOL.md section 7)", lambda s: s.rooms),
+        ("hub_room_members", "Present members of a shard's rooms, summed over its rooms", lambda s: s.room_members),
         (
             "hub_shard_feed_pending_all",
             "Messages a shard holds for every ingress, not yet pulled",
@@ -152,6 +154,14 @@ def shard_families(stats: list[ShardStats | None], ingress_id: str) -> list[Metr
     for shard, s in answered:
         published.add_metric([shard], s.published)
     families.append(published)
+    for name, help_text, read in (
+        ("hub_presence_changes", "Presence join and leave messages a shard sent", lambda s: s.presence_changes),
+        ("hub_room_messages", "Room messages a shard sent on (kept and ephemeral)", lambda s: s.room_messages),
+    ):
+        counter = CounterMetricFamily(name, help_text, labels=["shard"])
+        for shard, s in answered:
+            counter.add_metric([shard], read(s))
+        families.append(counter)
     by_status: dict[str, int] = {}
     for _, s in answered:
         for status, n in s.jobs_by_status.items():
@@ -211,6 +221,9 @@ class IngressMetrics:
         self.skipped = counter("hub_messages_conflated_total", "Progress ticks superseded for slow readers")
         self.ops_in = counter("hub_ops_in_total", "Client ops received by op", "op")
         self.errors = counter("hub_errors_total", "Error frames and HTTP errors by code", "code")
+        self.room_ops = counter(
+            "hub_room_ops_total", "Room ops carried out (join, leave, publish, typing; WebSocket and HTTP), by op", "op"
+        )
         self.compressors_trimmed = counter(
             "hub_compressors_trimmed_total", "Idle connections whose deflate compressor was freed"
         )

@@ -261,9 +261,12 @@ class LocalHub:
         """The ingress's FastAPI application (its `state` holds the relay and the metrics)."""
         return self.server.config.app
 
-    def token(self, educator_id: str, role: str = "educator", ttl: float = 86400.0) -> str:
-        """A token this hub accepts, for `educator_id` with `role`, valid for `ttl` seconds from now."""
-        return issue_token(self.secret, educator_id, role=role, ttl=ttl, now=time.time())
+    def token(
+        self, educator_id: str, role: str = "educator", ttl: float = 86400.0, rooms: list[str] | None = None
+    ) -> str:
+        """A token this hub accepts, for `educator_id` with `role`, valid for `ttl` seconds from now, that
+        may use the rooms `rooms` patterns match (PROTOCOL.md section 7)."""
+        return issue_token(self.secret, educator_id, role=role, ttl=ttl, now=time.time(), rooms=rooms)
 
     def stop(self) -> None:
         """Stop the ingress (drained, waiting at most 15 seconds for its thread) and release the data

@@ -38,7 +38,7 @@ def base64_size(n: int) -> int:
 class Settings(BaseSettings, ShardConfig, MonitorConfig):
     """Every operator setting of a hub process: environment `HUB_<FIELD>` (any case), then
     command-line options. The fields of `ShardConfig` (history_max, history_age, feed_limit,
-    poll_timeout, ingress_lease, jobs_per_educator) and `MonitorConfig` (progress_interval,
+    poll_timeout, ingress_lease, jobs_per_educator, room_members_listed) and `MonitorConfig` (progress_interval,
     progress_burst, task_link_max_frame, task_link_drain, task_link_token_ttl, job_slow_after,
     job_store_interval, job_announce_interval, job_publish_retries) are declared
     there, once, and inherited here; `shard_config()` and `monitor_config()` hand them to the actors.
@@ -86,6 +86,12 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     inbound_rate: float = Field(default=20.0, gt=0)  # client frames a second per connection...
     inbound_burst: float = Field(default=40.0, ge=1)  # ...with this burst; past it an error frame, then 4429
     inbound_strikes: int = Field(default=20, ge=0)  # frames refused in a row before the connection is closed 4429
+    # Rooms (PROTOCOL.md section 7): rooms one WebSocket connection may be in (a join past it gets an
+    # error, `too_large`), and `publish` + `typing` ops a second per connection, with a burst (past
+    # it an error, `rate_limited`: the connection stays open).
+    rooms_per_connection: int = Field(default=100, ge=1, le=10_000)
+    room_op_rate: float = Field(default=20.0, gt=0)
+    room_op_burst: float = Field(default=20.0, ge=1)
     submit_rate: float = Field(default=1.0, gt=0)  # jobs a second per educator...
     submit_burst: float = Field(default=20.0, ge=1)  # ...with this burst; past it HTTP 429 with Retry-After
     max_body: int = Field(default=28 * 1024 * 1024, ge=1)  # bytes of an HTTP request body (a 20 MiB upload in base64)

@@ -60,6 +60,9 @@ class ShardConfig(DataPlaneConfig):
     # Jobs a shard keeps per educator (the newest; finished ones beyond it are forgotten, and a
     # snapshot built from more in the store is marked `snapshotTruncated`).
     jobs_per_educator: int = Field(default=500, ge=1)
+    # Members a room's `joined` answer and GET /api/rooms/{room}/members list at most (PROTOCOL.md
+    # section 7: 1,000; `memberCount` is always exact).
+    room_members_listed: int = Field(default=1000, ge=1)
 
 
 class MonitorConfig(DataPlaneConfig):

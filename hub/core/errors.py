@@ -255,3 +255,11 @@ def public_reason(exc: BaseException, reference: str) -> tuple[str, bool]:
         if sentence:
             return sentence, True
     return HUB_FAILED.format(reference=reference), False
+
+
+class NotJoined(ClientError):
+    """A room op (`publish`, `typing`) on a room this connection has not joined (PROTOCOL.md section 7):
+    an `error` frame, the connection stays open."""
+
+    http_status = 409
+    code = "not_joined"

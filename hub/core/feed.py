@@ -1,4 +1,4 @@
-"""What a registry shard holds for one ingress process: the educators it watches and the messages
+"""What a registry shard holds for one ingress process: the educators and rooms it watches and the messages
 not yet acknowledged by its long-poll. Pure; the shard adapter owns the waiting.
 
 At least once: a pull returns everything after the ingress's `ack`; items are dropped only once a
@@ -25,13 +25,14 @@ class IngressFeed:
     shard makes it from its epoch and a counter): an ack is a feed number of one feed only, so a
     pull naming another feed (one the shard dropped and made again) must not be acknowledged by it."""
 
-    __slots__ = ("ingress_id", "feed_id", "limit", "watching", "_items", "_next", "overflowed", "last_pull")
+    __slots__ = ("ingress_id", "feed_id", "limit", "watching", "rooms", "_items", "_next", "overflowed", "last_pull")
 
     def __init__(self, ingress_id: str, limit: int, now: float, feed_id: str = "") -> None:
         self.ingress_id = ingress_id
         self.feed_id = feed_id
         self.limit = limit
         self.watching: dict[str, int] = {}  # educator -> number of watch() calls not yet unwatched
+        self.rooms: dict[str, set[str]] = {}  # room -> the sessions of this ingress's connections in it
         self._items: deque[tuple[int, Envelope]] = deque()
         self._next = 1
         self.overflowed = False
@@ -49,6 +50,26 @@ class IngressFeed:
             self.watching[educator_id] = left
         else:
             self.watching.pop(educator_id, None)
+
+    def watch_room(self, room: str, session: str) -> None:
+        """Note that this ingress's connection `session` is in `room` (a join, or an attach entry);
+        noting it again changes nothing (a connection that joins a room twice is in it once)."""
+        self.rooms.setdefault(room, set()).add(session)
+
+    def unwatch_room(self, room: str, session: str) -> None:
+        """Connection `session` left `room`; with none left the room is no longer watched. A connection
+        not in the room is ignored."""
+        held = self.rooms.get(room)
+        if held is not None:
+            held.discard(session)
+            if not held:
+                del self.rooms[room]
+
+    def wants_envelope(self, env: Envelope) -> bool:
+        """Whether some connection of this ingress watches `env`'s stream (its room, or its educator)."""
+        if env.room is not None:
+            return env.room in self.rooms
+        return env.educator_id in self.watching
 
     def wants(self, educator_id: str) -> bool:
         """Whether some connection of this ingress watches `educator_id` (the shard queues that educator's

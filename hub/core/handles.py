@@ -15,12 +15,16 @@ from hub.core.records import (
     Outline,
     PublishReply,
     QuizRecord,
+    RoomJoinReply,
+    RoomMember,
     ShardStats,
     StreamPosition,
 )
 
 # One client's hello as an ingress sends it: (educator id, the position to resume from, or None).
 HelloRequest = tuple[str, StreamPosition | None]
+# One connection's room join as an ingress sends it: (room, session, educator, present, info, resume).
+RoomJoinRequest = tuple[str, str, str, bool, dict[str, Any] | None, StreamPosition | None]
 
 
 class ShardHandle(Protocol):
@@ -47,8 +51,31 @@ class ShardHandle(Protocol):
         """Stop watching once per entry (one per connection that left)."""
         ...
 
-    async def attach(self, ingress_id: str, educator_ids: list[str]) -> str:
-        """(Re-)attach an ingress with the educators it holds; returns the shard's epoch."""
+    async def attach(self, ingress_id: str, educator_ids: list[str], rooms: list[RoomMember] | None = None) -> str:
+        """(Re-)attach an ingress with the educators it holds (one per connection) and its connections'
+        room memberships; returns the shard's epoch."""
+        ...
+
+    async def room_join_many(self, ingress_id: str, requests: list[RoomJoinRequest]) -> list[RoomJoinReply]:
+        """Join each connection to its room (PROTOCOL.md section 7) and answer each, in the order asked."""
+        ...
+
+    async def room_leave_many(self, ingress_id: str, leaves: list[tuple[str, str]]) -> list[None]:
+        """Each (room, session) leaves: one watch fewer, its presence counted out."""
+        ...
+
+    async def room_publish(
+        self, room: str, educator_id: str, session: str, event: str, data: dict[str, Any], ephemeral: bool
+    ) -> int:
+        """A `room_message` from a connection (`session`; "http" over HTTP); its seq, 0 when ephemeral."""
+        ...
+
+    async def room_typing(self, room: str, educator_id: str, session: str, typing: bool) -> None:
+        """A typing indicator from a connection; the shard sends it on and ends it after 6 s."""
+        ...
+
+    async def room_members(self, room: str) -> tuple[list[dict[str, Any]], int]:
+        """(the first members listed, the exact member count) of a room."""
         ...
 
     async def detach(self, ingress_id: str) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, NamedTuple, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from hub.core import strictjson
 from hub.core.errors import BadFrame
+from hub.core.rooms import is_room_id
 
 MessageType = Literal["quiz_status", "question_replace", "document_processing", "analytics_update", "notification"]
 MESSAGE_TYPES: frozenset[str] = frozenset(get_args(MessageType))
@@ -28,14 +29,74 @@ class Resume(_Op):
     seq: int = Field(ge=0)
 
 
+def _room_id(value: str) -> str:
+    if not is_room_id(value):
+        raise ValueError("a room id is 1 to 128 characters of A-Z, a-z, 0-9 and _ . : @ -")
+    return value
+
+
+RoomId = Annotated[str, AfterValidator(_room_id)]
+
+
+class JoinSpec(_Op):
+    """One room to join (PROTOCOL.md section 7, `join`; an entry of `hello.rooms`): the `room` id, an
+    optional `resume` position in the room's stream, whether the connection counts in the room's
+    `presence` (default true), and `info` shown to other members (at most 1 KiB as JSON)."""
+
+    room: RoomId
+    resume: Resume | None = None
+    presence: bool = True
+    info: dict[str, Any] | None = None
+
+
 class Hello(_Op):
-    """The first frame of a connection (PROTOCOL.md section 2): the `token`, an optional `resume`, and the
-    message `types` to receive (None: all)."""
+    """The first frame of a connection (PROTOCOL.md section 2): the `token`, an optional `resume`, the
+    message `types` to receive (None: all) and `rooms` to join at connect (section 7)."""
 
     op: Literal["hello"]
     token: str
     resume: Resume | None = None
     types: list[MessageType] | None = None
+    rooms: list[JoinSpec] | None = None
+
+
+class Join(JoinSpec):
+    """Join a room (PROTOCOL.md section 7); answered by `joined`, or `error` (`forbidden`, ...)."""
+
+    op: Literal["join"]
+
+
+class Leave(_Op):
+    """Leave a room; answered by `left`."""
+
+    op: Literal["leave"]
+    room: RoomId
+
+
+class Publish(_Op):
+    """A message to a room's other members: `event` (1-64 characters), `data` (an object, at most
+    16 KiB as JSON), `ephemeral` (kept in no history), and an optional `id` (any JSON value: the
+    publish is then answered by `ack`)."""
+
+    op: Literal["publish"]
+    room: RoomId
+    event: str = Field(min_length=1, max_length=64)
+    data: dict[str, Any]
+    ephemeral: bool = False
+    id: Any = None
+
+    @property
+    def wants_ack(self) -> bool:
+        """Whether the frame carried an `id` (even null): it is answered by `ack`."""
+        return "id" in self.model_fields_set
+
+
+class Typing(_Op):
+    """A typing indicator in a room (`typing` true for 6 s unless repeated, or false)."""
+
+    op: Literal["typing"]
+    room: RoomId
+    typing: bool
 
 
 class Subscribe(_Op):
@@ -74,12 +135,16 @@ class Refresh(_Op):
     token: str
 
 
-ClientOp = Annotated[Hello | Subscribe | Unsubscribe | Ping | Cancel | Refresh, Field(discriminator="op")]
+AnyClientOp = Hello | Subscribe | Unsubscribe | Ping | Cancel | Refresh | Join | Leave | Publish | Typing
+ClientOp = Annotated[AnyClientOp, Field(discriminator="op")]
 _client_op: TypeAdapter[ClientOp] = TypeAdapter(ClientOp)
-KNOWN_OPS = frozenset({"hello", "subscribe", "unsubscribe", "ping", "cancel", "refresh"})
+KNOWN_OPS = frozenset(
+    {"hello", "subscribe", "unsubscribe", "ping", "cancel", "refresh", "join", "leave", "publish", "typing"}
+)
+ROOM_OPS = frozenset({"join", "leave", "publish", "typing"})
 
 
-def parse_client_frame(text: str | bytes) -> Hello | Subscribe | Unsubscribe | Ping | Cancel | Refresh:
+def parse_client_frame(text: str | bytes) -> AnyClientOp:
     """Parse one inbound frame; BadFrame (with the offending op as `ref`) when it is not a valid op,
     or not strict JSON (NaN, Infinity, a number past a double, a lone surrogate: hub.core.strictjson)."""
     try:
@@ -117,12 +182,18 @@ def dumps(obj: Any) -> str:
     return strictjson.dumps(obj)
 
 
-def envelope_json(seq: int, mtype: str, ts: float, data: dict[str, Any], data_json: str | None = None) -> str:
+def envelope_json(
+    seq: int, mtype: str, ts: float, data: dict[str, Any], data_json: str | None = None, room: str | None = None
+) -> str:
     """One envelope as JSON text; made once per message per ingress and shared by all connections.
-    `data_json`, when given, is `data` already serialised (one message sent to many educators)."""
+    `data_json`, when given, is `data` already serialised (one message sent to many educators). A
+    room's envelope (`room`, PROTOCOL.md section 7) carries `room`, and no `seq` when `seq` is 0
+    (ephemeral)."""
     if data_json is None:
-        return dumps({"seq": seq, "type": mtype, "ts": ts, "data": data})
-    return f'{{"seq":{seq},"type":{dumps(mtype)},"ts":{ts!r},"data":{data_json}}}'
+        data_json = dumps(data)
+    head = f'{{"seq":{seq},' if seq or room is None else "{"
+    tail = "}" if room is None else f',"room":{dumps(room)}}}'
+    return f'{head}"type":{dumps(mtype)},"ts":{ts!r},"data":{data_json}{tail}'
 
 
 def batch_frame(envelopes: list[str], skipped: int = 0) -> str:
@@ -141,9 +212,11 @@ def welcome_frame(
     resumed: bool,
     snapshot: list[dict[str, Any]] | None,
     snapshot_truncated: bool = False,
+    rooms: list[dict[str, Any]] | None = None,
 ) -> str:
     """The `welcome` frame; `snapshotTruncated: true` (optional) when the snapshot holds only the
-    educator's newest jobs (GET /api/jobs pages through all of them)."""
+    educator's newest jobs (GET /api/jobs pages through all of them); `rooms` (when the hello asked
+    for rooms): one `joined` or `error` object per `hello.rooms` entry, in order (room_answers)."""
     frame: dict[str, Any] = {
         "op": "welcome",
         "session": session,
@@ -157,7 +230,48 @@ def welcome_frame(
         frame["snapshot"] = snapshot or []
         if snapshot_truncated:
             frame["snapshotTruncated"] = True
+    if rooms is not None:
+        frame["rooms"] = rooms
     return strictjson.dumps_safe(frame)[0]  # control frames always go out; made safe, never raised
+
+
+def joined_object(
+    room: str, epoch: str, seq: int, resumed: bool, members: list[dict[str, Any]], member_count: int
+) -> dict[str, Any]:
+    """The `joined` answer to a room join (PROTOCOL.md section 7) as an object: a frame of its own
+    (`control_frame`) or an entry of `welcome.rooms` and of a long-poll's `rooms`."""
+    return {
+        "op": "joined",
+        "room": room,
+        "epoch": epoch,
+        "seq": seq,
+        "resumed": resumed,
+        "members": members,
+        "memberCount": member_count,
+    }
+
+
+def error_object(code: str, message: str, ref: str | None = None, room: str | None = None) -> dict[str, Any]:
+    """An `error` as an object (error_frame's), with the `room` of a room op when known."""
+    frame: dict[str, Any] = {"op": "error", "code": code, "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    if room is not None:
+        frame["room"] = room
+    return frame
+
+
+def control_frame(obj: dict[str, Any]) -> str:
+    """A server object (`joined`, `left`, `ack`, an error object) as frame text, made safe, never raised."""
+    return strictjson.dumps_safe(obj)[0]
+
+
+def ack_object(ack_id: Any, room: str, seq: int) -> dict[str, Any]:
+    """The `ack` of a publish that carried an `id`: `{op, id, room, seq}`, no `seq` when ephemeral (0)."""
+    frame: dict[str, Any] = {"op": "ack", "id": ack_id, "room": room}
+    if seq:
+        frame["seq"] = seq
+    return frame
 
 
 def pong_frame(ping_id: Any) -> str:
@@ -171,14 +285,11 @@ def refreshed_frame(exp: int) -> str:
     return dumps({"op": "refreshed", "exp": exp})
 
 
-def error_frame(code: str, message: str, ref: str | None = None) -> str:
+def error_frame(code: str, message: str, ref: str | None = None, room: str | None = None) -> str:
     """A non-fatal `error` frame (PROTOCOL.md section 2) as JSON text: `code` (a HubError's `code`), `message`
-    (a sentence) and `ref`, the offending op, when known; made safe rather than raised, so an answer is
-    always sent."""
-    frame: dict[str, Any] = {"op": "error", "code": code, "message": message}
-    if ref is not None:
-        frame["ref"] = ref
-    return strictjson.dumps_safe(frame)[0]  # an answer is always sent, whatever a message quotes
+    (a sentence), `ref`, the offending op, when known, and `room` for a room op's (section 7); made safe
+    rather than raised, so an answer is always sent."""
+    return control_frame(error_object(code, message, ref, room))  # always sent, whatever a message quotes
 
 
 # -- server frames, as a client reads them ------------------------------------------------------------

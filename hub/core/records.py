@@ -35,9 +35,15 @@ __all__ = [
     "Outline",
     "PublishReply",
     "QuizRecord",
+    "RoomJoinReply",
+    "RoomMember",
     "ShardStats",
     "StreamPosition",
 ]
+
+# One connection's membership of a room as an ingress reports it (a join, or its re-attach after a
+# shard restart): (room, session, educator, present, info).
+RoomMember = tuple[str, str, str, bool, dict[str, Any] | None]
 
 
 # One queued message of an ingress's feed: (feed number, tuple(envelope)); `Envelope._make` rebuilds it.
@@ -82,6 +88,19 @@ class HelloReply(NamedTuple):
     snapshot_truncated: bool = False
 
 
+class RoomJoinReply(NamedTuple):
+    """A shard's answer to one connection's room join (PROTOCOL.md section 7, `joined`): the room
+    stream's `position` (epoch, last seq), whether the join's resume was `resumed` (then `messages`
+    holds what it missed, oldest first), the first members (`members`: `{educatorId, connections,
+    info?}` entries, at most Settings.room_members_listed) and the exact `member_count`."""
+
+    position: StreamPosition
+    resumed: bool
+    messages: list[Envelope]
+    members: list[dict[str, Any]]
+    member_count: int
+
+
 class PublishReply(NamedTuple):
     """A shard's answer to `publish(updates)`: its `epoch` (a monitor that sees it change re-announces
     its job) and one seq per update, in order (0 for an update the transition table refused)."""
@@ -93,7 +112,9 @@ class PublishReply(NamedTuple):
 class ShardStats(NamedTuple):
     """A shard's figures for operators (/metrics, the cluster tests): its number and `epoch`, how
     many educator streams, jobs and attached ingresses it holds, messages `published` since it
-    started, messages `pending` per ingress feed (ingress id -> count) and its jobs by status."""
+    started, messages `pending` per ingress feed (ingress id -> count) and its jobs by status; its rooms,
+    their present members (summed over rooms), and `presence` and `room_message` envelopes made since
+    it started (PROTOCOL.md section 7)."""
 
     shard: int
     epoch: str
@@ -103,6 +124,10 @@ class ShardStats(NamedTuple):
     published: int
     pending: dict[str, int]
     jobs_by_status: dict[str, int]
+    rooms: int = 0
+    room_members: int = 0
+    presence_changes: int = 0
+    room_messages: int = 0
 
 
 class Outline(NamedTuple):

@@ -4,10 +4,49 @@ asks no `hasattr` of them (DESIGN.md, centrifuge's `Transport`). Pure: a typing.
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from hub.core.errors import HubError
-from hub.core.stream import Envelope
+from hub.core.stream import Envelope, StreamPosition
+
+
+@dataclass(slots=True)
+class RoomSub:
+    """One subscriber's place in one room (PROTOCOL.md section 7): whether it counts in the room's
+    presence and the `info` it joined with; until its `joined` is queued (`ready`) the room's envelopes
+    wait in `early`; then `last_seq` is the room seq delivered last (duplicates are dropped)."""
+
+    present: bool
+    info: dict[str, Any] | None = None
+    ready: bool = False
+    last_seq: int = 0
+    early: list[tuple[Envelope, str]] = field(default_factory=list)
+
+    def admit(self, env: Envelope, text: str, session: str) -> bool:
+        """Whether `env` (of this room) goes to the subscriber now: not before `joined` (then held in
+        `early`), never back to the connection it came from (`origin`), never a seq already delivered;
+        an ephemeral one (seq 0) always, once ready."""
+        if not self.ready:
+            self.early.append((env, text))
+            return False
+        if env.origin == session:
+            return False
+        if env.seq:
+            if env.seq <= self.last_seq:
+                return False
+            self.last_seq = env.seq
+        return True
+
+    def start(self, position: StreamPosition, backlog: list[Envelope]) -> list[tuple[Envelope, str | None]]:
+        """The join is answered at `position` with `backlog` (the missed envelopes, empty unless resumed):
+        ready from here; returns what to offer now, in order (the backlog, texts None: made by the
+        caller, then what arrived meanwhile, kept ones in seq order)."""
+        self.ready = True
+        self.last_seq = backlog[0].seq - 1 if backlog else position.seq
+        early, self.early = self.early, []
+        early.sort(key=lambda pair: pair[0].seq)
+        return [*((env, None) for env in backlog), *early]
 
 
 class Subscriber(Protocol):
@@ -21,6 +60,11 @@ class Subscriber(Protocol):
     @property
     def session(self) -> str:
         """An id for log lines (a WebSocket's session id, a poll's)."""
+        ...
+
+    @property
+    def rooms(self) -> dict[str, RoomSub]:
+        """The rooms it is in (room id -> RoomSub), the relay routes room envelopes by."""
         ...
 
     @property

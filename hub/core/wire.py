@@ -20,7 +20,7 @@ from typing import Any
 
 import msgpack
 
-from hub.core.records import FeedBatch, FeedItem, HelloReply, PublishReply
+from hub.core.records import FeedBatch, FeedItem, HelloReply, PublishReply, RoomJoinReply
 from hub.core.stream import Envelope, StreamPosition
 
 BIG_INT = 1  # ext type code: an int past 64 bits, as its decimal digits (ASCII)
@@ -31,10 +31,15 @@ METHODS: dict[str, int] = {
     "publish_message": 3,
     "hello_many": 2,
     "unwatch_many": 2,
-    "attach": 2,
+    "attach": 3,
     "detach": 1,
     "pull": 4,
     "ping": 0,
+    "room_join_many": 2,
+    "room_leave_many": 2,
+    "room_publish": 6,
+    "room_typing": 4,
+    "room_members": 1,
 }
 
 
@@ -102,7 +107,7 @@ def request(call_id: int, method: str, args: list[Any]) -> bytes:
 # The methods whose arguments hold values from code (job states and their `extra`, message data):
 # their dicts may have keys MessagePack carries but a shard refuses (unpack's strict_map_key: only
 # string keys), which Ray carried (the shard makes them strict JSON: hub.core.strictjson).
-FREE_FORM = frozenset({"publish", "publish_message"})
+FREE_FORM = frozenset({"publish", "publish_message", "room_publish", "room_join_many", "attach"})
 
 
 def check_carried(method: str, frame: bytes, max_len: int) -> None:
@@ -163,22 +168,22 @@ def read_reply(frame: Any) -> tuple[int, bool, Any]:
 def _envelopes_out(envs: list[Envelope] | list[tuple[Any, ...]], datas: list[Any], index: dict[int, int]) -> list[Any]:
     out = []
     for env in envs:
-        educator_id, seq, mtype, ts, data, job_id, tick = env
+        educator_id, seq, mtype, ts, data, job_id, tick, room, origin = env
         k = index.get(id(data))
         if k is None:
             k = index[id(data)] = len(datas)
             datas.append(data)
-        out.append([educator_id, seq, mtype, ts, k, job_id, tick])
+        out.append([educator_id, seq, mtype, ts, k, job_id, tick, room, origin])
     return out
 
 
 def _envelopes_in(raw: Any, datas: list[Any]) -> list[Envelope]:
-    return [Envelope(e, s, t, ts, datas[k], j, tick) for e, s, t, ts, k, j, tick in raw]
+    return [Envelope(e, s, t, ts, datas[k], j, tick, r, o) for e, s, t, ts, k, j, tick, r, o in raw]
 
 
 def feed_out(batch: FeedBatch) -> list[Any]:
     """A FeedBatch as its wire array: [epoch, unknown, lost, feed, datas, items], each item
-    [feed number, educator, seq, type, ts, data index, job id, tick]."""
+    [feed number, stream key, seq, type, ts, data index, job id, tick, room, origin]."""
     datas: list[Any] = []
     index: dict[int, int] = {}
     numbers = [n for n, _ in batch.items]
@@ -191,18 +196,24 @@ def feed_in(value: Any) -> FeedBatch:
     """`feed_out`'s array as a FeedBatch again (its items (feed number, envelope tuple), the envelopes
     of one data object sharing it)."""
     epoch, unknown, lost, feed, datas, items = value
-    wire: list[FeedItem] = [(n, (e, s, t, ts, datas[k], j, tick)) for n, e, s, t, ts, k, j, tick in items]
+    wire: list[FeedItem] = [(n, (e, s, t, ts, datas[k], j, tick, r, o)) for n, e, s, t, ts, k, j, tick, r, o in items]
     return FeedBatch(epoch, unknown, wire, lost, feed)
 
 
-def hellos_out(replies: list[HelloReply]) -> list[Any]:
-    """HelloReplies as wire arrays: [[epoch, seq], resumed, datas, messages, snapshot, truncated]."""
+def _answers_out(replies: list[HelloReply] | list[RoomJoinReply]) -> list[Any]:
+    """HelloReplies or RoomJoinReplies (both: position, resumed, messages, then two fields of their own)
+    as wire arrays: [[epoch, seq], resumed, datas, messages, field 4, field 5]."""
     out = []
     for r in replies:
         datas: list[Any] = []
         messages = _envelopes_out(r.messages, datas, {})
-        out.append([list(r.position), r.resumed, datas, messages, r.snapshot, r.snapshot_truncated])
+        out.append([list(r.position), r.resumed, datas, messages, r[3], r[4]])
     return out
+
+
+def hellos_out(replies: list[HelloReply]) -> list[Any]:
+    """HelloReplies as wire arrays: [[epoch, seq], resumed, datas, messages, snapshot, truncated]."""
+    return _answers_out(replies)
 
 
 def hellos_in(value: Any) -> list[HelloReply]:
@@ -211,6 +222,20 @@ def hellos_in(value: Any) -> list[HelloReply]:
         HelloReply(StreamPosition(*position), resumed, _envelopes_in(messages, datas), snapshot, truncated)
         for position, resumed, datas, messages, snapshot, truncated in value
     ]
+
+
+def _position_in(position: Any, what: str) -> StreamPosition | None:
+    if position is None:
+        return None
+    if (
+        isinstance(position, list)
+        and len(position) == 2
+        and isinstance(position[0], str)
+        and isinstance(position[1], int)
+        and not isinstance(position[1], bool)
+    ):
+        return StreamPosition(position[0], position[1])
+    raise BadFrame(f"{what}'s resume position is [epoch, seq]")
 
 
 def hello_requests_in(value: Any) -> list[tuple[str, StreamPosition | None]]:
@@ -222,20 +247,46 @@ def hello_requests_in(value: Any) -> list[tuple[str, StreamPosition | None]]:
     for item in value:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
             raise BadFrame("a hello request is [educator, position or null]")
-        position = item[1]
-        if position is None:
-            out.append((item[0], None))
-        elif (
-            isinstance(position, list)
-            and len(position) == 2
-            and isinstance(position[0], str)
-            and isinstance(position[1], int)
-            and not isinstance(position[1], bool)
-        ):
-            out.append((item[0], StreamPosition(position[0], position[1])))
-        else:
-            raise BadFrame("a hello's resume position is [epoch, seq]")
+        out.append((item[0], _position_in(item[1], "a hello")))
     return out
+
+
+def _room_member_ok(item: Any) -> bool:
+    return (
+        isinstance(item, list)
+        and len(item) >= 5
+        and isinstance(item[0], str)
+        and isinstance(item[1], str)
+        and isinstance(item[2], str)
+        and isinstance(item[3], bool)
+        and (item[4] is None or isinstance(item[4], dict))
+    )
+
+
+def room_joins_in(value: Any) -> list[tuple[Any, ...]]:
+    """A room_join_many's requests from the wire ([room, session, educator, present, info or null,
+    [epoch, seq] or null] each), checked: BadFrame for another shape."""
+    if not isinstance(value, list):
+        raise BadFrame("room_join_many's requests are a list")
+    out = []
+    for item in value:
+        if not (_room_member_ok(item) and len(item) == 6):
+            raise BadFrame("a room join is [room, session, educator, present, info, position]")
+        out.append((*item[:5], _position_in(item[5], "a room join")))
+    return out
+
+
+def room_joins_out(replies: list[RoomJoinReply]) -> list[Any]:
+    """RoomJoinReplies as wire arrays: [[epoch, seq], resumed, datas, messages, members, count]."""
+    return _answers_out(replies)
+
+
+def room_joins_back(value: Any) -> list[RoomJoinReply]:
+    """`room_joins_out`'s arrays as RoomJoinReplies again."""
+    return [
+        RoomJoinReply(StreamPosition(*position), resumed, _envelopes_in(messages, datas), members, count)
+        for position, resumed, datas, messages, members, count in value
+    ]
 
 
 # How each method's reply goes out (shard side) and comes back (caller side); absent: as it is.
@@ -243,11 +294,15 @@ REPLY_OUT: dict[str, Callable[[Any], Any]] = {
     "pull": feed_out,
     "hello_many": hellos_out,
     "publish": lambda r: [r.epoch, r.seqs],
+    "room_join_many": room_joins_out,
+    "room_members": list,
 }
 REPLY_IN: dict[str, Callable[[Any], Any]] = {
     "pull": feed_in,
     "hello_many": hellos_in,
     "publish": lambda v: PublishReply(v[0], v[1]),
+    "room_join_many": room_joins_back,
+    "room_members": lambda v: (v[0], v[1]),
 }
 
 
@@ -268,7 +323,12 @@ _ARGS: dict[str, Callable[[list[Any]], bool]] = {
     "publish_message": lambda a: len(a) == 3 and _strs(a[0]) and isinstance(a[1], str) and isinstance(a[2], dict),
     "hello_many": lambda a: len(a) == 2 and isinstance(a[0], str) and isinstance(a[1], list),
     "unwatch_many": lambda a: len(a) == 2 and isinstance(a[0], str) and _strs(a[1]),
-    "attach": lambda a: len(a) == 2 and isinstance(a[0], str) and _strs(a[1]),
+    "attach": lambda a: (
+        len(a) in (2, 3)
+        and isinstance(a[0], str)
+        and _strs(a[1])
+        and (len(a) == 2 or a[2] is None or (isinstance(a[2], list) and all(_room_member_ok(m) for m in a[2])))
+    ),
     "detach": lambda a: len(a) == 1 and isinstance(a[0], str),
     "pull": lambda a: (
         len(a) == 4
@@ -279,6 +339,18 @@ _ARGS: dict[str, Callable[[list[Any]], bool]] = {
         and (a[3] is None or isinstance(a[3], str))
     ),
     "ping": lambda a: not a,
+    "room_join_many": lambda a: len(a) == 2 and isinstance(a[0], str) and isinstance(a[1], list),
+    "room_leave_many": lambda a: (
+        len(a) == 2
+        and isinstance(a[0], str)
+        and isinstance(a[1], list)
+        and all(isinstance(x, list) and len(x) == 2 and _strs(x) for x in a[1])
+    ),
+    "room_publish": lambda a: (
+        len(a) == 6 and all(isinstance(x, str) for x in a[:4]) and isinstance(a[4], dict) and isinstance(a[5], bool)
+    ),
+    "room_typing": lambda a: len(a) == 4 and all(isinstance(x, str) for x in a[:3]) and isinstance(a[3], bool),
+    "room_members": lambda a: len(a) == 1 and isinstance(a[0], str),
 }
 
 
@@ -289,4 +361,10 @@ def checked_args(method: str, args: list[Any]) -> list[Any]:
         raise BadFrame(f"{method}: arguments of the wrong types")
     if method == "hello_many":
         return [args[0], hello_requests_in(args[1])]
+    if method == "room_join_many":
+        return [args[0], room_joins_in(args[1])]
+    if method == "room_leave_many":
+        return [args[0], [(room, session) for room, session in args[1]]]
+    if method == "attach" and len(args) == 3 and args[2] is not None:
+        return [args[0], args[1], [tuple(m[:5]) for m in args[2]]]
     return args

@@ -38,6 +38,20 @@ class SubmitJob(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+def identity_dependency(secret: str, token_leeway: float) -> Callable[..., Awaitable[Identity]]:
+    """A FastAPI dependency giving the Identity of the request's bearer token (AuthError, 401, when it
+    has none or a bad one; `token_leeway`: Settings.token_leeway). It declares the scheme in the
+    OpenAPI document (Swagger UI's "Authorize"); the refusal stays the hub's own."""
+    bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="A token from `hub token`.")
+
+    async def identity(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Identity:
+        if credentials is None or not credentials.credentials.strip():
+            raise AuthError("missing bearer token")
+        return verify_token(secret, credentials.credentials.strip(), leeway=token_leeway)
+
+    return identity
+
+
 def build_router(
     desk: JobDesk,
     secret: str,
@@ -53,13 +67,7 @@ def build_router(
     Settings.token_leeway (clock skew allowed on tokens, seconds); `poll_max_messages`:
     Settings.poll_max_messages (the most one long-poll answer carries)."""
     router = APIRouter(route_class=StrictJSONRoute, default_response_class=StrictJSONResponse)  # strict JSON
-    # Declares the scheme in the OpenAPI document (Swagger UI's "Authorize"); the refusal stays ours.
-    bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="A token from `hub token`.")
-
-    async def identity(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Identity:
-        if credentials is None or not credentials.credentials.strip():
-            raise AuthError("missing bearer token")
-        return verify_token(secret, credentials.credentials.strip(), leeway=token_leeway)
+    identity = identity_dependency(secret, token_leeway)
 
     async def educator(who: Identity = Depends(identity)) -> Identity:
         if not who.may("educator"):

@@ -27,6 +27,7 @@ from hub.ingress.apidocs import create_documented_app
 from hub.ingress.desk import ClusterLike, JobDesk
 from hub.ingress.edge import install_edge
 from hub.ingress.relay import SHUTTING_DOWN, Relay
+from hub.ingress.roomapi import build_room_router
 from hub.ingress.ws import WsContext, serve_websocket
 from hub.ingress.wsproto import give_back_memory
 from hub.metrics import IngressMetrics, dataplane_families, shard_families
@@ -84,6 +85,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
         if trimmer is not None:
             trimmer.cancel()
         relay.close_all(ShuttingDown(SHUTTING_DOWN))
+        app.state.poll_presence.close()
         await relay.stop()
         await cluster.close()
 
@@ -138,6 +140,10 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
             poll_max_messages=settings.poll_max_messages,
         )
     )
+
+    rooms = build_room_router(relay, secret, settings, metrics)
+    app.include_router(rooms)
+    app.state.poll_presence = rooms.poll_presence  # type: ignore[attr-defined]
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -30,6 +30,7 @@ from hub.core.errors import HubError, SlowConsumer, WriteFailed
 from hub.core.outbox import Delivery, Outbox
 from hub.core.protocol import batch_frame, envelope_json
 from hub.core.stream import Envelope, StreamPosition
+from hub.core.subscriber import RoomSub
 from hub.metrics import IngressMetrics
 
 log = logging.getLogger("hub.conn")
@@ -69,7 +70,7 @@ def data_json(data: object, metrics: IngressMetrics | None = None) -> str:
 
 def envelope_text(env: Envelope, metrics: IngressMetrics | None = None) -> str:
     """One envelope as the strict JSON text that every transport (WebSocket, long-poll) carries."""
-    return envelope_json(env.seq, env.type, env.ts, env.data, data_json(env.data, metrics))
+    return envelope_json(env.seq, env.type, env.ts, env.data, data_json(env.data, metrics), env.room)
 
 
 class FrameWriter(Protocol):
@@ -113,6 +114,7 @@ class Connection:
         "close_code",
         "close_reason",
         "_flush_on_close",
+        "rooms",
     )
 
     def __init__(
@@ -146,6 +148,7 @@ class Connection:
         self.close_code: CloseCode | None = None  # set by the close that counts (hub.core.connstate)
         self.close_reason = ""
         self._flush_on_close = False
+        self.rooms: dict[str, RoomSub] = {}  # the rooms it joined (PROTOCOL.md section 7)
 
     # -- called by the relay ---------------------------------------------------------------
 
@@ -155,7 +158,13 @@ class Connection:
         return self.state is not ConnState.JOINING
 
     def offer(self, env: Envelope, text: str) -> bool:
-        """Queue one envelope; True when this made the connection need a `flush`."""
+        """Queue one envelope; True when this made the connection need a `flush`. A room's envelope
+        (`env.room`) goes by its RoomSub (hub.core.subscriber): dropped when the room is not joined."""
+        if env.room is not None:
+            sub = self.rooms.get(env.room)
+            if sub is None or self.close_code is not None or not sub.admit(env, text, self.session):
+                return False
+            return self._queue(env, text)
         if not self.ready:
             self._early.append((env, text))
             return False
@@ -164,6 +173,9 @@ class Connection:
         self.last_seq = env.seq
         if self.types is not None and env.type not in self.types:
             return False
+        return self._queue(env, text)
+
+    def _queue(self, env: Envelope, text: str) -> bool:
         if not self.outbox.push(Delivery(env.seq, env.job_id, env.tick, text, env.ts)):
             self.close(SlowConsumer("slow consumer: reconnect and resume"))
             return False
@@ -202,6 +214,19 @@ class Connection:
             self.offer(env, envelope_text(env, self.metrics))
         for env, text in sorted(early, key=lambda pair: pair[0].seq):
             self.offer(env, text)
+        self._dirty = False
+        self._kick()
+
+    def start_room(self, room: str, position: StreamPosition, backlog: list[Envelope], joined: str | None) -> None:
+        """The room join is answered: queue its `joined` frame (`joined`; None when the welcome carries
+        it), then the room's missed envelopes (`backlog`), then what arrived meanwhile, in seq order."""
+        sub = self.rooms.get(room)
+        if sub is None:
+            return  # left (or closed) while the join was under way
+        if joined is not None:
+            self._control.append(joined)
+        for env, text in sub.start(position, backlog):
+            self.offer(env, text if text is not None else envelope_text(env, self.metrics))
         self._dirty = False
         self._kick()
 

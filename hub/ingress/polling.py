@@ -14,6 +14,7 @@ from starlette.responses import Response
 from hub.core import strictjson
 from hub.core.errors import HubError
 from hub.core.stream import Envelope, StreamPosition
+from hub.core.subscriber import RoomSub
 from hub.ingress.connection import envelope_text
 from hub.ingress.relay import Relay
 from hub.metrics import IngressMetrics
@@ -37,9 +38,19 @@ class PollWaiter:
         self.messages: list[str] = []  # envelope JSON texts, as the relay made them
         self._early: list[tuple[Envelope, str | None]] = []
         self.event = asyncio.Event()
+        self.rooms: dict[str, RoomSub] = {}  # the rooms this poll reads (PROTOCOL.md section 7)
 
     def offer(self, env: Envelope, text: str | None = None) -> bool:
-        """Hold one envelope (its text made here when None); never needs a `flush` (False)."""
+        """Hold one envelope (its text made here when None); never needs a `flush` (False). A room's goes
+        by its RoomSub (hub.core.subscriber)."""
+        if env.room is not None:
+            sub = self.rooms.get(env.room)
+            if text is None:
+                text = envelope_text(env, self.metrics)
+            if sub is not None and sub.admit(env, text, self.session) and len(self.messages) < self.max_messages:
+                self.messages.append(text)
+                self.event.set()
+            return False
         if not self.ready:
             self._early.append((env, text))
         elif env.seq > self.last_seq and len(self.messages) < self.max_messages:
@@ -50,6 +61,13 @@ class PollWaiter:
 
     def flush(self) -> None:
         """Nothing to write: the poll answers with what it holds."""
+
+    def start_room(self, room: str, position: StreamPosition, backlog: list[Envelope]) -> None:
+        """The poll's join of `room` is answered: take the room's missed envelopes, then what came meanwhile."""
+        sub = self.rooms.get(room)
+        if sub is not None:
+            for env, text in sub.start(position, backlog):
+                self.offer(env, text)
 
     def start(self, after: int, backlog: list[Envelope]) -> None:
         """The relay has answered and the poll resumes after seq `after`: take `backlog` (the stream's envelopes
@@ -77,7 +95,7 @@ class PollWaiter:
         return False
 
 
-def _answer(head: dict[str, Any], messages: list[str]) -> Response:
+def answer_poll(head: dict[str, Any], messages: list[str]) -> Response:
     """`head` with `messages` (already strict JSON texts) spliced in, as an application/json answer."""
     text = strictjson.dumps_safe(head)[0]
     return Response(text[:-1] + ',"messages":[' + ",".join(messages) + "]}", media_type="application/json")
@@ -97,13 +115,13 @@ async def poll_events(
             head = {"epoch": epoch, "seq": seq, "resumed": False, "snapshot": reply.snapshot}
             if reply.snapshot_truncated:
                 head["snapshotTruncated"] = True  # the snapshot holds the newest jobs only
-            return _answer(head, [])
+            return answer_poll(head, [])
         waiter.start(after or 0, reply.messages)
         if not waiter.messages:
             try:
                 await asyncio.wait_for(waiter.event.wait(), min(timeout, MAX_TIMEOUT))
             except TimeoutError:
                 pass
-        return _answer({"epoch": reply.position.epoch, "seq": waiter.last_seq, "resumed": True}, waiter.messages)
+        return answer_poll({"epoch": reply.position.epoch, "seq": waiter.last_seq, "resumed": True}, waiter.messages)
     finally:
         relay.leave(waiter)

@@ -15,15 +15,16 @@ import time
 import uuid
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 from actors.coalesce import Coalescer
 from hub.core.errors import HubError, ServiceRestart, ShuttingDown, UpstreamError, WriteFailed
 from hub.core.handles import ShardHandle
 from hub.core.protocol import envelope_json
-from hub.core.records import FeedItem, HelloReply
+from hub.core.records import FeedItem, HelloReply, RoomJoinReply, RoomMember
 from hub.core.sharding import shard_of
 from hub.core.stream import Envelope, StreamPosition
-from hub.core.subscriber import Subscriber
+from hub.core.subscriber import RoomSub, Subscriber
 from hub.ingress.connection import INTERNAL, data_json
 from hub.metrics import IngressMetrics
 
@@ -65,6 +66,11 @@ class Relay:
         # Hellos and unwatches coalesce per shard: one call when idle, batches under a burst.
         self._hellos = [Coalescer(partial(s.hello_many, self.ingress_id)) for s in shards]
         self._unwatches = [Coalescer(partial(s.unwatch_many, self.ingress_id), max_batch=1000) for s in shards]
+        # Rooms (PROTOCOL.md section 7): the subscribers in each room, and joins and leaves coalesced
+        # per shard as hellos are.
+        self.rooms: dict[str, set[Subscriber]] = {}
+        self._room_joins = [Coalescer(partial(s.room_join_many, self.ingress_id)) for s in shards]
+        self._room_leaves = [Coalescer(partial(s.room_leave_many, self.ingress_id), max_batch=1000) for s in shards]
 
     def _index(self, educator_id: str) -> int:
         return shard_of(educator_id, len(self.shards))
@@ -90,11 +96,52 @@ class Relay:
             self.leave(conn, unwatch=False)
             raise
 
+    async def join_room(
+        self, conn: Subscriber, room: str, resume: StreamPosition | None, present: bool, info: dict[str, Any] | None
+    ) -> RoomJoinReply:
+        """Put `conn` in `room` (a RoomSub holds its envelopes until the caller starts it with the answer)
+        and join it at the room's shard: the shard's RoomJoinReply. UpstreamError when the shard does
+        not answer (the connection is then not in the room)."""
+        conn.rooms[room] = RoomSub(present, info)
+        self.rooms.setdefault(room, set()).add(conn)
+        request = (room, conn.session, conn.educator_id, present, info, resume)
+        try:
+            reply: RoomJoinReply = await self._room_joins[self._index(room)].call(request)
+            return reply
+        except BaseException:
+            self._drop_from_room(conn, room)
+            raise
+
+    def leave_room(self, conn: Subscriber, room: str) -> bool:
+        """Take `conn` out of `room` and tell the room's shard (in a task, coalesced per shard); False when
+        it was not in it."""
+        if room not in conn.rooms:
+            return False
+        self._drop_from_room(conn, room)
+        asyncio.get_running_loop().create_task(self._room_leave(room, conn.session))
+        return True
+
+    def _drop_from_room(self, conn: Subscriber, room: str) -> None:
+        conn.rooms.pop(room, None)
+        held = self.rooms.get(room)
+        if held is not None:
+            held.discard(conn)
+            if not held:
+                del self.rooms[room]
+
+    async def _room_leave(self, room: str, session: str) -> None:
+        try:
+            await self._room_leaves[self._index(room)].call((room, session))
+        except UpstreamError as exc:
+            log.warning("leave %s from %s: %s", session, room, exc)
+
     def leave(self, conn: Subscriber, *, unwatch: bool = True) -> None:
         """Stop delivering to `conn`; a subscriber not held is ignored. With `unwatch` the shard is then
         told (in a task on the running loop, coalesced per shard) to count one watcher fewer for its
         educator; an unwatch the shard does not take (UpstreamError) is logged. `unwatch=False`: a `join`
-        whose hello failed."""
+        whose hello failed. Its rooms are left too (`leave_room`)."""
+        for room in list(conn.rooms):
+            self.leave_room(conn, room)
         held = self.conns.get(conn.educator_id)
         if held is None or conn not in held:
             return
@@ -150,6 +197,16 @@ class Relay:
     def _held_on(self, shard: ShardHandle) -> list[str]:
         """One entry per connection, so the shard's watch counts match this ingress's connections."""
         return [e for e, conns in self.conns.items() if self.shard_for(e) is shard for _ in conns]
+
+    def _rooms_held_on(self, shard: ShardHandle) -> list[RoomMember]:
+        """Every membership of this ingress's subscribers in the rooms `shard` holds (a re-attach)."""
+        return [
+            (room, conn.session, conn.educator_id, conn.rooms[room].present, conn.rooms[room].info)
+            for room, conns in self.rooms.items()
+            if self.shard_for(room) is shard
+            for conn in conns
+            if room in conn.rooms
+        ]
 
     async def _supervise(self, shard: ShardHandle) -> None:
         """Run the shard's pump; restart it with backoff when it dies of an unexpected exception."""
@@ -207,7 +264,7 @@ class Relay:
                 ack = 0
                 self.positions[k] = StreamPosition(reply.epoch, ack)
                 try:
-                    await shard.attach(self.ingress_id, self._held_on(shard))
+                    await shard.attach(self.ingress_id, self._held_on(shard), self._rooms_held_on(shard))
                 except UpstreamError as exc:
                     log.warning("shard %d attach failed: %s", shard.index, exc)
                 continue
@@ -234,16 +291,17 @@ class Relay:
         # A message published to many educators arrives as many envelopes sharing one `data` object
         # (pickle keeps the sharing): serialise that data once for all of them.
         texts: dict[int, str] = {}
+        rooms = self.rooms
         for _, raw in items:
             env = make(raw)
             by_type[env.type] = by_type.get(env.type, 0) + 1
-            held = conns.get(env.educator_id)
+            held = conns.get(env.educator_id) if env.room is None else rooms.get(env.room)
             if not held:
                 continue
             shared = texts.get(id(env.data))
             if shared is None:
                 shared = texts[id(env.data)] = data_json(env.data, self.metrics)
-            text = envelope_json(env.seq, env.type, env.ts, env.data, shared)
+            text = envelope_json(env.seq, env.type, env.ts, env.data, shared, env.room)
             offered[env.type] = offered.get(env.type, 0) + len(held)
             for conn in held:
                 try:
@@ -283,10 +341,16 @@ class Relay:
         return trimmed
 
     def _restart_clients(self, shard: ShardHandle, reason: str) -> None:
-        """Close (1012, ServiceRestart with `reason`) every connection fed by `shard`."""
+        """Close (1012, ServiceRestart with `reason`) every connection fed by `shard`: its educator's
+        stream, or a room it is in, is held there (they resume; a room's new epoch gets a fresh
+        `joined`, PROTOCOL.md section 7)."""
         for educator_id, conns in list(self.conns.items()):
             if self.shard_for(educator_id) is shard:
                 for conn in conns:
+                    conn.close(ServiceRestart(reason))
+        for room, conns in list(self.rooms.items()):
+            if self.shard_for(room) is shard:
+                for conn in list(conns):
                     conn.close(ServiceRestart(reason))
 
     def close_all(self, why: HubError, *, flush: bool = False) -> None:

@@ -5,12 +5,14 @@ through hub.ingress.connection.close_frame (their `close_code`, hub.core.closeco
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -34,12 +36,17 @@ from hub.core.limits import ConnectionCaps, TokenBucket
 from hub.core.outbox import Outbox
 from hub.core.protocol import (
     MESSAGE_TYPES,
+    ROOM_OPS,
     SUBPROTOCOL,
     Cancel,
     Hello,
+    Join,
+    Leave,
     Ping,
+    Publish,
     Refresh,
     Subscribe,
+    Typing,
     Unsubscribe,
     error_frame,
     parse_client_frame,
@@ -47,9 +54,11 @@ from hub.core.protocol import (
     refreshed_frame,
     welcome_frame,
 )
+from hub.core.rooms import is_room_id
 from hub.core.stream import StreamPosition
 from hub.ingress.connection import Connection, close_frame
 from hub.ingress.relay import Relay
+from hub.ingress.roomops import RoomOps
 from hub.ingress.wsproto import WRITER_KEY
 from hub.metrics import IngressMetrics
 from hub.settings import Settings
@@ -143,9 +152,20 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity
         writer=ws.scope.get(WRITER_KEY),
     )
     resume = StreamPosition(hello.resume.epoch, hello.resume.seq) if hello.resume else None
+    rooms = RoomOps(conn, ctx.relay, settings, metrics)
+    answers: list[dict[str, Any]] | None = None
+    starts: list[Any] = []
     try:
-        reply = await ctx.relay.join(conn, resume)
+        if hello.rooms is None:
+            reply = await ctx.relay.join(conn, resume)
+        else:  # the educator's stream and the rooms in one round trip (PROTOCOL.md section 7)
+            joining = asyncio.ensure_future(rooms.at_hello(identity, hello.rooms))
+            try:
+                reply = await ctx.relay.join(conn, resume)
+            finally:
+                answers, starts = await joining
     except UpstreamError as exc:
+        ctx.relay.leave(conn)  # the rooms joined meanwhile
         log.error("[%s] hello failed: %s", session, exc, extra={"session": session, "educator": identity.sub})
         return await _refuse(ws, metrics, ServiceRestart("registry unavailable: reconnect and resume"))
     conn.start(
@@ -158,10 +178,12 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity
             resumed=reply.resumed,
             snapshot=reply.snapshot,
             snapshot_truncated=reply.snapshot_truncated,
+            rooms=answers,
         ),
         reply.position,
         reply.messages,
     )
+    rooms.started(starts)
     log.info(
         "[%s] %s connected (resumed=%s, seq=%d)",
         session,
@@ -173,7 +195,7 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity
     expiry = TokenExpiry(conn, settings.token_leeway)
     expiry.arm(identity.exp)
     try:
-        await _read_loop(ws, conn, identity, ctx, expiry)
+        await _read_loop(ws, conn, identity, ctx, expiry, rooms)
     finally:
         expiry.cancel()
         ctx.relay.leave(conn)
@@ -223,13 +245,17 @@ async def _receive_text(ws: WebSocket) -> str:
     return text
 
 
-async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: WsContext, expiry: TokenExpiry) -> None:
+async def _read_loop(
+    ws: WebSocket, conn: Connection, identity: Identity, ctx: WsContext, expiry: TokenExpiry, rooms: RoomOps
+) -> None:
     """Read until the client goes (or the sender closed the socket and the client acknowledged)."""
     metrics, settings = ctx.metrics, ctx.settings
     bucket = TokenBucket(settings.inbound_rate, settings.inbound_burst, time.monotonic())
     strikes = 0
     while True:
         op: str | None = None  # the op being carried out, for an error's `ref`
+        room: str | None = None  # the room of a room op, for an error's `room`
+        text = ""
         try:
             text = await _receive_text(ws)
             if identity.expired(time.time(), settings.token_leeway):
@@ -251,7 +277,17 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
             frame = parse_client_frame(text)
             op = frame.op
             metrics.ops_in.inc(op=frame.op)
-            if isinstance(frame, Ping):
+            if isinstance(frame, Join | Leave | Publish | Typing):
+                room = frame.room
+                if isinstance(frame, Join):
+                    await rooms.join(identity, frame)
+                elif isinstance(frame, Leave):
+                    rooms.leave(frame)
+                elif isinstance(frame, Publish):
+                    await rooms.publish(identity, frame)
+                else:
+                    await rooms.typing(identity, frame)
+            elif isinstance(frame, Ping):
                 conn.send_control(pong_frame(frame.id))
             elif isinstance(frame, Subscribe):
                 if conn.types is not None:
@@ -275,7 +311,19 @@ async def _read_loop(ws: WebSocket, conn: Connection, identity: Identity, ctx: W
             return
         except HubError as exc:
             metrics.errors.inc(code=exc.code)
-            conn.send_control(error_frame(exc.code, exc.message, exc.ref or op))
+            ref = exc.ref or op
+            if room is None and ref in ROOM_OPS:
+                room = _room_of(text)
+            conn.send_control(error_frame(exc.code, exc.message, ref, room))
+
+
+def _room_of(text: str) -> str | None:
+    """The `room` string of a frame that failed to parse, when a lenient reader finds one (an error's `room`)."""
+    try:
+        room = json.loads(text).get("room")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return room if isinstance(room, str) and is_room_id(room) else None
 
 
 async def _refuse(ws: WebSocket, metrics: IngressMetrics, why: HubError) -> None:

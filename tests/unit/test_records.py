@@ -28,6 +28,7 @@ from hub.core.records import (
     Outline,
     PublishReply,
     QuizRecord,
+    RoomJoinReply,
     ShardStats,
     StreamPosition,
 )
@@ -45,6 +46,14 @@ SAMPLES = [
     QuizRecord("q1", "alice", None, "text", [{"id": "q1-1"}]),
     DocumentRecord("d1", "alice", "a.pdf", "text", {"chunks": []}),
     ShardStats(0, "e1", 1, 2, 1, 5, {"ingress-1": 0}, {"queued": 2}),
+    ShardStats(0, "e1", 1, 2, 1, 5, {}, {}, rooms=2, room_members=3, presence_changes=4, room_messages=5),
+    RoomJoinReply(
+        StreamPosition("e1", 4),
+        True,
+        [Envelope("quiz:q", 4, "presence", 1.0, {"action": "join"}, room="quiz:q")],
+        [{"educatorId": "alice", "connections": 1}],
+        1,
+    ),
     DataPlaneEndpoint("10.0.0.2", 40001, 40002, "-----BEGIN CERTIFICATE-----", "token"),
 ]
 

@@ -253,6 +253,10 @@ WRONG_ARGS: dict[str, list[list[Any]]] = {
         ["ing", [1]],
         [1, ["alice"]],
         ["ing", None],
+        ["ing", [], "rooms"],
+        ["ing", [], [["quiz:q", "s1", "alice"]]],
+        ["ing", [], [["quiz:q", "s1", "alice", 1, None]]],
+        ["ing", [], [["quiz:q", "s1", "alice", True, []]]],
     ],
     "detach": [
         [],
@@ -278,6 +282,44 @@ WRONG_ARGS: dict[str, list[list[Any]]] = {
         ["ing", 0, None, ["feed"]],
     ],
     "ping": [],  # takes none: any argument is "too many" (MALFORMED_FRAMES)
+    "room_join_many": [
+        ["ing"],
+        ["ing", "quiz:q"],
+        [1, []],
+        ["ing", [["quiz:q", "s1", "alice", True, None]]],  # no position
+        ["ing", [["quiz:q", "s1", "alice", "yes", None, None]]],
+        ["ing", [["quiz:q", "s1", "alice", True, "info", None]]],
+        ["ing", [["quiz:q", "s1", 7, True, None, None]]],
+        ["ing", [["quiz:q", "s1", "alice", True, None, ["ep"]]]],
+        ["ing", [["quiz:q", "s1", "alice", True, None, ["ep", "3"]]]],
+        ["ing", [["quiz:q", "s1", "alice", True, None, ["ep", True]]]],
+    ],
+    "room_leave_many": [
+        ["ing"],
+        ["ing", ["quiz:q"]],
+        ["ing", [["quiz:q"]]],
+        ["ing", [["quiz:q", 1]]],
+        [None, [["quiz:q", "s1"]]],
+    ],
+    "room_publish": [
+        ["quiz:q", "alice", "s1", "comment", {}],
+        ["quiz:q", "alice", "s1", "comment", [], False],
+        ["quiz:q", "alice", "s1", 5, {}, False],
+        ["quiz:q", "alice", "s1", "comment", {}, "no"],
+        [None, "alice", "s1", "comment", {}, False],
+    ],
+    "room_typing": [
+        ["quiz:q", "alice", "s1"],
+        ["quiz:q", "alice", "s1", "yes"],
+        ["quiz:q", "alice", 1, True],
+        [["quiz:q"], "alice", "s1", True],
+    ],
+    "room_members": [
+        [],
+        [1],
+        [None],
+        [["quiz:q"]],
+    ],
 }
 
 
@@ -309,7 +351,41 @@ RIGHT_ARGS: dict[str, list[Any]] = {
     "detach": ["ing"],
     "pull": ["ing", 0, 2.5, "ep:1"],
     "ping": [],
+    "room_join_many": [
+        "ing",
+        [["quiz:q", "s1", "alice", True, {"name": "A"}, ["ep", 3]], ["r", "s2", "b", False, None, None]],
+    ],
+    "room_leave_many": ["ing", [["quiz:q", "s1"]]],
+    "room_publish": ["quiz:q", "alice", "s1", "comment", {"text": "hi"}, False],
+    "room_typing": ["quiz:q", "alice", "s1", True],
+    "room_members": ["quiz:q"],
 }
+
+
+def test_attach_carries_room_memberships() -> None:
+    members = [["quiz:q", "s1", "alice", True, {"name": "A"}], ["quiz:q", "s2", "bob", False, None]]
+    _, _, args = wire.read_request(raw_request([1, "attach", ["ing", ["alice"], members]]), MAX)
+    assert wire.checked_args("attach", args) == ["ing", ["alice"], [tuple(m) for m in members]]
+
+
+def test_room_join_replies_round_trip_sharing_data() -> None:
+    from hub.core.records import RoomJoinReply
+
+    data = {"action": "join"}
+    envs = [
+        Envelope("quiz:q", 4, "presence", 1.0, data, room="quiz:q"),
+        Envelope("quiz:q", 0, "typing", 2.0, {"typing": True}, room="quiz:q", origin="s9"),
+    ]
+    reply = RoomJoinReply(StreamPosition("ep", 4), True, envs, [{"educatorId": "alice", "connections": 2}], 1)
+    back = wire.REPLY_IN["room_join_many"](wire.unpack(wire.pack(wire.REPLY_OUT["room_join_many"]([reply])), MAX))
+    assert back == [reply]
+    assert back[0].messages[1].origin == "s9" and back[0].messages[1].ephemeral
+    assert wire.REPLY_IN["room_members"](
+        wire.unpack(wire.pack(wire.REPLY_OUT["room_members"](([{"a": 1}], 3))), MAX)
+    ) == (
+        [{"a": 1}],
+        3,
+    )
 
 
 @pytest.mark.parametrize("method", list(RIGHT_ARGS))
