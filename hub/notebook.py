@@ -94,7 +94,8 @@ def status_line(state: dict[str, Any], width: int = 80) -> str:
 
 class Hub:
     """A connection to a running hub: HTTP for commands, one WebSocket for every job's updates.
-    Jobs are filed under `educator_id` (the token's subject): the educator whose dashboard shows them."""
+    Jobs are filed under `educator_id` (the token's subject): the educator whose dashboard shows them.
+    `rooms`: the room patterns (PROTOCOL.md section 7) a token made here may use."""
 
     def __init__(
         self,
@@ -106,9 +107,11 @@ class Hub:
         local: Any = None,
         namespace: str | None = None,
         retry_budget: float = 60.0,
+        rooms: list[str] | None = None,
     ) -> None:
         self._env = env = NotebookSettings()  # what the environment says (HUB_URL, HUB_TOKEN, ...)
         self.educator_id = educator_id or env.educator
+        self.rooms = list(rooms or [])  # room patterns a token made here carries (PROTOCOL.md section 7)
         self.data_dir = Path(data_dir).expanduser() if data_dir else env.data_dir
         given_url = url or env.url
         record = None if given_url else read_record(self.data_dir)
@@ -159,7 +162,7 @@ class Hub:
         the data dir's file: `token_source` says which)."""
         secret = resolve_secret(self._env.secret, self.data_dir, "127.0.0.1", create=False)
         self.token_source = "HUB_SECRET" if self._env.secret else str(self.data_dir / SECRET_FILE)
-        return lambda: issue_token(secret, self.educator_id, now=time.time())
+        return lambda: issue_token(secret, self.educator_id, now=time.time(), rooms=self.rooms)
 
     def _fresh_token(self) -> str:
         """A new token (the WebSocket client's token function); HTTP calls use it from now on."""
@@ -376,7 +379,8 @@ def connect(
     educator whose dashboard should show them. The token is `token` ($HUB_TOKEN), else one for `educator` signed
     with the secret in `data_dir` ($HUB_DATA_DIR, default ~/.local/share/hub) or HUB_SECRET. Custom job kinds
     join the Ray cluster that hub recorded in `data_dir`. HTTP refusals raise HubRefused; a submit refused for
-    rate is retried after Retry-After (up to 60 s in all)."""
+    rate is retried after Retry-After (up to 60 s in all). `rooms=["quiz:*"]`: the rooms a token made here may
+    join (PROTOCOL.md section 7)."""
     educator_id = kwargs.pop("educator_id", None) or educator
     return Hub(url, token, educator_id=educator_id, data_dir=data_dir, namespace=namespace, **kwargs)
 
