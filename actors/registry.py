@@ -304,10 +304,12 @@ class RegistryShard(ShardRooms):
 
     async def _watch_leases(self) -> None:
         """While feeds exist, drop those whose ingress stopped pulling (a dead ingress's room members
-        leave within the lease even when no other ingress pulls here): a check every quarter lease."""
+        leave within the lease even when no other ingress pulls here), and forget rooms left with
+        nothing: a check every quarter lease."""
         while self.feeds:
             await asyncio.sleep(self.config.ingress_lease / 4)
             self._expire_feeds()
+            self._forget_idle_rooms()
 
     async def hello(self, ingress_id: str, educator_id: str, resume: StreamPosition | None) -> HelloReply:
         """Watch `educator_id` for `ingress_id` and answer a client's hello, atomically: what the

@@ -33,6 +33,7 @@ class ShardRooms:
     clock: Callable[[], float]
     feeds: dict[str, IngressFeed]
     rooms: dict[str, Room]
+    _rooms_made: int
     presence_changes: int
     room_messages: int
     _typing_rooms: set[str]
@@ -46,6 +47,7 @@ class ShardRooms:
 
     def _init_rooms(self) -> None:
         self.rooms = {}
+        self._rooms_made = 0
         self.presence_changes = 0
         self.room_messages = 0
         self._typing_rooms = set()
@@ -54,10 +56,34 @@ class ShardRooms:
     def _room(self, room_id: str) -> Room:
         room = self.rooms.get(room_id)
         if room is None:
+            # Each incarnation of a room in this shard's life has an epoch of its own: one forgotten
+            # (`_forget_idle_rooms`) and made again starts at seq 1, and a client's position in the old
+            # one must not resume into the new.
+            self._rooms_made += 1
             room = self.rooms[room_id] = Room(
-                room_id, self.epoch, max_messages=self.config.history_max, max_age=self.config.history_age
+                room_id,
+                f"{self.epoch}.{self._rooms_made}",
+                max_messages=self.config.history_max,
+                max_age=self.config.history_age,
             )
         return room
+
+    def _forget_idle_rooms(self) -> int:
+        """Drop the rooms that hold nothing any more: no member, no one typing, no ingress watching, and
+        no history left (aged out: ShardConfig.history_age); how many. A room exists while it has
+        members or history (PROTOCOL.md section 7)."""
+        now = self.clock()
+        watched = {room for feed in self.feeds.values() for room in feed.rooms}
+        idle = []
+        for room_id, room in self.rooms.items():
+            if room_id in watched or len(room.presence) or room.typing:
+                continue
+            room.stream.trim(now)
+            if not len(room.stream):
+                idle.append(room_id)
+        for room_id in idle:
+            del self.rooms[room_id]
+        return len(idle)
 
     def _send(self, envs: list[Envelope]) -> None:
         for env in envs:
