@@ -154,6 +154,8 @@ export class Room {
     return this._memberList;
   }
 
+  /** The HubClient this room belongs to (its `educatorId` is this educator). */
+  get client() { return this._rooms.client; }
   /** The exact number of members (`members` lists at most 1,000). */
   get memberCount() { return this.state.memberCount; }
   get epoch() { return this.state.epoch; }
