@@ -11,11 +11,13 @@
 // detection, reconnection with exponential backoff and full jitter, a bounded offline queue, and a
 // long-poll fallback (GET /api/events) that upgrades back to the WebSocket. With a token function,
 // it refreshes the token before it expires (PROTOCOL.md section 2, "Token expiry").
-// Rooms, presence and typing (PROTOCOL.md section 7): `hub.join(room)` returns a Room (hub-rooms.js);
+// Rooms, presence and typing (PROTOCOL.md section 7): `hub.join(room)` returns a Room (hub-rooms.js,
+// kept by hub-roomset.js);
 // joined rooms are rejoined and resumed in the hello of each reconnect, and carried by the long-poll
 // fallback (POST /api/events with `rooms`).
 
-import { HubRoomError, Room, RoomSet, RoomState, ROOM_ID } from "./hub-rooms.js";
+import { HubRoomError, Room, RoomState, ROOM_ID } from "./hub-rooms.js";
+import { RoomSet } from "./hub-roomset.js";
 
 export { HubRoomError, Room, RoomState, ROOM_ID };
 export { TYPING_EXPIRY_MS, TYPING_IDLE_MS, TYPING_REPEAT_MS } from "./hub-rooms.js";
