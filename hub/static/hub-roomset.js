@@ -96,7 +96,7 @@ export class RoomSet {
     if (this.rooms.get(room.id) === room) this.rooms.delete(room.id);
     this._rejectQueued((op) => op.room === room.id, () => new HubRoomError(frame.code ?? "error",
       frame.message ?? `could not join room ${room.id}`, { ref: "publish", room: room.id, frame }));
-    this._roomError(room, { ...frame, room: room.id });
+    this._roomError(room, { ...frame, ref: frame.ref ?? "join", room: room.id });
   }
 
   _roomError(room, frame) {
