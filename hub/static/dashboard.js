@@ -1,6 +1,8 @@
 // The hub's dashboard (served at /): an educator's jobs with live progress, a quiz form, the
-// finished quiz, notification toasts and analytics, all fed by hub-client.js.
+// finished quiz, notification toasts and analytics, all fed by hub-client.js; with the quiz, a
+// "Working together" panel (together.js) over the quiz's room.
 import { HubClient, HubHttpError, TERMINAL } from "./hub-client.js";
+import { TogetherPanel } from "./together.js";
 
 const TOKEN_KEY = "hub.token";
 const TITLES_KEY = "hub.jobTitles"; // jobId or quizId -> the first words of the text it was made from
@@ -23,6 +25,7 @@ const pastJobs = new Map(); // jobs from GET /api/jobs that the stream's snapsho
 const shownQuiz = { jobId: null, quizId: null, result: null };
 const view = { limit: PAGE, educator: "", cleared: new Set(), scheduled: false };
 let figures = {}; // the analytics panel: GET /api/analytics and analytics_update merged, newest last
+let together = null; // the "Working together" panel of the quiz on show
 
 // -- small DOM helpers -------------------------------------------------------------------------
 
@@ -314,6 +317,7 @@ function renderQuiz(jobId, result) {
       `${questions.length} question${questions.length === 1 ? "" : "s"}`,
       result?.quizId ? ` · quiz ${result.quizId}` : ""),
     el("ol", { class: "questions" }, questions.map((q) => renderQuestion(q))));
+  if (result?.quizId) together?.show(client, result.quizId, client.educatorId ?? view.educator); // who else is here
 }
 
 async function showResult(jobId) {
@@ -447,6 +451,7 @@ async function loadHistory() { // finished jobs the live snapshot may not carry
 }
 
 function signedOut(message = "") {
+  together?.hide();
   client?.close();
   client = null;
   storage()?.removeItem(TOKEN_KEY);
@@ -503,6 +508,7 @@ async function submitQuiz(event) {
 }
 
 function init() {
+  together = new TogetherPanel($("#together"));
   $("#quiz-form").addEventListener("submit", submitQuiz);
   $("#token-form").addEventListener("submit", (event) => {
     event.preventDefault();

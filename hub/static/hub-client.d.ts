@@ -1,4 +1,4 @@
-// Type declarations of hub-client.js (hub protocol v1, PROTOCOL.md).
+// Type declarations of hub-client.js (hub protocol v1, PROTOCOL.md; rooms from hub-rooms.js, section 7).
 
 export declare const SUBPROTOCOL: "hub.v1";
 export declare const MESSAGE_TYPES: readonly MessageType[];
@@ -161,9 +161,12 @@ export interface WelcomeFrame {
   snapshot?: JobState[];
   /** true when this came from a long-poll answer, not the WebSocket */
   polling?: boolean;
+  /** one entry per hello.rooms entry, in order (present when the hello carried rooms) */
+  rooms?: (JoinedFrame | RoomErrorFrame)[];
 }
 
-export interface BatchFrame { op: "batch"; messages: AnyEnvelope[]; skipped?: number }
+/** A batch may mix the educator's stream (no `room`) and rooms' streams (with `room`). */
+export interface BatchFrame { op: "batch"; messages: (AnyEnvelope | RoomEnvelope)[]; skipped?: number }
 export interface PongFrame { op: "pong"; id: unknown }
 /** The answer to an accepted `refresh`: the connection now lasts to `exp` (Unix seconds). */
 export interface RefreshedFrame { op: "refreshed"; exp: number }
@@ -173,8 +176,217 @@ export interface HubErrorEvent {
   code: number | string;
   message: string;
   ref?: string;
+  /** the room, for an error of a room op whose room has no "error" handler */
+  room?: string;
   /** true: the client has closed for good (4400, 4401, 4403, or a refused poll) */
   fatal: boolean;
+}
+
+// -- rooms, presence and typing (PROTOCOL.md section 7) -------------------------------------------
+
+/** A room id: 1-128 characters of A-Za-z0-9_.:@- (e.g. "quiz:q-42", "course:bio-101:week-3"). */
+export type RoomId = string;
+/** /^[A-Za-z0-9_.:@-]{1,128}$/ */
+export declare const ROOM_ID: RegExp;
+/** ms: `typing: true` goes out at most this often while `typing()` keeps being called (3000). */
+export declare const TYPING_REPEAT_MS: number;
+/** ms after the last `typing()` call at which `typing: false` goes out (4000). */
+export declare const TYPING_IDLE_MS: number;
+/** ms without a repeat after which a member's typing mark is dropped (6000, the hub's expiry). */
+export declare const TYPING_EXPIRY_MS: number;
+
+/** One member of a room: an educator with at least one present connection in it. */
+export interface RoomMember {
+  educatorId: string;
+  /** the educator's connections in the room (across every ingress) */
+  connections: number;
+  /** what the member joined with (at most 1 KiB as JSON), e.g. {name, avatar} */
+  info?: Record<string, unknown>;
+}
+
+/** The answer to `join` (also an entry of `welcome.rooms` and of a poll answer's `rooms`). */
+export interface JoinedFrame {
+  op: "joined";
+  room: RoomId;
+  epoch: string;
+  /** the last seq of the room's stream */
+  seq: number;
+  /** true: the missed messages after the join's `resume` follow in batches */
+  resumed: boolean;
+  /** at most 1,000 entries */
+  members: RoomMember[];
+  /** exact */
+  memberCount: number;
+}
+
+export interface LeftFrame {
+  op: "left";
+  room: RoomId;
+  /** true when made by the client at `leave()` (the hub's own `left` is not passed on then) */
+  local?: boolean;
+}
+
+/** The answer to a `publish`. */
+export interface AckFrame {
+  op: "ack";
+  /** the publish's id (the client's own when none was given) */
+  id: unknown;
+  room: RoomId;
+  /** absent for an ephemeral publish */
+  seq?: number;
+}
+
+export type RoomErrorCode = "forbidden" | "not_joined" | "rate_limited" | "too_large" | "bad_frame";
+
+/** An error frame of a room op (the connection stays open), or a refused entry of `welcome.rooms`. */
+export interface RoomErrorFrame {
+  op: "error";
+  code: RoomErrorCode | (string & {});
+  /** a sentence */
+  message: string;
+  ref: "join" | "leave" | "publish" | "typing";
+  room?: RoomId;
+}
+
+/** `data` of a `room_message` envelope. */
+export interface RoomMessageData<T = Record<string, unknown>> {
+  event: string;
+  data: T;
+  /** session "http" for an HTTP publish */
+  from: { educatorId: string; session: string };
+}
+
+/** `data` of a `presence` envelope. */
+export interface PresenceData {
+  action: "join" | "leave";
+  member: { educatorId: string; info?: Record<string, unknown> };
+  /** the exact member count after this change */
+  memberCount: number;
+}
+
+/** `data` of a `typing` envelope. */
+export interface TypingData {
+  educatorId: string;
+  typing: boolean;
+}
+
+export interface RoomDataMap {
+  room_message: RoomMessageData;
+  presence: PresenceData;
+  typing: TypingData;
+}
+
+/** An envelope of a room's stream: it carries `room`. Ephemeral ones (typing, ephemeral publishes)
+ * carry no `seq`, are never deduped and are not replayed on resume. */
+export interface RoomEnvelope<T extends keyof RoomDataMap = keyof RoomDataMap> {
+  seq?: number;
+  type: T;
+  /** seconds since the epoch */
+  ts: number;
+  room: RoomId;
+  data: RoomDataMap[T];
+  /** true for a typing mark made by the client (expired after 6 s, or its member left) */
+  local?: boolean;
+}
+
+/** `client.join(room, options)` */
+export interface JoinOptions {
+  /** false: watch without being listed as a member; default true */
+  presence?: boolean;
+  /** shown to the other members (at most 1 KiB as JSON) */
+  info?: Record<string, unknown>;
+}
+
+/** `room.publish(event, data, options)` */
+export interface PublishOptions {
+  /** not kept in history, not replayed, acked without seq; default false */
+  ephemeral?: boolean;
+  /** any JSON value, echoed in the ack; default one the client makes */
+  id?: unknown;
+}
+
+/** The error a room op rejects with (or a `join` throws for a bad room id). `code` is the hub's, or
+ * the client's own: `connection_lost` (sent, the connection closed before the ack: it may or may
+ * not have been delivered), `left`, `queue_full`, `closed`, `unsupported` (a hub without rooms),
+ * `http_error`. */
+export declare class HubRoomError extends Error {
+  constructor(code: string, message: string, extra?: { ref?: string | null; room?: string | null; frame?: unknown });
+  readonly code: RoomErrorCode | "connection_lost" | "left" | "queue_full" | "closed" | "unsupported" | "http_error" | (string & {});
+  readonly ref: string | null;
+  readonly room: RoomId | null;
+  /** the error frame, when the hub sent one */
+  readonly frame: RoomErrorFrame | null;
+}
+
+/** A room error event (a room's "error" handlers; the client's when the room has none). */
+export interface RoomErrorEvent extends RoomErrorFrame {
+  room: RoomId;
+  fatal: false;
+}
+
+export interface RoomEvents {
+  message: RoomEnvelope<"room_message">;
+  presence: RoomEnvelope<"presence">;
+  typing: RoomEnvelope<"typing">;
+  joined: JoinedFrame;
+  left: LeftFrame;
+  error: RoomErrorEvent;
+}
+
+/** The pure state of one room's stream: epoch, last seq (dedupe) and the exact member list. */
+export declare class RoomState {
+  constructor(room: RoomId);
+  readonly room: RoomId;
+  epoch: string | null;
+  seq: number;
+  readonly members: Map<string, RoomMember>;
+  memberCount: number;
+  resume(): ResumePoint | null;
+  /** true when the stream was fresh (resumed: false): members replaced, seq from the frame */
+  applyJoined(frame: Pick<JoinedFrame, "epoch" | "seq" | "resumed" | "members" | "memberCount">): boolean;
+  /** false for a seq already seen; ephemeral envelopes (no seq) are always taken */
+  accept(envelope: RoomEnvelope): boolean;
+}
+
+/** A joined room: `client.join(room)` returns the same object while it is joined. */
+export declare class Room {
+  readonly id: RoomId;
+  presence: boolean;
+  info: Record<string, unknown> | undefined;
+  readonly state: RoomState;
+  /** the client it belongs to (`client.educatorId` is this educator) */
+  readonly client: HubClient;
+  /** the hub confirmed the join on the current connection (or poll) */
+  readonly joined: boolean;
+  /** false once left or refused: join again for a new Room */
+  readonly active: boolean;
+  /** the members now; a new array after each change, the same one until then */
+  readonly members: readonly RoomMember[];
+  /** exact (members lists at most 1,000) */
+  readonly memberCount: number;
+  readonly epoch: string | null;
+  readonly seq: number;
+  /** educatorIds typing now (this educator's other connections included) */
+  readonly typingMembers: string[];
+  on<K extends keyof RoomEvents>(event: K, handler: (payload: RoomEvents[K]) => void): Unsubscribe;
+  /** Resolves with the ack; rejects with a HubRoomError. Queued while offline, over HTTP while polling. */
+  publish<T extends Record<string, unknown> = Record<string, unknown>>(
+    event: string, data?: T, options?: PublishOptions): Promise<AckFrame>;
+  /** Call on each keystroke: `typing: true` now and every 3 s at most while called, `typing: false`
+   * 4 s after the last call. `typing(false)` stops at once. false when the room is no longer joined. */
+  typing(on?: boolean): boolean;
+  stopTyping(): boolean;
+  leave(): void;
+  /** this room's entry in hello.rooms / POST /api/events rooms */
+  request(): RoomRequest;
+}
+
+/** An entry of hello.rooms and of POST /api/events `rooms`. */
+export interface RoomRequest {
+  room: RoomId;
+  resume?: ResumePoint;
+  presence?: boolean;
+  info?: Record<string, unknown>;
 }
 
 export type ClientOp =
@@ -182,7 +394,11 @@ export type ClientOp =
   | { op: "unsubscribe"; types: MessageType[] }
   | { op: "ping"; id: unknown }
   | { op: "cancel"; jobId: string }
-  | { op: "refresh"; token: string };
+  | { op: "refresh"; token: string }
+  | ({ op: "join" } & RoomRequest)
+  | { op: "leave"; room: RoomId }
+  | { op: "publish"; room: RoomId; event: string; data: Record<string, unknown>; ephemeral?: boolean; id?: unknown }
+  | { op: "typing"; room: RoomId; typing: boolean };
 
 export type ConnectionState = "idle" | "connecting" | "connected" | "reconnecting" | "polling" | "closed";
 
@@ -308,6 +524,10 @@ export declare class HubClient {
   types: MessageType[] | null;
   readonly stream: StreamState;
   session: string | null;
+  /** the welcome's educatorId (while polling: the token's `sub`) */
+  educatorId: string | null;
+  /** room id -> Room, for each room joined or being joined */
+  readonly rooms: ReadonlyMap<RoomId, Room>;
   /** welcomes received over the WebSocket */
   connects: number;
   /** failed WebSocket attempts in a row */
@@ -341,6 +561,9 @@ export declare class HubClient {
   start(): Promise<WelcomeFrame>;
   /** Close for good (state "closed"). */
   close(): void;
+  /** Join a room (throws HubRoomError "bad_frame" for a bad id); the same Room for the same id while
+   * joined. Rejoined and resumed on every reconnect (hello.rooms), carried by polls (POST /api/events). */
+  join(room: RoomId, options?: JoinOptions): Room;
   /** Send now when connected, else queue (cancel goes over HTTP while polling). True when sent. */
   send(op: ClientOp): boolean;
   cancel(jobId: string): boolean;

@@ -11,6 +11,16 @@
 // detection, reconnection with exponential backoff and full jitter, a bounded offline queue, and a
 // long-poll fallback (GET /api/events) that upgrades back to the WebSocket. With a token function,
 // it refreshes the token before it expires (PROTOCOL.md section 2, "Token expiry").
+// Rooms, presence and typing (PROTOCOL.md section 7): `hub.join(room)` returns a Room (hub-rooms.js,
+// kept by hub-roomset.js);
+// joined rooms are rejoined and resumed in the hello of each reconnect, and carried by the long-poll
+// fallback (POST /api/events with `rooms`).
+
+import { HubRoomError, Room, RoomState, ROOM_ID } from "./hub-rooms.js";
+import { RoomSet } from "./hub-roomset.js";
+
+export { HubRoomError, Room, RoomState, ROOM_ID };
+export { TYPING_EXPIRY_MS, TYPING_IDLE_MS, TYPING_REPEAT_MS } from "./hub-rooms.js";
 
 export const SUBPROTOCOL = "hub.v1";
 export const MESSAGE_TYPES = Object.freeze(
@@ -80,18 +90,24 @@ export function httpUrl(base) {
   return base.replace(/^wss:\/\//, "https://").replace(/^ws:\/\//, "http://");
 }
 
-/** A JWT's `iat` and `exp` (Unix seconds, or null), read without verifying it (a client has no secret). */
-export function tokenTimes(token) {
+/** A JWT's claims (an object; empty when unreadable), read without verifying it (a client has no secret). */
+function tokenClaims(token) {
   try {
     const part = String(token).split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
     const json = decodeURIComponent(Array.from(atob(part.padEnd(part.length + (4 - part.length % 4) % 4, "=")),
       (c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0")).join(""));
     const claims = JSON.parse(json);
-    const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
-    return { iat: num(claims?.iat), exp: num(claims?.exp) };
+    return claims && typeof claims === "object" ? claims : {};
   } catch {
-    return { iat: null, exp: null };
+    return {};
   }
+}
+
+/** A JWT's `iat` and `exp` (Unix seconds, or null), read without verifying it (a client has no secret). */
+export function tokenTimes(token) {
+  const claims = tokenClaims(token);
+  const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+  return { iat: num(claims.iat), exp: num(claims.exp) };
 }
 
 /** Milliseconds from `now` (ms) until a connection holding `token` should refresh it: at `at` of its
@@ -214,6 +230,8 @@ export class HubClient {
     this.fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
     this.stream = new StreamState();
     this.session = null;
+    /** the educator this client is (the welcome's `educatorId`, else the token's `sub`) */
+    this.educatorId = null;
     this.connects = 0;
     this.failures = 0;
     this._state = "idle";
@@ -225,6 +243,9 @@ export class HubClient {
     this._abort = null;
     this._closing = false;
     this._ready = null;
+    this._rooms = new RoomSet(this);
+    this._pollInFlight = false;
+    this._pollRestart = false;
     this._onOnline = () => {
       if (this._state === "reconnecting" && !this._ws) this._connectNow();
     };
@@ -237,6 +258,8 @@ export class HubClient {
   get seq() { return this.stream.seq; }
   get queued() { return this._queue.length; }
   get httpBase() { return httpUrl(this.url); }
+  /** room id -> Room, for every room joined (or being joined) */
+  get rooms() { return this._rooms.rooms; }
 
   // -- handlers --------------------------------------------------------------------------------
 
@@ -291,8 +314,39 @@ export class HubClient {
     this._clearTimers();
     this._stopPolling();
     this._dropSocket(CLOSE.NORMAL, "client closed");
+    this._rooms.closed();
     this._setState("closed");
     this._reject?.(new Error("closed"));
+  }
+
+  // -- rooms (PROTOCOL.md section 7) -----------------------------------------------------------
+
+  /**
+   * Join `room` (1-128 characters of A-Za-z0-9_.:@-; throws a HubRoomError `bad_frame` otherwise) and
+   * return its Room: the same object for the same room while joined (joining with other options sends
+   * the join again). `presence: false` watches without being listed; `info` (an object, at most
+   * 1 KiB as JSON) is shown to the other members. Connected, it sends `join` now; while polling the
+   * next poll carries it; offline, the next hello does. Every reconnect rejoins and resumes it.
+   */
+  join(room, { presence = true, info } = {}) {
+    return this._rooms.join(room, { presence, info });
+  }
+
+  /** "ws" (connected), "poll" (long-polling) or "offline": how a room op goes out now. */
+  _transport() {
+    if (this._closing) return "closed";
+    if (this._state === "connected" && this._ws) return "ws";
+    if (this._state === "polling") return "poll";
+    return "offline";
+  }
+
+  _wsSend(op) {
+    try { this._ws?.send(JSON.stringify(op)); } catch { /* closing: the close handler takes over */ }
+  }
+
+  _enqueue(op) { // the bounded offline queue: the oldest op is dropped (a dropped publish rejects)
+    this._queue.push(op);
+    while (this._queue.length > Math.max(0, this.offlineQueue)) this._rooms.dropped(this._queue.shift());
   }
 
   /** Send an op now when connected, else queue it (bounded, oldest dropped). True when sent now. */
@@ -307,8 +361,7 @@ export class HubClient {
       this._cancelOverHttp(op.jobId);
       return true;
     }
-    this._queue.push(op);
-    while (this._queue.length > Math.max(0, this.offlineQueue)) this._queue.shift();
+    this._enqueue(op);
     return false;
   }
 
@@ -347,6 +400,7 @@ export class HubClient {
     this._clearTimers();
     this._stopPolling();
     this._dropSocket(CLOSE.NORMAL, "");
+    this._rooms.closed();
     this._closing = true;
     globalThis.removeEventListener?.("online", this._onOnline);
     this._setState("closed");
@@ -381,6 +435,9 @@ export class HubClient {
       const resume = this.stream.resume();
       if (resume) hello.resume = resume;
       if (this.types) hello.types = this.types;
+      const rooms = this._rooms.requests();
+      if (rooms.length) hello.rooms = rooms; // rejoin and resume every room in the same round trip
+      sock.helloRooms = rooms.map((r) => r.room);
       ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (event) => {
@@ -414,14 +471,17 @@ export class HubClient {
     this.failures = 0;
     this.connects += 1;
     this.session = frame.session;
+    if (typeof frame.educatorId === "string") this.educatorId = frame.educatorId;
     this._applyWelcome(frame);
+    this._rooms.applyAnswers(frame.rooms, sock.helloRooms);
     this._setState("connected");
     this._startHeartbeat(sock, this.heartbeat ?? (frame.heartbeat ? frame.heartbeat * 1000 : DEFAULT_HEARTBEAT_MS));
     this._emit("welcome", frame);
     this._resolve?.(frame);
     this._scheduleRefresh(sock);
-    const queue = this._queue.splice(0);
-    for (const op of queue) sock.ws.send(JSON.stringify(op));
+    this._rooms.afterWelcome(sock.helloRooms);
+    const queue = this._queue.splice(0); // after the rejoin: queued publishes go to joined rooms
+    for (const op of queue) if (this._rooms.flushing(op)) sock.ws.send(JSON.stringify(op));
   }
 
   _applyWelcome(frame) {
@@ -431,11 +491,16 @@ export class HubClient {
   _handleFrame(frame) {
     if (frame.op === "batch") {
       const local = this._state === "polling" && this.types; // a poll answer has every type
-      for (const env of this.stream.applyBatch(frame.messages)) {
+      const own = [], rooms = []; // envelopes with `room` belong to that room's stream
+      for (const env of frame.messages ?? []) (env && typeof env.room === "string" ? rooms : own).push(env);
+      for (const env of this.stream.applyBatch(own)) {
         if (local && !this.types.includes(env.type)) continue;
         this._emit(env.type, env);
         this._emit("*", env);
       }
+      this._rooms.deliver(rooms);
+    } else if (this._rooms.handle(frame)) {
+      // joined, left, ack, or an error of a room op: the room's
     } else if (frame.op === "error") {
       this._emit("error", { ...frame, fatal: false });
     } else if (frame.op === "pong") {
@@ -540,6 +605,7 @@ export class HubClient {
       this._clearTimer(sock.refreshTimer);
       if (this._sock === sock) { this._sock = null; this._ws = null; }
     }
+    if (welcomed) this._rooms.disconnected(); // rooms wait for the rejoin in the next hello or poll
     if (this._closing) return;
     const renew = code === CLOSE.UNAUTHORIZED && typeof this.token === "function" && this._expiredClose(sock, reason);
     if (code in FATAL_CLOSE && !renew) return this._fatal(code, reason || FATAL_CLOSE[code]);
@@ -593,24 +659,48 @@ export class HubClient {
     const live = () => gen === this._pollGen && !this._closing;
     while (live()) {
       const started = Date.now();
-      const params = new URLSearchParams({ timeout: String(this.pollTimeout) });
       const resume = this.stream.resume();
-      if (resume) { params.set("epoch", resume.epoch); params.set("after", String(resume.seq)); }
-      let reply, body;
+      // with rooms joined: POST /api/events {resume, rooms, timeout}; else the v1 GET form
+      let reply, body, token, rooms = [];
       try {
-        const token = await this._token();
+        token = await this._token();
         if (!live()) return;
+        if (!this._rooms.pollUnsupported) rooms = this._rooms.requests();
+        if (this.educatorId == null && typeof token === "string") {
+          const sub = tokenClaims(token).sub;
+          if (typeof sub === "string") this.educatorId = sub;
+        }
         this._abort = typeof AbortController === "function" ? new AbortController() : null;
-        reply = await this.fetch(`${this.httpBase}/api/events?${params}`, {
-          headers: { Authorization: `Bearer ${token}` }, signal: this._abort?.signal });
+        this._pollRestart = false;
+        this._pollInFlight = true;
+        if (rooms.length) {
+          const ask = { timeout: this.pollTimeout, rooms };
+          if (resume) ask.resume = resume;
+          reply = await this.fetch(`${this.httpBase}/api/events`, { method: "POST",
+            headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+            body: JSON.stringify(ask), signal: this._abort?.signal });
+        } else {
+          const params = new URLSearchParams({ timeout: String(this.pollTimeout) });
+          if (resume) { params.set("epoch", resume.epoch); params.set("after", String(resume.seq)); }
+          reply = await this.fetch(`${this.httpBase}/api/events?${params}`, {
+            headers: { Authorization: `Bearer ${token}` }, signal: this._abort?.signal });
+        }
         if (!live()) return;
         if (reply.status === 401 || reply.status === 403) {
           return this._fatal(reply.status === 401 ? CLOSE.UNAUTHORIZED : CLOSE.ORIGIN_REFUSED, `poll refused: HTTP ${reply.status}`);
         }
+        if (rooms.length && (reply.status === 404 || reply.status === 405)) { // a hub without rooms
+          this._pollInFlight = false;
+          this._rooms.unsupported(reply.status);
+          continue;
+        }
         if (!reply.ok) throw new Error(`HTTP ${reply.status}`);
         body = await reply.json();
+        this._pollInFlight = false;
       } catch (err) {
+        this._pollInFlight = false;
         if (!live()) return;
+        if (this._pollRestart) continue; // aborted to carry a room joined or left: poll again now
         errors += 1;
         await this._sleep(backoffDelay(Math.min(errors, 5), this.baseDelay, this.maxDelay, this.random));
         continue;
@@ -626,6 +716,7 @@ export class HubClient {
         this._emit("welcome", frame);
         this._resolve?.(frame);
       }
+      if (rooms.length) this._rooms.applyAnswers(body.rooms, rooms.map((r) => r.room));
       if (body.messages?.length) this._handleFrame({ op: "batch", messages: body.messages });
       if (body.resumed) this.stream.advanceTo(body.seq);
       this._flushCancels();
@@ -635,10 +726,18 @@ export class HubClient {
     }
   }
 
+  /** A room was joined or left while polling: end the waiting poll so that the next one carries it. */
+  _restartPoll() {
+    if (this._state !== "polling" || !this._pollInFlight) return;
+    this._pollRestart = true;
+    this._abort?.abort();
+  }
+
   _flushCancels() { // while polling, the ops that have an HTTP form go that way
     const keep = [];
     for (const op of this._queue.splice(0)) {
       if (op.op === "cancel") this._cancelOverHttp(op.jobId);
+      else if (op.op === "publish" && this._rooms.rooms.has(op.room)) this._rooms.publishOverHttp(op);
       else if (op.op !== "ping") keep.push(op);
     }
     this._queue.push(...keep);

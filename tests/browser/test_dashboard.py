@@ -1,13 +1,18 @@
 """The dashboard in a real browser against a real hub: a job to 100%, a server restart with no
 missed status, the fallback to long-polling when WebSockets are blocked, analytics on load, a
-bounded job list with titles, "show more" and "clear finished", and a favicon."""
+bounded job list with titles, "show more" and "clear finished", a favicon, and the "Working together"
+panel of the quiz on show (two educators see each other, typing and comments; a token without room
+patterns sees it say so)."""
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from hub.server import LocalHub
 from hub.settings import Settings
@@ -269,3 +274,108 @@ def test_favicon_and_no_missing_files(hub: LocalHub, page: Any) -> None:
     assert got.status == 200 and got.headers["content-type"].startswith("image/svg+xml")
     assert page.request.get(hub.url + "/favicon.ico").status == 200
     assert failed == []
+
+
+# -- the "Working together" panel (rooms, PROTOCOL.md section 7) -------------------------------------
+
+
+def room_token(hub: LocalHub, educator_id: str, rooms: list[str]) -> str:
+    """A token for `educator_id` whose `rooms` claim holds `rooms` (patterns)."""
+    from hub.auth import issue_token
+
+    claims: dict[str, Any] = {"rooms": rooms}  # (issue_token takes `rooms` once the hub has rooms)
+    return issue_token(hub.secret, educator_id, now=time.time(), **claims)
+
+
+def quiz_shown(page: Any, quiz_id: str) -> None:
+    page.wait_for_selector(f"#quiz[data-quiz-id='{quiz_id}'] .question", timeout=ms(60))
+
+
+@pytest.mark.parametrize("transport", ["ws", "poll"])
+def test_working_together_says_it_is_unavailable_without_room_patterns(
+    hub: LocalHub, page: Any, transport: str
+) -> None:
+    """A token with no `rooms` claim may join no room: the panel says so in a sentence, its comment box
+    is off, no toast appears, and the quiz shows as ever; over the WebSocket and while long-polling."""
+    token = hub.token(f"browser-ivy-{transport}")
+    open_dashboard(page, hub.url, token, "&transport=poll" if transport == "poll" else "")
+    page.wait_for_selector(
+        f"#connection[data-state={'polling' if transport == 'poll' else 'connected'}]", timeout=ms(20)
+    )
+    page.wait_for_function("() => window.hub.epoch", timeout=ms(20))
+    quiz_id = f"alone-{transport}-{time.monotonic_ns() % 10**8}"
+    Api(hub, token).submit_quiz(n=3, quizId=quiz_id)
+    quiz_shown(page, quiz_id)
+    page.wait_for_selector(f"#together[data-room='quiz:{quiz_id}'][data-unavailable]", timeout=ms(15))
+    status = page.text_content("#together-status") or ""
+    assert status.startswith("Working together is not available for this quiz: "), status
+    assert "Traceback" not in status
+    assert page.is_disabled("#comment-text") and page.is_disabled("#send-comment")
+    assert page.query_selector_all(".toast-warning") == [], "a refused join is the panel's, not a toast"
+    assert page.evaluate(f"window.hub.rooms.has('quiz:{quiz_id}')") is False
+    assert page.get_attribute("#connection", "data-state") == ("polling" if transport == "poll" else "connected")
+
+
+def rooms_supported() -> bool:
+    from hub.auth import issue_token
+
+    return "rooms" in inspect.signature(issue_token).parameters
+
+
+@pytest.mark.skipif(not rooms_supported(), reason="this hub has no rooms yet (hub.auth.issue_token takes no rooms)")
+def test_two_educators_on_one_quiz_see_each_other_type_comment_and_leave(hub: LocalHub, browser: Any) -> None:
+    quiz_id = f"together-{time.monotonic_ns() % 10**8}"
+    pages = {}
+    contexts = []
+    try:
+        for name in ("browser-jo", "browser-kim"):
+            token = room_token(hub, name, ["quiz:*"])
+            context = browser.new_context()
+            contexts.append(context)
+            page = context.new_page()
+            open_dashboard(page, hub.url, token)
+            page.wait_for_selector("#connection[data-state=connected]", timeout=ms(15))
+            Api(hub, token).submit_quiz(n=3, quizId=quiz_id)  # each makes a quiz with the same id
+            quiz_shown(page, quiz_id)
+            pages[name] = page
+        jo, kim = pages["browser-jo"], pages["browser-kim"]
+        for page in (jo, kim):  # each sees both, once
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#together-members .member')].map(m => m.dataset.educatorId)"
+                ".sort().join() === 'browser-jo,browser-kim'",
+                timeout=ms(15),
+            )
+        assert "browser-jo (you)" in (jo.text_content("#together-members") or "")
+        assert kim.text_content("#together-count") == "2 here"
+
+        jo.type("#comment-text", "Question 2")  # keystrokes: typing
+        kim.wait_for_function(
+            "() => document.querySelector('#together-typing').textContent === 'browser-jo is typing…'", timeout=ms(10)
+        )
+        assert jo.text_content("#together-typing") == "", "no one sees their own typing"
+        jo.type("#comment-text", " needs a better distractor")
+        jo.click("#send-comment")
+        kim.wait_for_selector(
+            "#together-comments .comment:has-text('Question 2 needs a better distractor')", timeout=ms(10)
+        )
+        mine = jo.wait_for_selector("#together-comments .comment[data-mine]:not([data-pending])", timeout=ms(10))
+        assert "Question 2 needs a better distractor" in (mine.text_content() or "")
+        assert len(jo.query_selector_all("#together-comments .comment")) == 1, "the own comment once"
+        kim.wait_for_function(
+            "() => document.querySelector('#together-typing').textContent === ''", timeout=ms(10)
+        )  # sending ends typing
+
+        kim.fill("#comment-text", "Agreed")
+        kim.click("#send-comment")
+        jo.wait_for_selector("#together-comments .comment:has-text('Agreed')", timeout=ms(10))
+
+        jo.click("#sign-out")  # jo leaves: kim's list drops jo
+        kim.wait_for_function(
+            "() => [...document.querySelectorAll('#together-members .member')].map(m => m.dataset.educatorId)"
+            ".join() === 'browser-kim'",
+            timeout=ms(15),
+        )
+        assert kim.text_content("#together-count") == "1 here"
+    finally:
+        for context in contexts:
+            context.close()
