@@ -6,7 +6,6 @@ patterns sees it say so)."""
 
 from __future__ import annotations
 
-import inspect
 import re
 import time
 from pathlib import Path
@@ -281,10 +280,7 @@ def test_favicon_and_no_missing_files(hub: LocalHub, page: Any) -> None:
 
 def room_token(hub: LocalHub, educator_id: str, rooms: list[str]) -> str:
     """A token for `educator_id` whose `rooms` claim holds `rooms` (patterns)."""
-    from hub.auth import issue_token
-
-    claims: dict[str, Any] = {"rooms": rooms}  # (issue_token takes `rooms` once the hub has rooms)
-    return issue_token(hub.secret, educator_id, now=time.time(), **claims)
+    return hub.token(educator_id, rooms=rooms)
 
 
 def quiz_shown(page: Any, quiz_id: str) -> None:
@@ -316,13 +312,6 @@ def test_working_together_says_it_is_unavailable_without_room_patterns(
     assert page.get_attribute("#connection", "data-state") == ("polling" if transport == "poll" else "connected")
 
 
-def rooms_supported() -> bool:
-    from hub.auth import issue_token
-
-    return "rooms" in inspect.signature(issue_token).parameters
-
-
-@pytest.mark.skipif(not rooms_supported(), reason="this hub has no rooms yet (hub.auth.issue_token takes no rooms)")
 def test_two_educators_on_one_quiz_see_each_other_type_comment_and_leave(hub: LocalHub, browser: Any) -> None:
     quiz_id = f"together-{time.monotonic_ns() % 10**8}"
     pages = {}
