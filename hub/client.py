@@ -306,8 +306,8 @@ class HubClient(RoomClient):
             await ws.send(json.dumps(await self._hello()))
             self._receive(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT))
             self._last_heard = time.monotonic()
-            for spec in self.rooms_book.specs(unjoined=True):  # joined since the hello, or not answered
-                await ws.send(json.dumps({"op": "join", **spec}))
+            for spec in self.rooms_book.specs(unjoined=True) if self.state == "connected" else ():
+                await ws.send(json.dumps({"op": "join", **spec}))  # joined since the hello, or not answered
             loop = asyncio.get_running_loop()
             pinger = loop.create_task(self._pinger(ws))  # at the welcome's pace
             refresher = loop.create_task(self._refresher(ws)) if self._token_fn and self.refresh else None
@@ -442,11 +442,15 @@ class HubClient(RoomClient):
         self._set_state("polling")
         deadline = time.monotonic() + seconds
         retried = False  # a 401 with a token function: once more with a new token before giving up
+        asked: set[str] = set()  # rooms polled for without waiting (to get their `joined` at once)
         async with httpx.AsyncClient(base_url=self.http_base, timeout=40) as http:
             while not self._closing and time.monotonic() < deadline:
                 timeout = max(0.0, min(25.0, deadline - time.monotonic()))
                 self._poll_wake.clear()
                 rooms = self.rooms_book.specs()
+                joining = {spec["room"] for spec in self.rooms_book.specs(unjoined=True)} - asked
+                if joining:  # a room to join: its `joined` at once, not after a quiet poll (once per room)
+                    timeout, asked = 0.0, asked | joining
                 try:
                     http.headers["Authorization"] = f"Bearer {await self._current_token()}"
                     reply = await self._poll_once(http, timeout, rooms)
@@ -574,7 +578,7 @@ class HubClient(RoomClient):
                     continue  # at least once: drop what was already seen
                 if self.position is not None:
                     self.position = self.position._replace(seq=env.seq)
-            job_id = env.data.get("jobId")
+            job_id = env.data.get("jobId") if env.room is None else None
             if isinstance(job_id, str):
                 self.jobs[job_id] = {**self.jobs.get(job_id, {}), **env.data}
             self._emit(env.type, wire)

@@ -14,9 +14,12 @@ class RoomState:
     (`presence`, `info`), its stream `position` (the joined epoch and the last seq seen; None before the
     first `joined`), whether it is `joined` on the current connection, and its members as the hub gave them:
     `members` (a list of member dicts `{educatorId, connections, info?}`, as on the wire) and the exact
-    `member_count`. Members come from each `joined` (replaced whole) and then from `presence` envelopes
-    (a `join` adds the member unless listed, a `leave` removes it; `memberCount` taken as sent), so after a
-    resume, the joined list plus the replayed presence give the exact list (PROTOCOL.md section 7)."""
+    `member_count`. Members come from each `joined` (replaced whole: the list as it is at the joined `seq`)
+    and then from the `presence` envelopes after that seq (a `join` adds the member unless listed, a `leave`
+    removes it; `memberCount` taken as sent). Presence replayed after a resume at or below the joined seq is
+    handed on but already in the list: applying it again could only drop a member who came back (this
+    client's own earlier connection leaving, say). So the joined list plus the presence after it give the
+    exact list, no one twice, no one left behind (PROTOCOL.md section 7)."""
 
     def __init__(self, room: str, presence: bool = True, info: dict[str, Any] | None = None) -> None:
         self.room = room
@@ -26,6 +29,7 @@ class RoomState:
         self.joined = False
         self.member_count = 0
         self._members: dict[str, dict[str, Any]] = {}
+        self._members_seq = 0  # the seq the member list is exact at (the last joined's)
 
     @property
     def members(self) -> list[dict[str, Any]]:
@@ -56,6 +60,7 @@ class RoomState:
         for member in wire["members"]:
             self._members[member["educatorId"]] = dict(member)
         self.member_count = frame.member_count
+        self._members_seq = frame.seq
 
     def accept(self, env: WireEnvelope) -> bool:
         """Whether a room envelope is new (to be handed on), moving the position and the members with it:
@@ -66,7 +71,7 @@ class RoomState:
                 if env.seq <= self.position.seq:
                     return False
                 self.position = self.position._replace(seq=env.seq)
-            if env.type == "presence":
+            if env.type == "presence" and env.seq > self._members_seq:
                 self._presence(env.data)
         return True
 

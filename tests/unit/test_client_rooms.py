@@ -131,6 +131,19 @@ def test_a_resume_gives_the_exact_list_from_joined_plus_the_replayed_presence() 
     assert state.members == now and state.member_count == 2 and state.position == StreamPosition("R1", 11)
 
 
+def test_replayed_presence_up_to_the_joined_seq_cannot_drop_a_member_who_came_back() -> None:
+    state, _ = state_after(joined(seq=7))
+    # Alice's connection was lost (the hub published her leave at 8), she rejoined (her join at 9, not sent
+    # to her own connection), and the resumed joined (seq 9) lists her; the replay holds her leave.
+    state.apply_joined(Joined.model_validate(joined(seq=9, resumed=True)), joined(seq=9, resumed=True))
+    accepted = [
+        state.accept(WireEnvelope.model_validate(env))
+        for env in (presence(8, "leave", "alice", 1), presence(10, "join", "carol", 3), presence(11, "leave", "bob", 2))
+    ]
+    assert accepted == [True, True, True]  # all handed on to the handlers
+    assert [m["educatorId"] for m in state.members] == ["alice", "carol"] and state.member_count == 2
+
+
 def test_a_join_that_did_not_resume_starts_over_in_the_new_epoch() -> None:
     state, _ = state_after(joined(seq=7), message(8, "old epoch"))
     fresh = joined(seq=2, epoch="R2", members=[BOB])
