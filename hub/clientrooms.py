@@ -215,9 +215,9 @@ class Rooms:
             op["id"] = next(self._ids)
             future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
             self._acks[room.id] = (op["id"], future)
+            self._sent_acks.add(room.id)  # (before the send: its answer may be read before send_now returns)
             try:
                 if await self.host.send_now(op):
-                    self._sent_acks.add(room.id)
                     return await future
             finally:
                 self._acks.pop(room.id, None)

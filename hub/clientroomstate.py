@@ -15,8 +15,10 @@ class RoomState:
     first `joined`), whether it is `joined` on the current connection, and its members as the hub gave them:
     `members` (a list of member dicts `{educatorId, connections, info?}`, as on the wire) and the exact
     `member_count`. Members come from each `joined` (replaced whole: the list as it is at the joined `seq`)
-    and then from the `presence` envelopes after that seq (a `join` adds the member unless listed, a `leave`
-    removes it; `memberCount` taken as sent). Presence replayed after a resume at or below the joined seq is
+    and then from the `presence` envelopes after that seq (a `join` adds the member unless listed, as
+    `{educatorId, connections: 1, info?}`: presence announces an educator's first connection only, so the
+    count of a member who came later is 1 until the next `joined`; a `leave` removes it; `memberCount` taken
+    as sent). Presence replayed after a resume at or below the joined seq is
     handed on but already in the list: applying it again could only drop a member who came back (this
     client's own earlier connection leaving, say). So the joined list plus the presence after it give the
     exact list, no one twice, no one left behind (PROTOCOL.md section 7)."""
