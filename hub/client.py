@@ -5,6 +5,7 @@ refresh (PROTOCOL.md section 2, "Token expiry").
     client = HubClient("http://127.0.0.1:8000", token)   # or a function that returns a fresh token
     client.on("quiz_status", lambda env: print(env["data"]["progress"]))
     await client.start()          # returns once the first welcome (or first poll) has arrived
+    room = await client.join("quiz:q-42")   # rooms (PROTOCOL.md section 7): hub.clientrooms
     ...
     await client.close()
 """
@@ -26,12 +27,17 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from hub.clienterrors import HubClientError, RoomError
+from hub.clientrooms import Room, RoomClient, Rooms, SyncRoom
 from hub.clienttokens import TokenSource, refresh_delay, token_times
 from hub.core.closecodes import CloseCode
 from hub.core.protocol import (
     SUBPROTOCOL,
+    Ack,
     Batch,
     ErrorFrame,
+    Joined,
+    Left,
     MalformedFrame,
     Pong,
     Refreshed,
@@ -42,6 +48,8 @@ from hub.core.protocol import (
 )
 from hub.core.records import StreamPosition
 
+__all__ = ["HubClient", "HubClientError", "Room", "RoomError", "SyncRoom", "ThreadedClient"]
+
 log = logging.getLogger("hub.client")
 
 # The closes after which the client stops (hub.core.closecodes: the same hello would be refused
@@ -50,15 +58,6 @@ FATAL_CLOSE: dict[int, str] = {code: code.meaning for code in CloseCode if code.
 WELCOME_TIMEOUT = 15.0  # seconds from hello to welcome before the attempt counts as failed
 STATES = ("idle", "connecting", "connected", "reconnecting", "polling", "closed")
 Handler = Callable[[dict[str, Any]], Any]
-
-
-class HubClientError(Exception):
-    """The client gave up: `code` is the close code that ended it (a final one, hub.core.closecodes; 4401
-    also for a long-poll refused with 401), or None when it gave up after too many failed attempts."""
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def ws_url(base: str) -> str:
@@ -88,7 +87,7 @@ class _TokenUnavailable(Exception):
     """The token function raised: a failed attempt (retried with backoff), not a fatal error."""
 
 
-class HubClient:
+class HubClient(RoomClient):
     """One client of the hub's stream (PROTOCOL.md sections 2 and 5): a WebSocket with hello and resume,
     dedupe by seq, heartbeats, reconnection with backoff and jitter, a bounded offline queue of ops, the
     long-poll fallback and token refresh. `state` is one of STATES; `position` the StreamPosition seen (None
@@ -116,6 +115,7 @@ class HubClient:
         offline_queue: int = 100,
         websocket_url: str | None = None,
         refresh: bool = True,
+        room_queue: int = 10_000,
     ) -> None:
         """`url`: the hub (or several ingresses, tried in turn). After `max_attempts` failed
         WebSocket attempts in a row the client long-polls `/api/events` when `fallback` (else it
@@ -125,7 +125,10 @@ class HubClient:
         returns a fresh one. Given a function, the client sends `refresh` with a new token at 85%
         of the current one's lifetime (when `refresh`), and when the hub closes the connection 4401
         for an expired token anyway, it reconnects with a new one and resumes without loss. With a
-        plain token, that close is final (HubClientError 4401), as is any other 4401."""
+        plain token, that close is final (HubClientError 4401), as is any other 4401.
+
+        `room_queue`: how many unread messages each joined Room keeps for `async for` (the oldest
+        dropped past that)."""
         self.urls = [ws_url(u) for u in ([url] if isinstance(url, str) else url)]
         self.websocket_url = websocket_url
         self._token_fn = None if isinstance(token, str) else token
@@ -156,6 +159,10 @@ class HubClient:
         self._rng = random.Random()
         self._stale = False  # the token in use expired: ask the function for a new one
         self._refresh_answer: asyncio.Future[tuple[Refreshed | ErrorFrame, dict[str, Any]]] | None = None
+        self.rooms_book = Rooms(self, room_queue)  # the joined rooms (hub.clientrooms)
+        self._asked_rooms: list[str] = []  # the rooms the hello in flight carries
+        self._linked = asyncio.Event()  # set while connected or polling
+        self._poll_wake = asyncio.Event()  # the rooms changed: end the poll in flight
 
     @property
     def epoch(self) -> str | None:
@@ -196,6 +203,10 @@ class HubClient:
     def _set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
+            if self.link in ("connected", "polling"):
+                self._linked.set()
+            else:
+                self._linked.clear()
             self._emit("state", {"state": state})
 
     # -- life ----------------------------------------------------------------------------------
@@ -214,6 +225,7 @@ class HubClient:
     async def close(self) -> None:
         """Stop for good: close the WebSocket, end the background task and move to state "closed"."""
         self._closing = True
+        self.rooms_book.closed()
         if self._ws is not None:
             await self._ws.close()
         if self._task is not None:
@@ -291,14 +303,11 @@ class HubClient:
             max_size=None,
         ) as ws:
             self._ws = ws
-            hello: dict[str, Any] = {"op": "hello", "token": await self._current_token()}
-            if self.position is not None:
-                hello["resume"] = self.position._asdict()
-            if self.types is not None:
-                hello["types"] = self.types
-            await ws.send(json.dumps(hello))
+            await ws.send(json.dumps(await self._hello()))
             self._receive(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT))
             self._last_heard = time.monotonic()
+            for spec in self.rooms_book.specs(unjoined=True) if self.state == "connected" else ():
+                await ws.send(json.dumps({"op": "join", **spec}))  # joined since the hello, or not answered
             loop = asyncio.get_running_loop()
             pinger = loop.create_task(self._pinger(ws))  # at the welcome's pace
             refresher = loop.create_task(self._refresher(ws)) if self._token_fn and self.refresh else None
@@ -316,6 +325,8 @@ class HubClient:
                 if refresher is not None:
                     refresher.cancel()
                 self._ws = None
+                self._linked.clear()
+                self.rooms_book.disconnected()
             code = ws.close_code
             # That ingress is going away: resume on the next one ("reconnect (to any replica) and resume").
             if code in (CloseCode.GOING_AWAY, CloseCode.SERVICE_RESTART):
@@ -325,6 +336,20 @@ class HubClient:
                 return
             if code in FATAL_CLOSE:
                 raise HubClientError(f"closed {code}: {ws.close_reason or FATAL_CLOSE[code]}", code)
+
+    async def _hello(self) -> dict[str, Any]:
+        """The hello of a new connection: the token, `resume` once a position is known, `types` when
+        given, and `rooms` (each joined room with its resume, PROTOCOL.md section 7) when there are any."""
+        hello: dict[str, Any] = {"op": "hello", "token": await self._current_token()}
+        if self.position is not None:
+            hello["resume"] = self.position._asdict()
+        if self.types is not None:
+            hello["types"] = self.types
+        rooms = self.rooms_book.specs()
+        if rooms:
+            hello["rooms"] = rooms
+        self._asked_rooms = [spec["room"] for spec in rooms]
+        return hello
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -411,22 +436,30 @@ class HubClient:
     # -- long-poll fallback --------------------------------------------------------------------
 
     async def _poll_for(self, seconds: float) -> None:
-        """Long-poll `/api/events` for `seconds`, then return so the WebSocket is tried again."""
+        """Long-poll `/api/events` for `seconds`, then return so the WebSocket is tried again: `GET` with the
+        stream position, or with rooms joined, `POST` with `{resume, rooms, timeout}` (PROTOCOL.md section 7),
+        whose answer's `rooms` rejoin them; a join or leave meanwhile ends the poll in flight early."""
         self._set_state("polling")
         deadline = time.monotonic() + seconds
         retried = False  # a 401 with a token function: once more with a new token before giving up
+        asked: set[str] = set()  # rooms polled for without waiting (to get their `joined` at once)
         async with httpx.AsyncClient(base_url=self.http_base, timeout=40) as http:
             while not self._closing and time.monotonic() < deadline:
-                params: dict[str, Any] = {"timeout": max(0.0, min(25.0, deadline - time.monotonic()))}
-                if self.position is not None:
-                    params.update(epoch=self.position.epoch, after=self.position.seq)
+                timeout = max(0.0, min(25.0, deadline - time.monotonic()))
+                self._poll_wake.clear()
+                rooms = self.rooms_book.specs()
+                joining = {spec["room"] for spec in self.rooms_book.specs(unjoined=True)} - asked
+                if joining:  # a room to join: its `joined` at once, not after a quiet poll (once per room)
+                    timeout, asked = 0.0, asked | joining
                 try:
                     http.headers["Authorization"] = f"Bearer {await self._current_token()}"
-                    reply = await http.get("/api/events", params=params)
+                    reply = await self._poll_once(http, timeout, rooms)
                 except (httpx.HTTPError, _TokenUnavailable) as exc:
                     log.info("poll failed (%s)", exc)
                     await asyncio.sleep(backoff_delay(1, self.base_delay, self.max_delay, self._rng))
                     continue
+                if reply is None:
+                    continue  # the rooms changed: poll again with them
                 if reply.status_code == 401 and self._token_fn is not None and not retried:
                     self._stale = retried = True
                     continue
@@ -445,6 +478,8 @@ class HubClient:
                     log.warning("skipped a malformed answer to a poll: %s", exc)
                     await asyncio.sleep(self.base_delay)
                     continue
+                if rooms:
+                    self.rooms_book.answers(body.rooms, [spec["room"] for spec in rooms])
                 if not body.resumed:  # a fresh start, as a welcome (the callbacks see `polling: true`)
                     welcome = Welcome(
                         op="welcome",
@@ -458,6 +493,8 @@ class HubClient:
                         welcome, {**welcome.model_dump(by_alias=True, exclude_unset=True), "polling": True}, True
                     )
                     self._set_state("polling")
+                    kept = [i for i, env in enumerate(body.messages) if env.room is not None]  # rooms resume apart
+                    self._deliver([body.messages[i] for i in kept], [wire["messages"][i] for i in kept])
                 else:
                     self._deliver(body.messages, wire["messages"])
                 while self._outgoing:  # ops that have an HTTP form go that way meanwhile
@@ -466,6 +503,33 @@ class HubClient:
                         break
                     self._outgoing.popleft()
                     await http.post(f"/api/jobs/{op['jobId']}/cancel")
+        self.rooms_book.disconnected()
+
+    async def _poll_once(
+        self, http: httpx.AsyncClient, timeout: float, rooms: list[dict[str, Any]]
+    ) -> httpx.Response | None:
+        """One long-poll request (GET, or POST with rooms); None when `wake_poll` ended it early."""
+        if rooms:
+            body: dict[str, Any] = {"rooms": rooms, "timeout": timeout}
+            if self.position is not None:
+                body["resume"] = self.position._asdict()
+            request = http.post("/api/events", json=body)
+        else:
+            params: dict[str, Any] = {"timeout": timeout}
+            if self.position is not None:
+                params.update(epoch=self.position.epoch, after=self.position.seq)
+            request = http.get("/api/events", params=params)
+        poll = asyncio.ensure_future(request)
+        woken = asyncio.ensure_future(self._poll_wake.wait())
+        done: set[asyncio.Future[Any]] = set()
+        try:
+            done, _ = await asyncio.wait({poll, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            if poll not in done:
+                poll.cancel()
+                await asyncio.gather(poll, return_exceptions=True)
+        return poll.result() if poll in done else None
 
     # -- frames --------------------------------------------------------------------------------
 
@@ -489,21 +553,32 @@ class HubClient:
             if isinstance(frame, ErrorFrame):
                 self._emit("error", wire)
         elif isinstance(frame, ErrorFrame):
+            self.rooms_book.error(frame, wire)
             self._emit("error", wire)
+        elif isinstance(frame, Joined):
+            self.rooms_book.joined(frame, wire)
+        elif isinstance(frame, Ack):
+            self.rooms_book.ack(frame)
+        elif isinstance(frame, Left):
+            self.rooms_book.left(frame)
         elif isinstance(frame, Pong):
             self._emit("pong", wire)
 
     def _deliver(self, envelopes: list[WireEnvelope], wires: list[dict[str, Any]]) -> None:
         """Hand a batch's envelopes (typed, each with its JSON object for the callbacks) to the handlers,
         dropping those of the educator's stream already seen (delivery is at least once) and moving the
-        position; an envelope of a room, or one with no seq (ephemeral), leaves the position as it is."""
+        position; an envelope of a room, or one with no seq (ephemeral), leaves the position as it is. A joined
+        room's envelopes go through its Room first (its own seq and dedupe; hub.clientrooms.Rooms.envelope)."""
         for env, wire in zip(envelopes, wires, strict=True):
-            if env.room is None and env.seq is not None:
+            if env.room is not None:
+                if not self.rooms_book.envelope(env, wire):
+                    continue  # a repeat in that room's stream
+            elif env.seq is not None:
                 if env.seq <= self.seq:
                     continue  # at least once: drop what was already seen
                 if self.position is not None:
                     self.position = self.position._replace(seq=env.seq)
-            job_id = env.data.get("jobId")
+            job_id = env.data.get("jobId") if env.room is None else None
             if isinstance(job_id, str):
                 self.jobs[job_id] = {**self.jobs.get(job_id, {}), **env.data}
             self._emit(env.type, wire)
@@ -520,6 +595,8 @@ class HubClient:
             self.jobs = {job["jobId"]: job for job in frame.snapshot or []}
             self._emit("snapshot", wire)
         if not polling:
+            self.rooms_book.answers(frame.rooms, self._asked_rooms)  # the rooms the hello rejoined
+            self._asked_rooms = []
             self._set_state("connected")
         self._emit("welcome", wire)
         if self._welcomed is not None and not self._welcomed.done():
@@ -544,6 +621,13 @@ class ThreadedClient:
         """`HubClient.start` on the client's thread: the first welcome frame (a dict). HubClientError or
         TimeoutError (30 s) as HubClient.start raises them."""
         return self.call(self.client.start())
+
+    def join(
+        self, room_id: str, presence: bool = True, info: dict[str, Any] | None = None, timeout: float = 30.0
+    ) -> SyncRoom:
+        """`HubClient.join` on the client's thread: a SyncRoom (members, publish, typing, leave, next)."""
+        room = self.call(self.client.join(room_id, presence, info, timeout), timeout + 5)
+        return SyncRoom(room, self.call)
 
     def close(self) -> None:
         """Close the client (waiting up to 10 s), then stop its event loop and thread (up to 5 s more)."""

@@ -332,7 +332,9 @@ class WireEnvelope(_Frame):
 class Welcome(_Frame):
     """The answer to `hello` (welcome_frame): the `session` id, `educator_id`, the stream's `epoch` and last
     `seq`, the `heartbeat` in seconds, whether the hello's resume was `resumed`, and when it was not, the
-    `snapshot` of job states (and `snapshot_truncated` when it holds only the newest jobs)."""
+    `snapshot` of job states (and `snapshot_truncated` when it holds only the newest jobs). `rooms` (v1.1,
+    PROTOCOL.md section 7; present when the hello carried `rooms`): one `joined` or `error` object per
+    entry of the hello's `rooms`, in order, each read with parse_server_frame."""
 
     op: Literal["welcome"]
     session: str
@@ -343,6 +345,7 @@ class Welcome(_Frame):
     resumed: bool
     snapshot: list[dict[str, Any]] | None = None
     snapshot_truncated: bool = False
+    rooms: list[dict[str, Any]] | None = None
 
     _job_ids = field_validator("snapshot")(_has_job_ids)
 
@@ -365,12 +368,15 @@ class Pong(_Frame):
 
 class ErrorFrame(_Frame):
     """A non-fatal `error` (error_frame): `code` (a HubError's code: bad_frame, unauthorized, ...), `message`
-    (a sentence) and `ref`, the op it answers, when known."""
+    (a sentence), `ref`, the op it answers, when known, and `room` (v1.1) when it answers a room op whose
+    frame had a string `room` (PROTOCOL.md section 7: forbidden, not_joined, rate_limited, too_large,
+    bad_frame)."""
 
     op: Literal["error"]
     code: str
     message: str
     ref: str | None = None
+    room: str | None = None
 
 
 class Refreshed(_Frame):
@@ -380,9 +386,52 @@ class Refreshed(_Frame):
     exp: int | float
 
 
-ServerFrame = Annotated[Welcome | Batch | Pong | ErrorFrame | Refreshed, Field(discriminator="op")]
+class Member(_Frame):
+    """One entry of a room's member list (PROTOCOL.md section 7, presence): the `educator_id`, how many of its
+    `connections` are in the room with presence, and the `info` object it joined with (None when it gave
+    none)."""
+
+    educator_id: str
+    connections: int = Field(ge=0)
+    info: dict[str, Any] | None = None
+
+
+class Joined(_Frame):
+    """The answer to `join` (and an entry of `welcome.rooms` / a poll's `rooms`; PROTOCOL.md section 7): the
+    `room`, its stream's `epoch` and last `seq`, whether the join's resume was `resumed` (then the missed
+    room messages follow in batches), the `members` (at most 1,000 listed) and the exact `member_count`."""
+
+    op: Literal["joined"]
+    room: str
+    epoch: str
+    seq: int = Field(ge=0)
+    resumed: bool
+    members: list[Member]
+    member_count: int = Field(ge=0)
+
+
+class Left(_Frame):
+    """The answer to `leave`: the `room` left."""
+
+    op: Literal["left"]
+    room: str
+
+
+class Ack(_Frame):
+    """The answer to a `publish` that carried an `id`: that `id` (any JSON value), the `room`, and the
+    message's `seq` in the room's stream (None for an ephemeral publish, which has none)."""
+
+    op: Literal["ack"]
+    id: Any = None
+    room: str
+    seq: int | None = Field(default=None, ge=0)
+
+
+ServerFrame = Annotated[
+    Welcome | Batch | Pong | ErrorFrame | Refreshed | Joined | Left | Ack, Field(discriminator="op")
+]
 _server_frame: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
-SERVER_OPS = frozenset({"welcome", "batch", "pong", "error", "refreshed"})
+SERVER_OPS = frozenset({"welcome", "batch", "pong", "error", "refreshed", "joined", "left", "ack"})
 
 
 class Received(NamedTuple):
@@ -390,7 +439,7 @@ class Received(NamedTuple):
     newer hub's addition, to be ignored), and `wire`, the decoded JSON object itself (what a client hands
     to its users' callbacks, unknown fields and all)."""
 
-    frame: Welcome | Batch | Pong | ErrorFrame | Refreshed | None
+    frame: Welcome | Batch | Pong | ErrorFrame | Refreshed | Joined | Left | Ack | None
     wire: dict[str, Any]
 
 
@@ -414,7 +463,9 @@ def read_server_frame(text: str | bytes) -> Received:
     return Received(parse_server_frame(wire), wire)
 
 
-def parse_server_frame(wire: dict[str, Any]) -> Welcome | Batch | Pong | ErrorFrame | Refreshed | None:
+def parse_server_frame(
+    wire: dict[str, Any],
+) -> Welcome | Batch | Pong | ErrorFrame | Refreshed | Joined | Left | Ack | None:
     """The typed record of a decoded server frame; None when its op is not one of SERVER_OPS (PROTOCOL.md
     adds ops in later versions: a client ignores those it does not know); MalformedFrame when its fields
     do not match."""
@@ -428,9 +479,11 @@ def parse_server_frame(wire: dict[str, Any]) -> Welcome | Batch | Pong | ErrorFr
 
 
 class EventsReply(_Frame):
-    """The answer to a long-poll, `GET /api/events` (PROTOCOL.md section 5; hub.ingress.polling): the
-    stream's `epoch` and last `seq`, whether the poll's position was `resumed`, the `messages` after it, and
-    when it was not resumed, the `snapshot` of job states (`snapshot_truncated` as in Welcome)."""
+    """The answer to a long-poll, `GET /api/events` (PROTOCOL.md section 5; hub.ingress.polling) or
+    `POST /api/events` (section 7): the stream's `epoch` and last `seq`, whether the poll's position was
+    `resumed`, the `messages` after it (with rooms: both streams' envelopes), when it was not resumed, the
+    `snapshot` of job states (`snapshot_truncated` as in Welcome), and for a poll that named rooms, `rooms`:
+    one `joined` or `error` object per room, as in Welcome."""
 
     epoch: str
     seq: int = Field(ge=0)
@@ -438,6 +491,7 @@ class EventsReply(_Frame):
     messages: list[WireEnvelope] = Field(default_factory=list)
     snapshot: list[dict[str, Any]] | None = None
     snapshot_truncated: bool = False
+    rooms: list[dict[str, Any]] | None = None
 
     _job_ids = field_validator("snapshot")(_has_job_ids)
 

@@ -18,10 +18,14 @@ from hypothesis import strategies as st
 
 from hub.client import HubClient
 from hub.core.protocol import (
+    Ack,
     Batch,
     ErrorFrame,
     EventsReply,
+    Joined,
+    Left,
     MalformedFrame,
+    Member,
     Pong,
     Refreshed,
     Welcome,
@@ -136,7 +140,93 @@ def test_room_and_ephemeral_envelopes_read_as_such() -> None:
     assert frame.seq is None and frame.room == "quiz:q-1"
 
 
-@pytest.mark.parametrize("op", ["joined", "left", "ack", "presence_v9", ""])
+# -- rooms (PROTOCOL.md section 7; the shapes of /work/wt/ROOMS_WIRE.md) -----------------------------------
+
+JOINED = {
+    "op": "joined",
+    "room": "quiz:q-42",
+    "epoch": "ab12",
+    "seq": 7,
+    "resumed": False,
+    "members": [
+        {"educatorId": "alice", "connections": 2, "info": {"name": "Alice", "avatar": "a.png"}},
+        {"educatorId": "bob", "connections": 1},
+    ],
+    "memberCount": 2,
+}
+
+
+def test_joined_left_and_ack_read_as_their_records() -> None:
+    frame, wire = read_server_frame(json.dumps(JOINED))
+    assert frame == Joined(
+        op="joined",
+        room="quiz:q-42",
+        epoch="ab12",
+        seq=7,
+        resumed=False,
+        members=[
+            Member(educator_id="alice", connections=2, info={"name": "Alice", "avatar": "a.png"}),
+            Member(educator_id="bob", connections=1),
+        ],
+        member_count=2,
+    )
+    assert wire == JOINED
+    assert read_server_frame('{"op":"left","room":"quiz:q-42"}').frame == Left(op="left", room="quiz:q-42")
+    kept = read_server_frame('{"op":"ack","id":{"n":3},"room":"quiz:q-42","seq":8}').frame
+    assert kept == Ack(op="ack", id={"n": 3}, room="quiz:q-42", seq=8)
+    ephemeral = read_server_frame('{"op":"ack","id":"p-1","room":"quiz:q-42"}').frame
+    assert isinstance(ephemeral, Ack) and ephemeral.seq is None and ephemeral.id == "p-1"
+
+
+def test_room_errors_and_the_rooms_of_welcome_and_a_poll() -> None:
+    refused = {"op": "error", "code": "forbidden", "message": "You may not join quiz:q-9.", "ref": "join"}
+    frame = read_server_frame(json.dumps({**refused, "room": "quiz:q-9"})).frame
+    assert frame == ErrorFrame(op="error", code="forbidden", message=refused["message"], ref="join", room="quiz:q-9")
+    plain = read_server_frame(error_frame("bad_frame", "publish: room: wrong type", ref="publish")).frame
+    assert isinstance(plain, ErrorFrame) and plain.room is None
+    entries = [JOINED, {**refused, "room": "quiz:q-9"}]
+    text = welcome(resumed=True, snapshot=None).replace(
+        '"op":"welcome"', '"op":"welcome","rooms":' + json.dumps(entries)
+    )
+    welcomed = read_server_frame(text).frame
+    assert isinstance(welcomed, Welcome) and welcomed.rooms == entries
+    assert read_server_frame(welcome()).frame.rooms is None  # type: ignore[union-attr]
+    poll = parse_events_reply(
+        {"epoch": "E1", "seq": 4, "resumed": True, "messages": [], "rooms": [{**JOINED, "resumed": True}]}
+    )
+    assert poll.rooms == [{**JOINED, "resumed": True}]
+    assert parse_events_reply({"epoch": "E1", "seq": 4, "resumed": True}).rooms is None
+
+
+def test_room_envelopes_kept_and_ephemeral_in_a_mixed_batch() -> None:
+    own = {"seq": 9, "type": "quiz_status", "ts": 1.0, "data": {"jobId": "j-1"}}
+    message = {
+        "seq": 8,
+        "type": "room_message",
+        "ts": 2.0,
+        "data": {"event": "comment", "data": {"text": "hi"}, "from": {"educatorId": "bob", "session": "s-2"}},
+        "room": "quiz:q-42",
+    }
+    presence = {
+        "seq": 9,
+        "type": "presence",
+        "ts": 2.5,
+        "data": {"action": "join", "member": {"educatorId": "carol"}, "memberCount": 3},
+        "room": "quiz:q-42",
+    }
+    typing = {"type": "typing", "ts": 3.0, "data": {"educatorId": "bob", "typing": True}, "room": "quiz:q-42"}
+    frame, wire = read_server_frame(json.dumps({"op": "batch", "messages": [own, message, presence, typing]}))
+    assert isinstance(frame, Batch)
+    assert [(m.seq, m.type, m.room) for m in frame.messages] == [
+        (9, "quiz_status", None),
+        (8, "room_message", "quiz:q-42"),
+        (9, "presence", "quiz:q-42"),
+        (None, "typing", "quiz:q-42"),
+    ]
+    assert wire["messages"][3] == typing and "seq" not in wire["messages"][3]
+
+
+@pytest.mark.parametrize("op", ["whisper", "presence_v9", "rejoined", ""])
 def test_an_op_this_version_does_not_know_reads_as_none(op: str) -> None:
     frame, wire = read_server_frame(json.dumps({"op": op, "room": "r"}))
     assert frame is None and wire["op"] == op
@@ -167,6 +257,21 @@ def test_an_op_this_version_does_not_know_reads_as_none(op: str) -> None:
         ('{"op": "batch", "messages": [], "skipped": -1}', "batch: skipped"),
         ('{"op": "error", "code": 4400}', "error: code"),
         ('{"op": "refreshed"}', "refreshed: exp"),
+        ('{"op": "joined", "room": "r"}', "joined: epoch: Field required"),
+        ('{"op": "joined", "room": "r", "epoch": "E", "seq": 1, "resumed": true, "memberCount": 0}', "joined: members"),
+        (
+            '{"op": "joined", "room": "r", "epoch": "E", "seq": 1, "resumed": true, "members": [{}], "memberCount": 0}',
+            "joined: members.0.educatorId",
+        ),
+        (
+            '{"op": "joined", "room": "r", "epoch": "E", "seq": 1, "resumed": true, "members": [], "memberCount": "1"}',
+            "joined: memberCount",
+        ),
+        ('{"op": "left"}', "left: room: Field required"),
+        ('{"op": "ack", "id": 1, "room": "r", "seq": -1}', "ack: seq"),
+        ('{"op": "ack", "id": 1}', "ack: room"),
+        ('{"op": "error", "code": "forbidden", "message": "m", "room": 5}', "error: room"),
+        ('{"op": "welcome", "session": "s", "epoch": "E", "seq": 1, "resumed": true, "rooms": {}}', "welcome: rooms"),
     ],
 )
 def test_a_malformed_frame_is_a_malformed_frame_error_saying_where(text: str | bytes, says: str) -> None:
@@ -222,7 +327,7 @@ def test_a_malformed_frame_is_logged_and_skipped_and_the_next_one_read(caplog: p
     client, seen = client_with_handlers()
     client._receive(welcome())
     with caplog.at_level(logging.DEBUG, logger="hub.client"):
-        for text in ("{", "[]", '{"op": "batch", "messages": [{"seq": "8"}]}', '{"op": "joined", "room": "r"}'):
+        for text in ("{", "[]", '{"op": "batch", "messages": [{"seq": "8"}]}', '{"op": "whisper", "room": "r"}'):
             client._receive(text)
     warned = [r.getMessage() for r in caplog.records if r.name == "hub.client" and r.levelno == logging.WARNING]
     assert len(warned) == 3 and all("malformed frame from the hub" in m for m in warned)
