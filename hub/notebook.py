@@ -22,6 +22,7 @@ import httpx
 
 from hub.auth import SECRET_FILE, issue_token, resolve_secret
 from hub.client import HubClient, ThreadedClient
+from hub.clientrooms import SyncRoom
 from hub.core.errors import HubError
 from hub.core.jobstate import TERMINAL
 from hub.raycluster import RECORD_FILE, hub_running, join_hub, read_record
@@ -191,6 +192,14 @@ class Hub:
     def _on_message(self, _: dict[str, Any]) -> None:
         with self._changed:
             self._changed.notify_all()
+
+    # -- rooms ---------------------------------------------------------------------------------
+
+    def join(self, room: str, *, presence: bool = True, info: dict[str, Any] | None = None) -> SyncRoom:
+        """Join `room` (PROTOCOL.md section 7) on this connection: a SyncRoom (`members`, `on`, `publish`,
+        `typing`, `leave`, `next`). The token must allow it (`connect(rooms=["quiz:*"])`, or a token from
+        `hub token EDUCATOR --room PATTERN`): RoomError `forbidden` otherwise."""
+        return self._runner.join(room, presence, info)
 
     # -- jobs ----------------------------------------------------------------------------------
 
