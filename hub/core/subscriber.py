@@ -72,6 +72,12 @@ class Subscriber(Protocol):
         """Messages waiting to be sent (0 for a poll: it answers with what it holds)."""
         ...
 
+    @property
+    def closing(self) -> bool:
+        """Whether it was closed (or asked to close) and is going: it leaves the relay soon, so a shard the
+        relay attaches to again is not told of its rooms (PROTOCOL.md section 7: presence exact)."""
+        ...
+
     def offer(self, env: Envelope, text: str) -> bool:
         """Take one envelope and its JSON text (made once by the relay for everyone); True when this
         made the subscriber need a `flush`. Duplicates (seq already seen) are dropped here."""

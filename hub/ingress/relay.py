@@ -199,13 +199,15 @@ class Relay:
         return [e for e, conns in self.conns.items() if self.shard_for(e) is shard for _ in conns]
 
     def _rooms_held_on(self, shard: ShardHandle) -> list[RoomMember]:
-        """Every membership of this ingress's subscribers in the rooms `shard` holds (a re-attach)."""
+        """Every membership of this ingress's subscribers in the rooms `shard` holds (a re-attach), but
+        those of subscribers that are closing (the 1012 of a restart): they would count as present until
+        their leave, and their clients join again (their leave is then ignored by the shard)."""
         return [
             (room, conn.session, conn.educator_id, conn.rooms[room].present, conn.rooms[room].info)
             for room, conns in self.rooms.items()
             if self.shard_for(room) is shard
             for conn in conns
-            if room in conn.rooms
+            if room in conn.rooms and not conn.closing
         ]
 
     async def _supervise(self, shard: ShardHandle) -> None:
@@ -271,6 +273,8 @@ class Relay:
             if reply.lost:
                 self._restart_clients(shard, "ingress fell behind: reconnect and resume")
             if self._feed_ids.get(k) != reply.feed:
+                if k in self._feed_ids and not await self._reattach(shard):
+                    continue  # the next pull names the old feed again, and the attach is tried again
                 ack = 0  # another feed than the one acknowledged so far: its numbers start again
                 self._feed_ids[k] = reply.feed
             items = reply.items
@@ -279,6 +283,19 @@ class Relay:
             self.positions[k] = StreamPosition(reply.epoch, ack)
             if items:
                 self._fan_out(items)
+
+    async def _reattach(self, shard: ShardHandle) -> bool:
+        """The shard made this ingress's feed again without its attach (it restarted, or dropped the feed
+        when the lease lapsed, and a hello or a room join reached it before this ingress's pull): that feed
+        holds only those. Attach everything this ingress holds there (its connections' watches and room
+        memberships: a polling member's presence, which no 1012 ends, among them); False when the shard
+        did not take it."""
+        try:
+            await shard.attach(self.ingress_id, self._held_on(shard), self._rooms_held_on(shard))
+        except UpstreamError as exc:
+            log.warning("shard %d re-attach failed: %s", shard.index, exc)
+            return False
+        return True
 
     def _fan_out(self, items: list[FeedItem]) -> None:
         """Offer a pull's envelopes to their connections, then write each touched connection once:
