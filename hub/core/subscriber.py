@@ -22,6 +22,7 @@ class RoomSub:
     ready: bool = False
     last_seq: int = 0
     early: list[tuple[Envelope, str]] = field(default_factory=list)
+    joining: Any = None  # the join's call at the shard while it may be under way (an asyncio future)
 
     def admit(self, env: Envelope, text: str, session: str) -> bool:
         """Whether `env` (of this room) goes to the subscriber now: not before `joined` (then held in

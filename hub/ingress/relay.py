@@ -102,34 +102,47 @@ class Relay:
         """Put `conn` in `room` (a RoomSub holds its envelopes until the caller starts it with the answer)
         and join it at the room's shard: the shard's RoomJoinReply. UpstreamError when the shard does
         not answer (the connection is then not in the room)."""
-        conn.rooms[room] = RoomSub(present, info)
+        sub = conn.rooms[room] = RoomSub(present, info)
         self.rooms.setdefault(room, set()).add(conn)
         request = (room, conn.session, conn.educator_id, present, info, resume)
+        # The call goes on when its caller is cancelled (a connection closing), and a leave waits for it
+        # (`_room_leave`): joins and leaves go in separate batches, and a leave that overtook its join
+        # would leave the connection present at the shard for good.
+        call = sub.joining = asyncio.ensure_future(self._room_joins[self._index(room)].call(request))
         try:
-            reply: RoomJoinReply = await self._room_joins[self._index(room)].call(request)
+            reply: RoomJoinReply = await asyncio.shield(call)
             return reply
         except BaseException:
-            self._drop_from_room(conn, room)
+            # Failed or cancelled: whether the shard took the join is unknown (a socket broken in
+            # flight), so a leave follows it; a leave of a connection not there changes nothing.
+            if self._drop_from_room(conn, room):
+                asyncio.get_running_loop().create_task(self._room_leave(room, conn.session, call))
             raise
 
     def leave_room(self, conn: Subscriber, room: str) -> bool:
         """Take `conn` out of `room` and tell the room's shard (in a task, coalesced per shard); False when
         it was not in it."""
-        if room not in conn.rooms:
+        sub = conn.rooms.get(room)
+        if sub is None:
             return False
         self._drop_from_room(conn, room)
-        asyncio.get_running_loop().create_task(self._room_leave(room, conn.session))
+        asyncio.get_running_loop().create_task(self._room_leave(room, conn.session, sub.joining))
         return True
 
-    def _drop_from_room(self, conn: Subscriber, room: str) -> None:
-        conn.rooms.pop(room, None)
+    def _drop_from_room(self, conn: Subscriber, room: str) -> bool:
+        """Take `conn` out of `room` here; False when it was not in it."""
+        if conn.rooms.pop(room, None) is None:
+            return False
         held = self.rooms.get(room)
         if held is not None:
             held.discard(conn)
             if not held:
                 del self.rooms[room]
+        return True
 
-    async def _room_leave(self, room: str, session: str) -> None:
+    async def _room_leave(self, room: str, session: str, joining: Any = None) -> None:
+        if joining is not None and not joining.done():
+            await asyncio.wait([joining])  # its join first, whatever came of it
         try:
             await self._room_leaves[self._index(room)].call((room, session))
         except UpstreamError as exc:
