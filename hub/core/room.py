@@ -32,9 +32,11 @@ class Room:
         self, ingress: str, session: str, educator_id: str, present: bool, info: dict[str, Any] | None, now: float
     ) -> list[Envelope]:
         """A connection joins; the `presence` join message (kept in history) when it is its educator's
-        first present connection, else nothing. `present` False: not counted (a watcher)."""
+        first present connection, else nothing. `present` False: not counted (a watcher); a connection
+        counted before and joining again without presence is counted out (`leave` when it was the
+        last): its latest join decides, as a re-attach after a shard restart reports it."""
         if not present:
-            return []
+            return self.leave(ingress, session, now)
         member = self.presence.join(ingress, session, educator_id, info)
         return [self._presence("join", member, now)] if member is not None else []
 
