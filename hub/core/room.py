@@ -67,10 +67,11 @@ class Room:
         return self._gone(self.presence.leave(ingress, session), now)
 
     def drop_ingress(self, ingress: str, now: float) -> list[Envelope]:
-        """Every connection of a dead (or detached) ingress leaves, as `leave` each."""
+        """Every connection of a dead (or detached) ingress leaves, as `leave` each: one at a time, so
+        that each `presence` leave carries the member count just after it (a replay stays exact)."""
         out: list[Envelope] = []
-        for member in self.presence.drop_ingress(ingress):
-            out.extend(self._gone(member, now))
+        for session in self.presence.sessions(ingress):
+            out.extend(self.leave(ingress, session, now))
         return out
 
     def publish(

@@ -152,6 +152,16 @@ def test_drop_ingress_makes_each_member_it_held_alone_leave() -> None:
     assert [m["educatorId"] for m in r.answer(None, 3.0, 10).members] == ["bob"]
 
 
+def test_each_leave_of_a_dropped_ingress_carries_the_member_count_just_after_it() -> None:
+    """Replaying presence onto a `joined` list checks each message's memberCount: a dead ingress's
+    members leave one by one (2, then 1), not all at the final count."""
+    r = room()
+    for session, educator in [("s1", "alice"), ("s2", "bob"), ("s3", "carol")]:
+        r.join("dead" if educator != "bob" else "live", session, educator, True, None, 0.0)
+    out = r.drop_ingress("dead", 1.0)
+    assert [(e.data["member"]["educatorId"], e.data["memberCount"]) for e in out] == [("alice", 2), ("carol", 1)]
+
+
 # -- the shard's room methods ------------------------------------------------------------------
 
 
