@@ -28,7 +28,14 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class RoomPublish(_Body):
+class _StrictBody(_Body):
+    """A room op's body takes its types exactly (as the WebSocket ops do: hub.core.protocol._RoomOp):
+    `typing: "yes"` or `ephemeral: 1` is a 422, not a guess."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+
+
+class RoomPublish(_StrictBody):
     """The body of `POST /api/rooms/{room}/publish`: `event` (1-64 characters), `data` (an object, at most
     16 KiB as JSON), `ephemeral` (kept in no history; default false)."""
 
@@ -37,7 +44,7 @@ class RoomPublish(_Body):
     ephemeral: bool = False
 
 
-class RoomTyping(_Body):
+class RoomTyping(_StrictBody):
     """The body of `POST /api/rooms/{room}/typing`: `typing` (true for 6 s unless repeated, or false)."""
 
     typing: bool

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 
 from actors.registry import RegistryShard
 from hub.core.config import ShardConfig
+from hub.core.errors import BadFrame
+from hub.core.protocol import parse_client_frame
 from hub.core.room import Room
 from hub.core.rooms import TYPING_TTL
 from hub.core.stream import Envelope, StreamPosition
@@ -349,3 +352,24 @@ def test_typing_ends_when_the_typist_goes(clock: FakeClock, how: str) -> None:
         assert s.rooms["quiz:1"].typing == {}
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"op": "typing", "room": "quiz:1", "typing": "yes"},
+        {"op": "typing", "room": "quiz:1", "typing": 1},
+        {"op": "join", "room": "quiz:1", "presence": "off"},
+        {"op": "join", "room": "quiz:1", "presence": 0},
+        {"op": "join", "room": "quiz:1", "resume": {"epoch": "e", "seq": "3"}},
+        {"op": "join", "room": "quiz:1", "resume": {"epoch": "e", "seq": True}},
+        {"op": "join", "room": "quiz:1", "resume": {"epoch": "e", "seq": 1.5}},
+        {"op": "publish", "room": "quiz:1", "event": "e", "data": {}, "ephemeral": "no"},
+        {"op": "hello", "token": "t", "rooms": [{"room": "quiz:1", "presence": "true"}]},
+    ],
+)
+def test_room_ops_take_their_types_exactly(frame: dict[str, Any]) -> None:
+    """ROOMS_WIRE: wrong types are `bad_frame`; a lenient reading would take "off" as false and "yes" as true."""
+    with pytest.raises(BadFrame) as caught:
+        parse_client_frame(json.dumps(frame))
+    assert caught.value.code == "bad_frame" and caught.value.ref == frame["op"]
