@@ -59,7 +59,8 @@ class EventsPoll(_Body):
     timeout: float = Field(default=25.0, ge=0, allow_inf_nan=False)
 
 
-RoomPath = Path(pattern=ROOM_ID.pattern, min_length=1, max_length=128, description="a room id")
+# anchored: a path pattern is searched for, not matched whole ("bad room" holds a match of the bare one)
+RoomPath = Path(pattern=f"^{ROOM_ID.pattern}$", min_length=1, max_length=128, description="a room id")
 
 
 def build_room_router(relay: Relay, secret: str, settings: Settings, metrics: IngressMetrics) -> APIRouter:
