@@ -71,6 +71,9 @@ class Relay:
         self.rooms: dict[str, set[Subscriber]] = {}
         self._room_joins = [Coalescer(partial(s.room_join_many, self.ingress_id)) for s in shards]
         self._room_leaves = [Coalescer(partial(s.room_leave_many, self.ingress_id), max_batch=1000) for s in shards]
+        # Leaves on their way to a shard, by (room, session): a join of the same connection waits for its
+        # leave, or the shard could take the join first and then count the connection out.
+        self._leaving: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     def _index(self, educator_id: str) -> int:
         return shard_of(educator_id, len(self.shards))
@@ -106,6 +109,9 @@ class Relay:
         self.rooms.setdefault(room, set()).add(conn)
         request = (room, conn.session, conn.educator_id, present, info, resume)
         try:
+            leaving = self._leaving.get((room, conn.session))
+            if leaving is not None:  # a leave of this connection goes first (it logs its own failure)
+                await asyncio.wait([leaving])
             reply: RoomJoinReply = await self._room_joins[self._index(room)].call(request)
             return reply
         except BaseException:
@@ -118,7 +124,9 @@ class Relay:
         if room not in conn.rooms:
             return False
         self._drop_from_room(conn, room)
-        asyncio.get_running_loop().create_task(self._room_leave(room, conn.session))
+        key = (room, conn.session)
+        task = self._leaving[key] = asyncio.get_running_loop().create_task(self._room_leave(room, conn.session))
+        task.add_done_callback(lambda done: self._leaving.pop(key) if self._leaving.get(key) is done else None)
         return True
 
     def _drop_from_room(self, conn: Subscriber, room: str) -> None:

@@ -6,6 +6,7 @@ forbidden entry, and joining twice."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -475,5 +476,34 @@ def test_rejoining_with_presence_false_takes_the_connection_out_of_the_member_li
         assert presence_of(watcher, room) == [("join", alice_id, 1), ("leave", alice_id, 0)]
         await alice.close()
         await watcher.close()
+
+    asyncio.run(go())
+
+
+def test_leave_then_join_at_once_leaves_the_connection_in_the_room(hub: LocalHub) -> None:
+    """A component that unmounts and mounts again (React's strict mode does it at once) sends `leave`
+    and `join` back to back: the shard must see them in that order, or it counts the connection out of
+    a room the ingress holds it in (no presence, no messages)."""
+
+    async def go() -> None:
+        room = room_id()
+        alice_id, bob_id = who("alice"), who("bob")
+        alice = await peer(hub, alice_id, rooms=[{"room": room}])
+        bob = await peer(hub, bob_id, rooms=[{"room": room}])
+        admin = auth(hub.token(who("adm"), role="admin"))
+        async with httpx.AsyncClient(base_url=hub.url) as http:
+            for n in range(10):
+                await alice.ws.send(json.dumps({"op": "leave", "room": room}))
+                await alice.ws.send(json.dumps({"op": "join", "room": room, "info": {"n": n}}))
+                await alice.wait(
+                    f"joined {n}", lambda n=n: [f for f in alice.frames if f["op"] == "joined"][n:] or None
+                )
+                await asyncio.sleep(0.1)
+                members = (await http.get(f"/api/rooms/{room}/members", headers=admin)).json()
+                assert {m["educatorId"] for m in members["members"]} == {alice_id, bob_id}, (n, members)
+        await bob.send({"op": "publish", "room": room, "event": "still-there", "data": {}})
+        await alice.envelope(room, "room_message", lambda e: e["data"]["event"] == "still-there")
+        await alice.close()
+        await bob.close()
 
     asyncio.run(go())
