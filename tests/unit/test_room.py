@@ -16,6 +16,9 @@ from hub.core.protocol import parse_client_frame
 from hub.core.room import Room
 from hub.core.rooms import TYPING_TTL
 from hub.core.stream import Envelope, StreamPosition
+from hub.ingress.relay import Relay
+from hub.ingress.roompolls import PollPresence, _PresenceHolder
+from hub.metrics import IngressMetrics
 from tests.unit.conftest import FakeClock
 
 
@@ -373,3 +376,47 @@ def test_room_ops_take_their_types_exactly(frame: dict[str, Any]) -> None:
     with pytest.raises(BadFrame) as caught:
         parse_client_frame(json.dumps(frame))
     assert caught.value.code == "bad_frame" and caught.value.ref == frame["op"]
+
+
+# -- the relay's room joins and leaves, against a shard in the same loop --------------------------------
+
+
+def test_a_leave_and_a_join_of_one_connection_reach_the_shard_in_that_order() -> None:
+    async def go() -> tuple[int, set[str]]:
+        shard = RegistryShard(0, ShardConfig(feed_linger=0))
+        relay = Relay([shard], IngressMetrics(), poll_timeout=0.2)
+        conn = _PresenceHolder("alice")  # a Subscriber that only holds presence
+        await relay.join_room(conn, "quiz:1", None, True, None)
+        for _ in range(3):
+            relay.leave_room(conn, "quiz:1")  # sent in a task...
+            await relay.join_room(conn, "quiz:1", None, True, None)  # ...which this join must not overtake
+        await asyncio.sleep(0.05)
+        return (await shard.room_members("quiz:1"))[1], shard.feeds[relay.ingress_id].rooms.get("quiz:1", set())
+
+    count, watching = asyncio.run(go())
+    assert count == 1 and len(watching) == 1
+
+
+def test_a_poll_holder_told_to_restart_is_replaced_so_its_educator_stays_present() -> None:
+    """The relay restarts its clients when a shard dropped its feed and made it again before the next pull
+    (`lost`): no re-attach follows, so the next poll must hold presence anew."""
+
+    async def go() -> list[int]:
+        shard = RegistryShard(0, ShardConfig(feed_linger=0))
+        relay = Relay([shard], IngressMetrics(), poll_timeout=0.2)
+        presence = PollPresence(relay)
+        counts = []
+        await presence.hold("alice", "quiz:1", None, 10.0)
+        counts.append((await shard.room_members("quiz:1"))[1])
+        await shard.detach(relay.ingress_id)  # the feed (and its presence) dropped at the shard
+        counts.append((await shard.room_members("quiz:1"))[1])
+        relay._restart_clients(shard, "ingress fell behind: reconnect and resume")  # the pump, on `lost`
+        await presence.hold("alice", "quiz:1", None, 10.0)  # the next poll
+        await asyncio.sleep(0.05)
+        members, count = await shard.room_members("quiz:1")
+        counts.append(count)
+        counts.append(members[0]["connections"] if members else 0)
+        presence.close()
+        return counts
+
+    assert asyncio.run(go()) == [1, 0, 1, 1]
