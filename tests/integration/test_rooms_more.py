@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from hub.server import LocalHub
-from tests.integration.conftest import scaled
+from tests.integration.conftest import open_ws, scaled
 from tests.integration.test_rooms import Peer, peer
 
 
@@ -505,5 +505,53 @@ def test_leave_then_join_at_once_leaves_the_connection_in_the_room(hub: LocalHub
         await alice.envelope(room, "room_message", lambda e: e["data"]["event"] == "still-there")
         await alice.close()
         await bob.close()
+
+    asyncio.run(go())
+
+
+def test_who_may_join_over_the_websocket_admin_service_and_educator(hub: LocalHub) -> None:
+    """PROTOCOL.md section 7: an admin may join any room; a service joins over the WebSocket only where a
+    pattern matches; an educator where one of its patterns matches (a prefix ending in `*`, or exact)."""
+
+    async def go() -> None:
+        room = room_id("anything")
+        cases = [
+            (hub.token(who("adm"), role="admin"), room, "joined"),
+            (hub.token(who("svc"), role="service"), room, "forbidden"),
+            (hub.token(who("svc"), role="service", rooms=["anything:*"]), room, "joined"),
+            (hub.token(who("ed"), rooms=[room]), room, "joined"),
+            (hub.token(who("ed"), rooms=[room + "x"]), room, "forbidden"),  # exact means exact
+            (hub.token(who("ed"), rooms=["anything:q-*"]), room, "joined"),
+            (hub.token(who("ed"), rooms=["anything:q*", "quiz:*"]), "anything", "forbidden"),
+            (hub.token(who("ed"), rooms=["*"]), room, "joined"),
+        ]
+        for token, target, expected in cases:
+            ws, welcome = await open_ws(hub, {"token": token, "rooms": [{"room": target}]})
+            [answer] = welcome["rooms"]
+            assert (answer["op"] if answer["op"] == "joined" else answer["code"]) == expected, (target, answer)
+            await ws.close()
+
+    asyncio.run(go())
+
+
+def test_a_room_named_like_an_educator_is_another_stream(hub: LocalHub) -> None:
+    async def go() -> None:
+        name = room_id()  # used as an educator id and as a room id
+        educator = await peer(hub, name)  # not in the room
+        member = await peer(hub, who("member"), rooms=[{"room": name}])
+        svc = auth(hub.token(who("svc"), role="service"))
+        async with httpx.AsyncClient(base_url=hub.url) as http:
+            note = {"type": "notification", "data": {"title": "to the educator"}, "educatorIds": [name]}
+            assert (await http.post("/api/publish", headers=svc, json=note)).status_code == 202
+            sent = await http.post(f"/api/rooms/{name}/publish", headers=svc, json={"event": "to-room", "data": {}})
+            assert sent.status_code == 202
+        await educator.wait("the notification", lambda: educator.envelopes(None) or None)
+        await member.envelope(name, "room_message")
+        await asyncio.sleep(0.3)
+        assert [e["type"] for e in educator.envelopes(None)] == ["notification"]
+        assert educator.envelopes(name) == []
+        assert member.envelopes(None) == [] and [e["type"] for e in member.envelopes(name)] == ["room_message"]
+        await educator.close()
+        await member.close()
 
     asyncio.run(go())
