@@ -46,6 +46,7 @@ class Snapshot:
     room: str
     position: StreamPosition
     members: dict[str, int]  # educator -> connections, from `joined.members`
+    restarts: int  # the shard's restarts before it was taken
 
 
 class Model:
@@ -60,6 +61,7 @@ class Model:
         self.conns: dict[int, Conn] = {}  # slot -> its live connection
         self.snapshots: list[Snapshot] = []
         self.observed = 0
+        self.restarts = 0
 
     def ingress_id(self, i: int) -> str:
         return f"ing{i}-{self.ingress_gen[i]}"
@@ -149,6 +151,7 @@ class Model:
     async def restart(self) -> None:
         """The shard restarts (a new epoch, nothing held); every live ingress re-attaches what it holds."""
         self.shard = RegistryShard(0, self.config, self.clock)
+        self.restarts += 1
         for i in range(INGRESSES):
             held = self.held(i)
             if held:
@@ -161,7 +164,7 @@ class Model:
         [reply] = await self.shard.room_join_many(OBSERVER, [request])
         check_reply(reply, self.expected(room))
         members = {m["educatorId"]: m["connections"] for m in reply.members}
-        self.snapshots.append(Snapshot(room, reply.position, members))
+        self.snapshots.append(Snapshot(room, reply.position, members, self.restarts))
 
     async def check(self) -> None:
         for room in ROOMS:
@@ -180,8 +183,8 @@ class Model:
             self.observed += 1
             request = (snap.room, f"obs-{self.observed}", "observer-edu", False, None, snap.position)
             [reply] = await self.shard.room_join_many(OBSERVER, [request])
-            if snap.position.epoch != self.shard.epoch:
-                assert not reply.resumed  # a restart in between: a fresh `joined` instead
+            if snap.restarts != self.restarts:  # a restart in between: another epoch, a fresh `joined`
+                assert not reply.resumed and reply.position.epoch != snap.position.epoch
                 continue
             assert reply.resumed
             members = set(snap.members)

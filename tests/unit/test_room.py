@@ -195,7 +195,7 @@ def test_room_envelopes_go_only_to_the_feeds_of_ingresses_in_the_room(clock: Fak
         acks: dict[str, int] = {}
         [a] = await s.room_join_many("ing-a", [join("quiz:1", "s1", "alice")])
         await s.attach("ing-b", ["bob"])
-        assert a.member_count == 1 and a.position == StreamPosition(s.epoch, 1)
+        assert a.member_count == 1 and a.position == StreamPosition(s.rooms["quiz:1"].stream.epoch, 1)
         assert [e.type for e in await drain(s, "ing-a", acks)] == ["presence"]
         seq = await s.room_publish("quiz:1", "alice", "s1", "comment", {"t": 1}, False)
         assert seq == 2
@@ -294,7 +294,8 @@ def test_attach_with_rooms_rebuilds_presence_on_a_restarted_shard(clock: FakeClo
         [again] = await new.room_join_many(
             "ing", [join("quiz:1", "s1", "alice", info={"n": "A"}, resume=before.position)]
         )
-        assert not again.resumed and again.position.epoch == new.epoch  # another epoch: a fresh `joined`
+        assert not again.resumed and again.position.epoch != before.position.epoch  # a fresh `joined`
+        assert again.position.epoch == new.rooms["quiz:1"].stream.epoch
         assert again.member_count == 1 and again.members[0]["connections"] == 2
         assert "quiz:1" in new.feeds["ing"].rooms and new.feeds["ing"].rooms["quiz:1"] == {"s1", "s2", "s3"}
 
