@@ -116,6 +116,10 @@ class Presence:
                 gone.append(member)
         return gone
 
+    def sessions(self, ingress: str) -> list[str]:
+        """The sessions of `ingress`'s present connections here, in join order."""
+        return list(self._by_ingress.get(ingress, {}))
+
     def held_by(self, ingress: str) -> int:
         """How many present connections `ingress` holds here."""
         return len(self._by_ingress.get(ingress, {}))

@@ -38,13 +38,29 @@ def _room_id(value: str) -> str:
 RoomId = Annotated[str, AfterValidator(_room_id)]
 
 
-class JoinSpec(_Op):
+class _RoomOp(_Op):
+    """The room ops (PROTOCOL.md section 7) take their types exactly: a `presence`, `typing` or
+    `ephemeral` is a JSON boolean (not "yes", "off" or 1) and a resume's `seq` an integer (not "3" or
+    true), so a wrongly typed field is a `bad_frame` rather than a guess (ROOMS_WIRE: "wrong types ->
+    bad_frame"). The v1 ops keep their lenient reading: clients rely on it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True)
+
+
+class RoomResume(_RoomOp):
+    """A room join's `resume`: the room stream's `epoch` and the last `seq` (>= 0) the client saw."""
+
+    epoch: str
+    seq: int = Field(ge=0)
+
+
+class JoinSpec(_RoomOp):
     """One room to join (PROTOCOL.md section 7, `join`; an entry of `hello.rooms`): the `room` id, an
     optional `resume` position in the room's stream, whether the connection counts in the room's
     `presence` (default true), and `info` shown to other members (at most 1 KiB as JSON)."""
 
     room: RoomId
-    resume: Resume | None = None
+    resume: RoomResume | None = None
     presence: bool = True
     info: dict[str, Any] | None = None
 
@@ -66,14 +82,14 @@ class Join(JoinSpec):
     op: Literal["join"]
 
 
-class Leave(_Op):
+class Leave(_RoomOp):
     """Leave a room; answered by `left`."""
 
     op: Literal["leave"]
     room: RoomId
 
 
-class Publish(_Op):
+class Publish(_RoomOp):
     """A message to a room's other members: `event` (1-64 characters), `data` (an object, at most
     16 KiB as JSON), `ephemeral` (kept in no history), and an optional `id` (any JSON value: the
     publish is then answered by `ack`)."""
@@ -91,7 +107,7 @@ class Publish(_Op):
         return "id" in self.model_fields_set
 
 
-class Typing(_Op):
+class Typing(_RoomOp):
     """A typing indicator in a room (`typing` true for 6 s unless repeated, or false)."""
 
     op: Literal["typing"]

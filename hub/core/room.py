@@ -32,9 +32,11 @@ class Room:
         self, ingress: str, session: str, educator_id: str, present: bool, info: dict[str, Any] | None, now: float
     ) -> list[Envelope]:
         """A connection joins; the `presence` join message (kept in history) when it is its educator's
-        first present connection, else nothing. `present` False: not counted (a watcher)."""
+        first present connection, else nothing. `present` False: not counted (a watcher); a connection
+        counted before and joining again without presence is counted out (`leave` when it was the
+        last): its latest join decides, as a re-attach after a shard restart reports it."""
         if not present:
-            return []
+            return self.leave(ingress, session, now)
         member = self.presence.join(ingress, session, educator_id, info)
         return [self._presence("join", member, now)] if member is not None else []
 
@@ -65,10 +67,11 @@ class Room:
         return self._gone(self.presence.leave(ingress, session), now)
 
     def drop_ingress(self, ingress: str, now: float) -> list[Envelope]:
-        """Every connection of a dead (or detached) ingress leaves, as `leave` each."""
+        """Every connection of a dead (or detached) ingress leaves, as `leave` each: one at a time, so
+        that each `presence` leave carries the member count just after it (a replay stays exact)."""
         out: list[Envelope] = []
-        for member in self.presence.drop_ingress(ingress):
-            out.extend(self._gone(member, now))
+        for session in self.presence.sessions(ingress):
+            out.extend(self.leave(ingress, session, now))
         return out
 
     def publish(

@@ -19,7 +19,7 @@ from typing import Any
 
 from actors.coalesce import Coalescer
 from hub.core.errors import HubError, ServiceRestart, ShuttingDown, UpstreamError, WriteFailed
-from hub.core.handles import ShardHandle
+from hub.core.handles import RoomJoinRequest, ShardHandle
 from hub.core.protocol import envelope_json
 from hub.core.records import FeedItem, HelloReply, RoomJoinReply, RoomMember
 from hub.core.sharding import shard_of
@@ -71,6 +71,9 @@ class Relay:
         self.rooms: dict[str, set[Subscriber]] = {}
         self._room_joins = [Coalescer(partial(s.room_join_many, self.ingress_id)) for s in shards]
         self._room_leaves = [Coalescer(partial(s.room_leave_many, self.ingress_id), max_batch=1000) for s in shards]
+        # Leaves on their way to a shard, by (room, session): a join of the same connection waits for its
+        # leave, or the shard could take the join first and then count the connection out.
+        self._leaving: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     def _index(self, educator_id: str) -> int:
         return shard_of(educator_id, len(self.shards))
@@ -105,10 +108,12 @@ class Relay:
         sub = conn.rooms[room] = RoomSub(present, info)
         self.rooms.setdefault(room, set()).add(conn)
         request = (room, conn.session, conn.educator_id, present, info, resume)
-        # The call goes on when its caller is cancelled (a connection closing), and a leave waits for it
-        # (`_room_leave`): joins and leaves go in separate batches, and a leave that overtook its join
-        # would leave the connection present at the shard for good.
-        call = sub.joining = asyncio.ensure_future(self._room_joins[self._index(room)].call(request))
+        # One connection's joins and leaves of a room reach the shard in the order made, though they go
+        # in separate batches: a join waits for a leave of that connection still on its way (a leave
+        # then join, as a component remounting), and a leave for its join (`_room_leave`: one that
+        # overtook its join would leave the connection present at the shard for good). The call goes
+        # on when its caller is cancelled (a connection closing).
+        call = sub.joining = asyncio.ensure_future(self._join_after(self._leaving.get((room, conn.session)), request))
         try:
             reply: RoomJoinReply = await asyncio.shield(call)
             return reply
@@ -116,8 +121,14 @@ class Relay:
             # Failed or cancelled: whether the shard took the join is unknown (a socket broken in
             # flight), so a leave follows it; a leave of a connection not there changes nothing.
             if self._drop_from_room(conn, room):
-                asyncio.get_running_loop().create_task(self._room_leave(room, conn.session, call))
+                self._schedule_leave(room, conn.session, call)
             raise
+
+    async def _join_after(self, leaving: asyncio.Task[None] | None, request: RoomJoinRequest) -> RoomJoinReply:
+        if leaving is not None:  # the connection's leave goes first (it logs its own failure)
+            await asyncio.wait([leaving])
+        reply: RoomJoinReply = await self._room_joins[self._index(request[0])].call(request)
+        return reply
 
     def leave_room(self, conn: Subscriber, room: str) -> bool:
         """Take `conn` out of `room` and tell the room's shard (in a task, coalesced per shard); False when
@@ -126,8 +137,13 @@ class Relay:
         if sub is None:
             return False
         self._drop_from_room(conn, room)
-        asyncio.get_running_loop().create_task(self._room_leave(room, conn.session, sub.joining))
+        self._schedule_leave(room, conn.session, sub.joining)
         return True
+
+    def _schedule_leave(self, room: str, session: str, joining: Any) -> None:
+        key = (room, session)
+        task = self._leaving[key] = asyncio.get_running_loop().create_task(self._room_leave(room, session, joining))
+        task.add_done_callback(lambda done: self._leaving.pop(key) if self._leaving.get(key) is done else None)
 
     def _drop_from_room(self, conn: Subscriber, room: str) -> bool:
         """Take `conn` out of `room` here; False when it was not in it."""

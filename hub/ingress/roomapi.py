@@ -28,7 +28,14 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class RoomPublish(_Body):
+class _StrictBody(_Body):
+    """A room op's body takes its types exactly (as the WebSocket ops do: hub.core.protocol._RoomOp):
+    `typing: "yes"` or `ephemeral: 1` is a 422, not a guess."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+
+
+class RoomPublish(_StrictBody):
     """The body of `POST /api/rooms/{room}/publish`: `event` (1-64 characters), `data` (an object, at most
     16 KiB as JSON), `ephemeral` (kept in no history; default false)."""
 
@@ -37,7 +44,7 @@ class RoomPublish(_Body):
     ephemeral: bool = False
 
 
-class RoomTyping(_Body):
+class RoomTyping(_StrictBody):
     """The body of `POST /api/rooms/{room}/typing`: `typing` (true for 6 s unless repeated, or false)."""
 
     typing: bool
@@ -52,7 +59,8 @@ class EventsPoll(_Body):
     timeout: float = Field(default=25.0, ge=0, allow_inf_nan=False)
 
 
-RoomPath = Path(pattern=ROOM_ID.pattern, min_length=1, max_length=128, description="a room id")
+# anchored: a path pattern is searched for, not matched whole ("bad room" holds a match of the bare one)
+RoomPath = Path(pattern=f"^{ROOM_ID.pattern}$", min_length=1, max_length=128, description="a room id")
 
 
 def build_room_router(relay: Relay, secret: str, settings: Settings, metrics: IngressMetrics) -> APIRouter:

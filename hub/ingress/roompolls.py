@@ -34,6 +34,7 @@ class _PresenceHolder:
         self.session = f"poll-{uuid.uuid4().hex[:12]}"
         self.rooms: dict[str, RoomSub] = {}
         self.expires = 0.0  # monotonic
+        self.stale = False  # the relay restarted its clients: the next poll holds with a new one (`close`)
 
     @property
     def queued(self) -> int:
@@ -53,7 +54,10 @@ class _PresenceHolder:
         """Nothing to write."""
 
     def close(self, why: HubError | None = None, *, flush: bool = False) -> None:
-        """Nothing to close: the next poll holds presence again (a restarted shard is re-attached)."""
+        """Nothing to close; the relay's clients are told to start again (its shard restarted, its feed
+        there was dropped and made again): the next poll holds presence with a new holder (`stale`), for
+        the shard may have counted this one out without the re-attach that would count it back in."""
+        self.stale = True
 
     async def wait_closed(self) -> None:
         """Nothing to wait for."""
@@ -77,6 +81,10 @@ class PollPresence:
         UpstreamError when the room's shard does not answer the join."""
         key = (educator_id, room)
         holder = self.held.get(key)
+        if holder is not None and holder.stale:  # its presence may be gone at the shard: a new holder
+            del self.held[key]
+            self.relay.leave_room(holder, room)
+            holder = None
         if holder is None:
             holder = self.held[key] = _PresenceHolder(educator_id)
             try:
