@@ -34,7 +34,6 @@ class _PresenceHolder:
         self.session = f"poll-{uuid.uuid4().hex[:12]}"
         self.rooms: dict[str, RoomSub] = {}
         self.expires = 0.0  # monotonic
-        self.stale = False  # the relay restarted its clients: the next poll holds with a new one (`close`)
 
     @property
     def queued(self) -> int:
@@ -54,10 +53,9 @@ class _PresenceHolder:
         """Nothing to write."""
 
     def close(self, why: HubError | None = None, *, flush: bool = False) -> None:
-        """Nothing to close; the relay's clients are told to start again (its shard restarted, its feed
-        there was dropped and made again): the next poll holds presence with a new holder (`stale`), for
-        the shard may have counted this one out without the re-attach that would count it back in."""
-        self.stale = True
+        """Nothing to close: when the relay restarts its clients (the shard restarted, or dropped this
+        ingress's feed), the relay's re-attach counts this holder in again (`closing` is never true), so
+        its educator stays present without a leave and a join (no flicker for the others)."""
 
     async def wait_closed(self) -> None:
         """Nothing to wait for."""
@@ -81,19 +79,20 @@ class PollPresence:
         UpstreamError when the room's shard does not answer the join."""
         key = (educator_id, room)
         holder = self.held.get(key)
-        if holder is not None and holder.stale:  # its presence may be gone at the shard: a new holder
-            del self.held[key]
-            self.relay.leave_room(holder, room)
-            holder = None
+        until = time.monotonic() + max(ttl, MIN_PRESENCE)
         if holder is None:
             holder = self.held[key] = _PresenceHolder(educator_id)
+            holder.expires = until  # before the join's wait: the sweep must not take it meanwhile
             try:
                 reply = await self.relay.join_room(holder, room, None, True, info)
             except BaseException:
-                self.held.pop(key, None)
+                if self.held.get(key) is holder:
+                    del self.held[key]
                 raise
-            holder.rooms[room].start(reply.position, [])
-        holder.expires = max(holder.expires, time.monotonic() + max(ttl, MIN_PRESENCE))
+            sub = holder.rooms.get(room)
+            if sub is not None:  # (gone if a restart or the sweep took the holder meanwhile)
+                sub.start(reply.position, [])
+        holder.expires = max(holder.expires, until)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._sweep())
 

@@ -398,26 +398,35 @@ def test_a_leave_and_a_join_of_one_connection_reach_the_shard_in_that_order() ->
     assert count == 1 and len(watching) == 1
 
 
-def test_a_poll_holder_told_to_restart_is_replaced_so_its_educator_stays_present() -> None:
-    """The relay restarts its clients when a shard dropped its feed and made it again before the next pull
-    (`lost`): no re-attach follows, so the next poll must hold presence anew."""
+def test_a_poll_holder_is_counted_in_again_when_the_shard_made_the_feed_anew() -> None:
+    """The shard dropped this ingress's feed (its lease lapsed; a detach here) and a hello made it again
+    before the ingress's next pull: the relay's pump attaches again with what it holds, the poll holder
+    among it, so the polling educator is present again without a new poll, and the next poll changes
+    nothing (no leave and join for the others to see)."""
 
     async def go() -> list[int]:
         shard = RegistryShard(0, ShardConfig(feed_linger=0))
         relay = Relay([shard], IngressMetrics(), poll_timeout=0.2)
         presence = PollPresence(relay)
+        relay.start()
         counts = []
         await presence.hold("alice", "quiz:1", None, 10.0)
         counts.append((await shard.room_members("quiz:1"))[1])
         await shard.detach(relay.ingress_id)  # the feed (and its presence) dropped at the shard
         counts.append((await shard.room_members("quiz:1"))[1])
-        relay._restart_clients(shard, "ingress fell behind: reconnect and resume")  # the pump, on `lost`
+        await shard.hello(relay.ingress_id, "bob", None)  # a hello makes the feed again first
+        for _ in range(100):
+            if (await shard.room_members("quiz:1"))[1]:
+                break
+            await asyncio.sleep(0.02)
+        counts.append((await shard.room_members("quiz:1"))[1])
+        changes = shard.presence_changes
         await presence.hold("alice", "quiz:1", None, 10.0)  # the next poll
         await asyncio.sleep(0.05)
         members, count = await shard.room_members("quiz:1")
-        counts.append(count)
-        counts.append(members[0]["connections"] if members else 0)
+        counts += [count, members[0]["connections"] if members else 0, shard.presence_changes - changes]
         presence.close()
+        await relay.stop()
         return counts
 
-    assert asyncio.run(go()) == [1, 0, 1, 1]
+    assert asyncio.run(go()) == [1, 0, 1, 1, 1, 0]
