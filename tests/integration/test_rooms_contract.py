@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from hub.server import LocalHub
-from tests.conftest import scaled
+from tests.conftest import SECRET, scaled
 
 pytestmark = pytest.mark.integration
 
@@ -782,6 +785,60 @@ def test_presence_is_per_educator_across_connections(hub: LocalHub) -> None:
     asyncio.run(go())
 
 
+def test_join_again_with_presence_true_after_false_lists_the_member(hub: LocalHub) -> None:
+    """ "Joining a room already joined answers joined again"; "join is published when an educator's first
+    connection enters the room (with presence true)": a connection that joined with presence false and joins
+    again with presence true enters the member list then, and the others get the presence join.
+    Ambiguities (recorded, not asserted): a repeat join with presence false after true leaves the member
+    listed on this hub, and a repeat join with a new info changes joined.members/GET members but publishes
+    no presence message, so other members keep the old info."""
+    s = uid()
+    room = f"quiz:{s}"
+
+    async def go() -> None:
+        o = await connect_client(hub, hub.token(f"o-{s}", rooms=["quiz:*"]))
+        await o.join(room)
+        at = o.mark()
+        c = await connect_client(hub, hub.token(f"p-{s}", rooms=["quiz:*"]))
+        first = await c.join(room, presence=False)
+        assert member_ids(first["members"]) == [f"o-{s}"] and first["memberCount"] == 1
+        second = await c.join(room, presence=True, info={"v": 2})
+        assert_joined(second, room)
+        assert member_ids(second["members"]) == sorted([f"o-{s}", f"p-{s}"]) and second["memberCount"] == 2
+        pres = await o.envelope(lambda e: e["type"] == "presence", after=at, room=room)
+        assert pres["data"]["action"] == "join" and pres["data"]["member"] == {"educatorId": f"p-{s}", "info": {"v": 2}}
+        await o.close()
+        await c.close()
+
+    asyncio.run(go())
+
+
+def test_hub_token_room_option_adds_patterns(hub: LocalHub) -> None:
+    """ "hub token alice --room 'quiz:*' adds patterns": the printed token joins what its patterns match."""
+    s = uid()
+    env = {**os.environ, "HUB_SECRET": SECRET}
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from hub.cli import main; sys.exit(main())", "token", f"cli-{s}"]
+        + ["--room", "quiz:*", "--room", f"course:{s}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+
+    async def go() -> None:
+        c = await connect_client(hub, token)
+        assert_joined(await c.join(f"quiz:{s}"), f"quiz:{s}")
+        assert_joined(await c.join(f"course:{s}"), f"course:{s}")
+        got = await c.join(f"course:{s}:x")
+        assert got["op"] == "error" and got["code"] == "forbidden", got
+        await c.close()
+
+    asyncio.run(go())
+
+
 # --- typing --------------------------------------------------------------------------------------------
 
 
@@ -1148,12 +1205,16 @@ def test_long_poll_with_rooms(hub: LocalHub) -> None:
         await w.join(room)
         start = w.mark()
         async with http(hub, tok) as api, http(hub, hub.token(f"svc-{s}", role="service")) as svc:
-            r = await api.post("/api/events", json={"rooms": [{"room": room, "info": {"via": "poll"}}], "timeout": 0})
+            r = await api.post(
+                "/api/events",
+                json={"rooms": [{"room": room, "info": {"via": "poll"}}, {"room": f"other:{s}"}], "timeout": 0},
+            )
             assert r.status_code == 200, r.text
             first = r.json()
             assert {"epoch", "messages", "resumed", "rooms"} <= set(first), first
             assert first["resumed"] is False and isinstance(first["snapshot"], list)
-            assert len(first["rooms"]) == 1
+            assert len(first["rooms"]) == 2  # "rooms as in welcome": one entry per asked room, in order
+            assert first["rooms"][1]["code"] == "forbidden" and first["rooms"][1].get("op", "error") == "error"
             joined = first["rooms"][0]
             assert_joined(joined, room)
             assert set(member_ids(joined["members"])) == {f"w-{s}", p_id} and joined["memberCount"] == 2
