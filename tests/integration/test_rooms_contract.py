@@ -1196,6 +1196,8 @@ def test_http_members_publish_and_typing(hub: LocalHub) -> None:
     async def go() -> None:
         w = await connect_client(hub, hub.token(f"w-{s}", rooms=["quiz:*"]))
         await w.join(room, info={"role": "watcher"})
+        h = await connect_client(hub, tok)  # the HTTP publisher's own connection, not present
+        await h.join(room, presence=False)
         async with http(hub, tok) as api:
             r = await api.get(f"/api/rooms/{room}/members")
             assert r.status_code == 200 and r.json() == {
@@ -1209,6 +1211,8 @@ def test_http_members_publish_and_typing(hub: LocalHub) -> None:
             env = await w.envelope(lambda e: e.get("seq") == seq, room=room)
             assert env["data"]["event"] == "note" and env["data"]["data"] == {"a": [1, 2]}
             assert env["data"]["from"]["educatorId"] == f"h-{s}"
+            # an HTTP publish comes from no connection: the publisher's own WebSocket gets it like any member
+            await h.envelope(lambda e: e.get("seq") == seq, room=room)
             r = await api.post(f"/api/rooms/{room}/publish", json={"event": "blip", "data": {}, "ephemeral": True})
             assert r.status_code == 202 and r.json().get("seq") is None, r.text
             # Ambiguity: "{seq?}" for an ephemeral publish: the hub answers {} (seq absent), checked here.
@@ -1247,6 +1251,7 @@ def test_http_members_publish_and_typing(hub: LocalHub) -> None:
             async with httpx.AsyncClient(base_url=hub.url) as anon:
                 assert (await anon.get(f"/api/rooms/{room}/members")).status_code == 401
         await w.close()
+        await h.close()
 
     asyncio.run(go())
 
