@@ -339,8 +339,11 @@ class RegistryShard(ShardRooms):
 
     async def attach(self, ingress_id: str, educator_ids: list[str], rooms: list[RoomMember] | None = None) -> str:
         """(Re-)attach an ingress with the educators it holds (one entry per connection) and its
-        connections' room memberships (RoomMember each), e.g. after this shard restarted."""
+        connections' room memberships (RoomMember each), e.g. after this shard restarted. The feed then
+        watches exactly `educator_ids`: a hello that made the feed before the attach (one that reached a
+        restarted shard before the ingress's pull) is one of them, not counted twice."""
         feed = self._feed(ingress_id)
+        feed.watching = {}
         for educator_id in educator_ids:
             feed.watch(educator_id)
         if rooms:

@@ -114,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
                 where = "HUB_SECRET: it works with a hub started with the same HUB_SECRET"
             else:
                 where = f"the secret in {settings.data_dir / SECRET_FILE}: it works with the hub whose data dir that is"
+            token = issue_token(
+                secret, args.educator_id, role=args.role, ttl=args.ttl, now=time.time(), rooms=args.room
+            )
             print(f"hub: {args.role} token for {args.educator_id!r}, signed with {where}", file=sys.stderr)
-            print(issue_token(secret, args.educator_id, role=args.role, ttl=args.ttl, now=time.time(), rooms=args.room))
+            print(token)
             return 0
         configure_logging(settings.log_level, settings.log_format)
         from hub.server import serve as run

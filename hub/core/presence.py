@@ -17,18 +17,22 @@ ConnKey = tuple[str, str]  # (ingress id, session)
 
 class Member:
     """One educator's present connections in one room: `conns` maps (ingress, session) to the `info`
-    that connection joined with (None: none), in join order; the member's `info` is the newest one's."""
+    that connection joined with (None: none), in join order; the member's `info` is the newest one's.
+    `last_info`: the `info` of its last connection once that is gone, so its `leave` names the member as
+    its `join` and the member lists did."""
 
-    __slots__ = ("educator_id", "conns")
+    __slots__ = ("educator_id", "conns", "last_info")
 
     def __init__(self, educator_id: str) -> None:
         self.educator_id = educator_id
         self.conns: dict[ConnKey, dict[str, Any] | None] = {}
+        self.last_info: dict[str, Any] | None = None
 
     @property
     def info(self) -> dict[str, Any] | None:
-        """The `info` of the educator's most recent present connection (None: it gave none)."""
-        return next(reversed(self.conns.values())) if self.conns else None
+        """The `info` of the educator's most recent present connection (None: it gave none); once the
+        last one is gone, that one's (`last_info`)."""
+        return next(reversed(self.conns.values())) if self.conns else self.last_info
 
     def entry(self) -> dict[str, Any]:
         """The member as `joined.members` and `GET /api/rooms/{room}/members` list it:
@@ -96,10 +100,11 @@ class Presence:
         if educator_id is None:
             return None
         member = self.members[educator_id]
-        member.conns.pop((ingress, session), None)
+        info = member.conns.pop((ingress, session), None)
         if member.conns:
             return None
         del self.members[educator_id]
+        member.last_info = info
         return member
 
     def drop_ingress(self, ingress: str) -> list[Member]:

@@ -22,6 +22,7 @@ class RoomSub:
     ready: bool = False
     last_seq: int = 0
     early: list[tuple[Envelope, str]] = field(default_factory=list)
+    joining: Any = None  # the join's call at the shard while it may be under way (an asyncio future)
 
     def admit(self, env: Envelope, text: str, session: str) -> bool:
         """Whether `env` (of this room) goes to the subscriber now: not before `joined` (then held in
@@ -70,6 +71,12 @@ class Subscriber(Protocol):
     @property
     def queued(self) -> int:
         """Messages waiting to be sent (0 for a poll: it answers with what it holds)."""
+        ...
+
+    @property
+    def closing(self) -> bool:
+        """Whether it was closed (or asked to close) and is going: it leaves the relay soon, so a shard the
+        relay attaches to again is not told of its rooms (PROTOCOL.md section 7: presence exact)."""
         ...
 
     def offer(self, env: Envelope, text: str) -> bool:

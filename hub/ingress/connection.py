@@ -236,6 +236,11 @@ class Connection:
         return len(self.outbox)
 
     @property
+    def closing(self) -> bool:
+        """A close was asked for (or the client is gone): it leaves the relay soon."""
+        return self.state.closing
+
+    @property
     def pending_control(self) -> int:
         """Control frames (the welcome, pong, error) waiting to be sent; past Settings.max_control the read
         loop closes the connection 4409 (hub.ingress.ws)."""

@@ -39,6 +39,7 @@ class PollWaiter:
         self._early: list[tuple[Envelope, str | None]] = []
         self.event = asyncio.Event()
         self.rooms: dict[str, RoomSub] = {}  # the rooms this poll reads (PROTOCOL.md section 7)
+        self.closing = False  # answered early by `close`: it leaves the relay when the answer is made
 
     def offer(self, env: Envelope, text: str | None = None) -> bool:
         """Hold one envelope (its text made here when None); never needs a `flush` (False). A room's goes
@@ -85,6 +86,7 @@ class PollWaiter:
 
     def close(self, why: HubError | None = None, *, flush: bool = False) -> None:
         """Answer now (the stream restarted under us, or the server stops): the next poll re-syncs."""
+        self.closing = True
         self.event.set()
 
     async def wait_closed(self) -> None:

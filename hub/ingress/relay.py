@@ -102,34 +102,47 @@ class Relay:
         """Put `conn` in `room` (a RoomSub holds its envelopes until the caller starts it with the answer)
         and join it at the room's shard: the shard's RoomJoinReply. UpstreamError when the shard does
         not answer (the connection is then not in the room)."""
-        conn.rooms[room] = RoomSub(present, info)
+        sub = conn.rooms[room] = RoomSub(present, info)
         self.rooms.setdefault(room, set()).add(conn)
         request = (room, conn.session, conn.educator_id, present, info, resume)
+        # The call goes on when its caller is cancelled (a connection closing), and a leave waits for it
+        # (`_room_leave`): joins and leaves go in separate batches, and a leave that overtook its join
+        # would leave the connection present at the shard for good.
+        call = sub.joining = asyncio.ensure_future(self._room_joins[self._index(room)].call(request))
         try:
-            reply: RoomJoinReply = await self._room_joins[self._index(room)].call(request)
+            reply: RoomJoinReply = await asyncio.shield(call)
             return reply
         except BaseException:
-            self._drop_from_room(conn, room)
+            # Failed or cancelled: whether the shard took the join is unknown (a socket broken in
+            # flight), so a leave follows it; a leave of a connection not there changes nothing.
+            if self._drop_from_room(conn, room):
+                asyncio.get_running_loop().create_task(self._room_leave(room, conn.session, call))
             raise
 
     def leave_room(self, conn: Subscriber, room: str) -> bool:
         """Take `conn` out of `room` and tell the room's shard (in a task, coalesced per shard); False when
         it was not in it."""
-        if room not in conn.rooms:
+        sub = conn.rooms.get(room)
+        if sub is None:
             return False
         self._drop_from_room(conn, room)
-        asyncio.get_running_loop().create_task(self._room_leave(room, conn.session))
+        asyncio.get_running_loop().create_task(self._room_leave(room, conn.session, sub.joining))
         return True
 
-    def _drop_from_room(self, conn: Subscriber, room: str) -> None:
-        conn.rooms.pop(room, None)
+    def _drop_from_room(self, conn: Subscriber, room: str) -> bool:
+        """Take `conn` out of `room` here; False when it was not in it."""
+        if conn.rooms.pop(room, None) is None:
+            return False
         held = self.rooms.get(room)
         if held is not None:
             held.discard(conn)
             if not held:
                 del self.rooms[room]
+        return True
 
-    async def _room_leave(self, room: str, session: str) -> None:
+    async def _room_leave(self, room: str, session: str, joining: Any = None) -> None:
+        if joining is not None and not joining.done():
+            await asyncio.wait([joining])  # its join first, whatever came of it
         try:
             await self._room_leaves[self._index(room)].call((room, session))
         except UpstreamError as exc:
@@ -199,13 +212,15 @@ class Relay:
         return [e for e, conns in self.conns.items() if self.shard_for(e) is shard for _ in conns]
 
     def _rooms_held_on(self, shard: ShardHandle) -> list[RoomMember]:
-        """Every membership of this ingress's subscribers in the rooms `shard` holds (a re-attach)."""
+        """Every membership of this ingress's subscribers in the rooms `shard` holds (a re-attach), but
+        those of subscribers that are closing (the 1012 of a restart): they would count as present until
+        their leave, and their clients join again (their leave is then ignored by the shard)."""
         return [
             (room, conn.session, conn.educator_id, conn.rooms[room].present, conn.rooms[room].info)
             for room, conns in self.rooms.items()
             if self.shard_for(room) is shard
             for conn in conns
-            if room in conn.rooms
+            if room in conn.rooms and not conn.closing
         ]
 
     async def _supervise(self, shard: ShardHandle) -> None:
@@ -271,6 +286,8 @@ class Relay:
             if reply.lost:
                 self._restart_clients(shard, "ingress fell behind: reconnect and resume")
             if self._feed_ids.get(k) != reply.feed:
+                if k in self._feed_ids and not await self._reattach(shard):
+                    continue  # the next pull names the old feed again, and the attach is tried again
                 ack = 0  # another feed than the one acknowledged so far: its numbers start again
                 self._feed_ids[k] = reply.feed
             items = reply.items
@@ -279,6 +296,19 @@ class Relay:
             self.positions[k] = StreamPosition(reply.epoch, ack)
             if items:
                 self._fan_out(items)
+
+    async def _reattach(self, shard: ShardHandle) -> bool:
+        """The shard made this ingress's feed again without its attach (it restarted, or dropped the feed
+        when the lease lapsed, and a hello or a room join reached it before this ingress's pull): that feed
+        holds only those. Attach everything this ingress holds there (its connections' watches and room
+        memberships: a polling member's presence, which no 1012 ends, among them); False when the shard
+        did not take it."""
+        try:
+            await shard.attach(self.ingress_id, self._held_on(shard), self._rooms_held_on(shard))
+        except UpstreamError as exc:
+            log.warning("shard %d re-attach failed: %s", shard.index, exc)
+            return False
+        return True
 
     def _fan_out(self, items: list[FeedItem]) -> None:
         """Offer a pull's envelopes to their connections, then write each touched connection once:

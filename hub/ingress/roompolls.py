@@ -40,6 +40,11 @@ class _PresenceHolder:
         """Nothing is ever queued (0)."""
         return 0
 
+    @property
+    def closing(self) -> bool:
+        """Never: it holds presence until its polls stop, across a shard's restart (re-attached)."""
+        return False
+
     def offer(self, env: Any, text: str) -> bool:
         """Takes nothing (False)."""
         return False

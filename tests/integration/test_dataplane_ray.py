@@ -136,3 +136,47 @@ def test_a_restarted_shard_is_found_at_its_new_socket_and_delivery_goes_on(hub: 
     assert re.search(rf'^hub_dataplane_fallback\{{shard="{index}"\}} 0(\.0)?$', metrics, re.M), metrics
     connects = re.search(rf'^hub_dataplane_connects_total\{{shard="{index}"\}} (\S+)$', metrics, re.M)
     assert connects is not None and float(connects.group(1)) >= 2
+
+
+@pytest.mark.parametrize("path", ["socket", "ray"])
+def test_the_room_calls_answer_alike_over_the_socket_and_over_ray(hub: LocalHub, path: str) -> None:
+    """Every room method of a real shard actor (PROTOCOL.md section 7) through a ShardClient, over its
+    data-plane socket and over Ray calls: the same records back (RoomJoinReply, seqs, members)."""
+    room = f"quiz:plane-{path}-{time.monotonic_ns() % 10**8}"
+    k = shard_of(room, hub.settings.shards)
+    actor = shard_actor(hub, k)
+    ingress = f"test-ingress-rooms-{path}-{time.monotonic_ns()}"
+
+    async def go() -> None:
+        client = ShardClient(actor, k, DataPlaneConfig() if path == "socket" else None)
+        epoch = await client.ping()
+        first, second = await client.room_join_many(
+            ingress,
+            [(room, "s1", "alice", True, {"name": "Alice"}, None), (room, "s2", "bob", False, None, None)],
+        )
+        assert first.position.epoch.startswith(epoch) and not first.resumed
+        assert first.members == [{"educatorId": "alice", "connections": 1, "info": {"name": "Alice"}}]
+        assert (first.member_count, second.member_count) == (1, 1)
+        seq = await client.room_publish(room, "bob", "s2", "comment", {"text": "hi", "n": 2**70}, False)
+        assert seq == first.position.seq + 1
+        assert await client.room_publish(room, "bob", "s2", "ping", {}, True) == 0  # ephemeral
+        await client.room_typing(room, "alice", "s1", True)
+        again = await client.room_join_many(ingress, [(room, "s3", "carol", True, None, first.position)])
+        assert again[0].resumed and [e.type for e in again[0].messages] == ["room_message", "presence"]
+        assert again[0].messages[0].data["data"]["n"] == 2**70 and again[0].messages[0].room == room
+        assert await client.room_members(room) == (
+            [
+                {"educatorId": "alice", "connections": 1, "info": {"name": "Alice"}},
+                {"educatorId": "carol", "connections": 1},
+            ],
+            2,
+        )
+        assert await client.attach(ingress, [], [(room, "s1", "alice", True, {"name": "Alice"})]) == epoch
+        await client.room_leave_many(ingress, [(room, "s1"), (room, "s2"), (room, "s3")])
+        assert await client.room_members(room) == ([], 0)
+        await client.detach(ingress)
+        if client.plane is not None:
+            assert client.plane.fallback_calls == 0 and client.plane.connects == 1
+            await client.plane.close()
+
+    asyncio.run(asyncio.wait_for(go(), scaled(60)))

@@ -75,3 +75,19 @@ def test_sizes_count_json_bytes() -> None:
     check_size({"t": "x" * 1000}, 1024, "info")
     with pytest.raises(TooLarge, match="over the 1024"):
         check_size({"t": "é" * 600}, 1024, "info")  # 2 bytes each in UTF-8
+
+
+def test_hub_token_room_adds_patterns_and_a_bad_one_is_a_sentence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub import cli
+
+    monkeypatch.setenv("HUB_SECRET", SECRET)
+    assert cli.main(["token", "alice", "--room", "quiz:*", "--room", "course:bio-101"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert verify_token(SECRET, token).rooms == ("quiz:*", "course:bio-101")
+    assert cli.main(["token", "alice"]) == 0
+    assert verify_token(SECRET, capsys.readouterr().out.strip()).rooms == ()
+    assert cli.main(["token", "alice", "--room", "no spaces"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hub: room pattern 'no spaces'") and "Traceback" not in err
