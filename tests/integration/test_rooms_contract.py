@@ -535,7 +535,7 @@ def test_hello_rooms_answer_one_entry_per_room_in_order(hub: LocalHub) -> None:
     then carries rooms: one joined object or error object per entry, in order." """
     s = uid()
     tok = hub.token(f"a-{s}", rooms=[f"quiz:{s}:*"])
-    rooms = [
+    rooms: list[dict[str, Any]] = [
         {"room": f"quiz:{s}:1"},
         {"room": f"other:{s}"},
         {"room": f"quiz:{s}:2", "presence": False},
@@ -1064,7 +1064,7 @@ def test_boolean_fields_refuse_other_types(hub: LocalHub) -> None:
     async def go() -> None:
         c = await connect_client(hub, hub.token(f"a-{s}", rooms=["quiz:*"]))
         await c.join(room)
-        failures = []
+        failures: list[tuple[Any, ...]] = []
         for op, fields in (
             ("join", {"room": f"quiz:{s}-p", "presence": "yes"}),
             ("publish", {"room": room, "event": "e", "data": {}, "ephemeral": "no", "id": "e"}),
@@ -1229,6 +1229,7 @@ def test_http_members_publish_and_typing(hub: LocalHub) -> None:
             off = await w.envelope(lambda e: e["type"] == "typing" and not e["data"]["typing"], after=at, room=room)
             assert off["data"] == {"educatorId": f"h-{s}", "typing": False}
             # bad bodies: 422 with a reason
+            body: dict[str, Any]
             for body in (
                 {"data": {}},
                 {"event": "", "data": {}},
