@@ -38,6 +38,7 @@ from hub.core.protocol import (
     MESSAGE_TYPES,
     ROOM_OPS,
     SUBPROTOCOL,
+    AnyClientOp,
     Cancel,
     Hello,
     Join,
@@ -261,7 +262,18 @@ async def _read_loop(
             if identity.expired(time.time(), settings.token_leeway):
                 conn.close(TokenExpired(TOKEN_EXPIRED))  # never carry out an op of an expired identity
                 continue  # keep reading until the client acknowledges the close
-            if not bucket.take(time.monotonic()):
+            # Parsed first, so that a refusal names its op (and room), and `publish` and `typing` go
+            # by their own per-connection rate (PROTOCOL.md section 7: `rate_limited` past it, never
+            # a close); every other frame, a malformed one included, by the connection's frame rate.
+            try:
+                frame: AnyClientOp | None = parse_client_frame(text)
+                malformed: BadFrame | None = None
+            except BadFrame as exc:
+                frame, malformed = None, exc
+            if frame is not None:
+                op = frame.op
+                room = frame.room if isinstance(frame, Join | Leave | Publish | Typing) else None
+            if not isinstance(frame, Publish | Typing) and not bucket.take(time.monotonic()):
                 strikes += 1
                 if strikes > settings.inbound_strikes:
                     conn.close(RateLimited("inbound rate limit exceeded"))
@@ -274,8 +286,9 @@ async def _read_loop(
             if conn.pending_control > settings.max_control:
                 conn.close(SlowConsumer("not reading answers: reconnect and resume"))
                 continue
-            frame = parse_client_frame(text)
-            op = frame.op
+            if malformed is not None:
+                raise malformed
+            assert frame is not None
             metrics.ops_in.inc(op=frame.op)
             if isinstance(frame, Join | Leave | Publish | Typing):
                 room = frame.room

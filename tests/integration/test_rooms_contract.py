@@ -995,11 +995,6 @@ def test_publish_and_typing_rate_limit_is_an_error_not_a_close(hub: LocalHub) ->
     asyncio.run(go())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub violates PROTOCOL.md 7: past 20 publish ops a second it closes 4429 (inbound frame limit) "
-    "instead of answering rate_limited, and its frame-limit errors carry no ref",
-)
 def test_a_publish_flood_is_rate_limited_never_closed(hub: LocalHub) -> None:
     """ "20 publish and typing ops per second per connection (rate_limited past that, not a close)"; "Errors
     are error frames with ref = the op". 100 publishes sent at once: every one is answered by an ack or by
@@ -1026,11 +1021,6 @@ def test_a_publish_flood_is_rate_limited_never_closed(hub: LocalHub) -> None:
     asyncio.run(go())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub violates PROTOCOL.md 7: join ops past the inbound frame limit get error frames without ref "
-    "(and without room), so a client cannot tell which join was refused",
-)
 def test_every_join_of_a_burst_is_answered_joined_or_error_with_ref(hub: LocalHub) -> None:
     """ "join ... answered by joined, or error"; "Errors are error frames with ref = the op". 45 joins sent at
     once (under the 100-room limit): each gets joined, or an error frame with ref join."""
@@ -1050,11 +1040,6 @@ def test_every_join_of_a_burst_is_answered_joined_or_error_with_ref(hub: LocalHu
     asyncio.run(go())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub violates PROTOCOL.md 2/7: boolean fields (presence, ephemeral, typing) accept strings and "
-    "numbers ('yes', 'no', 1) instead of an error frame (bad_frame) / 422",
-)
 def test_boolean_fields_refuse_other_types(hub: LocalHub) -> None:
     """Section 2: "wrong field types ... get an error frame"; section 7: presence (bool), ephemeral (bool),
     typing (bool). Over HTTP a wrong type is a 422 with a reason."""
@@ -1092,11 +1077,6 @@ def test_boolean_fields_refuse_other_types(hub: LocalHub) -> None:
     asyncio.run(go())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub violates PROTOCOL.md 7: the HTTP room endpoints take any path segment up to 128 characters "
-    "as a room id ('a b', 'caf\u00e9', 'a*b' answer 200/202) instead of refusing ids outside A-Za-z0-9_.:@-",
-)
 def test_http_refuses_room_ids_outside_the_charset(hub: LocalHub) -> None:
     """ "Its id is 1-128 characters of A-Za-z0-9_.:@-": the WebSocket join refuses other ids (bad_frame);
     the HTTP endpoints must not make or read a room by such an id either."""
@@ -1170,12 +1150,6 @@ def test_members_listing_caps_at_1000_and_member_count_is_exact(crowded_room: di
     assert listed["memberCount"] == 1002 and len(listed["members"]) == 1000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub violates PROTOCOL.md 7 (and section 5's JSON errors): concurrent POST /api/events with rooms "
-    "from many educators into one room sometimes answer 500 Internal Server Error (KeyError on the room "
-    "in hub/ingress/roompolls.py hold)",
-)
 def test_concurrent_polls_into_one_room_never_fail(crowded_room: dict[str, Any]) -> None:
     """POST /api/events {rooms} answers {epoch, messages, resumed, snapshot?, rooms}; with 16 polls in flight
     into one room, every poll is answered 200 with a joined entry: none 500."""
