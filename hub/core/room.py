@@ -16,13 +16,14 @@ class Room:
     """A room's stream, presence and typing. `room_id`: its id (checked by the ingress); `epoch`: the
     shard incarnation's; `max_messages`/`max_age`: its history's bounds (as an educator stream's)."""
 
-    __slots__ = ("room_id", "stream", "presence", "typing")
+    __slots__ = ("room_id", "stream", "presence", "typing", "_typed_from")
 
     def __init__(self, room_id: str, epoch: str, *, max_messages: int, max_age: float) -> None:
         self.room_id = room_id
         self.stream = EducatorStream(room_id, epoch, max_messages=max_messages, max_age=max_age, room=True)
         self.presence = Presence()
         self.typing: dict[str, float] = {}  # educator -> when its typing lapses (the clock of `now`)
+        self._typed_from: dict[str, str | None] = {}  # educator -> the session of its last `typing: true`
 
     def _presence(self, action: str, member: Member, now: float) -> Envelope:
         data = {"action": action, "member": member.brief(), "memberCount": len(self.presence)}
@@ -56,6 +57,7 @@ class Room:
         if member is None:
             return []
         out = []
+        self._typed_from.pop(member.educator_id, None)
         if self.typing.pop(member.educator_id, None) is not None:
             out.append(self._typing(member.educator_id, False, now, None))
         out.append(self._presence("leave", member, now))
@@ -92,7 +94,9 @@ class Room:
         `false` (sent only when it was typing); the ephemeral envelope to send, or None."""
         if typing:
             self.typing[educator_id] = now + TYPING_TTL
+            self._typed_from[educator_id] = session
             return self._typing(educator_id, True, now, session)
+        self._typed_from.pop(educator_id, None)
         if self.typing.pop(educator_id, None) is None:
             return None
         return self._typing(educator_id, False, now, session)
@@ -103,5 +107,6 @@ class Room:
         out = []
         for educator_id in lapsed:
             del self.typing[educator_id]
-            out.append(self._typing(educator_id, False, now, None))
+            # not back to the connection that typed (it never gets its own typing envelopes)
+            out.append(self._typing(educator_id, False, now, self._typed_from.pop(educator_id, None)))
         return out

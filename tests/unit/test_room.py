@@ -128,7 +128,8 @@ def test_typing_repeats_expires_after_six_seconds_and_false_only_when_typing() -
     assert again is not None and again.data["typing"] is True
     assert r.expire_typing(8.99) == []
     [off] = r.expire_typing(9.0)
-    assert off.data == {"educatorId": "alice", "typing": False} and off.seq == 0 and off.origin is None
+    # not sent back to the connection that typed (none gets its own typing envelopes); the rest get it
+    assert off.data == {"educatorId": "alice", "typing": False} and off.seq == 0 and off.origin == "s1"
     assert r.expire_typing(20.0) == [] and r.typing == {}
     r.set_typing("alice", True, "s1", 30.0)
     stop = r.set_typing("alice", False, "s1", 31.0)
