@@ -12,17 +12,19 @@ the same hub:
    hop's share (a WebSocket frame against an HTTP request) shows. The three alternate in rounds
    (the machine is shared), each at RATE messages a second, each envelope's `data` SIZE bytes of
    JSON; latency is from the time the message was due (bench.common.offer) to its arrival.
-2. Presence: MEMBERS members (distinct educators, one connection each) join one room; `join` ->
-   `joined` latency in windows of joins made one after another ending at 10, 100, 500 and 1,000 members (the
-   members in between join concurrently), and the hub's CPU per join in each window (the registry
-   shard and the ingress, bench.common.RoleCpu). Plus an in-process microbenchmark of the pure shard
+2. Presence: 1,000 members (distinct educators, one connection each) join one room; `join` ->
+   `joined` latency in windows of joins made one after another (JOIN_RATE a second) ending at 10,
+   100, 500 and 1,000 members (the members in between join concurrently), and the hub's CPU per
+   join in each window (the registry shard and the ingress, bench.common.RoleCpu); then 20
+   watchers (`presence: false`: the same `joined`, but no `presence` message to the others) at
+   1,000 members. Plus an in-process microbenchmark of the pure shard
    (actors.registry.RegistryShard.room_join_many, no Ray): the time of one join at 10 to 10,000
    members, with the `joined` answer listing 1,000 members (the default) and 1 (Settings
    `room_members_listed`), and its MessagePack reply (hub.core.wire), so the share of the members
    list is visible.
 
     python bench/rooms.py --quick      # what `make bench` runs (bench/run.py)
-    python bench/rooms.py              # more rounds, every presence join one after another
+    python bench/rooms.py              # more rounds, longer windows of timed joins
 """
 
 from __future__ import annotations
@@ -259,8 +261,10 @@ async def presence(base: str, pid: int, windows: dict[int, int], join_rate: floa
     each level L (windows: {L: w}) a process of its own (`hold`, reading everything) joins the room
     with the members that bring it to L - w (hello.rooms, concurrently), then this process joins w
     more one after another, `join_rate` a second, each timed from its `join` to its `joined`, with
-    the hub's CPU over those w joins (RoleCpu: the shard and the ingress, per join). The members who
-    joined stay, reading what they are sent (the `presence` message of every later join)."""
+    the hub's CPU over those w joins (RoleCpu: the shard and the ingress, per join; `each_ms`: every
+    join's latency in order). The members who joined stay, reading what they are sent (the `presence`
+    message of every later join). Then up to 20 watchers (`presence: false`) join the same way (the
+    "watchers" entry)."""
     import multiprocessing as mp
 
     from hub.auth import issue_token
@@ -312,6 +316,7 @@ async def presence(base: str, pid: int, windows: dict[int, int], join_rate: floa
             "max": 1000 * max(spent),
             "shard_ms_per_join": 1000 * cpu.by_role.get(SHARD, 0.0) / len(sockets),
             "ingress_ms_per_join": 1000 * cpu.by_role.get(INGRESS, 0.0) / len(sockets),
+            "each_ms": [round(1000 * x, 1) for x in spent],
         }
 
     out: dict[int | str, dict[str, Any]] = {}
@@ -331,7 +336,7 @@ async def presence(base: str, pid: int, windows: dict[int, int], join_rate: floa
             fresh = await asyncio.gather(*(open_hub(url, token(i)) for i in range(members, level)))
             out[level] = await timed(fresh, True)
             members = level
-        watchers = await asyncio.gather(*(open_hub(url, token(i, "w")) for i in range(windows[members])))
+        watchers = await asyncio.gather(*(open_hub(url, token(i, "w")) for i in range(min(20, windows[members]))))
         out["watchers"] = await timed(watchers, False)
     finally:
         stop.set()
@@ -390,8 +395,7 @@ def shard_microbench(sizes: tuple[int, ...] = (10, 100, 1000, 10_000), joins: in
 
 def plan(quick: bool) -> dict[str, Any]:
     """Sizes: fan-out rounds and seconds a row, presence windows ({level: joins one after another}),
-    microbenchmark joins a size. Quick: about 40 s on 2 cores; full: every presence join one after
-    another."""
+    microbenchmark joins a size. Quick: about a minute on 2 cores; full: longer."""
     if quick:
         return {"rounds": 2, "seconds": 3.0, "windows": {10: 10, 100: 20, 500: 30, 1000: 50}, "micro_joins": 200}
     return {"rounds": 5, "seconds": 5.0, "windows": {10: 10, 100: 90, 500: 100, 1000: 200}, "micro_joins": 1000}
