@@ -71,6 +71,7 @@ class Relay:
         self.rooms: dict[str, set[Subscriber]] = {}
         self._room_joins = [Coalescer(partial(s.room_join_many, self.ingress_id)) for s in shards]
         self._room_leaves = [Coalescer(partial(s.room_leave_many, self.ingress_id), max_batch=1000) for s in shards]
+        self._room_joins_pending = 0  # joins waiting for their shard's answer (_answers_first)
 
     def _index(self, educator_id: str) -> int:
         return shard_of(educator_id, len(self.shards))
@@ -105,12 +106,15 @@ class Relay:
         conn.rooms[room] = RoomSub(present, info)
         self.rooms.setdefault(room, set()).add(conn)
         request = (room, conn.session, conn.educator_id, present, info, resume)
+        self._room_joins_pending += 1
         try:
             reply: RoomJoinReply = await self._room_joins[self._index(room)].call(request)
             return reply
         except BaseException:
             self._drop_from_room(conn, room)
             raise
+        finally:
+            self._room_joins_pending -= 1
 
     def leave_room(self, conn: Subscriber, room: str) -> bool:
         """Take `conn` out of `room` and tell the room's shard (in a task, coalesced per shard); False when
@@ -278,7 +282,18 @@ class Relay:
                 ack = items[-1][0]
             self.positions[k] = StreamPosition(reply.epoch, ack)
             if items:
+                await self._answers_first()
                 self._fan_out(items)
+
+    async def _answers_first(self) -> None:
+        """Let room joins answered together with this pull send their `joined` before its fan-out: a
+        join's `presence` message to a large room's members is one synchronous fan-out (1,000 members:
+        tens of ms), and the joiner's answer, which came in the same read, is two loop turns from its
+        frame (the join Coalescer's task, then the caller's). No wait when no join is pending."""
+        for _ in range(2):
+            if not self._room_joins_pending:
+                return
+            await asyncio.sleep(0)
 
     def _fan_out(self, items: list[FeedItem]) -> None:
         """Offer a pull's envelopes to their connections, then write each touched connection once:
