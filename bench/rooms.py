@@ -256,6 +256,19 @@ def hold(url: str, tokens: list[str], hello: dict[str, Any], ready: Any, stop: A
     asyncio.run(run())
 
 
+async def quiet(pid: int, share: float = 0.2, sample: float = 0.25, longest: float = 15.0) -> float:
+    """Wait until the ingress of `hub serve` process `pid` uses under `share` of a core over a
+    `sample`-second window (a room's fill still being delivered would be in the timed joins), at most
+    `longest` seconds; returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < longest:
+        with RoleCpu(pid, frozenset({INGRESS})) as cpu:
+            await asyncio.sleep(sample)
+        if cpu.seconds < share * sample:
+            break
+    return time.monotonic() - started
+
+
 async def presence(base: str, pid: int, windows: dict[int, int], join_rate: float) -> dict[str, Any]:
     """Target 2 on the live hub: max(windows) educators, one connection each, in PRESENCE_ROOM. For
     each level L (windows: {L: w}) a process of its own (`hold`, reading everything) joins the room
@@ -293,7 +306,7 @@ async def presence(base: str, pid: int, windows: dict[int, int], join_rate: floa
         """Each of `sockets` joins (`presence`: `present`), one after another at `join_rate`."""
         readers.extend(asyncio.ensure_future(read(ws)) for ws in sockets)
         mine.extend(sockets)
-        await asyncio.sleep(0.5)  # the fill's presence messages delivered
+        settled = await quiet(pid)  # the fill's presence messages delivered
         spent: list[float] = []
         answer: dict[str, Any] = {}
         loop = asyncio.get_running_loop()
@@ -317,6 +330,7 @@ async def presence(base: str, pid: int, windows: dict[int, int], join_rate: floa
             "shard_ms_per_join": 1000 * cpu.by_role.get(SHARD, 0.0) / len(sockets),
             "ingress_ms_per_join": 1000 * cpu.by_role.get(INGRESS, 0.0) / len(sockets),
             "each_ms": [round(1000 * x, 1) for x in spent],
+            "settled_s": settled,
         }
 
     out: dict[int | str, dict[str, Any]] = {}
