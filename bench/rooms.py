@@ -486,8 +486,8 @@ def write(result: dict[str, Any], out: Path) -> None:
         "",
         f"- worst `joined` p99 of a present member: **{r['joined_p99_ms_worst']:.1f} ms** (target <= 50)",
         "- watchers (`presence: false`) get the same `joined`, members list included, but their join sends no "
-        "`presence` message to the others: the difference between the last two rows is the `presence` message's "
-        "fan-out to every member, which the joiner's `joined` waits behind at the ingress.",
+        "`presence` message to the others: the ingress CPU between the last two rows is that message's fan-out "
+        "to every member (the joiner's `joined` goes before it: Relay._answers_first).",
         "",
         "The pure shard (RegistryShard.room_join_many in this process, no Ray): CPU microseconds of a join into a "
         "room of n members (median; mean with Python's garbage collections), its `joined` reply packed for the data "
