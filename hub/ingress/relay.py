@@ -288,9 +288,11 @@ class Relay:
     async def _answers_first(self) -> None:
         """Let room joins answered together with this pull send their `joined` before its fan-out: a
         join's `presence` message to a large room's members is one synchronous fan-out (1,000 members:
-        tens of ms), and the joiner's answer, which came in the same read, is two loop turns from its
-        frame (the join Coalescer's task, then the caller's). No wait when no join is pending."""
-        for _ in range(2):
+        tens of ms), and the joiner's answer, which came in the same read, is some loop turns from its
+        frame (here 2: the join Coalescer's task, then the caller's; a join that goes by a task and
+        `asyncio.shield` of its own takes 4), so up to 8 turns. No wait when no join is pending; a
+        turn with nothing else ready costs microseconds."""
+        for _ in range(8):
             if not self._room_joins_pending:
                 return
             await asyncio.sleep(0)
