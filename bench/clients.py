@@ -33,14 +33,20 @@ def count_wire_bytes() -> None:
     Connection.data_received = counting  # type: ignore[method-assign]
 
 
-async def open_hub(url: str, token: str, **options: Any) -> Any:
-    """A connection to `url` (ws://.../ws) past its welcome; `options` go to websockets' connect."""
+async def greeted_hub(url: str, token: str, hello: dict[str, Any] | None = None, **options: Any) -> tuple[Any, Any]:
+    """A connection to `url` (ws://.../ws) and its welcome (the decoded frame); `hello`: more fields of
+    the hello (`rooms`: join them at connect, PROTOCOL.md section 7); `options` go to websockets'
+    connect."""
     from websockets.asyncio.client import connect
 
     ws = await connect(url, **{"compression": "deflate", "max_size": None, "open_timeout": 60, **options})
-    await ws.send(json.dumps({"op": "hello", "token": token}))
-    await ws.recv()
-    return ws
+    await ws.send(json.dumps({"op": "hello", "token": token, **(hello or {})}))
+    return ws, json.loads(await ws.recv())
+
+
+async def open_hub(url: str, token: str, hello: dict[str, Any] | None = None, **options: Any) -> Any:
+    """A connection to `url` (ws://.../ws) past its welcome (greeted_hub)."""
+    return (await greeted_hub(url, token, hello, **options))[0]
 
 
 async def open_socketio(base: str, educator: str) -> Any:
@@ -81,14 +87,23 @@ class Tally(Protocol):
 
 
 def client_process(
-    url: str, names: list[str], socketio: bool, tally: Tally, timeout: float, ready: Any, go: Any, out: Any
+    url: str,
+    names: list[str],
+    socketio: bool,
+    tally: Tally,
+    timeout: float,
+    ready: Any,
+    go: Any,
+    out: Any,
+    hello: dict[str, Any] | None = None,
 ) -> None:
-    """Open one connection per name (a hub token, or an educator id for the peers), then read."""
+    """Open one connection per name (a hub token, or an educator id for the peers; `hello`: more
+    fields of each hub connection's hello), then read."""
 
     count_wire_bytes()
 
     async def run() -> None:
-        sockets = [await (open_socketio(url, n) if socketio else open_hub(url, n)) for n in names]
+        sockets = [await (open_socketio(url, n) if socketio else open_hub(url, n, hello)) for n in names]
         ready.put(len(sockets))
         await asyncio.get_running_loop().run_in_executor(None, go.wait)
         start_bytes = WIRE[0]
@@ -112,17 +127,26 @@ def client_process(
 
 
 def start_clients(
-    url: str, names: list[str], socketio: bool, tally: Tally, timeout: float, procs: int = 2
+    url: str,
+    names: list[str],
+    socketio: bool,
+    tally: Tally,
+    timeout: float,
+    procs: int = 2,
+    hello: dict[str, Any] | None = None,
 ) -> tuple[int, Any, Callable[[], list[dict[str, Any]]]]:
-    """Spawn `procs` client processes sharing `names`; returns (connections ready, the `go` event,
-    a function that collects every process's figures)."""
+    """Spawn `procs` client processes sharing `names` (`hello`: more fields of each hub connection's
+    hello); returns (connections ready, the `go` event, a function that collects every process's
+    figures)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
     workers = [
         ctx.Process(
-            target=client_process, args=(url, names[i::procs], socketio, tally, timeout, ready, go, out), daemon=True
+            target=client_process,
+            args=(url, names[i::procs], socketio, tally, timeout, ready, go, out, hello),
+            daemon=True,
         )
         for i in range(procs)
     ]

@@ -185,20 +185,25 @@ class Connection:
         return True
 
     def flush(self) -> None:
-        """Write what is queued now if the socket can take it, else hand it to the sender task."""
+        """Write what is queued now if the socket can take it (control frames first), else hand it to
+        the sender task."""
         self._dirty = False
         writer = self.writer
-        if writer is None or self._sender is not None or self._control or self.close_code is not None:
+        if writer is None or self._sender is not None or self.close_code is not None:
             self._kick()
             return
         try:
-            self._write_batches(writer)
+            while self._control and writer.can_write():
+                writer.write_text(self._control.pop(0))
+                self.metrics.frames_control.inc()
+            if not self._control:
+                self._write_batches(writer)
         except OSError:  # the client is gone; its read loop ends the connection
             return
         except Exception:
             self.fail("direct write")
             return
-        if len(self.outbox):
+        if len(self.outbox) or self._control:
             self._kick()  # the transport paused: the sender waits for it
 
     def start(self, welcome: str, position: StreamPosition, backlog: list[Envelope]) -> None:
@@ -227,8 +232,9 @@ class Connection:
             self._control.append(joined)
         for env, text in sub.start(position, backlog):
             self.offer(env, text if text is not None else envelope_text(env, self.metrics))
-        self._dirty = False
-        self._kick()
+        # Written now where the socket takes it: a task's turn could come after a whole fan-out (the
+        # join's own `presence` message to every member of a large room, hub.ingress.relay._fan_out).
+        self.flush()
 
     @property
     def queued(self) -> int:

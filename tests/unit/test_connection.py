@@ -192,3 +192,33 @@ def test_a_client_gone_mid_flush_does_not_break_the_relays_fan_out() -> None:
     writer, ws = asyncio.run(go())
     assert [f["op"] for f in writer.frames] == ["welcome"]
     assert ws.closed == (1000, "")
+
+
+def test_a_rooms_joined_is_written_at_once_before_a_fan_out_can_run() -> None:
+    # The join's own `presence` message reaches the ingress with its answer; the relay's fan-out of it to
+    # every member of a large room is one synchronous loop turn (1,000 members: tens of ms). A `joined`
+    # left to a sender task waited behind it (bench/rooms.py: p50 69 ms at 1,000 members, 8 ms after).
+    from hub.core.subscriber import RoomSub
+
+    async def go() -> FakeWriter:
+        writer = FakeWriter()
+        conn = make_direct(writer)
+        await asyncio.sleep(0.01)  # the sender writes the welcome and ends
+        conn.rooms["quiz:q"] = RoomSub(present=True)
+        room = EducatorStream("quiz:q", "e", max_messages=100, max_age=60, room=True)
+        answered_at = room.position
+        early = room.append("presence", {"action": "join"}, 1.0)  # after the answer's position
+        conn.offer(early, json.dumps(early.wire()))  # arrived before the answer: held until `joined`
+        conn.start_room("quiz:q", answered_at, [], '{"op":"joined","room":"quiz:q"}')
+        assert [f["op"] for f in writer.frames] == ["welcome", "joined", "batch"]  # no task switch
+        writer.writable.clear()  # a paused transport: the sender task writes it when it resumes
+        conn.start_room("quiz:q", answered_at, [], '{"op":"joined","room":"quiz:q"}')
+        assert [f["op"] for f in writer.frames] == ["welcome", "joined", "batch"]
+        writer.writable.set()
+        await asyncio.sleep(0.01)
+        conn.close()
+        await conn.wait_closed()
+        return writer
+
+    writer = asyncio.run(go())
+    assert [f["op"] for f in writer.frames] == ["welcome", "joined", "batch", "joined"]
