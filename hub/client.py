@@ -27,7 +27,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from hub.clienterrors import HubClientError, RoomError
+from hub.clienterrors import Handlers, HubClientError, RoomError
 from hub.clientrooms import Room, RoomClient, Rooms, SyncRoom
 from hub.clienttokens import TokenSource, refresh_delay, token_times
 from hub.core.closecodes import CloseCode
@@ -149,7 +149,7 @@ class HubClient(RoomClient):
         self.jobs: dict[str, dict[str, Any]] = {}
         self.connects = 0
         self._url_index = 0
-        self._handlers: dict[str, list[Handler]] = {}
+        self._handlers = Handlers("the client")
         self._outgoing: deque[dict[str, Any]] = deque(maxlen=offline_queue)
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -190,15 +190,10 @@ class HubClient(RoomClient):
         """Call `handler(envelope)` for a message type, or "*" for all; "welcome", "state",
         "snapshot", "error" and "refreshed" (a token refresh the hub accepted) receive the frame
         (or {"state": ...})."""
-        self._handlers.setdefault(event, []).append(handler)
-        return handler
+        return self._handlers.add(event, handler)
 
     def _emit(self, event: str, payload: dict[str, Any]) -> None:
-        for handler in self._handlers.get(event, ()):
-            try:
-                handler(payload)
-            except Exception:
-                log.exception("handler for %s failed", event)
+        self._handlers.emit(event, payload)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

@@ -1,7 +1,12 @@
 """The Python client's errors (hub.client re-exports them): HubClientError when the client gives up, and
-RoomError when the hub refuses one room op (PROTOCOL.md section 7)."""
+RoomError when the hub refuses one room op (PROTOCOL.md section 7); and the user callbacks both the client
+and its rooms call (Handlers), where a user's error is logged and skipped."""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
 
 
 class HubClientError(Exception):
@@ -27,3 +32,29 @@ class RoomError(HubClientError):
         self.code: str = code
         self.room = room
         self.ref = ref
+
+
+class Handlers:
+    """Callbacks by event name, as the Python client's `on` takes them (HubClient, Room): `add(event,
+    handler)`; `emit(event, payload)` calls each handler of `event` in order, and one that raises is
+    logged on the `hub.client` logger with `what` (the client, a room) and skipped: a user's handler
+    never stops delivery."""
+
+    __slots__ = ("what", "_by_event")
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._by_event: dict[str, list[Callable[[dict[str, Any]], Any]]] = {}
+
+    def add(self, event: str, handler: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+        """Register `handler(payload)` for `event`; returns it."""
+        self._by_event.setdefault(event, []).append(handler)
+        return handler
+
+    def emit(self, event: str, payload: dict[str, Any]) -> None:
+        """Call `event`'s handlers with `payload`, each in a try of its own (logged, then skipped)."""
+        for handler in self._by_event.get(event, ()):
+            try:
+                handler(payload)
+            except Exception:
+                logging.getLogger("hub.client").exception("%s: handler for %s failed", self.what, event)

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import websockets
 
-from hub.clienterrors import HubClientError, RoomError
+from hub.clienterrors import Handlers, HubClientError, RoomError
 from hub.clientroomstate import RoomState
 from hub.core.protocol import Ack, ErrorFrame, Joined, Left, MalformedFrame, WireEnvelope, parse_server_frame
 
@@ -48,7 +48,7 @@ class Room:
     def __init__(self, book: Rooms, state: RoomState, queue: int) -> None:
         self._book = book
         self.state = state
-        self._handlers: dict[str, list[Handler]] = {}
+        self._handlers = Handlers(f"room {state.room}")
         self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._queue_max = queue
         self._ended = False
@@ -91,15 +91,10 @@ class Room:
         ValueError for another event."""
         if event not in ROOM_EVENTS:
             raise ValueError(f"a room has no event {event!r}; one of {', '.join(ROOM_EVENTS)}")
-        self._handlers.setdefault(event, []).append(handler)
-        return handler
+        return self._handlers.add(event, handler)
 
     def _emit(self, event: str, payload: dict[str, Any]) -> None:
-        for handler in self._handlers.get(event, ()):
-            try:
-                handler(payload)
-            except Exception:
-                log.exception("room %s: handler for %s failed", self.id, event)
+        self._handlers.emit(event, payload)
 
     def _deliver(self, wire: dict[str, Any]) -> None:
         event = EVENT_OF_TYPE.get(wire.get("type", ""))

@@ -2,7 +2,7 @@
 // finished quiz, notification toasts and analytics, all fed by hub-client.js; with the quiz, a
 // "Working together" panel (together.js) over the quiz's room.
 import { HubClient, HubHttpError, TERMINAL } from "./hub-client.js";
-import { TogetherPanel } from "./together.js";
+import { TogetherPanel, el } from "./together.js";
 
 const TOKEN_KEY = "hub.token";
 const TITLES_KEY = "hub.jobTitles"; // jobId or quizId -> the first words of the text it was made from
@@ -28,19 +28,6 @@ let figures = {}; // the analytics panel: GET /api/analytics and analytics_updat
 let together = null; // the "Working together" panel of the quiz on show
 
 // -- small DOM helpers -------------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value == null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) if (child != null) node.append(child);
-  return node;
-}
 
 function storage() {
   try { return window.sessionStorage; } catch { return null; }

@@ -16,7 +16,7 @@
 // joined rooms are rejoined and resumed in the hello of each reconnect, and carried by the long-poll
 // fallback (POST /api/events with `rooms`).
 
-import { HubRoomError, Room, RoomState, ROOM_ID } from "./hub-rooms.js";
+import { Emitter, HubRoomError, Room, RoomState, ROOM_ID } from "./hub-rooms.js";
 import { RoomSet } from "./hub-roomset.js";
 
 export { HubRoomError, Room, RoomState, ROOM_ID };
@@ -205,8 +205,9 @@ export class StreamState {
 }
 
 /** A browser (or Node) client of the hub. */
-export class HubClient {
+export class HubClient extends Emitter {
   constructor(options = {}) {
+    super();
     const env = readEnv();
     this.url = options.url ?? env.url;
     if (!this.url) throw new Error("HubClient: no url (and no NEXT_PUBLIC_WS_URL or location)");
@@ -235,7 +236,6 @@ export class HubClient {
     this.connects = 0;
     this.failures = 0;
     this._state = "idle";
-    this._handlers = new Map();
     this._queue = [];
     this._ws = null;
     this._timers = new Set();
@@ -265,18 +265,7 @@ export class HubClient {
 
   /** Call `handler` for a message type, "*" (every envelope), "welcome", "snapshot", "state",
    * "error" or "pong". Returns a function that removes it. */
-  on(event, handler) {
-    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
-    const entry = (payload) => handler(payload);
-    this._handlers.get(event).add(entry);
-    return () => { this._handlers.get(event)?.delete(entry); };
-  }
-
-  _emit(event, payload) {
-    for (const handler of [...(this._handlers.get(event) ?? [])]) {
-      try { handler(payload); } catch (err) { console.error(`hub: handler for ${event} failed`, err); }
-    }
-  }
+  on(event, handler) { return super.on(event, handler); }
 
   _setState(state) {
     if (state === this._state) return;

@@ -116,8 +116,34 @@ export class RoomState {
  * entry), "left", and "error" (an error frame of this room's ops, `{code, message, ref, room}`;
  * with no "error" handler here it goes to the client's "error" handlers).
  */
-export class Room {
+/** Handlers by event name, as `on` takes them (HubClient, Room): `on` returns a function that removes
+ * the handler; a handler that throws is logged (with `what`) and skipped, so it never stops delivery. */
+export class Emitter {
+  constructor(what = "") {
+    this._handlers = new Map();
+    this._what = what;
+  }
+
+  on(event, handler) {
+    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
+    const entry = (payload) => handler(payload);
+    this._handlers.get(event).add(entry);
+    return () => { this._handlers.get(event)?.delete(entry); };
+  }
+
+  /** Call `event`'s handlers with `payload`; how many there were. */
+  _emit(event, payload) {
+    const handlers = [...(this._handlers.get(event) ?? [])];
+    for (const handler of handlers) {
+      try { handler(payload); } catch (err) { console.error(`hub: ${this._what}handler for ${event} failed`, err); }
+    }
+    return handlers.length;
+  }
+}
+
+export class Room extends Emitter {
   constructor(rooms, id, { presence = true, info } = {}) {
+    super(`room ${id}: `);
     this._rooms = rooms;
     this.id = id;
     /** false: this connection is not listed as a member (a watcher) */
@@ -129,7 +155,6 @@ export class Room {
     this.joined = false;
     /** false once left (or refused): the object is done; join again for a new one */
     this.active = true;
-    this._handlers = new Map();
     this._memberList = null;
     this._typing = new Map(); // educatorId -> expiry timer
     this._typingSent = false;
@@ -156,20 +181,9 @@ export class Room {
 
   /** Call `handler` for "message", "presence", "typing", "joined", "left" or "error"; returns a
    * function that removes it. */
-  on(event, handler) {
-    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
-    const entry = (payload) => handler(payload);
-    this._handlers.get(event).add(entry);
-    return () => { this._handlers.get(event)?.delete(entry); };
-  }
+  on(event, handler) { return super.on(event, handler); }
 
-  _emit(event, payload) {
-    const handlers = [...(this._handlers.get(event) ?? [])];
-    for (const handler of handlers) {
-      try { handler(payload); } catch (err) { console.error(`hub: room ${this.id}: handler for ${event} failed`, err); }
-    }
-    return handlers.length;
-  }
+
 
   /** Publish `event` with `data` (an object, at most 16 KiB as JSON) to the other members. Resolves
    * with the hub's `ack` ({op: "ack", id, room, seq?}; no seq when `ephemeral`); rejects with a

@@ -6,12 +6,15 @@ import { ROOM_ID } from "./hub-client.js";
 const MAX_COMMENTS = 50; // shown (the oldest go first)
 const MAX_COMMENT = 2000; // characters of one comment (the hub takes 16 KiB of data)
 
-function el(tag, attrs = {}, ...children) {
+/** A DOM element: `attrs` (class, text, on<event> listeners, other attributes; null/false skipped),
+ * then `children` (nodes or strings, nested arrays flattened). The dashboard's too. */
+export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value == null || value === false) continue;
     if (key === "class") node.className = value;
     else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children.flat()) if (child != null) node.append(child);
