@@ -10,6 +10,7 @@ in the room's size (a dict step), except `drop_ingress` (the ingress's own conne
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 ConnKey = tuple[str, str]  # (ingress id, session)
@@ -21,12 +22,17 @@ class Member:
     `last_info`: the `info` of its last connection once that is gone, so its `leave` names the member as
     its `join` and the member lists did."""
 
-    __slots__ = ("educator_id", "conns", "last_info")
+    __slots__ = ("educator_id", "conns", "last_info", "_entry")
 
     def __init__(self, educator_id: str) -> None:
         self.educator_id = educator_id
         self.conns: dict[ConnKey, dict[str, Any] | None] = {}
         self.last_info: dict[str, Any] | None = None
+        self._entry: dict[str, Any] | None = None  # entry(), made again only after `conns` changed
+
+    def changed(self) -> None:
+        """Its connections changed: `entry` is made anew on its next call."""
+        self._entry = None
 
     @property
     def info(self) -> dict[str, Any] | None:
@@ -36,11 +42,16 @@ class Member:
 
     def entry(self) -> dict[str, Any]:
         """The member as `joined.members` and `GET /api/rooms/{room}/members` list it:
-        `{educatorId, connections, info?}`."""
-        out: dict[str, Any] = {"educatorId": self.educator_id, "connections": len(self.conns)}
-        info = self.info
-        if info is not None:
-            out["info"] = info
+        `{educatorId, connections, info?}`. Kept between calls until `changed` (one object: a caller
+        must not change it), so a `joined` answer lists a large room without making its entries again
+        (bench/rooms.py: the shard's join at 1,000 members)."""
+        out = self._entry
+        if out is None:
+            out = {"educatorId": self.educator_id, "connections": len(self.conns)}
+            info = self.info
+            if info is not None:
+                out["info"] = info
+            self._entry = out
         return out
 
     def brief(self) -> dict[str, Any]:
@@ -86,6 +97,7 @@ class Presence:
         key = (ingress, session)
         member.conns.pop(key, None)
         member.conns[key] = info
+        member.changed()
         return member if first else None
 
     def leave(self, ingress: str, session: str) -> Member | None:
@@ -101,6 +113,7 @@ class Presence:
             return None
         member = self.members[educator_id]
         info = member.conns.pop((ingress, session), None)
+        member.changed()
         if member.conns:
             return None
         del self.members[educator_id]
@@ -126,9 +139,4 @@ class Presence:
 
     def entries(self, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` member entries (Member.entry), in order of arrival."""
-        out: list[dict[str, Any]] = []
-        for member in self.members.values():
-            if len(out) >= limit:
-                break
-            out.append(member.entry())
-        return out
+        return [member.entry() for member in islice(self.members.values(), limit)]
