@@ -157,7 +157,10 @@ async def poll_with_rooms(
             waiter.start_room(room, room_reply.position, room_reply.messages)
         if reply.resumed:
             waiter.start(resume.seq if resume is not None else 0, reply.messages)
-        at_once = not reply.resumed or any(not r.resumed for r in by_room.values()) or waiter.messages
+        # At once when there is news for the client: a stream not resumed (a snapshot, a new `joined`),
+        # a refused room (its `error`), or messages.
+        refused = any(a is not None for a in answers)
+        at_once = not reply.resumed or refused or any(not r.resumed for r in by_room.values()) or waiter.messages
         if not at_once:
             try:
                 await asyncio.wait_for(waiter.event.wait(), timeout)

@@ -60,7 +60,9 @@ async def open_ws(hub: LocalHub, hello: dict[str, Any] | None, **kw: Any) -> tup
 async def messages_until(
     ws: ClientConnection, done: Callable[[dict[str, Any]], bool], timeout: float = 60.0
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Read batch frames until an envelope satisfies `done`; return (envelopes, frames)."""
+    """Read batch frames until an envelope satisfies `done`; return (the envelopes up to and including
+    that one, the frames). What its batch carried after it is left out: a batch may hold the next
+    message too (the job's `analytics_update` right after its `completed`, under the feed's linger)."""
     envelopes: list[dict[str, Any]] = []
     frames: list[dict[str, Any]] = []
     deadline = time.monotonic() + scaled(timeout)
@@ -72,9 +74,10 @@ async def messages_until(
         frames.append(frame)
         if frame["op"] != "batch":
             continue
-        envelopes.extend(frame["messages"])
-        if any(done(e) for e in frame["messages"]):
-            return envelopes, frames
+        for env in frame["messages"]:
+            envelopes.append(env)
+            if done(env):
+                return envelopes, frames
 
 
 def terminal(job_id: str) -> Callable[[dict[str, Any]], bool]:

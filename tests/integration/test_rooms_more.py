@@ -555,3 +555,21 @@ def test_a_room_named_like_an_educator_is_another_stream(hub: LocalHub) -> None:
         await member.close()
 
     asyncio.run(go())
+
+
+def test_a_poll_with_a_refused_room_is_answered_at_once(hub: LocalHub) -> None:
+    """A long-poll whose only news is a refused room (its `error` entry) answers at once, not after its
+    timeout: the client learns the refusal (the dashboard's panel says so) without waiting 25 s."""
+    token = hub.token("poll-refused", rooms=["quiz:*"])
+    headers = {"Authorization": f"Bearer {token}"}
+    first = httpx.post(f"{hub.url}/api/events", json={"timeout": 0}, headers=headers).json()
+    resume = {"epoch": first["epoch"], "seq": first["seq"]}
+    started = time.monotonic()
+    reply = httpx.post(
+        f"{hub.url}/api/events",
+        json={"resume": resume, "rooms": [{"room": "course:not-mine"}], "timeout": 20},
+        headers=headers,
+        timeout=30,
+    ).json()
+    assert time.monotonic() - started < scaled(5)
+    assert reply["resumed"] is True and reply["rooms"][0]["code"] == "forbidden"
