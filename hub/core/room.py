@@ -65,8 +65,16 @@ class Room:
 
     def leave(self, ingress: str, session: str, now: float) -> list[Envelope]:
         """A connection leaves (a `leave`, its close, its loss); when it was its educator's last present
-        one: `typing: false` if it was typing, then the `presence` leave."""
-        return self._gone(self.presence.leave(ingress, session), now)
+        one: `typing: false` if it was typing, then the `presence` leave. A connection not counted in
+        presence (`presence: false`) that typed last for an educator with no present connection ends
+        that typing too (`typing: false`)."""
+        out = self._gone(self.presence.leave(ingress, session), now)
+        if not out and session in self._typed_from.values():
+            for educator_id in [e for e, s in self._typed_from.items() if s == session and e not in self.presence]:
+                del self._typed_from[educator_id]
+                if self.typing.pop(educator_id, None) is not None:
+                    out.append(self._typing(educator_id, False, now, None))
+        return out
 
     def drop_ingress(self, ingress: str, now: float) -> list[Envelope]:
         """Every connection of a dead (or detached) ingress leaves, as `leave` each: one at a time, so

@@ -431,3 +431,19 @@ def test_a_poll_holder_is_counted_in_again_when_the_shard_made_the_feed_anew() -
         return counts
 
     assert asyncio.run(go()) == [1, 0, 1, 1, 1, 0]
+
+
+def test_a_watcher_that_typed_ends_its_typing_when_it_leaves() -> None:
+    """A connection with `presence: false` is in no member list, but its typing ends with it (PROTOCOL.md
+    section 7: typing ends "when the educator leaves"), not 6 s later; a member's other tab keeps it."""
+    r = room()
+    assert r.join("ing", "w1", "walt", False, None, 0.0) == []
+    r.set_typing("walt", True, "w1", 1.0)
+    [off] = r.leave("ing", "w1", 2.0)
+    assert off.type == "typing" and off.data == {"educatorId": "walt", "typing": False} and r.typing == {}
+    # typing from a watcher tab of an educator who is also present elsewhere: the member's leave ends it
+    r.join("ing", "m1", "mia", True, None, 3.0)
+    r.join("ing", "w2", "mia", False, None, 3.0)
+    r.set_typing("mia", True, "w2", 4.0)
+    assert r.leave("ing", "w2", 5.0) == [] and "mia" in r.typing
+    assert [e.type for e in r.leave("ing", "m1", 6.0)] == ["typing", "presence"]
