@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity
-from hub.core.errors import Forbidden
+from hub.core.errors import Forbidden, RateLimited
+from hub.core.limits import Buckets
 from hub.core.protocol import JoinSpec, Resume
 from hub.core.rooms import HTTP_SESSION, MAX_DATA_BYTES, ROOM_ID, check_size
 from hub.core.stream import StreamPosition
@@ -68,6 +69,21 @@ def build_room_router(relay: Relay, secret: str, settings: Settings, metrics: In
     limits from `settings`. The router's `poll_presence` (PollPresence) is closed by the app at stop."""
     router = APIRouter(route_class=StrictJSONRoute, default_response_class=StrictJSONResponse)
     identity = identity_dependency(secret, settings.token_leeway)
+    # An educator's publish and typing over HTTP go by the rate a connection's do (HUB_ROOM_OP_RATE,
+    # per educator on this ingress); services and admins, the hub's own back ends, by none.
+    http_ops = Buckets(settings.room_op_rate, settings.room_op_burst)
+
+    def paced(who: Identity) -> None:
+        if who.role != "educator":
+            return
+        wait = http_ops.take(who.sub, time.monotonic())
+        if wait:
+            raise RateLimited(
+                f"more than {settings.room_op_rate:g} room publish and typing requests a second; "
+                f"try again in {wait:.1f}s",
+                retry_after=wait,
+            )
+
     presence = PollPresence(relay)
     router.poll_presence = presence  # type: ignore[attr-defined]
 
@@ -82,6 +98,7 @@ def build_room_router(relay: Relay, secret: str, settings: Settings, metrics: In
     async def publish(body: RoomPublish, room: str = RoomPath, who: Identity = Depends(identity)) -> dict[str, Any]:
         """A `room_message` to every member (`from.session` is "http"); `{seq}` unless ephemeral."""
         who.require_room(room, service_may=True)
+        paced(who)
         check_size(body.data, MAX_DATA_BYTES, "the publish's data")
         seq = await relay.shard_for(room).room_publish(
             room, who.sub, HTTP_SESSION, body.event, body.data, body.ephemeral
@@ -95,6 +112,7 @@ def build_room_router(relay: Relay, secret: str, settings: Settings, metrics: In
         if who.role == "service":
             raise Forbidden("typing is an educator's: this endpoint needs an educator token")
         who.require_room(room)
+        paced(who)
         await relay.shard_for(room).room_typing(room, who.sub, HTTP_SESSION, body.typing)
         metrics.room_ops.inc(op="typing")
         return {}

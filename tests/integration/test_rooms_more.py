@@ -573,3 +573,20 @@ def test_a_poll_with_a_refused_room_is_answered_at_once(hub: LocalHub) -> None:
     ).json()
     assert time.monotonic() - started < scaled(5)
     assert reply["resumed"] is True and reply["rooms"][0]["code"] == "forbidden"
+
+
+def test_an_educators_http_room_ops_are_paced_as_a_connections_are(hub: LocalHub) -> None:
+    """POST /api/rooms/{room}/publish and /typing from an educator go by the rate a connection's room ops
+    do (20 a second): past it 429 with Retry-After and a sentence, nothing sent; a service is not paced."""
+    room = f"quiz:http-rate-{uuid.uuid4().hex[:8]}"
+    educator = {"Authorization": f"Bearer {hub.token('http-rate', rooms=[room])}"}
+    service = {"Authorization": f"Bearer {hub.token('grader', role='service')}"}
+    with httpx.Client(base_url=hub.url, timeout=30) as http:
+        codes = [http.post(f"/api/rooms/{room}/typing", json={"typing": True}, headers=educator) for _ in range(30)]
+        refused = [r for r in codes if r.status_code == 429]
+        assert refused and all(r.status_code == 202 for r in codes[:20])
+        assert int(refused[0].headers["Retry-After"]) >= 1 and "a second" in refused[0].json()["detail"]
+        seqs = [
+            http.post(f"/api/rooms/{room}/publish", json={"event": "n", "data": {}}, headers=service) for _ in range(30)
+        ]
+        assert all(r.status_code == 202 for r in seqs)
