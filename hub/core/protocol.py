@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 
 from hub.core import strictjson
 from hub.core.errors import BadFrame
-from hub.core.rooms import is_room_id
+from hub.core.rooms import ROOM_ID_RULE, is_room_id
 
 MessageType = Literal["quiz_status", "question_replace", "document_processing", "analytics_update", "notification"]
 MESSAGE_TYPES: frozenset[str] = frozenset(get_args(MessageType))
@@ -31,7 +31,7 @@ class Resume(_Op):
 
 def _room_id(value: str) -> str:
     if not is_room_id(value):
-        raise ValueError("a room id is 1 to 128 characters of A-Z, a-z, 0-9 and _ . : @ -")
+        raise ValueError(ROOM_ID_RULE)
     return value
 
 

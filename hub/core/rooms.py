@@ -24,10 +24,13 @@ def is_room_id(room: object) -> bool:
     return isinstance(room, str) and ROOM_ID.fullmatch(room) is not None
 
 
+ROOM_ID_RULE = "a room id is 1 to 128 characters of A-Z, a-z, 0-9 and _ . : @ -"  # the sentence of a refusal
+
+
 def check_room_id(room: object, ref: str | None = None) -> str:
     """`room` when it is a valid room id; BadFrame (with `ref`, the op) saying why not."""
     if not is_room_id(room):
-        raise BadFrame("a room id is 1 to 128 characters of A-Z, a-z, 0-9 and _ . : @ -", ref=ref)
+        raise BadFrame(ROOM_ID_RULE, ref=ref)
     assert isinstance(room, str)
     return room
 

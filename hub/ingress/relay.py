@@ -298,15 +298,12 @@ class Relay:
                     self._restart_clients(shard, "ingress lease lapsed: reconnect and resume")
                 ack = 0
                 self.positions[k] = StreamPosition(reply.epoch, ack)
-                try:
-                    await shard.attach(self.ingress_id, self._held_on(shard), self._rooms_held_on(shard))
-                except UpstreamError as exc:
-                    log.warning("shard %d attach failed: %s", shard.index, exc)
+                await self._attach(shard)
                 continue
             if reply.lost:
                 self._restart_clients(shard, "ingress fell behind: reconnect and resume")
             if self._feed_ids.get(k) != reply.feed:
-                if k in self._feed_ids and not await self._reattach(shard):
+                if k in self._feed_ids and not await self._attach(shard):
                     continue  # the next pull names the old feed again, and the attach is tried again
                 ack = 0  # another feed than the one acknowledged so far: its numbers start again
                 self._feed_ids[k] = reply.feed
@@ -318,16 +315,16 @@ class Relay:
                 await self._answers_first()
                 self._fan_out(items)
 
-    async def _reattach(self, shard: ShardHandle) -> bool:
-        """The shard made this ingress's feed again without its attach (it restarted, or dropped the feed
-        when the lease lapsed, and a hello or a room join reached it before this ingress's pull): that feed
-        holds only those. Attach everything this ingress holds there (its connections' watches and room
-        memberships: a polling member's presence, which no 1012 ends, among them); False when the shard
-        did not take it."""
+    async def _attach(self, shard: ShardHandle) -> bool:
+        """Attach to `shard` with everything this ingress holds there (its connections' watches and room
+        memberships: a polling member's presence, which no 1012 ends, among them): when the shard has no
+        feed for it, or made its feed again without this attach (it restarted, or dropped the feed when
+        the lease lapsed, and a hello or a room join reached it before this ingress's pull: that feed
+        holds only those). False when the shard did not take it (logged)."""
         try:
             await shard.attach(self.ingress_id, self._held_on(shard), self._rooms_held_on(shard))
         except UpstreamError as exc:
-            log.warning("shard %d re-attach failed: %s", shard.index, exc)
+            log.warning("shard %d attach failed: %s", shard.index, exc)
             return False
         return True
 

@@ -37,6 +37,31 @@ def joined_of(room: str, reply: RoomJoinReply) -> dict[str, Any]:
     return joined_object(room, epoch, seq, reply.resumed, reply.members, reply.member_count)
 
 
+def resume_of(spec: JoinSpec) -> StreamPosition | None:
+    """The position a join resumes the room's stream from (None: no resume)."""
+    return StreamPosition(spec.resume.epoch, spec.resume.seq) if spec.resume else None
+
+
+def plan_joins(
+    identity: Identity, specs: list[JoinSpec], limit: int, metrics: IngressMetrics
+) -> tuple[list[dict[str, Any] | None], dict[str, JoinSpec]]:
+    """Check the joins of `hello.rooms` or of a long-poll's `rooms` (`check_join`, `limit` rooms at most):
+    per entry, in order, the `error` object of a refused one (None for one accepted; refusals counted in
+    `metrics`), and the rooms to join, each once (its first accepted entry; a repeat is answered alike)."""
+    answers: list[dict[str, Any] | None] = []
+    wanted: dict[str, JoinSpec] = {}
+    for spec in specs:
+        try:
+            check_join(identity, spec, wanted, limit)
+        except HubError as exc:
+            metrics.errors.inc(code=exc.code)
+            answers.append(error_object(exc.code, exc.message, "join", spec.room))
+            continue
+        answers.append(None)
+        wanted.setdefault(spec.room, spec)
+    return answers, wanted
+
+
 def check_join(identity: Identity, spec: JoinSpec, joined: dict[str, Any], limit: int) -> None:
     """Raise the HubError that refuses `spec` for `identity`, holding `joined` rooms: `forbidden` (no
     pattern matches, PROTOCOL.md section 7), `too_large` (past `limit` rooms, or `info` over 1 KiB)."""
@@ -58,53 +83,28 @@ class RoomOps:
         self.metrics = metrics
         self.bucket = TokenBucket(settings.room_op_rate, settings.room_op_burst, time.monotonic())
 
-    def _resume(self, spec: JoinSpec) -> StreamPosition | None:
-        return StreamPosition(spec.resume.epoch, spec.resume.seq) if spec.resume else None
-
     async def at_hello(self, identity: Identity, specs: list[JoinSpec]) -> tuple[list[dict[str, Any]], list[Any]]:
         """Join `hello.rooms` at once (concurrently): the `welcome.rooms` objects, in order, and the joins to
         start once the welcome is queued ((room, RoomJoinReply) each, for `started`)."""
-        answers: list[dict[str, Any] | None] = [None] * len(specs)
-        pending: dict[int, asyncio.Future[RoomJoinReply]] = {}
-        planned: set[str] = set()
-        for i, spec in enumerate(specs):
-            try:
-                check_join(identity, spec, {r: None for r in planned}, self.settings.rooms_per_connection)
-            except HubError as exc:
-                self.metrics.errors.inc(code=exc.code)
-                answers[i] = error_object(exc.code, exc.message, "join", spec.room)
-                continue
-            if spec.room in planned:  # the same room twice: joined once, answered twice
-                continue
-            planned.add(spec.room)
-            pending[i] = asyncio.ensure_future(
-                self.relay.join_room(self.conn, spec.room, self._resume(spec), spec.presence, spec.info)
-            )
-        starts = []
+        answers, wanted = plan_joins(identity, specs, self.settings.rooms_per_connection, self.metrics)
+        joining = {
+            room: asyncio.ensure_future(self.relay.join_room(self.conn, room, resume_of(s), s.presence, s.info))
+            for room, s in wanted.items()
+        }
         replies: dict[str, RoomJoinReply] = {}
-        for i, future in pending.items():
+        refused: dict[str, dict[str, Any]] = {}
+        for room, future in joining.items():
             try:
-                reply = await future
+                replies[room] = await future
             except HubError as exc:
-                answers[i] = error_object(exc.code, exc.message, "join", specs[i].room)
+                refused[room] = error_object(exc.code, exc.message, "join", room)
                 continue
-            replies[specs[i].room] = reply
-            starts.append((specs[i].room, reply))
             self.metrics.room_ops.inc(op="join")
-        out = []
-        for i, spec in enumerate(specs):
-            answer = answers[i]
-            if answer is None:
-                reply_or_none = replies.get(spec.room)
-                answer = (
-                    joined_of(spec.room, reply_or_none)
-                    if reply_or_none is not None
-                    else error_object(
-                        "upstream", "the room could not be joined; reconnect and try again", "join", spec.room
-                    )
-                )
-            out.append(answer)
-        return out, starts
+        out = [
+            answer or (joined_of(spec.room, replies[spec.room]) if spec.room in replies else refused[spec.room])
+            for answer, spec in zip(answers, specs, strict=True)
+        ]
+        return out, list(replies.items())
 
     def started(self, starts: list[Any]) -> None:
         """Start the hello's room joins (after the welcome is queued): their backlogs and held envelopes."""
@@ -115,7 +115,7 @@ class RoomOps:
         """The `join` op: checked, joined at the room's shard, answered by `joined` (then the missed
         envelopes when resumed)."""
         check_join(identity, spec, self.conn.rooms, self.settings.rooms_per_connection)
-        reply = await self.relay.join_room(self.conn, spec.room, self._resume(spec), spec.presence, spec.info)
+        reply = await self.relay.join_room(self.conn, spec.room, resume_of(spec), spec.presence, spec.info)
         self.metrics.room_ops.inc(op="join")
         self.conn.start_room(spec.room, reply.position, reply.messages, control_frame(joined_of(spec.room, reply)))
 

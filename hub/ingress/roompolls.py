@@ -13,13 +13,13 @@ from starlette.responses import Response
 
 from hub.auth import Identity
 from hub.core.errors import HubError
-from hub.core.protocol import JoinSpec, error_object
+from hub.core.protocol import JoinSpec
 from hub.core.records import RoomJoinReply
 from hub.core.stream import StreamPosition
 from hub.core.subscriber import RoomSub
 from hub.ingress.polling import MAX_TIMEOUT, PollWaiter, answer_poll
 from hub.ingress.relay import Relay
-from hub.ingress.roomops import check_join, joined_of
+from hub.ingress.roomops import joined_of, plan_joins, resume_of
 from hub.metrics import IngressMetrics
 
 MIN_PRESENCE = 2.0  # seconds a poll keeps its educator present at least (a poll with timeout 0 too)
@@ -127,27 +127,13 @@ async def poll_with_rooms(
     7, `POST /api/events`): `rooms` holds one `joined` or `error` object per entry of `specs`; the answer
     comes at once when a stream was not resumed or something is there, else within `timeout` seconds."""
     timeout = min(timeout, MAX_TIMEOUT)
-    answers: list[dict[str, Any] | None] = [None] * len(specs)
-    wanted: dict[str, JoinSpec] = {}
-    for i, spec in enumerate(specs):
-        try:
-            check_join(identity, spec, dict.fromkeys(wanted), max_rooms)
-        except HubError as exc:
-            metrics.errors.inc(code=exc.code)
-            answers[i] = error_object(exc.code, exc.message, "join", spec.room)
-            continue
-        wanted.setdefault(spec.room, spec)
+    answers, wanted = plan_joins(identity, specs, max_rooms, metrics)
     for room, spec in wanted.items():
         if spec.presence:
             await presence.hold(identity.sub, room, spec.info, 2 * timeout)
     waiter = PollWaiter(identity.sub, max_messages, metrics)
     try:
-        joins = [
-            relay.join_room(
-                waiter, room, StreamPosition(s.resume.epoch, s.resume.seq) if s.resume else None, False, None
-            )
-            for room, s in wanted.items()
-        ]
+        joins = [relay.join_room(waiter, room, resume_of(s), False, None) for room, s in wanted.items()]
         reply, *replies = await asyncio.gather(relay.join(waiter, resume), *joins)
         by_room: dict[str, RoomJoinReply] = dict(zip(wanted, replies, strict=True))
         rooms = [
