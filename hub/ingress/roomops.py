@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from hub.auth import Identity
-from hub.core.errors import HubError, NotJoined, RateLimited, TooLarge
+from hub.core.errors import HubError, NotJoined, RateLimited, TooLarge, UpstreamError
 from hub.core.limits import TokenBucket
 from hub.core.protocol import (
     JoinSpec,
@@ -85,7 +85,8 @@ class RoomOps:
 
     async def at_hello(self, identity: Identity, specs: list[JoinSpec]) -> tuple[list[dict[str, Any]], list[Any]]:
         """Join `hello.rooms` at once (concurrently): the `welcome.rooms` objects, in order, and the joins to
-        start once the welcome is queued ((room, RoomJoinReply) each, for `started`)."""
+        start once the welcome is queued ((room, RoomJoinReply) each, for `started`). UpstreamError when a
+        room's shard did not answer (the hello is then refused 1012, the rooms joined left)."""
         answers, wanted = plan_joins(identity, specs, self.settings.rooms_per_connection, self.metrics)
         joining = {
             room: asyncio.ensure_future(self.relay.join_room(self.conn, room, resume_of(s), s.presence, s.info))
@@ -93,13 +94,19 @@ class RoomOps:
         }
         replies: dict[str, RoomJoinReply] = {}
         refused: dict[str, dict[str, Any]] = {}
+        unanswered: UpstreamError | None = None
         for room, future in joining.items():
             try:
                 replies[room] = await future
+            except UpstreamError as exc:  # not a room error code: the hello fails (1012), as its own would
+                unanswered = exc
+                continue
             except HubError as exc:
                 refused[room] = error_object(exc.code, exc.message, "join", room)
                 continue
             self.metrics.room_ops.inc(op="join")
+        if unanswered is not None:
+            raise unanswered
         out = [
             answer or (joined_of(spec.room, replies[spec.room]) if spec.room in replies else refused[spec.room])
             for answer, spec in zip(answers, specs, strict=True)

@@ -66,6 +66,10 @@ from hub.settings import Settings
 
 log = logging.getLogger("hub.ws")
 
+REGISTRY_UNAVAILABLE = (
+    "registry unavailable: reconnect and resume"  # the reason of a 1012 for a shard that did not answer
+)
+
 _LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127(?:\.\d{1,3}){3}|\[::1\])(:\d+)?$")
 
 
@@ -168,7 +172,7 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity
     except UpstreamError as exc:
         ctx.relay.leave(conn)  # the rooms joined meanwhile
         log.error("[%s] hello failed: %s", session, exc, extra={"session": session, "educator": identity.sub})
-        return await _refuse(ws, metrics, ServiceRestart("registry unavailable: reconnect and resume"))
+        return await _refuse(ws, metrics, ServiceRestart(REGISTRY_UNAVAILABLE))
     conn.start(
         welcome_frame(
             session=session,
@@ -292,14 +296,21 @@ async def _read_loop(
             metrics.ops_in.inc(op=frame.op)
             if isinstance(frame, Join | Leave | Publish | Typing):
                 room = frame.room
-                if isinstance(frame, Join):
-                    await rooms.join(identity, frame)
-                elif isinstance(frame, Leave):
-                    rooms.leave(frame)
-                elif isinstance(frame, Publish):
-                    await rooms.publish(identity, frame)
-                else:
-                    await rooms.typing(identity, frame)
+                try:
+                    if isinstance(frame, Join):
+                        await rooms.join(identity, frame)
+                    elif isinstance(frame, Leave):
+                        rooms.leave(frame)
+                    elif isinstance(frame, Publish):
+                        await rooms.publish(identity, frame)
+                    else:
+                        await rooms.typing(identity, frame)
+                except UpstreamError as exc:
+                    # Not one of a room op's error codes (PROTOCOL.md section 7): the room's shard did
+                    # not answer, so the client reconnects and resumes (1012), its rooms in its hello.
+                    log.warning("[%s] %s in %s failed: %s", conn.session, frame.op, room, exc)
+                    conn.close(ServiceRestart(REGISTRY_UNAVAILABLE))
+                    continue
             elif isinstance(frame, Ping):
                 conn.send_control(pong_frame(frame.id))
             elif isinstance(frame, Subscribe):
