@@ -68,7 +68,8 @@ def pinned_context(cert_pem: str) -> ssl.SSLContext:
 class Reporter:
     """What a task sends items through (TaskLink.open); its threads may share it (items go in the
     order `send` is entered). Not for use after `close`. `transport`: "loopback", "tls" or "actor
-    calls" (what the next item goes by)."""
+    calls" (what the next item goes by); `fallback`: why items go by actor calls (the connect or
+    send error, in words), None while the socket serves or where the link has no socket."""
 
     def __init__(self, link: TaskLink) -> None:
         self.link = link
@@ -76,6 +77,7 @@ class Reporter:
         self._calls: list[Any] = []  # refs of actor calls not yet known done (close waits for them)
         self._numbered = 0  # items sent by actor call: each is numbered, as the monitor orders them
         self._tls = False
+        self.fallback: str | None = None
         self._lock = threading.Lock()
         self._stack = contextlib.ExitStack()  # the connection, closed with it
         self._ws: Any = self._connect()
@@ -104,6 +106,7 @@ class Reporter:
                 )
             )
         except Exception as exc:  # refused, timed out, rejected (4xx): the actor-call path instead
+            self.fallback = f"no socket: {type(exc).__name__}: {exc}"
             log.warning(
                 "task link %d: no socket to the job's monitor (%s); reporting by actor calls", self.link.channel, exc
             )
@@ -131,6 +134,7 @@ class Reporter:
                 self.sent += 1
                 return
             except Exception as exc:  # the socket broke: the rest go by actor calls
+                self.fallback = f"socket lost: {type(exc).__name__}: {exc}"
                 log.warning("task link %d: socket lost (%s); reporting by actor calls", self.link.channel, exc)
                 self._close_socket()
         if self.link.monitor is None:
