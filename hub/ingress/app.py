@@ -145,7 +145,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     app.include_router(rooms)
     app.state.poll_presence = rooms.poll_presence  # type: ignore[attr-defined]
 
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC, follow_symlink=True), name="static")
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

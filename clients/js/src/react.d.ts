@@ -1,0 +1,73 @@
+// Type declarations of react.js (React bindings of hub-client.js).
+import type {
+  AnyEnvelope, ConnectionState, Envelope, HubClient, HubErrorEvent, JobState, JoinOptions, MessageType, Room,
+  RoomEnvelope, RoomErrorEvent, RoomId, RoomMember, StateEvent, WelcomeFrame,
+} from "./hub-client.js";
+
+export type HubEvent = MessageType | "*" | "welcome" | "snapshot" | "state" | "error";
+
+export interface HubEventPayloads {
+  quiz_status: Envelope<"quiz_status">;
+  question_replace: Envelope<"question_replace">;
+  document_processing: Envelope<"document_processing">;
+  analytics_update: Envelope<"analytics_update">;
+  notification: Envelope<"notification">;
+  "*": AnyEnvelope;
+  welcome: WelcomeFrame;
+  snapshot: WelcomeFrame & { snapshot: JobState[] };
+  state: StateEvent;
+  error: HubErrorEvent;
+}
+
+/** Call `handler` for each `type` event while mounted; the latest handler is always used. */
+export declare function useHubMessages<K extends HubEvent>(
+  client: HubClient | null | undefined,
+  type: K,
+  handler: (payload: HubEventPayloads[K]) => void,
+  deps?: readonly unknown[],
+): void;
+
+/** The client's connection state; re-renders when it changes. */
+export declare function useHubState(client: HubClient | null | undefined): ConnectionState;
+
+/** The client's job states, newest first; re-renders on every job change. */
+export declare function useHubJobs(client: HubClient | null | undefined): JobState[];
+
+// -- rooms, presence and typing (PROTOCOL.md section 7) --------------------------------------------
+
+export interface UseRoomOptions extends JoinOptions {
+  /** the newest room messages kept in `messages`; default 100 */
+  keep?: number;
+}
+
+export interface UseRoomResult {
+  /** null until joined (and with no client or room id) */
+  room: Room | null;
+  members: readonly RoomMember[];
+  /** the room_message envelopes since the join, oldest first */
+  messages: readonly RoomEnvelope<"room_message">[];
+  /** the room's last error (a refused join: code "forbidden"), or null */
+  error: RoomErrorEvent | null;
+}
+
+/** Join a room while mounted; leave when the last component using it unmounts. */
+export declare function useRoom(
+  client: HubClient | null | undefined,
+  roomId: RoomId | null | undefined,
+  options?: UseRoomOptions,
+): UseRoomResult;
+
+/** The room's members; re-renders when someone joins or leaves. */
+export declare function usePresence(room: Room | null | undefined): readonly RoomMember[];
+
+export interface UseTypingResult {
+  /** educatorIds of the others typing now */
+  typing: readonly string[];
+  /** call on every keystroke (room.typing()); the same function on every render */
+  notify: () => void;
+  /** stop typing now (room.stopTyping()) */
+  stop: () => void;
+}
+
+/** Who else is typing in the room, and the function to call on each keystroke. */
+export declare function useTyping(room: Room | null | undefined): UseTypingResult;
