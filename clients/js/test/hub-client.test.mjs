@@ -102,8 +102,11 @@ describe("HubClient over WebSocket", () => {
     const ready = client.start();
     const ws = WebSocket.last();
     assert.equal(ws.url, "ws://hub.test:8000/ws");
-    assert.equal(ws.protocol, "hub.v1");
+    assert.equal(ws.protocols, "hub.v1", "offers hub.v1 (JSON) by default");
+    assert.equal(client.protocol, null, "no open socket yet");
     ws.open();
+    assert.equal(ws.protocol, "hub.v1");
+    assert.equal(client.protocol, "json");
     await waitFor(() => ws.sent.length === 1, "hello");
     assert.deepEqual(ws.sent[0], { op: "hello", token: "async-tok", types: ["quiz_status"] });
     const seen = [], all = [];
