@@ -33,7 +33,7 @@ serve: install
 ## tests in Debian's Chromium), then the cluster tests.
 test: install-test
 	./scripts/ensure-chromium
-	npm --prefix clients/js ci --no-audit --no-fund
+	npm --prefix clients/js ci --no-audit --no-fund --ignore-scripts
 	npm --prefix clients/js test
 	npm --prefix clients/js run check-pack
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -89,7 +89,7 @@ async function main() {
       JSON.stringify({ name: "hub-client-consumer", version: "0.0.0", private: true, type: "module" }, null, 2));
     copyFileSync(join(PACKAGE_DIR, "test", "types", "consumer.ts"), join(scratch, "consumer.ts"));
     const dev = pkg.devDependencies;
-    run(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error",
+    run(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts", "--loglevel=error",
       `./${info.filename}`, `typescript@${dev.typescript}`, `@types/react@${dev["@types/react"]}`],
     scratch, "npm install of the tarball");
 
