@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 
-import { HubClient, NO_WEBSOCKET, upgradeDelay } from "../../hub/static/hub-client.js";
+import { HubClient, NO_WEBSOCKET, upgradeDelay } from "../src/hub-client.js";
 
 function socketClass() { // a WebSocket that never connects unless told to, recording each one made
   class Socket {

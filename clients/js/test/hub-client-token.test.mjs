@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 
-import { HubClient, REFRESH_AT, refreshDelay, tokenTimes } from "../../hub/static/hub-client.js";
+import { HubClient, REFRESH_AT, refreshDelay, tokenTimes } from "../src/hub-client.js";
 
 import { fakeWebSocket, sleep, waitFor } from "./fakes.mjs";
 

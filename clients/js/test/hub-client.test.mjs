@@ -4,7 +4,7 @@ import { afterEach, describe, test } from "node:test";
 
 import {
   HubClient, HubHttpError, StreamState, backoffDelay, httpUrl, wsUrl,
-} from "../../hub/static/hub-client.js";
+} from "../src/hub-client.js";
 
 import { fakeFetch, fakeWebSocket, sleep, waitFor } from "./fakes.mjs";
 
@@ -431,7 +431,7 @@ describe("React bindings", async () => {
     return next(specifier, context);
   }`;
   register(`data:text/javascript,${encodeURIComponent(hooks)}`);
-  const { useHubMessages, useHubState, useHubJobs } = await import("../../hub/static/react.js");
+  const { useHubMessages, useHubState, useHubJobs } = await import("../src/react.js");
   const listeners = (client, event) => client._handlers.get(event)?.size ?? 0;
 
   test("useHubState follows the connection state and unsubscribes on unmount", async () => {

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, mock, test } from "node:test";
 
-import { HubClient, HubRoomError, RoomState } from "../../hub/static/hub-client.js";
+import { HubClient, HubRoomError, RoomState } from "../src/hub-client.js";
 
 import { fakeFetch, fakeWebSocket, sleep, waitFor } from "./fakes.mjs";
 
