@@ -6,7 +6,7 @@ export interface FakeWebSocketService extends WebSocketServiceLike {
   readonly client: null;
   /** every op given to send(), in order */
   readonly sent: ClientOp[];
-  /** how many times connect() was called */
+  /** connections connect() started (calls while one is live count once) */
   readonly connects: number;
   /** what configure() (or configureWebSocketService()) was last given */
   readonly options: WebSocketServiceOptions;
@@ -19,7 +19,8 @@ export interface FakeWebSocketService extends WebSocketServiceLike {
 }
 
 export interface FakeWebSocketServiceOptions {
-  /** connect() makes it connected (from "idle" or "closed"); default true */
+  /** true (default): it starts "connected", and connect() after disconnect() connects it again;
+   * false: it starts "idle", connect() makes it "connecting", setConnected(true) connects it */
   connected?: boolean;
 }
 

@@ -21,13 +21,18 @@ export { resetWebSocketService };
  * - `sent`: every op given to send(), in order (kept whether connected or not).
  * - `setConnected(connected)`: state "connected", or "reconnecting" (isConnected false), telling
  *   the "state" subscribers ({state, previous}).
- * - `connects`: how many times connect() was called; `options`: what configure() was given.
- * connect() resolves at once and makes the state "connected" when it was "idle" or "closed"
- * (`{ connected: false }`: it stays as it is until setConnected(true)); disconnect() makes it "closed".
+ * - `connects`: how many connections connect() started (calls while one is live, as from every
+ *   mounted useWebSocket, count once, as the real service makes one client); `options`: what
+ *   configure() was given.
+ * It starts connected (state "connected"), like a page whose connection is up, so that a component's
+ * first render already sees isConnected; disconnect() makes it "closed" and a later connect()
+ * "connected" again. `{ connected: false }`: it starts "idle", connect() makes it "connecting", and
+ * it is connected only after setConnected(true).
  */
 export function createFakeWebSocketService({ connected = true } = {}) {
   const handlers = new Map(); // type -> Set of handler(data, envelope)
-  let state = "idle";
+  let state = connected ? "connected" : "idle";
+  let live = false; // connect() called and no disconnect() since
   let seq = 0;
   const setState = (next) => {
     if (next === state) return;
@@ -44,11 +49,17 @@ export function createFakeWebSocketService({ connected = true } = {}) {
     get client() { return null; },
     configure(options = {}) { fake.options = { ...options }; return fake; },
     connect() {
-      fake.connects += 1;
-      if (connected && (state === "idle" || state === "closed")) setState("connected");
+      if (!live) {
+        live = true;
+        fake.connects += 1;
+        if (state === "idle" || state === "closed") setState(connected ? "connected" : "connecting");
+      }
       return Promise.resolve();
     },
-    disconnect() { if (state !== "idle") setState("closed"); },
+    disconnect() {
+      live = false;
+      if (state !== "idle") setState("closed");
+    },
     send(message) {
       checkOp(message);
       fake.sent.push(message);

@@ -12,15 +12,16 @@ afterEach(() => resetWebSocketService());
 const status = (progress) => ({ jobId: "j1", quizId: "q1", status: "processing", progress, message: `${progress}%` });
 
 describe("createFakeWebSocketService", () => {
-  test("has the service's surface", () => {
+  test("has the service's surface, and starts connected like a page whose connection is up", () => {
     const fake = createFakeWebSocketService();
     for (const name of ["connect", "disconnect", "send", "subscribe", "configure", "listenerCount", "emit", "setConnected"]) {
       assert.equal(typeof fake[name], "function", name);
     }
-    assert.equal(fake.isConnected, false);
-    assert.equal(fake.state, "idle");
+    assert.equal(fake.isConnected, true);
+    assert.equal(fake.state, "connected");
     assert.equal(fake.client, null);
     assert.deepEqual(fake.sent, []);
+    assert.equal(fake.connects, 0);
   });
 
   test("emit() pushes an envelope to the type's subscribers and '*' as handler(data, envelope)", () => {
@@ -64,6 +65,8 @@ describe("createFakeWebSocketService", () => {
     const states = [];
     fake.subscribe("state", ({ state, previous }) => states.push(`${previous}>${state}`));
     await fake.connect();
+    await fake.connect();
+    assert.equal(fake.connects, 1, "calls while connected count once, as the real service makes one client");
     assert.equal(fake.isConnected, true);
     fake.setConnected(false);
     assert.equal(fake.isConnected, false);
@@ -73,15 +76,18 @@ describe("createFakeWebSocketService", () => {
     fake.setConnected(true);
     fake.disconnect();
     assert.equal(fake.state, "closed");
+    assert.equal(fake.isConnected, false);
     await fake.connect();
-    assert.equal(fake.connects, 3);
-    assert.deepEqual(states, ["idle>connected", "connected>reconnecting", "reconnecting>connected",
-      "connected>closed", "closed>connected"]);
+    assert.equal(fake.connects, 2);
+    assert.equal(fake.isConnected, true);
+    assert.deepEqual(states, ["connected>reconnecting", "reconnecting>connected", "connected>closed", "closed>connected"]);
   });
 
-  test("{ connected: false }: connect() leaves it offline until setConnected(true)", async () => {
+  test("{ connected: false }: idle, then connecting, connected only by setConnected(true)", async () => {
     const fake = createFakeWebSocketService({ connected: false });
+    assert.equal(fake.state, "idle");
     await fake.connect();
+    assert.equal(fake.state, "connecting");
     assert.equal(fake.isConnected, false);
     fake.setConnected(true);
     assert.equal(fake.isConnected, true);
