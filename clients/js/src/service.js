@@ -25,6 +25,7 @@ export const CLIENT_EVENTS = new Set(["welcome", "snapshot", "state", "error", "
 // Where the page's service lives: on globalThis, so that two copies of this module in one page (a
 // bundle and /static, or two bundles) still share one connection.
 const SLOT = Symbol.for("hub-client.webSocketService");
+const FATAL = Symbol("fatal"); // the service's own "error" listener on its client
 
 /** Getting a token from the token URL failed; `String(error)` is the sentence alone. */
 export class HubTokenError extends Error {
@@ -154,6 +155,9 @@ export class WebSocketService {
     this._client = client;
     this._ready = null;
     for (const type of this._handlers.keys()) this._listen(type);
+    this._offs.set(FATAL, client.on("error", (event) => { // say it somewhere
+      if (event.fatal && !this._handlers.has("error")) console.error(`hub: ${event.message}`);
+    }));
     return client;
   }
 
@@ -172,7 +176,12 @@ export class WebSocketService {
    */
   connect() {
     if (this._client && this._client.state !== "closed" && this._ready) return this._ready;
-    const client = this._client && this._client.state === "idle" ? this._client : this._makeClient();
+    let client;
+    try {
+      client = this._client && this._client.state === "idle" ? this._client : this._makeClient();
+    } catch (err) { // no url: HubClient says so
+      return Promise.reject(err);
+    }
     const fromUrl = this._tokenFromUrl;
     const gen = ++this._gen;
     this._ready = (async () => {
@@ -186,14 +195,14 @@ export class WebSocketService {
       }
     })();
     this._ready.catch((err) => {
-      if (gen !== this._gen) return; // disconnect() came first: nothing to report
-      if (err instanceof HubTokenError) {
-        if (client === this._client) client.close(); // nothing to connect with; a later connect() tries again
-        for (const handler of [...(this._handlers.get("error") ?? [])]) {
-          deliver(handler, "error", { code: err.code, message: err.message, fatal: true });
-        }
+      // A fatal close reached "error" subscribers (or the console) from the client itself; a token
+      // route that gave no token, before the client started, is told here the same way.
+      if (gen !== this._gen || !(err instanceof HubTokenError)) return;
+      if (client === this._client) client.close(); // nothing to connect with; a later connect() tries again
+      for (const handler of [...(this._handlers.get("error") ?? [])]) {
+        deliver(handler, "error", { code: err.code, message: err.message, fatal: true });
       }
-      if (!this._handlers.has("error")) console.error(`hub: ${err.message}`); // say it somewhere
+      if (!this._handlers.has("error")) console.error(`hub: ${err.message}`);
     });
     return this._ready;
   }

@@ -228,6 +228,35 @@ describe("WebSocketService state and ops", () => {
     assert.equal(service.isConnected, true);
   });
 
+  test("a fatal close with no 'error' subscriber is said on the console, once", async () => {
+    const options = fakes({ token: "bad" });
+    const service = configureWebSocketService(options);
+    const logged = [];
+    const original = console.error;
+    console.error = (...args) => logged.push(args.join(" "));
+    try {
+      const pending = service.connect();
+      await waitFor(() => options.WebSocket.sockets.length === 1, "a socket");
+      const ws = options.WebSocket.last();
+      ws.open();
+      await waitFor(() => ws.ops("hello").length === 1, "hello");
+      ws.serverClose(4401, "invalid token: not signed with this hub's secret");
+      await assert.rejects(pending, /not signed with this hub's secret/);
+      await sleep(0);
+    } finally {
+      console.error = original;
+    }
+    assert.deepEqual(logged, ["hub: invalid token: not signed with this hub's secret"]);
+  });
+
+  test("no url anywhere (no option, no NEXT_PUBLIC_WS_URL, no page): connect() rejects saying so", async () => {
+    const options = fakes({ token: "tok" });
+    delete options.url;
+    const pending = configureWebSocketService(options).connect();
+    assert.ok(pending instanceof Promise, "a rejected promise, not a throw inside a React effect");
+    await assert.rejects(pending, /no url \(and no NEXT_PUBLIC_WS_URL or location\)/);
+  });
+
   test("configure() options reach the HubClient: url, types, protocol", async () => {
     const options = fakes({ token: "tok", url: "https://hub.example.org", types: ["quiz_status"] });
     const service = configureWebSocketService(options);
