@@ -434,6 +434,15 @@ export declare function wsUrl(base: string): string;
 /** http(s)://host from an http(s) or ws(s) URL. */
 export declare function httpUrl(base: string): string;
 
+/** The page's NEXT_PUBLIC_* settings (from globalThis, or `process.env.NEXT_PUBLIC_*` as bundlers
+ * such as Next.js inline them): the hub's base URL (NEXT_PUBLIC_WS_URL, else location.origin),
+ * `enabled` false when NEXT_PUBLIC_ENABLE_WEBSOCKET is "false", and NEXT_PUBLIC_HUB_TOKEN_URL. */
+export declare function readEnv(): { url: string | undefined; enabled: boolean; tokenUrl: string | undefined };
+
+// -- the seed web app's API (service.d.ts): one shared connection per page ---------------------
+export { WebSocketService, configureWebSocketService, getWebSocketService } from "./service.js";
+export type { WebSocketServiceLike, WebSocketServiceOptions } from "./service.js";
+
 export declare class HubHttpError extends Error {
   constructor(status: number, detail: unknown);
   readonly status: number;

@@ -25,6 +25,8 @@ import { RoomSet } from "./hub-roomset.js";
 
 export { HubRoomError, Room, RoomState, ROOM_ID };
 export { TYPING_EXPIRY_MS, TYPING_IDLE_MS, TYPING_REPEAT_MS } from "./hub-rooms.js";
+// The seed web app's API (service.js): one shared connection per page.
+export { configureWebSocketService, getWebSocketService, WebSocketService } from "./service.js";
 
 export const SUBPROTOCOL = "hub.v1";
 /** The subprotocol of MessagePack connections (PROTOCOL.md section 8). */
@@ -173,16 +175,23 @@ function readFrame(data, codec) {
   return frame !== null && typeof frame === "object" && !Array.isArray(frame) ? frame : null;
 }
 
-function readEnv() {
+/**
+ * The page's NEXT_PUBLIC_* settings, from globalThis or from `process.env.NEXT_PUBLIC_*` written
+ * literally (bundlers such as Next.js inline them): `url`, the hub's base (NEXT_PUBLIC_WS_URL, else
+ * location.origin, else undefined); `enabled`, false when NEXT_PUBLIC_ENABLE_WEBSOCKET is "false"
+ * (long-poll instead); `tokenUrl`, the app's token route (NEXT_PUBLIC_HUB_TOKEN_URL; undefined when unset).
+ */
+export function readEnv() {
   const g = globalThis;
-  let url = g.NEXT_PUBLIC_WS_URL, enable = g.NEXT_PUBLIC_ENABLE_WEBSOCKET;
+  let url = g.NEXT_PUBLIC_WS_URL, enable = g.NEXT_PUBLIC_ENABLE_WEBSOCKET, tokenUrl = g.NEXT_PUBLIC_HUB_TOKEN_URL;
   try { // literal names, so that bundlers (Next.js) can inline them
     if (typeof process !== "undefined" && process.env) {
       url ??= process.env.NEXT_PUBLIC_WS_URL;
       enable ??= process.env.NEXT_PUBLIC_ENABLE_WEBSOCKET;
+      tokenUrl ??= process.env.NEXT_PUBLIC_HUB_TOKEN_URL;
     }
   } catch { /* no process in this page */ }
-  return { url: url || g.location?.origin, enabled: String(enable) !== "false" };
+  return { url: url || g.location?.origin, enabled: String(enable) !== "false", tokenUrl: tokenUrl || undefined };
 }
 
 /** An HTTP API error: `status` is the HTTP status, `detail` what FastAPI said. */
