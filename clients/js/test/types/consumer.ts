@@ -152,10 +152,40 @@ export async function submitAndWatch(): Promise<JobKind> {
   return job.kind;
 }
 
+// The seed web app's API (service.js), also from "hub-client": one shared connection per page.
+import {
+  WebSocketService, configureWebSocketService, getWebSocketService, readEnv,
+} from "hub-client";
+import type { WebSocketServiceLike, WebSocketServiceOptions } from "hub-client";
+
+const pageEnv: { url: string | undefined; enabled: boolean; tokenUrl: string | undefined } = readEnv();
+const serviceOptions: WebSocketServiceOptions = { url: pageEnv.url, tokenUrl: "/api/hub-token", protocol: "msgpack" };
+const service: WebSocketService = configureWebSocketService(serviceOptions);
+const pageService: WebSocketServiceLike = getWebSocketService();
+// @ts-expect-error: a protocol the client does not speak
+configureWebSocketService({ protocol: "cbor" });
+
+export async function seedApp(): Promise<boolean> {
+  await service.connect();
+  const off: Unsubscribe = service.subscribe("quiz_status", (data: QuizStatusData, envelope) => {
+    void [data.progress, envelope.seq];
+  });
+  service.send({ op: "ping", id: 1 });
+  off();
+  service.disconnect();
+  void new WebSocketService({ token: async () => "a token" });
+  return pageService.isConnected;
+}
+
 // -- "hub-client/react" ------------------------------------------------------------------------
 
 import {
-  useHubJobs, useHubMessages, useHubState, usePresence, useRoom, useTyping,
+  WebSocketService as ReactWebSocketService, configureWebSocketService as configureFromReact,
+  getWebSocketService as getFromReact, useHubJobs, useHubMessages, useHubState, usePresence, useRoom, useTyping,
+  useWebSocket,
+} from "hub-client/react";
+import type {
+  WebSocketServiceLike as ReactServiceLike, WebSocketServiceOptions as ReactServiceOptions,
 } from "hub-client/react";
 import type {
   HubEvent, HubEventPayloads, UseRoomOptions, UseRoomResult, UseTypingResult,
@@ -173,4 +203,31 @@ export function QuizProgress(props: { client: HubClient; quizId: string }): stri
   const typing: UseTypingResult = useTyping(joined.room);
   typing.notify();
   return `${connection}: ${jobs.length} jobs, ${present.length} here, ${typing.typing.join(", ")}`;
+}
+
+// The seed app's hook: its handler gets the message's data (and the envelope).
+export function SeedPage(props: { quizId: string }): string {
+  useWebSocket("quiz_status", (data: QuizStatusData, envelope) => void [data.progress, envelope.ts], [props.quizId]);
+  useWebSocket("*", (_data, envelope: AnyEnvelope) => void envelope.type);
+  const page: ReactServiceLike = getFromReact();
+  const options: ReactServiceOptions = { types: ["quiz_status"] };
+  const same: ReactWebSocketService = configureFromReact(options);
+  return page.isConnected && same === getFromReact() ? "connected" : "offline";
+}
+
+// -- "hub-client/testing" ----------------------------------------------------------------------
+
+import {
+  createFakeWebSocketService, installFakeWebSocketService, resetWebSocketService,
+} from "hub-client/testing";
+import type { FakeWebSocketService, FakeWebSocketServiceOptions } from "hub-client/testing";
+
+export function fakeForATest(): number {
+  const fakeOptions: FakeWebSocketServiceOptions = { connected: false };
+  const fake: FakeWebSocketService = installFakeWebSocketService(createFakeWebSocketService(fakeOptions));
+  fake.setConnected(true);
+  fake.emit("quiz_status", { jobId: "j1", status: "processing", progress: 50 });
+  const sent: number = fake.sent.length + fake.connects;
+  resetWebSocketService();
+  return sent;
 }
