@@ -32,6 +32,7 @@ serve: install
 test: install-test
 	./scripts/ensure-chromium
 	node --test tests/js/
+	./scripts/build-nextjs-example
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
 
