@@ -27,11 +27,16 @@ install-bench: $(VENV)/.bench-deps
 serve: install
 	$(BIN)/hub serve $(ARGS)
 
-## Set up and run the whole test suite: the JS client's unit tests (Node's runner), then pytest
-## (unit, integration on one local Ray, browser tests in Debian's Chromium), then the cluster tests.
+## Set up and run the whole test suite: the JS client's package (clients/js: npm ci from its lockfile,
+## its unit tests with Node's runner, then the pack check: the `npm pack` tarball installed into a
+## scratch project and type-checked with tsc), then pytest (unit, integration on one local Ray, browser
+## tests in Debian's Chromium), then the cluster tests.
+## Before pytest, scripts/build-nextjs-example builds examples/nextjs (npm ci, next build) for its browser test.
 test: install-test
 	./scripts/ensure-chromium
-	node --test tests/js/
+	npm --prefix clients/js ci --no-audit --no-fund --ignore-scripts
+	npm --prefix clients/js test
+	npm --prefix clients/js run check-pack
 	./scripts/build-nextjs-example
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)

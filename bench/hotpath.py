@@ -1,6 +1,6 @@
 """Per-frame costs behind two choices, measured with timeit (no server, no Ray): a few seconds.
 
-- hub/ingress/wsproto.py frames data frames itself (`text_frame`) rather than through websockets'
+- hub/ingress/wsproto.py frames data frames itself (`data_frame`) rather than through websockets'
   `ServerProtocol.send_text` + `data_to_send`;
 - hub/metrics.py tallies what each batch frame counts in plain integers rather than calling
   prometheus_client's Counter and Histogram per frame.
@@ -24,7 +24,7 @@ from websockets.frames import Frame, Opcode  # noqa: E402
 from websockets.protocol import State  # noqa: E402
 from websockets.server import ServerProtocol  # noqa: E402
 
-from hub.ingress.wsproto import TrimmableDeflate, text_frame  # noqa: E402
+from hub.ingress.wsproto import TrimmableDeflate, data_frame  # noqa: E402
 from hub.metrics import IngressMetrics  # noqa: E402
 
 MESSAGE = {"id": "e1:42", "type": "notification", "educatorId": "e1", "ts": 1.7e9, "data": {"title": "x" * 80}}
@@ -48,9 +48,9 @@ def frames() -> list[tuple[str, float]]:
 
     n = len(payload)
     return [
-        (f"hub text_frame, deflate ({n} B)", per_call_us(lambda: text_frame(payload, ours))),
+        (f"hub data_frame, deflate ({n} B)", per_call_us(lambda: data_frame(payload, ours))),
         (f"websockets send_text + data_to_send, deflate ({n} B)", per_call_us(websockets_send)),
-        (f"hub text_frame, uncompressed ({n} B)", per_call_us(lambda: text_frame(payload, None))),
+        (f"hub data_frame, uncompressed ({n} B)", per_call_us(lambda: data_frame(payload, None))),
         (
             f"websockets Frame.serialize, uncompressed ({n} B)",
             per_call_us(lambda: Frame(Opcode.TEXT, payload).serialize(mask=False)),

@@ -31,6 +31,7 @@ from hub.clienterrors import Handlers, HubClientError, RoomError
 from hub.clientrooms import Room, RoomClient, Rooms, SyncRoom
 from hub.clienttokens import TokenSource, refresh_delay, token_times
 from hub.core.closecodes import CloseCode
+from hub.core.codecs import MSGPACK_SUBPROTOCOL, pack, unpack_object
 from hub.core.protocol import (
     SUBPROTOCOL,
     Ack,
@@ -40,10 +41,12 @@ from hub.core.protocol import (
     Left,
     MalformedFrame,
     Pong,
+    Received,
     Refreshed,
     Welcome,
     WireEnvelope,
     parse_events_reply,
+    parse_server_frame,
     read_server_frame,
 )
 from hub.core.records import StreamPosition
@@ -116,6 +119,7 @@ class HubClient(RoomClient):
         websocket_url: str | None = None,
         refresh: bool = True,
         room_queue: int = 10_000,
+        protocol: str = "json",
     ) -> None:
         """`url`: the hub (or several ingresses, tried in turn). After `max_attempts` failed
         WebSocket attempts in a row the client long-polls `/api/events` when `fallback` (else it
@@ -128,7 +132,15 @@ class HubClient(RoomClient):
         plain token, that close is final (HubClientError 4401), as is any other 4401.
 
         `room_queue`: how many unread messages each joined Room keeps for `async for` (the oldest
-        dropped past that)."""
+        dropped past that).
+
+        `protocol`: "json" (text frames, `hub.v1`) or "msgpack" (binary MessagePack frames,
+        `hub.v1.msgpack`, PROTOCOL.md section 8, offered before `hub.v1`: a hub that does not speak it
+        selects JSON, and the client follows); ValueError for anything else. The long-poll fallback is
+        JSON either way."""
+        if protocol not in ("json", "msgpack"):
+            raise ValueError(f'protocol must be "json" or "msgpack", not {protocol!r}')
+        self.protocol = protocol  # asked for; `wire_protocol` is what the live socket uses
         self.urls = [ws_url(u) for u in ([url] if isinstance(url, str) else url)]
         self.websocket_url = websocket_url
         self._token_fn = None if isinstance(token, str) else token
@@ -162,6 +174,7 @@ class HubClient(RoomClient):
         self.rooms_book = Rooms(self, room_queue)  # the joined rooms (hub.clientrooms)
         self._asked_rooms: list[str] = []  # the rooms the hello in flight carries
         self._linked = asyncio.Event()  # set while connected or polling
+        self.wire_protocol: str | None = None  # the subprotocol the hub selected on the live socket
         self._poll_wake = asyncio.Event()  # the rooms changed: end the poll in flight
 
     @property
@@ -231,7 +244,7 @@ class HubClient(RoomClient):
     async def send(self, op: dict[str, Any]) -> None:
         """Send an op now, or queue it (bounded, oldest dropped) until the connection is back."""
         if self._ws is not None and self.state == "connected":
-            await self._ws.send(json.dumps(op))
+            await self._ws.send(self._encode(op))
         else:
             self._outgoing.append(op)
 
@@ -292,29 +305,30 @@ class HubClient(RoomClient):
     async def _session(self) -> None:
         async with connect(
             self.url,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[MSGPACK_SUBPROTOCOL, SUBPROTOCOL] if self.protocol == "msgpack" else [SUBPROTOCOL],  # type: ignore[list-item]
             compression="deflate" if self.compression else None,
             open_timeout=10,
             max_size=None,
         ) as ws:
             self._ws = ws
-            await ws.send(json.dumps(await self._hello()))
+            self.wire_protocol = ws.subprotocol
+            await ws.send(self._encode(await self._hello()))
             self._receive(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT))
             self._last_heard = time.monotonic()
             for spec in self.rooms_book.specs(unjoined=True) if self.state == "connected" else ():
-                await ws.send(json.dumps({"op": "join", **spec}))  # joined since the hello, or not answered
+                await ws.send(self._encode({"op": "join", **spec}))  # joined since the hello, or not answered
             loop = asyncio.get_running_loop()
             pinger = loop.create_task(self._pinger(ws))  # at the welcome's pace
             refresher = loop.create_task(self._refresher(ws)) if self._token_fn and self.refresh else None
             try:
                 while self._outgoing and self.state == "connected":
-                    await ws.send(json.dumps(self._outgoing.popleft()))
+                    await ws.send(self._encode(self._outgoing.popleft()))
                 async for raw in ws:
                     self._last_heard = time.monotonic()
                     self._receive(raw)
                     if self.state == "connected":
                         while self._outgoing:
-                            await ws.send(json.dumps(self._outgoing.popleft()))
+                            await ws.send(self._encode(self._outgoing.popleft()))
             finally:
                 pinger.cancel()
                 if refresher is not None:
@@ -396,7 +410,7 @@ class HubClient(RoomClient):
             try:
                 token = await self._call_token_fn()
                 self._refresh_answer = asyncio.get_running_loop().create_future()
-                await ws.send(json.dumps({"op": "refresh", "token": token}))
+                await ws.send(self._encode({"op": "refresh", "token": token}))
                 answer, wire = await asyncio.wait_for(self._refresh_answer, WELCOME_TIMEOUT)
             except (_TokenUnavailable, TimeoutError):
                 pass
@@ -426,7 +440,7 @@ class HubClient(RoomClient):
                 ws.transport.abort()
                 return
             n += 1
-            await ws.send(json.dumps({"op": "ping", "id": n}))
+            await ws.send(self._encode({"op": "ping", "id": n}))
 
     # -- long-poll fallback --------------------------------------------------------------------
 
@@ -528,11 +542,28 @@ class HubClient(RoomClient):
 
     # -- frames --------------------------------------------------------------------------------
 
+    def _encode(self, op: dict[str, Any]) -> str | bytes:
+        """An op as the live socket's frame: MessagePack bytes on `hub.v1.msgpack`, else JSON text."""
+        return pack(op) if self.wire_protocol == MSGPACK_SUBPROTOCOL else json.dumps(op)
+
+    def _read(self, frame: str | bytes) -> Received:
+        if self.wire_protocol != MSGPACK_SUBPROTOCOL:
+            return read_server_frame(frame)
+        if isinstance(frame, str):
+            raise MalformedFrame("a text frame on a hub.v1.msgpack connection")
+        try:
+            wire = unpack_object(frame)
+        except ValueError as exc:
+            raise MalformedFrame(str(exc)) from None
+        if not isinstance(wire, dict):
+            raise MalformedFrame(f"frame is a MessagePack {type(wire).__name__}, not a map")
+        return Received(parse_server_frame(wire), wire)
+
     def _receive(self, text: str | bytes) -> None:
         """One frame from the hub, read into its typed record at the socket's edge and handled; a malformed
         one is logged and skipped, an op this version does not know (a later protocol's) ignored."""
         try:
-            frame, wire = read_server_frame(text)
+            frame, wire = self._read(text)
         except MalformedFrame as exc:
             log.warning("skipped a malformed frame from the hub: %s", exc)
             return

@@ -209,6 +209,11 @@ class IngressMetrics:
             return Counter(registry, name, help_text, labelnames)
 
         self.connections_total = counter("hub_connections_total", "WebSocket connections accepted")
+        self.ws_protocols = counter(
+            "hub_ws_protocol_total",
+            "WebSocket connections accepted, by the frames they use (hub.v1: JSON text; hub.v1.msgpack: MessagePack)",
+            "protocol",
+        )
         self.closes = counter("hub_connection_closes_total", "WebSocket closes by code", "code")
         self.messages_in = counter("hub_messages_in_total", "Messages from shards by type", "type")
         self.messages_out = counter("hub_messages_out_total", "Messages sent to clients")

@@ -169,8 +169,14 @@ def parse_client_frame(text: str | bytes) -> AnyClientOp:
         raise BadFrame(f"not strict JSON: {exc.msg}", ref=_op_of(text)) from None
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadFrame(f"frame is not JSON: {exc}") from None
+    return parse_client_object(raw)
+
+
+def parse_client_object(raw: Any) -> AnyClientOp:
+    """Validate one decoded inbound frame (JSON's or MessagePack's object, hub.core.codecs) as a client
+    op; BadFrame (with the op as `ref` when known) when it is not an object or not a valid op."""
     if not isinstance(raw, dict):
-        raise BadFrame("frame must be a JSON object")
+        raise BadFrame("frame must be an object (a JSON object, a MessagePack map)")
     op = raw.get("op")
     ref = op if isinstance(op, str) else None
     if ref not in KNOWN_OPS:  # (not `op`: a list or an object as op is unhashable)

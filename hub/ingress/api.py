@@ -20,7 +20,7 @@ from hub.core.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_curs
 from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
 from hub.ingress.relay import Relay
-from hub.ingress.strict import StrictJSONResponse, StrictJSONRoute
+from hub.ingress.strict import MSGPACK_TOO, StrictJSONResponse, StrictJSONRoute, negotiated
 
 PAGE_HEADERS = {  # GET /api/jobs: where the next page is (absent on the last page)
     "Link": {"description": 'RFC 8288: `</api/jobs?limit=N&cursor=C>; rel="next"`', "schema": {"type": "string"}},
@@ -103,13 +103,13 @@ def build_router(
         """The caller's analytics figures now, as `analytics_update` carries them (the job store counts them)."""
         return await desk.analytics_of(who)
 
-    @router.get("/api/jobs/{job_id}")
-    async def get_job(job_id: str, who: Identity = Depends(identity)) -> dict[str, Any]:
-        return (await desk.get(who, job_id)).wire()
+    @router.get("/api/jobs/{job_id}", responses=MSGPACK_TOO)
+    async def get_job(request: Request, job_id: str, who: Identity = Depends(identity)) -> Response:
+        return negotiated(request, (await desk.get(who, job_id)).wire())
 
-    @router.get("/api/jobs/{job_id}/result")
-    async def get_result(job_id: str, who: Identity = Depends(identity)) -> Any:
-        return await desk.result(who, job_id)
+    @router.get("/api/jobs/{job_id}/result", responses=MSGPACK_TOO)
+    async def get_result(request: Request, job_id: str, who: Identity = Depends(identity)) -> Response:
+        return negotiated(request, await desk.result(who, job_id))
 
     @router.post("/api/jobs/{job_id}/cancel", status_code=202)
     async def cancel(job_id: str, who: Identity = Depends(educator)) -> dict[str, Any]:

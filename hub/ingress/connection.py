@@ -25,10 +25,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from hub.core import strictjson
 from hub.core.closecodes import CloseCode
+from hub.core.codecs import Frames, JsonFrames
 from hub.core.connstate import ConnEvent, ConnState, next_state, takes_close
 from hub.core.errors import HubError, SlowConsumer, WriteFailed
 from hub.core.outbox import Delivery, Outbox
-from hub.core.protocol import batch_frame, envelope_json
+from hub.core.protocol import envelope_json
 from hub.core.stream import Envelope, StreamPosition
 from hub.core.subscriber import RoomSub
 from hub.metrics import IngressMetrics
@@ -84,11 +85,24 @@ class FrameWriter(Protocol):
         """Frame `text` as one text message (compressed when negotiated) and hand it to the transport now. An
         OSError (uvicorn's ClientDisconnected) when the socket is closing or gone."""
 
+    def write_binary(self, data: bytes) -> None:
+        """As write_text, one binary message (a MessagePack connection's frames, PROTOCOL.md section 8)."""
+
     async def wait_writable(self) -> None:
         """Until the transport takes more (it is paused while the client reads too slowly)."""
 
     def trim(self) -> bool:
         """Free the connection's compressor, if it keeps one between messages; True when one was freed."""
+
+
+JSON_FRAMES = JsonFrames()  # stateless: shared by every JSON connection
+
+
+def _write(writer: FrameWriter, frame: str | bytes) -> None:
+    if isinstance(frame, bytes):
+        writer.write_binary(frame)
+    else:
+        writer.write_text(frame)
 
 
 class Connection:
@@ -115,6 +129,7 @@ class Connection:
         "close_reason",
         "_flush_on_close",
         "rooms",
+        "frames",
     )
 
     def __init__(
@@ -128,8 +143,10 @@ class Connection:
         batch_max: int,
         metrics: IngressMetrics,
         writer: FrameWriter | None = None,
+        frames: Frames = JSON_FRAMES,
     ) -> None:
         self.ws = ws
+        self.frames = frames  # JSON text or MessagePack binary frames (hub.core.codecs)
         self.writer = writer
         self.session = session
         self.educator_id = educator_id
@@ -194,7 +211,7 @@ class Connection:
             return
         try:
             while self._control and writer.can_write():
-                writer.write_text(self._control.pop(0))
+                _write(writer, self.frames.control(self._control.pop(0)))
                 self.metrics.frames_control.inc()
             if not self._control:
                 self._write_batches(writer)
@@ -316,16 +333,16 @@ class Connection:
         outbox, metrics = self.outbox, self.metrics
         while len(outbox) and writer.can_write():
             texts, skipped, oldest = outbox.drain(self.batch_max)
-            writer.write_text(batch_frame(texts, skipped))
+            _write(writer, self.frames.batch(texts, skipped))
             metrics.sent_batch(len(texts), skipped, oldest)
             self.last_sent = time.monotonic()
 
-    async def _send(self, text: str) -> None:
+    async def _send(self, frame: str | bytes) -> None:
         if self.writer is None:
-            await self.ws.send_text(text)
+            await (self.ws.send_bytes(frame) if isinstance(frame, bytes) else self.ws.send_text(frame))
         else:
             await self.writer.wait_writable()
-            self.writer.write_text(text)
+            _write(self.writer, frame)
         self.last_sent = time.monotonic()
 
     def _hard_closing(self) -> bool:
@@ -342,13 +359,13 @@ class Connection:
         try:
             while True:
                 while self._control:
-                    await self._send(self._control.pop(0))
+                    await self._send(self.frames.control(self._control.pop(0)))
                     metrics.frames_control.inc()
                 if self._hard_closing():
                     break
                 while len(self.outbox) and not self._control and not self._hard_closing():
                     texts, skipped, oldest = self.outbox.drain(self.batch_max)
-                    await self._send(batch_frame(texts, skipped))
+                    await self._send(self.frames.batch(texts, skipped))
                     metrics.sent_batch(len(texts), skipped, oldest)
                 if self._control or self._hard_closing():
                     continue

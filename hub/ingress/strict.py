@@ -5,10 +5,13 @@
   with the reason (`ctx.error`) naming the field, before any endpoint or model sees it.
 - Answers: `StrictJSONResponse` writes strict JSON; a value that slipped through (a stored result
   from before this rule) is made safe (`hub.core.strictjson.safe`: null, U+FFFD) and logged, never a 500.
+  `negotiated` answers MessagePack instead where the request's `Accept` asks for it (PROTOCOL.md
+  section 8): the same object, made safe the same way.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -19,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.core import strictjson
+from hub.core.codecs import MSGPACK_MEDIA_TYPE, pack, prefers_msgpack
 
 log = logging.getLogger("hub.api")
 
@@ -54,7 +58,35 @@ class StrictJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         """Starlette's hook: `content` as compact strict JSON in UTF-8 bytes; a value strict JSON cannot carry
         is made safe (null, U+FFFD) and logged, never raised."""
-        text, problem = strictjson.dumps_safe(content)
-        if problem is not None:
-            log.warning("answer made safe for strict JSON: %s", problem)
-        return text.encode("utf-8")
+        return _safe_json(content).encode("utf-8")
+
+
+def _safe_json(content: Any) -> str:
+    text, problem = strictjson.dumps_safe(content)
+    if problem is not None:
+        log.warning("answer made safe for strict JSON: %s", problem)
+    return text
+
+
+class MsgpackResponse(Response):
+    """An answer as MessagePack (`application/msgpack`): exactly the object StrictJSONResponse would write
+    (made safe the same way), packed (hub.core.codecs.pack)."""
+
+    media_type = MSGPACK_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        """Starlette's hook: `content` as MessagePack bytes."""
+        return pack(json.loads(_safe_json(content)))
+
+
+# For a route's OpenAPI `responses`: its 200 may also be MessagePack.
+MSGPACK_TOO: dict[int | str, dict[str, Any]] = {
+    200: {"content": {MSGPACK_MEDIA_TYPE: {}}, "description": "JSON, or MessagePack with Accept: application/msgpack"}
+}
+
+
+def negotiated(request: Request, content: Any) -> Response:
+    """`content` as MessagePack when the request's Accept header prefers it (hub.core.codecs.prefers_msgpack),
+    else as strict JSON; either way with `Vary: Accept`, since the answer depends on it."""
+    cls = MsgpackResponse if prefers_msgpack(request.headers.get("accept")) else StrictJSONResponse
+    return cls(content, headers={"Vary": "Accept"})

@@ -5,19 +5,19 @@ through hub.ingress.connection.close_frame (their `close_code`, hub.core.closeco
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth import TOKEN_EXPIRED, Identity, verify_refresh, verify_token
+from hub.core.codecs import MSGPACK_SUBPROTOCOL, Frames, MsgpackFrames, select_subprotocol
 from hub.core.errors import (
     AuthError,
     BadFrame,
@@ -37,7 +37,6 @@ from hub.core.outbox import Outbox
 from hub.core.protocol import (
     MESSAGE_TYPES,
     ROOM_OPS,
-    SUBPROTOCOL,
     AnyClientOp,
     Cancel,
     Hello,
@@ -50,14 +49,13 @@ from hub.core.protocol import (
     Typing,
     Unsubscribe,
     error_frame,
-    parse_client_frame,
     pong_frame,
     refreshed_frame,
     welcome_frame,
 )
 from hub.core.rooms import is_room_id
 from hub.core.stream import StreamPosition
-from hub.ingress.connection import Connection, close_frame
+from hub.ingress.connection import JSON_FRAMES, Connection, close_frame
 from hub.ingress.relay import Relay
 from hub.ingress.roomops import RoomOps
 from hub.ingress.wsproto import WRITER_KEY
@@ -90,7 +88,8 @@ class WsContext:
     """What every `/ws` connection of one ingress shares: the `settings`, the token-signing `secret`, the
     `relay` connections join, the `metrics`, `cancel` (async (identity, job_id) -> None, the job desk's;
     raises a ClientError when the job cannot be cancelled) and `caps` (the per-token and per-process
-    connection caps: Settings.max_connections_per_token, Settings.max_connections)."""
+    connection caps: Settings.max_connections_per_token, Settings.max_connections); `msgpack`, the
+    MessagePack frames (and their packing memo) its `hub.v1.msgpack` connections share."""
 
     settings: Settings
     secret: str
@@ -98,34 +97,37 @@ class WsContext:
     metrics: IngressMetrics
     cancel: Callable[[Identity, str], Awaitable[None]]  # raises ClientError
     caps: ConnectionCaps
+    msgpack: MsgpackFrames = field(default_factory=MsgpackFrames)
 
 
 async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
-    """One `/ws` connection from upgrade to close (PROTOCOL.md section 2): accept it (selecting `hub.v1` when
-    offered); refuse it with its close code when the Origin is not allowed (4403), no frame arrives
-    within Settings.hello_timeout seconds (4408), the first frame is not a valid text `hello` (4400), the token
-    is refused (4401), a connection cap is reached (4429) or the registry does not answer the hello
-    (1012); else send the welcome and carry out ops until the client goes. An op's error is answered
-    with an `error` frame; what ends the connection, with its close frame (close_frame)."""
+    """One `/ws` connection from upgrade to close (PROTOCOL.md section 2): accept it, selecting the first of
+    the client's subprotocols the hub speaks (`hub.v1`: JSON text frames; `hub.v1.msgpack`: MessagePack
+    binary frames, section 8); refuse it with its close code when the Origin is not allowed (4403), no
+    frame arrives within Settings.hello_timeout seconds (4408), the first frame is not a valid `hello`
+    of the connection's kind (4400), the token is refused (4401), a connection cap is reached (4429) or
+    the registry does not answer the hello (1012); else send the welcome and carry out ops until the
+    client goes. An op's error is answered with an `error` frame; what ends the connection, with its
+    close frame (close_frame)."""
     settings, metrics = ctx.settings, ctx.metrics
     session = uuid.uuid4().hex[:12]
-    offered = ws.scope.get("subprotocols") or []
-    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    subprotocol = select_subprotocol(ws.scope.get("subprotocols") or [])
+    frames: Frames = ctx.msgpack if subprotocol == MSGPACK_SUBPROTOCOL else JSON_FRAMES
+    await ws.accept(subprotocol=subprotocol)
     metrics.connections_total.inc()
+    metrics.ws_protocols.inc(protocol=frames.subprotocol)
     if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.origins):
         log.warning("[%s] origin %s refused", session, ws.headers.get("origin"), extra={"session": session})
         return await _refuse(ws, metrics, Forbidden("origin not allowed"))
 
     try:
-        first = await asyncio.wait_for(_receive_text(ws), settings.hello_timeout)
+        first = await asyncio.wait_for(_receive(ws), settings.hello_timeout)
     except TimeoutError:
         return await _refuse(ws, metrics, HelloTimeout(f"no hello within {settings.hello_timeout:g}s"))
     except (WebSocketDisconnect, _Gone):
         return
-    except BadFrame as exc:  # a binary first frame
-        return await _refuse(ws, metrics, exc)
     try:
-        hello = parse_client_frame(first)
+        hello = frames.parse(first)  # a frame of the other kind (text, binary) included: 4400
         if not isinstance(hello, Hello):
             raise BadFrame(f"the first frame must be hello, not {hello.op}", ref=hello.op)
     except BadFrame as exc:
@@ -139,12 +141,12 @@ async def serve_websocket(ws: WebSocket, ctx: WsContext) -> None:
     if refused is not None:
         return await _refuse(ws, metrics, TooManyConnections(refused))
     try:
-        await _serve(ws, ctx, session, identity, hello)
+        await _serve(ws, ctx, session, identity, hello, frames)
     finally:
         ctx.caps.release(identity.sub)
 
 
-async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity, hello: Hello) -> None:
+async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity, hello: Hello, frames: Frames) -> None:
     settings, metrics = ctx.settings, ctx.metrics
     conn = Connection(
         ws,
@@ -155,6 +157,7 @@ async def _serve(ws: WebSocket, ctx: WsContext, session: str, identity: Identity
         batch_max=settings.batch_max,
         metrics=metrics,
         writer=ws.scope.get(WRITER_KEY),
+        frames=frames,
     )
     resume = StreamPosition(hello.resume.epoch, hello.resume.seq) if hello.resume else None
     rooms = RoomOps(conn, ctx.relay, settings, metrics)
@@ -240,14 +243,13 @@ class _Gone(Exception):
     pass
 
 
-async def _receive_text(ws: WebSocket) -> str:
+async def _receive(ws: WebSocket) -> str | bytes:
+    """The next frame: str for a text frame, bytes for a binary one (the connection's Frames parse it)."""
     message = await ws.receive()
     if message["type"] == "websocket.disconnect":
         raise _Gone()
     text = message.get("text")
-    if text is None:
-        raise BadFrame("frames must be text (JSON)")
-    return text
+    return text if text is not None else message.get("bytes") or b""
 
 
 async def _read_loop(
@@ -260,9 +262,9 @@ async def _read_loop(
     while True:
         op: str | None = None  # the op being carried out, for an error's `ref`
         room: str | None = None  # the room of a room op, for an error's `room`
-        text = ""
+        text: str | bytes = ""
         try:
-            text = await _receive_text(ws)
+            text = await _receive(ws)
             if identity.expired(time.time(), settings.token_leeway):
                 conn.close(TokenExpired(TOKEN_EXPIRED))  # never carry out an op of an expired identity
                 continue  # keep reading until the client acknowledges the close
@@ -270,7 +272,7 @@ async def _read_loop(
             # by their own per-connection rate (PROTOCOL.md section 7: `rate_limited` past it, never
             # a close); every other frame, a malformed one included, by the connection's frame rate.
             try:
-                frame: AnyClientOp | None = parse_client_frame(text)
+                frame: AnyClientOp | None = conn.frames.parse(text)
                 malformed: BadFrame | None = None
             except BadFrame as exc:
                 frame, malformed = None, exc
@@ -337,16 +339,13 @@ async def _read_loop(
             metrics.errors.inc(code=exc.code)
             ref = exc.ref or op
             if room is None and ref in ROOM_OPS:
-                room = _room_of(text)
+                room = _room_of(conn.frames, text)
             conn.send_control(error_frame(exc.code, exc.message, ref, room))
 
 
-def _room_of(text: str) -> str | None:
+def _room_of(frames: Frames, frame: str | bytes) -> str | None:
     """The `room` string of a frame that failed to parse, when a lenient reader finds one (an error's `room`)."""
-    try:
-        room = json.loads(text).get("room")
-    except (ValueError, AttributeError, RecursionError):
-        return None
+    room = frames.lenient_field(frame, "room")
     return room if isinstance(room, str) and is_room_id(room) else None
 
 

@@ -11,7 +11,7 @@ hub (docs/benchmarks.md):
   fresh one on the next send. RFC 7692 lets a sender stop referring to earlier messages at any time
   (context takeover is a permission, not a duty): the client's decompressor is untouched.
 
-The direct frame writer (`HubWebSocketProtocol.write_text`, `text_frame`) stands in for the libraries'
+The direct frame writer (`HubWebSocketProtocol.write_text`/`write_binary`, `data_frame`) stands in for the libraries'
 own send path (Starlette's `send_text`, uvicorn's ASGI send, websockets' Frame/extension/serialize
 chain) because measurements justify it (docs/benchmarks.md): that path was 23 % of the ingress's
 samples in the 2026-11-25 fan-out profile, and framing data frames here took the fan-out's ingress
@@ -72,15 +72,17 @@ class TrimmableDeflate(PerMessageDeflate):
         return super().encode(frame)
 
 
-def text_frame(payload: bytes, deflate: TrimmableDeflate | None) -> bytes:
-    """A server's unmasked, unfragmented text frame (RFC 6455 5.2), compressed when `deflate` is
-    given (RSV1 set). The hub's hot path: websockets' Frame/serialize/extension chain costs several
-    times this per frame, and the bytes are identical (tests/unit/test_wsproto.py)."""
+def data_frame(payload: bytes, deflate: TrimmableDeflate | None, *, binary: bool = False) -> bytes:
+    """A server's unmasked, unfragmented data frame (RFC 6455 5.2): text, or binary with `binary` (a
+    MessagePack connection's, PROTOCOL.md section 8), compressed when `deflate` is given (RSV1 set). The
+    hub's hot path: websockets' Frame/serialize/extension chain costs several times this per frame, and
+    the bytes are identical (tests/unit/test_wsproto.py)."""
+    opcode = 0x2 if binary else 0x1
     if deflate is not None:
         payload = deflate.compress_message(payload)
-        first = 0xC1  # FIN | RSV1 | text
+        first = 0xC0 | opcode  # FIN | RSV1 | opcode
     else:
-        first = 0x81  # FIN | text
+        first = 0x80 | opcode  # FIN | opcode
     length = len(payload)
     if length < 126:
         return bytes((first, length)) + payload
@@ -187,7 +189,13 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         leave no state in websockets' protocol object, so framing them here keeps it consistent."""
         if self.disconnected or self.close_sent or self.conn.state is not State.OPEN:
             raise ClientDisconnected()
-        self.transport.write(text_frame(text.encode(), self._negotiated_deflate()))
+        self.transport.write(data_frame(text.encode(), self._negotiated_deflate()))
+
+    def write_binary(self, data: bytes) -> None:
+        """One binary frame (a MessagePack connection's), as `write_text` writes a text frame."""
+        if self.disconnected or self.close_sent or self.conn.state is not State.OPEN:
+            raise ClientDisconnected()
+        self.transport.write(data_frame(data, self._negotiated_deflate(), binary=True))
 
     def trim(self) -> bool:
         """Free this connection's compressor (it is idle); True when there was one to free."""

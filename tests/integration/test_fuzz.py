@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import uuid
 from typing import Any
 
 import httpx
+import msgpack
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from hub.core.rooms import is_room_id
 from hub.server import LocalHub
 from tests.conftest import scaled, until
-from tests.integration.conftest import Api, open_ws
+from tests.integration.conftest import Api, open_ws, ws_url
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -432,4 +434,130 @@ def test_fuzzed_room_ops_get_their_codes_and_reach_no_one(hub: LocalHub, cases: 
     assert {e["type"] for e in got} == {"room_message", "presence"}
     presence = sorted((e["data"]["member"]["educatorId"], e["data"]["action"]) for e in got if e["type"] == "presence")
     assert presence == sorted((f"room-fuzz-{i}", action) for i in range(fuzzers) for action in ("join", "leave"))
+    assert httpx.get(hub.url + "/healthz").status_code == 200
+
+
+# -- MessagePack (PROTOCOL.md section 8) --------------------------------------------------------------
+# Each case: (frame, the code its error must carry; None: any error code). On a hub.v1.msgpack connection
+# a text frame, bytes that are not one MessagePack value, and a value JSON cannot carry are `bad_frame`.
+MpCase = tuple[str | bytes, str | None]
+_NOT_JSON = st.one_of(
+    st.sampled_from([math.nan, math.inf, -math.inf]),
+    st.binary(max_size=8),
+    st.builds(msgpack.ExtType, st.integers(0, 127), st.binary(max_size=4)),
+    st.builds(msgpack.Timestamp, st.integers(0, 2**32 - 1), st.integers(0, 999_999_999)),
+)
+
+
+def _unpacks_to_map(data: bytes) -> bool:
+    try:
+        return isinstance(msgpack.unpackb(data, raw=False, strict_map_key=False), dict)
+    except Exception:  # whatever garbage makes the unpacker raise: not a map
+        return False
+
+
+mp_cases = st.one_of(
+    st.binary(min_size=0, max_size=60).filter(lambda b: not _unpacks_to_map(b)).map(lambda b: (b, "bad_frame")),
+    st.text(max_size=40).map(lambda t: (t, "bad_frame")),  # a text frame
+    st.fixed_dictionaries(
+        {"op": st.sampled_from(["ping", "subscribe", "cancel", "join", "publish"]), "id": _NOT_JSON}
+    ).map(lambda d: (msgpack.packb(d, use_bin_type=True), "bad_frame")),
+    st.fixed_dictionaries({"op": st.just("ping"), "id": st.lists(_NOT_JSON, min_size=1, max_size=3)}).map(
+        lambda d: (msgpack.packb(d, use_bin_type=True), "bad_frame")
+    ),
+    st.tuples(st.text(max_size=12), st.integers(1, 8)).map(  # a valid frame, cut short
+        lambda tn: (msgpack.packb({"op": "ping", "id": tn[0] + "#" * 9})[: -tn[1]], "bad_frame")
+    ),
+    bad_frames.filter(_is_json_object).map(lambda t: (msgpack.packb(json.loads(t)), None)),  # JSON's bad ops
+)
+
+
+async def _answer_mp(ws: ClientConnection) -> dict[str, Any]:
+    """The next frame that is not a batch, unpacked (a text frame here fails the test)."""
+    while True:
+        frame = await asyncio.wait_for(ws.recv(), scaled(10))
+        assert isinstance(frame, bytes), frame
+        value = msgpack.unpackb(frame, raw=False)
+        if value["op"] != "batch":
+            return dict(value)
+
+
+@settings(
+    max_examples=1,
+    deadline=None,
+    phases=[Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large, HealthCheck.too_slow],
+)
+@given(
+    cases=st.lists(mp_cases, min_size=300, max_size=300),
+    firsts=st.lists(st.binary(max_size=30) | st.text(max_size=30), min_size=10, max_size=10),
+)
+def test_fuzzed_msgpack_frames_get_bad_frame_and_hurt_no_one(
+    hub: LocalHub, cases: list[MpCase], firsts: list[str | bytes]
+) -> None:
+    """300 malformed MessagePack frames over 6 hub.v1.msgpack connections, each answered by its `error`;
+    the connections stay open; 10 bad first frames close 4400; a MessagePack watcher receives every
+    message meant for it, in order."""
+    uid = uuid.uuid4().hex[:8]
+    service = Api(hub, hub.token("mp-fuzz-service", role="service"))
+    mp = ["hub.v1.msgpack"]
+
+    async def fuzz(i: int, chunk: list[MpCase]) -> int:
+        ws = await connect(ws_url(hub), subprotocols=mp)  # type: ignore[arg-type]
+        await ws.send(msgpack.packb({"op": "hello", "token": hub.token(f"mp-fuzz-{i}-{uid}")}))
+        assert (await _answer_mp(ws))["op"] == "welcome"
+        for frame, code in chunk:
+            await ws.send(frame)
+            reply = await _answer_mp(ws)
+            assert reply["op"] == "error" and reply["code"] == (code or reply["code"]), (frame, reply)
+            assert isinstance(reply["message"], str) and reply["message"] and "Traceback" not in reply["message"]
+            await asyncio.sleep(0.04)  # under the inbound rate limit: validation is tested here
+        await ws.send(msgpack.packb({"op": "ping", "id": f"alive-{i}"}))
+        assert await _answer_mp(ws) == {"op": "pong", "id": f"alive-{i}"}
+        await ws.close()
+        return len(chunk)
+
+    async def first_frames() -> list[int | None]:
+        codes = []
+        for first in firsts:
+            ws = await connect(ws_url(hub), subprotocols=mp)  # type: ignore[arg-type]
+            try:
+                await ws.send(first)
+                while True:
+                    await asyncio.wait_for(ws.recv(), scaled(10))
+            except ConnectionClosed:
+                codes.append(ws.close_code)
+        return codes
+
+    async def watcher_gets_everything() -> list[int]:
+        ws = await connect(ws_url(hub), subprotocols=mp, compression="deflate")  # type: ignore[arg-type]
+        await ws.send(msgpack.packb({"op": "hello", "token": hub.token(f"mp-watcher-{uid}")}))
+        assert (await _answer_mp(ws))["op"] == "welcome"
+        for n in range(40):
+            reply = await asyncio.to_thread(
+                service.http.post,
+                "/api/publish",
+                json={"type": "notification", "data": {"title": f"n{n}"}, "educatorIds": [f"mp-watcher-{uid}"]},
+            )
+            assert reply.status_code == 202
+            await asyncio.sleep(0.05)
+        got: list[int] = []
+        while len(got) < 40:
+            frame = msgpack.unpackb(await asyncio.wait_for(ws.recv(), scaled(20)), raw=False)
+            got += [int(m["data"]["title"][1:]) for m in frame.get("messages", [])]
+        await ws.close()
+        return got
+
+    async def everything() -> tuple[list[int], list[int | None], list[int]]:
+        chunks = [cases[i::6] for i in range(6)]
+        return await asyncio.gather(
+            asyncio.gather(*(fuzz(i, chunk) for i, chunk in enumerate(chunks))),
+            first_frames(),
+            watcher_gets_everything(),
+        )
+
+    counts, codes, watched = asyncio.run(everything())
+    assert sum(counts) == len(cases)
+    assert codes == [4400] * len(firsts)
+    assert watched == list(range(40))
     assert httpx.get(hub.url + "/healthz").status_code == 200

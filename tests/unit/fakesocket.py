@@ -6,8 +6,10 @@ import asyncio
 import json
 from typing import Any
 
+import msgpack
 from starlette.websockets import WebSocketState
 
+from hub.core.codecs import Frames
 from hub.core.outbox import Outbox
 from hub.core.stream import StreamPosition
 from hub.ingress.connection import Connection, FrameWriter
@@ -28,6 +30,12 @@ class FakeSocket:
         await asyncio.sleep(self.send_delay)  # a send yields to the loop, as a real one does
         self.sent.append(json.loads(text))
 
+    async def send_bytes(self, data: bytes) -> None:
+        """A binary frame (a MessagePack connection's): recorded unpacked, and in `binary`."""
+        await asyncio.sleep(self.send_delay)
+        self.sent.append(msgpack.unpackb(data, raw=False))
+        self.binary = getattr(self, "binary", 0) + 1
+
     async def close(self, code: int, reason: str = "") -> None:
         self.closed = (code, reason)
         self.application_state = WebSocketState.DISCONNECTED
@@ -41,6 +49,7 @@ def make_connection(
     types: set[str] | None = None,
     writer: FrameWriter | None = None,
     start: bool = True,
+    frames: Frames | None = None,
 ) -> Connection:
     """Alice's connection on `ws` (a new FakeSocket when None), with an outbox of `limit` messages
     conflating past `conflate_after`; started at position ("e", 0) unless `start` is False."""
@@ -53,6 +62,7 @@ def make_connection(
         batch_max=500,
         metrics=IngressMetrics(),
         writer=writer,
+        **({"frames": frames} if frames is not None else {}),
     )
     if start:
         conn.start('{"op":"welcome"}', StreamPosition("e", 0), [])

@@ -126,9 +126,9 @@ def test_no_close_in_the_ingress_or_the_python_client_is_a_bare_number() -> None
 
 def js_close_codes() -> tuple[dict[str, dict[str, object]], dict[str, str], dict[str, int]]:
     """CLOSE_CODES, FATAL_CLOSE and CLOSE (code by name) as the browser client's module exports them
-    (run by Node, which `make test` needs for tests/js already)."""
+    (run by Node, which `make test` needs for the JS client's tests in clients/js already)."""
     node = shutil.which("node")
-    assert node is not None, "Node.js is needed (make test runs node --test tests/js/)"
+    assert node is not None, "Node.js is needed (make test runs the JS client's tests with it)"
     script = (
         f"import({json.dumps((ROOT / 'hub' / 'static' / 'hub-client.js').as_uri())}).then((m) => "
         "process.stdout.write(JSON.stringify([m.CLOSE_CODES, m.FATAL_CLOSE, m.CLOSE])))"

@@ -4,6 +4,9 @@ import asyncio
 import json
 from typing import Any
 
+import msgpack
+
+from hub.core.codecs import MsgpackFrames
 from hub.core.errors import ShuttingDown
 from hub.core.stream import EducatorStream
 from hub.ingress.connection import Connection
@@ -128,6 +131,11 @@ class FakeWriter:
             raise ConnectionResetError("gone")
         self.frames.append(json.loads(text))
 
+    def write_binary(self, data: bytes) -> None:
+        if not self.open:
+            raise ConnectionResetError("gone")
+        self.frames.append({"binary": True, **msgpack.unpackb(data, raw=False)})
+
     def trim(self) -> bool:
         return False
 
@@ -222,3 +230,32 @@ def test_a_rooms_joined_is_written_at_once_before_a_fan_out_can_run() -> None:
 
     writer = asyncio.run(go())
     assert [f["op"] for f in writer.frames] == ["welcome", "joined", "batch", "joined"]
+
+
+def test_a_msgpack_connection_writes_binary_frames_both_ways() -> None:
+    """PROTOCOL.md section 8: the welcome, batches and control frames of a hub.v1.msgpack connection are
+    binary frames holding what the JSON frames would, written directly and by the sender task alike."""
+
+    async def go() -> tuple[FakeWriter, FakeSocket]:
+        frames = MsgpackFrames()
+        writer = FakeWriter()
+        direct = make_connection(writer=writer, frames=frames)
+        socket = FakeSocket()
+        by_task = make_connection(socket, frames=frames)
+        await asyncio.sleep(0.01)
+        stream = EducatorStream("alice", "e", max_messages=100, max_age=60)
+        offer(direct, stream, 3)
+        offer(by_task, stream, 2)
+        direct.send_control('{"op":"pong","id":1}')
+        await asyncio.sleep(0.01)
+        direct.close()
+        by_task.close()
+        await direct.wait_closed()
+        await by_task.wait_closed()
+        return writer, socket
+
+    writer, socket = asyncio.run(go())
+    assert [f["op"] for f in writer.frames] == ["welcome", "batch", "pong"]
+    assert all(f["binary"] for f in writer.frames)
+    assert [m["data"] for m in writer.frames[1]["messages"]] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert [f["op"] for f in socket.sent] == ["welcome", "batch"] and socket.binary == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 
-from hub.ingress.wsproto import TrimmableDeflate, text_frame
+from hub.ingress.wsproto import TrimmableDeflate, data_frame
 
 
 def test_frames_after_a_trim_decode_in_a_client_that_kept_its_context() -> None:
@@ -34,7 +34,7 @@ def test_no_context_takeover_has_nothing_to_trim() -> None:
 
 
 def test_the_hot_path_frames_are_byte_for_byte_what_websockets_makes() -> None:
-    """hub.ingress.wsproto.text_frame against websockets' Frame.serialize, same compressor settings,
+    """hub.ingress.wsproto.data_frame against websockets' Frame.serialize, same compressor settings,
     over a sequence (context carried between messages, a trim in the middle) and every length form."""
     ours = TrimmableDeflate(True, False, 10, 10, {"memLevel": 4})
     theirs = TrimmableDeflate(True, False, 10, 10, {"memLevel": 4})
@@ -43,17 +43,30 @@ def test_the_hot_path_frames_are_byte_for_byte_what_websockets_makes() -> None:
     for i, payload in enumerate(payloads):
         if i == 3:
             assert ours.trim() and theirs.trim()
-        frame = text_frame(payload, ours)
+        frame = data_frame(payload, ours)
         assert frame == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[theirs])
         assert frame[0] & 0x40  # RSV1: compressed
         assert _parse(frame, client).data == payload
     for payload in payloads:  # without compression
-        assert text_frame(payload, None) == Frame(Opcode.TEXT, payload).serialize(mask=False)
+        assert data_frame(payload, None) == Frame(Opcode.TEXT, payload).serialize(mask=False)
+        assert data_frame(payload, None, binary=True) == Frame(Opcode.BINARY, payload).serialize(mask=False)
+
+
+def test_binary_frames_are_what_websockets_makes_compressed_too() -> None:
+    """A MessagePack connection's binary frames (PROTOCOL.md section 8), deflated as text frames are."""
+    ours = TrimmableDeflate(True, False, 10, 10, {"memLevel": 4})
+    theirs = TrimmableDeflate(True, False, 10, 10, {"memLevel": 4})
+    client = PerMessageDeflate(False, True, 10, 10)
+    for payload in [b"\x81\xa2op\xa5batch", bytes(range(256)) * 300]:
+        frame = data_frame(payload, ours, binary=True)
+        assert frame == Frame(Opcode.BINARY, payload).serialize(mask=False, extensions=[theirs])
+        parsed = _parse(frame, client)
+        assert (parsed.opcode, parsed.data) == (Opcode.BINARY, payload)
 
 
 def test_server_no_context_takeover_compresses_every_message_alone() -> None:
     ext = TrimmableDeflate(True, True, 10, 10, {})
-    first, second = text_frame(b"hello hello hello", ext), text_frame(b"hello hello hello", ext)
+    first, second = data_frame(b"hello hello hello", ext), data_frame(b"hello hello hello", ext)
     assert first == second  # no context carried over
     assert _parse(second, PerMessageDeflate(True, True, 10, 10)).data == b"hello hello hello"
 

@@ -1,6 +1,13 @@
-// Type declarations of hub-client.js (hub protocol v1, PROTOCOL.md; rooms from hub-rooms.js, section 7).
+// Type declarations of hub-client.js (hub protocol v1, PROTOCOL.md; rooms from hub-rooms.js, section 7;
+// MessagePack, section 8).
 
 export declare const SUBPROTOCOL: "hub.v1";
+/** The subprotocol of MessagePack connections (PROTOCOL.md section 8). */
+export declare const MSGPACK_SUBPROTOCOL: "hub.v1.msgpack";
+/** How frames go on the WebSocket: JSON text, or binary MessagePack frames holding the same objects. */
+export type WireProtocol = "json" | "msgpack";
+/** The values of the `protocol` option: ["json", "msgpack"]. */
+export declare const PROTOCOLS: readonly WireProtocol[];
 export declare const MESSAGE_TYPES: readonly MessageType[];
 export declare const JOB_TYPES: readonly ["quiz_status", "question_replace", "document_processing"];
 export declare const TERMINAL: readonly ["completed", "failed", "cancelled"];
@@ -172,7 +179,8 @@ export interface PongFrame { op: "pong"; id: unknown }
 export interface RefreshedFrame { op: "refreshed"; exp: number }
 
 export interface HubErrorEvent {
-  /** a close code (number) when fatal; the server's error code (string) otherwise, or "no_websocket" */
+  /** a close code (number) when fatal; the server's error code (string) otherwise, or "no_websocket",
+   * or "msgpack_unavailable" (protocol "msgpack" but ./hub-msgpack.js did not load: JSON is used) */
   code: number | string;
   message: string;
   ref?: string;
@@ -426,6 +434,15 @@ export declare function wsUrl(base: string): string;
 /** http(s)://host from an http(s) or ws(s) URL. */
 export declare function httpUrl(base: string): string;
 
+/** The page's NEXT_PUBLIC_* settings (from globalThis, or `process.env.NEXT_PUBLIC_*` as bundlers
+ * such as Next.js inline them): the hub's base URL (NEXT_PUBLIC_WS_URL, else location.origin),
+ * `enabled` false when NEXT_PUBLIC_ENABLE_WEBSOCKET is "false", and NEXT_PUBLIC_HUB_TOKEN_URL. */
+export declare function readEnv(): { url: string | undefined; enabled: boolean; tokenUrl: string | undefined };
+
+// -- the seed web app's API (service.d.ts): one shared connection per page ---------------------
+export { WebSocketService, configureWebSocketService, getWebSocketService } from "./service.js";
+export type { WebSocketServiceLike, WebSocketServiceOptions } from "./service.js";
+
 export declare class HubHttpError extends Error {
   constructor(status: number, detail: unknown);
   readonly status: number;
@@ -452,12 +469,20 @@ export declare class StreamState {
 // -- the client ---------------------------------------------------------------------------------
 
 export interface WebSocketLike {
-  send(data: string): void;
+  /** JSON text, or a binary MessagePack frame on a hub.v1.msgpack connection */
+  send(data: string | Uint8Array): void;
+  /** the subprotocol the hub selected, once open */
+  readonly protocol?: string;
+  /** set to "arraybuffer" for MessagePack */
+  binaryType?: string;
   close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  // The client sets these (it reads `data` of a message event, `code` and `reason` of a close event).
+  // Their events are `any` so that the browser's WebSocket (Event, MessageEvent, CloseEvent) and the
+  // "ws" package's fit: a handler property's parameter is checked both ways under strictFunctionTypes.
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
 }
 
 export interface HubClientOptions {
@@ -472,6 +497,11 @@ export interface HubClientOptions {
   refresh?: boolean;
   /** false: long-poll only; default NEXT_PUBLIC_ENABLE_WEBSOCKET !== "false" */
   enabled?: boolean;
+  /** "msgpack": offer hub.v1.msgpack before hub.v1 and, when the hub selects it, send and receive binary
+   * MessagePack frames (PROTOCOL.md section 8; the codec, ./hub-msgpack.js, is loaded on first use);
+   * a hub that selects hub.v1 gets JSON. Long-polls are JSON either way. Default "json". Anything else
+   * throws. */
+  protocol?: WireProtocol;
   /** message types to receive (all when absent) */
   types?: MessageType[];
   /** ms; default 1000 */
@@ -533,6 +563,10 @@ export declare class HubClient {
   /** failed WebSocket attempts in a row */
   failures: number;
   readonly state: ConnectionState;
+  /** the `protocol` option: what is offered */
+  readonly preferredProtocol: WireProtocol;
+  /** what the open socket speaks (the hub's choice); null with no open socket (also while polling) */
+  readonly protocol: WireProtocol | null;
   /** jobId -> the latest merged job state (snapshot + messages) */
   readonly jobs: ReadonlyMap<string, JobState>;
   /** analytics_update `updates`, merged */

@@ -1,4 +1,4 @@
-// Browser client of the hub protocol v1 (PROTOCOL.md): one dependency-free ES module.
+// Browser client of the hub protocol v1 (PROTOCOL.md): an ES module with no static dependencies.
 //
 //   import { HubClient } from "/static/hub-client.js";
 //   const hub = new HubClient({ url: "http://127.0.0.1:8000", token });
@@ -15,14 +15,24 @@
 // kept by hub-roomset.js);
 // joined rooms are rejoined and resumed in the hello of each reconnect, and carried by the long-poll
 // fallback (POST /api/events with `rooms`).
+// MessagePack (PROTOCOL.md section 8): `new HubClient({ protocol: "msgpack" })` offers the subprotocol
+// hub.v1.msgpack before hub.v1 and, when the hub selects it, sends and receives binary MessagePack frames
+// holding exactly the objects JSON would carry; the codec (./hub-msgpack.js: @msgpack/msgpack) is loaded
+// only then, by a dynamic import. A hub that selects hub.v1 gets JSON as before; long-polls stay JSON.
 
 import { Emitter, HubRoomError, Room, RoomState, ROOM_ID } from "./hub-rooms.js";
 import { RoomSet } from "./hub-roomset.js";
 
 export { HubRoomError, Room, RoomState, ROOM_ID };
 export { TYPING_EXPIRY_MS, TYPING_IDLE_MS, TYPING_REPEAT_MS } from "./hub-rooms.js";
+// The seed web app's API (service.js): one shared connection per page.
+export { configureWebSocketService, getWebSocketService, WebSocketService } from "./service.js";
 
 export const SUBPROTOCOL = "hub.v1";
+/** The subprotocol of MessagePack connections (PROTOCOL.md section 8). */
+export const MSGPACK_SUBPROTOCOL = "hub.v1.msgpack";
+/** The values of the `protocol` option (and of `client.protocol` on a live socket). */
+export const PROTOCOLS = Object.freeze(["json", "msgpack"]);
 export const MESSAGE_TYPES = Object.freeze(
   ["quiz_status", "question_replace", "document_processing", "analytics_update", "notification"]);
 export const JOB_TYPES = Object.freeze(["quiz_status", "question_replace", "document_processing"]);
@@ -120,16 +130,68 @@ export function refreshDelay(token, now = Date.now(), at = REFRESH_AT) {
   return Math.max(0, (start + at * (exp - start) - nowS) * 1000);
 }
 
-function readEnv() {
+let msgpackLoad = null; // the page's one import of the codec: made on the first MessagePack socket
+
+/** ./hub-msgpack.js ({ encode, decode }), imported once; a failed import is tried again next time. */
+function loadMsgpack() {
+  msgpackLoad ??= import("./hub-msgpack.js").catch((err) => { msgpackLoad = null; throw err; });
+  return msgpackLoad;
+}
+
+/** True when JSON.stringify would carry `value` as it is (undefined object members aside): only
+ * finite numbers, strings, booleans, null, arrays without holes or undefined, and plain objects
+ * without toJSON. Anything else (a Date, NaN, a Map, a function...) is first turned into what JSON
+ * would carry, so that a MessagePack frame holds exactly the object a JSON frame would. */
+function plainJson(value, depth = 0) {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (typeof value !== "object" || depth > 64) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (value[i] === undefined || !plainJson(value[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if ((proto !== Object.prototype && proto !== null) || typeof value.toJSON === "function") return false;
+  for (const key in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, key)) return false;
+    if (value[key] !== undefined && !plainJson(value[key], depth + 1)) return false;
+  }
+  return true;
+}
+
+/** One frame's object from a WebSocket message's data: JSON text, or (with a codec) a binary
+ * MessagePack frame; null for anything malformed or not an object (the frame is ignored). */
+function readFrame(data, codec) {
+  let frame;
+  try {
+    if (typeof data === "string") frame = JSON.parse(data);
+    else if (codec && (data instanceof ArrayBuffer || ArrayBuffer.isView(data))) frame = codec.decode(data);
+    else return null;
+  } catch {
+    return null;
+  }
+  return frame !== null && typeof frame === "object" && !Array.isArray(frame) ? frame : null;
+}
+
+/**
+ * The page's NEXT_PUBLIC_* settings, from globalThis or from `process.env.NEXT_PUBLIC_*` written
+ * literally (bundlers such as Next.js inline them): `url`, the hub's base (NEXT_PUBLIC_WS_URL, else
+ * location.origin, else undefined); `enabled`, false when NEXT_PUBLIC_ENABLE_WEBSOCKET is "false"
+ * (long-poll instead); `tokenUrl`, the app's token route (NEXT_PUBLIC_HUB_TOKEN_URL; undefined when unset).
+ */
+export function readEnv() {
   const g = globalThis;
-  let url = g.NEXT_PUBLIC_WS_URL, enable = g.NEXT_PUBLIC_ENABLE_WEBSOCKET;
+  let url = g.NEXT_PUBLIC_WS_URL, enable = g.NEXT_PUBLIC_ENABLE_WEBSOCKET, tokenUrl = g.NEXT_PUBLIC_HUB_TOKEN_URL;
   try { // literal names, so that bundlers (Next.js) can inline them
     if (typeof process !== "undefined" && process.env) {
       url ??= process.env.NEXT_PUBLIC_WS_URL;
       enable ??= process.env.NEXT_PUBLIC_ENABLE_WEBSOCKET;
+      tokenUrl ??= process.env.NEXT_PUBLIC_HUB_TOKEN_URL;
     }
   } catch { /* no process in this page */ }
-  return { url: url || g.location?.origin, enabled: String(enable) !== "false" };
+  return { url: url || g.location?.origin, enabled: String(enable) !== "false", tokenUrl: tokenUrl || undefined };
 }
 
 /** An HTTP API error: `status` is the HTTP status, `detail` what FastAPI said. */
@@ -194,7 +256,8 @@ export class StreamState {
 
   /** The envelopes of a batch that are new, in seq order, merged. */
   applyBatch(messages) {
-    const sorted = [...(messages ?? [])].sort((a, b) => a.seq - b.seq);
+    const envelopes = Array.isArray(messages) ? messages.filter((env) => env !== null && typeof env === "object") : [];
+    const sorted = envelopes.sort((a, b) => a.seq - b.seq);
     return sorted.filter((env) => this.accept(env));
   }
 
@@ -212,6 +275,15 @@ export class HubClient extends Emitter {
     this.url = options.url ?? env.url;
     if (!this.url) throw new Error("HubClient: no url (and no NEXT_PUBLIC_WS_URL or location)");
     this.token = options.token; // a string, or a (possibly async) function returning a fresh one
+    const protocol = options.protocol ?? "json";
+    if (!PROTOCOLS.includes(protocol)) {
+      throw new Error(`HubClient: protocol is "json" or "msgpack" (got ${JSON.stringify(protocol)})`);
+    }
+    /** the protocol asked for: "json", or "msgpack" (used when the hub selects hub.v1.msgpack) */
+    this.preferredProtocol = protocol;
+    this._codec = null; // ./hub-msgpack.js once loaded
+    this._codecLoading = false;
+    this._codecFailed = false;
     this.refresh = options.refresh ?? true; // with a token function: send `refresh` before expiry
     this.refreshes = 0;
     this.enabled = options.enabled ?? env.enabled;
@@ -252,6 +324,8 @@ export class HubClient extends Emitter {
   }
 
   get state() { return this._state; }
+  /** "msgpack" or "json": the protocol of the open socket (what the hub selected); null without one */
+  get protocol() { return this._sock?.protocol ?? null; }
   get jobs() { return this.stream.jobs; }
   get analytics() { return this.stream.analytics; }
   get epoch() { return this.stream.epoch; }
@@ -330,7 +404,14 @@ export class HubClient extends Emitter {
   }
 
   _wsSend(op) {
-    try { this._ws?.send(JSON.stringify(op)); } catch { /* closing: the close handler takes over */ }
+    try { if (this._sock) this._sendOn(this._sock, op); } catch { /* closing: the close handler takes over */ }
+  }
+
+  /** Send one op on a socket: a binary MessagePack frame on a hub.v1.msgpack connection, else JSON text. */
+  _sendOn(sock, op) {
+    if (!sock.codec) return sock.ws.send(JSON.stringify(op));
+    const value = plainJson(op) ? op : JSON.parse(JSON.stringify(op));
+    sock.ws.send(sock.codec.encode(value, { ignoreUndefined: true }));
   }
 
   _enqueue(op) { // the bounded offline queue: the oldest op is dropped (a dropped publish rejects)
@@ -343,7 +424,7 @@ export class HubClient extends Emitter {
     if (this._closing) return false;
     this._trackTypes(op);
     if (this._state === "connected" && this._ws) {
-      this._ws.send(JSON.stringify(op));
+      this._sendOn(this._sock, op);
       return true;
     }
     if (this._state === "polling" && op.op === "cancel") {
@@ -401,21 +482,28 @@ export class HubClient extends Emitter {
 
   _openSocket(probe) {
     if (this._closing || this._ws) return;
+    const msgpack = this.preferredProtocol === "msgpack" && !this._codecFailed;
+    if (msgpack && !this._codec) return this._loadCodec(probe);
     let ws;
     try {
-      ws = new this.WebSocket(wsUrl(this.url), SUBPROTOCOL);
+      ws = new this.WebSocket(wsUrl(this.url), msgpack ? [MSGPACK_SUBPROTOCOL, SUBPROTOCOL] : SUBPROTOCOL);
+      if (msgpack) ws.binaryType = "arraybuffer";
     } catch (err) {
       this._later(() => this._socketClosed(null, probe, false, ABNORMAL, String(err)), 0);
       return;
     }
     const sock = { ws, welcomed: false, probe, heartbeat: null, watchdog: null, lastHeard: Date.now(),
-      token: null, pendingToken: null, refreshTimer: null };
+      token: null, pendingToken: null, refreshTimer: null, protocol: null, codec: null };
     this._sock = sock;
     this._ws = ws;
     const opening = this._later(() => {
       if (!sock.welcomed) this._abandon(sock, ABNORMAL, "no welcome in time");
     }, this.connectTimeout);
     ws.onopen = async () => {
+      if (this._sock !== sock) return;
+      // what the hub selected: hub.v1.msgpack, or hub.v1 from a hub without MessagePack (JSON as before)
+      sock.codec = msgpack && ws.protocol === MSGPACK_SUBPROTOCOL ? this._codec : null;
+      sock.protocol = sock.codec ? "msgpack" : "json";
       let token;
       try { token = await this._token(); } catch (err) { return this._fatal(CLOSE.UNAUTHORIZED, `no token: ${err}`); }
       if (this._sock !== sock) return;
@@ -427,13 +515,13 @@ export class HubClient extends Emitter {
       const rooms = this._rooms.requests();
       if (rooms.length) hello.rooms = rooms; // rejoin and resume every room in the same round trip
       sock.helloRooms = rooms.map((r) => r.room);
-      ws.send(JSON.stringify(hello));
+      this._sendOn(sock, hello);
     };
     ws.onmessage = (event) => {
       if (this._sock !== sock) return;
       sock.lastHeard = Date.now();
-      let frame;
-      try { frame = JSON.parse(event.data); } catch { return; }
+      const frame = readFrame(event.data, sock.codec);
+      if (!frame) return; // malformed (JSON or MessagePack) or not an object: ignored
       if (frame.op === "welcome" && !sock.welcomed) {
         sock.welcomed = true;
         this._clearTimer(opening);
@@ -455,6 +543,21 @@ export class HubClient extends Emitter {
     };
   }
 
+  /** Load the MessagePack codec, then open the socket; without it (the import failed) say so and use
+   * JSON, which every hub speaks. */
+  _loadCodec(probe) {
+    if (this._codecLoading) return;
+    this._codecLoading = true;
+    loadMsgpack().then((codec) => { this._codec = codec; }, (err) => {
+      this._codecFailed = true;
+      this._emit("error", { code: "msgpack_unavailable", fatal: false,
+        message: `MessagePack is unavailable (./hub-msgpack.js did not load: ${err?.message ?? err}); using JSON` });
+    }).finally(() => {
+      this._codecLoading = false;
+      this._openSocket(probe);
+    });
+  }
+
   _welcomed(sock, frame) {
     if (sock.probe) this._stopPolling(); // back from polling to the WebSocket
     this.failures = 0;
@@ -470,7 +573,7 @@ export class HubClient extends Emitter {
     this._scheduleRefresh(sock);
     this._rooms.afterWelcome(sock.helloRooms);
     const queue = this._queue.splice(0); // after the rejoin: queued publishes go to joined rooms
-    for (const op of queue) if (this._rooms.flushing(op)) sock.ws.send(JSON.stringify(op));
+    for (const op of queue) if (this._rooms.flushing(op)) this._sendOn(sock, op);
   }
 
   _applyWelcome(frame) {
@@ -481,7 +584,9 @@ export class HubClient extends Emitter {
     if (frame.op === "batch") {
       const local = this._state === "polling" && this.types; // a poll answer has every type
       const own = [], rooms = []; // envelopes with `room` belong to that room's stream
-      for (const env of frame.messages ?? []) (env && typeof env.room === "string" ? rooms : own).push(env);
+      for (const env of Array.isArray(frame.messages) ? frame.messages : []) {
+        if (env !== null && typeof env === "object") (typeof env.room === "string" ? rooms : own).push(env);
+      }
       for (const env of this.stream.applyBatch(own)) {
         if (local && !this.types.includes(env.type)) continue;
         this._emit(env.type, env);
@@ -502,7 +607,7 @@ export class HubClient extends Emitter {
     sock.heartbeat = setInterval(() => {
       if (this._sock !== sock) return;
       n += 1;
-      try { sock.ws.send(JSON.stringify({ op: "ping", id: n })); } catch { /* closing */ }
+      try { this._sendOn(sock, { op: "ping", id: n }); } catch { /* closing */ }
     }, interval);
     this._timers.add(sock.heartbeat);
     const check = () => { // silent for two heartbeats: the connection is dead
@@ -535,7 +640,7 @@ export class HubClient extends Emitter {
     }
     if (this._sock !== sock) return;
     sock.pendingToken = token;
-    try { sock.ws.send(JSON.stringify({ op: "refresh", token })); } catch { /* closing */ }
+    try { this._sendOn(sock, { op: "refresh", token }); } catch { /* closing */ }
   }
 
   _refreshAnswer(sock, frame) {

@@ -1,8 +1,38 @@
 // Type declarations of react.js (React bindings of hub-client.js).
 import type {
-  AnyEnvelope, ConnectionState, Envelope, HubClient, HubErrorEvent, JobState, JoinOptions, MessageType, Room,
-  RoomEnvelope, RoomErrorEvent, RoomId, RoomMember, StateEvent, WelcomeFrame,
+  AnyEnvelope, ConnectionState, Envelope, HubClient, HubErrorEvent, JobState, JoinOptions, MessageDataMap,
+  MessageType, Room, RoomEnvelope, RoomErrorEvent, RoomId, RoomMember, StateEvent, WelcomeFrame,
 } from "./hub-client.js";
+import type { ServiceEvent, ServiceEventMap } from "./service.js";
+
+export { WebSocketService, configureWebSocketService, getWebSocketService } from "./service.js";
+export type { WebSocketServiceLike, WebSocketServiceOptions } from "./service.js";
+
+/**
+ * The seed web app's hook: `handler(data, envelope)` for each message of `type` on the page's one
+ * WebSocketService (getWebSocketService()) while mounted, connecting it on first use. The latest
+ * handler is always called; the subscription is renewed when `type` or `deps` change.
+ */
+export declare function useWebSocket<T extends MessageType>(
+  type: T,
+  handler: (data: MessageDataMap[T], envelope: Envelope<T>) => void,
+  deps?: readonly unknown[],
+): void;
+export declare function useWebSocket(
+  type: "*",
+  handler: (data: AnyEnvelope["data"], envelope: AnyEnvelope) => void,
+  deps?: readonly unknown[],
+): void;
+export declare function useWebSocket<E extends ServiceEvent>(
+  type: E,
+  handler: (event: ServiceEventMap[E], same: ServiceEventMap[E]) => void,
+  deps?: readonly unknown[],
+): void;
+export declare function useWebSocket(
+  type: string,
+  handler: (data: any, envelope: any) => void,
+  deps?: readonly unknown[],
+): void;
 
 export type HubEvent = MessageType | "*" | "welcome" | "snapshot" | "state" | "error";
 

@@ -5,8 +5,37 @@
 //   const state = useHubState(hub);
 //   useHubMessages(hub, "quiz_status", (env) => setProgress(env.data.progress));
 //   const { room, members, messages } = useRoom(hub, "quiz:q-42", { info: { name: "Ann" } });
+//
+// The seed web app's hook, on the page's one shared connection (service.js):
+//   useWebSocket("quiz_status", (data, envelope) => setProgress(data.progress), [quizId]);
+//   getWebSocketService().isConnected
 
 import { useEffect, useRef, useState } from "react";
+
+import { getWebSocketService } from "./service.js";
+
+export { WebSocketService, configureWebSocketService, getWebSocketService } from "./service.js";
+
+/**
+ * Call `handler(data, envelope)` for every message of `type` (a message type such as
+ * "quiz_status", or "*" for all) on the page's one WebSocketService (getWebSocketService()) while the
+ * component is mounted, connecting it on first use; the connection is shared by every hook of the
+ * page and stays open when they unmount (getWebSocketService().disconnect() closes it). The latest
+ * `handler` is always the one called; the subscription is renewed when `type` or `deps` change.
+ * A connection that cannot be made (no token from the token route, a refused token) is reported
+ * to "error" subscribers, else on the console, in a sentence.
+ */
+export function useWebSocket(type, handler, deps = []) {
+  const latest = useRef(handler);
+  latest.current = handler;
+  useEffect(() => {
+    const service = getWebSocketService();
+    const off = service.subscribe(type, (data, envelope) => latest.current?.(data, envelope));
+    service.connect().catch(() => {}); // reported by the service (see above)
+    return off;
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [type, ...deps]);
+}
 
 /**
  * Call `handler(payload)` for every `type` event of `client` (a message type, "*", "welcome",

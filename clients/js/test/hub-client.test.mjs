@@ -1,10 +1,10 @@
-// Unit tests of hub/static/hub-client.js: `node --test tests/js/` (Node 20, no packages).
+// Unit tests of clients/js/src/hub-client.js: `npm test` in clients/js (Node 20).
 import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 
 import {
   HubClient, HubHttpError, StreamState, backoffDelay, httpUrl, wsUrl,
-} from "../../hub/static/hub-client.js";
+} from "../src/hub-client.js";
 
 import { fakeFetch, fakeWebSocket, sleep, waitFor } from "./fakes.mjs";
 
@@ -102,8 +102,11 @@ describe("HubClient over WebSocket", () => {
     const ready = client.start();
     const ws = WebSocket.last();
     assert.equal(ws.url, "ws://hub.test:8000/ws");
-    assert.equal(ws.protocol, "hub.v1");
+    assert.equal(ws.protocols, "hub.v1", "offers hub.v1 (JSON) by default");
+    assert.equal(client.protocol, null, "no open socket yet");
     ws.open();
+    assert.equal(ws.protocol, "hub.v1");
+    assert.equal(client.protocol, "json");
     await waitFor(() => ws.sent.length === 1, "hello");
     assert.deepEqual(ws.sent[0], { op: "hello", token: "async-tok", types: ["quiz_status"] });
     const seen = [], all = [];
@@ -431,7 +434,7 @@ describe("React bindings", async () => {
     return next(specifier, context);
   }`;
   register(`data:text/javascript,${encodeURIComponent(hooks)}`);
-  const { useHubMessages, useHubState, useHubJobs } = await import("../../hub/static/react.js");
+  const { useHubMessages, useHubState, useHubJobs } = await import("../src/react.js");
   const listeners = (client, event) => client._handlers.get(event)?.size ?? 0;
 
   test("useHubState follows the connection state and unsubscribes on unmount", async () => {

@@ -1,9 +1,9 @@
-// Rooms, presence and typing in the browser client (hub/static/hub-client.js + hub-rooms.js), built to
-// PROTOCOL.md section 7: `node --test tests/js/` (Node 20, no packages).
+// Rooms, presence and typing in the browser client (clients/js/src/hub-client.js + hub-rooms.js), built to
+// PROTOCOL.md section 7: `npm test` in clients/js (Node 20).
 import assert from "node:assert/strict";
 import { afterEach, describe, mock, test } from "node:test";
 
-import { HubClient, HubRoomError, RoomState } from "../../hub/static/hub-client.js";
+import { HubClient, HubRoomError, RoomState } from "../src/hub-client.js";
 
 import { fakeFetch, fakeWebSocket, sleep, waitFor } from "./fakes.mjs";
 

@@ -1,10 +1,10 @@
-// The React room hooks of hub/static/react.js (useRoom, usePresence, useTyping) against a tiny fake of
-// React's hooks and the client over a fake WebSocket: `node --test tests/js/` (Node 20, no packages).
+// The React room hooks of clients/js/src/react.js (useRoom, usePresence, useTyping) against a tiny fake of
+// React's hooks and the client over a fake WebSocket: `npm test` in clients/js (Node 20).
 import assert from "node:assert/strict";
 import { register } from "node:module";
 import { afterEach, describe, mock, test } from "node:test";
 
-import { HubClient } from "../../hub/static/hub-client.js";
+import { HubClient } from "../src/hub-client.js";
 
 import { fakeWebSocket, waitFor } from "./fakes.mjs";
 
@@ -53,7 +53,7 @@ register(`data:text/javascript,${encodeURIComponent(`export async function resol
   if (specifier === "react") return { url: ${JSON.stringify(`data:text/javascript,${encodeURIComponent(shim)}`)}, shortCircuit: true };
   return next(specifier, context);
 }`)}`);
-const { useRoom, usePresence, useTyping } = await import("../../hub/static/react.js");
+const { useRoom, usePresence, useTyping } = await import("../src/react.js");
 
 const joined = (room, members, extra = {}) => ({ op: "joined", room, epoch: "R1", seq: 0, resumed: false,
   members: members.map((educatorId) => ({ educatorId, connections: 1 })), memberCount: members.length, ...extra });

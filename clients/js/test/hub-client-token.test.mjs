@@ -1,10 +1,10 @@
-// Token expiry in hub/static/hub-client.js (PROTOCOL.md section 2, "Token expiry"): a token function,
+// Token expiry in clients/js/src/hub-client.js (PROTOCOL.md section 2, "Token expiry"): a token function,
 // `refresh` before expiry, and a reconnect with a new token after a 4401 for expiry.
-// `node --test tests/js/` (Node 20, no packages).
+// `npm test` in clients/js (Node 20).
 import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 
-import { HubClient, REFRESH_AT, refreshDelay, tokenTimes } from "../../hub/static/hub-client.js";
+import { HubClient, REFRESH_AT, refreshDelay, tokenTimes } from "../src/hub-client.js";
 
 import { fakeWebSocket, sleep, waitFor } from "./fakes.mjs";
 

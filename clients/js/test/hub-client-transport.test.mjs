@@ -1,10 +1,10 @@
-// hub/static/hub-client.js: which WebSocket it uses, what it says when there is none, and how it
+// clients/js/src/hub-client.js: which WebSocket it uses, what it says when there is none, and how it
 // goes back from long-polling to the WebSocket (a short first wait, then backing off).
-// `node --test tests/js/` (Node 20, no packages).
+// `npm test` in clients/js (Node 20).
 import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 
-import { HubClient, NO_WEBSOCKET, upgradeDelay } from "../../hub/static/hub-client.js";
+import { HubClient, NO_WEBSOCKET, upgradeDelay } from "../src/hub-client.js";
 
 function socketClass() { // a WebSocket that never connects unless told to, recording each one made
   class Socket {
