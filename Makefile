@@ -31,11 +31,13 @@ serve: install
 ## its unit tests with Node's runner, then the pack check: the `npm pack` tarball installed into a
 ## scratch project and type-checked with tsc), then pytest (unit, integration on one local Ray, browser
 ## tests in Debian's Chromium), then the cluster tests.
+## Before pytest, scripts/build-nextjs-example builds examples/nextjs (npm ci, next build) for its browser test.
 test: install-test
 	./scripts/ensure-chromium
 	npm --prefix clients/js ci --no-audit --no-fund --ignore-scripts
 	npm --prefix clients/js test
 	npm --prefix clients/js run check-pack
+	./scripts/build-nextjs-example
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
 
