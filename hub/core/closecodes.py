@@ -2,7 +2,7 @@
 1011 (docs/protocol.md, "Beyond the contract") and RFC 6455's 1000, each saying what a client does
 next. The hub's errors carry these (hub.core.errors), the ingress maps them to close frames in one
 place (hub.ingress.connection.close_frame), the Python client decides with them (hub.client), and
-the browser client's copy (`CLOSE_CODES` in hub/static/hub-client.js) is checked against this one
+the browser client's copy (`CLOSE_CODES` in clients/js/src/hub-client.js) is checked against this one
 (tests/unit/test_close_codes.py).
 
 What a client does after each code, in the contract's words:

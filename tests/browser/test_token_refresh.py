@@ -1,4 +1,4 @@
-"""The browser client (hub/static/hub-client.js) in Chromium against the real hub, with a token
+"""The browser client (clients/js/src/hub-client.js) in Chromium against the real hub, with a token
 function (PROTOCOL.md section 2, "Token expiry"): it refreshes before expiry on the same socket, and
 with refresh off it reconnects with a new token after the 4401 at expiry and misses nothing.
 The page gets tokens from the test (Playwright's expose_function), as a page would from its app."""

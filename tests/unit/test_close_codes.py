@@ -2,7 +2,7 @@
 (docs/protocol.md section 2, "Close codes", identical to PROTOCOL.md: test_protocol_doc.py) plus 1011
 ("Beyond the contract") and RFC 6455's 1000; its "reconnect and resume" codes are those the contract
 says so of; the hub's errors carry its members; the Python client decides with it; the browser
-client's copy in hub/static/hub-client.js holds the same codes and meanings; and no close in the
+client's copy in clients/js/src/hub-client.js holds the same codes and meanings; and no close in the
 ingress is a bare number."""
 
 from __future__ import annotations
