@@ -465,6 +465,12 @@ MALFORMED: list[tuple[str, bytes]] = [
     ("a bin value", _ping_bytes(b"\xc4\x03abc")),
     ("an ext value", _ping_bytes(b"\xd4\x01\x00")),
     ("a timestamp ext value", _ping_bytes(b"\xd6\xff\x00\x00\x00\x01")),
+    ("an integer key inside the ping's id", _ping_bytes(b"\x81\x01\x02")),
+    ("a float key inside the ping's id", _ping_bytes(b"\x81\xcb" + struct.pack(">d", 1.5) + b"\x02")),
+    ("a nil key inside the ping's id", _ping_bytes(b"\x81\xc0\x02")),
+    ("a bin key inside the ping's id", _ping_bytes(b"\x81\xc4\x01k\x02")),
+    ("invalid UTF-8 in a key inside the ping's id", _ping_bytes(b"\x81\xa2\xc3\x28\x02")),
+    ("NaN deep inside the ping's id", _ping_bytes(b"\x91\x81\xa1k\x92\x01\xcb" + struct.pack(">d", math.nan))),
     ("deep nesting", _ping_bytes(b"\x91" * 5000 + b"\xc0")),
     ("empty frame", b""),
 ]
@@ -833,6 +839,7 @@ async def test_hello_with_rooms_over_msgpack_rejoins_and_resumes_the_room(hub: L
         first, second = welcome["rooms"]
         assert first["op"] == "joined" and first["room"] == room, first
         assert second["op"] == "error" and second["code"] == "forbidden", second
+        check_fields(first, JOINED_FIELDS, JOINED_FIELDS)
         room_epoch, room_seq = first["epoch"], first["seq"]
         await carol.close()
 
@@ -853,6 +860,34 @@ async def test_hello_with_rooms_over_msgpack_rejoins_and_resumes_the_room(hub: L
     finally:
         await carol.close()
         await dave.close()
+
+
+@pytest.mark.parametrize("protocol", [MSGPACK, JSON])
+@sync
+async def test_room_error_frames_have_exactly_section_2s_error_fields(hub: LocalHub, protocol: str) -> None:
+    """Section 2: error is {code, message, ref?}; section 7: "Errors are error frames with ref = the op and
+    code one of ...", and the welcome's `rooms` holds "one joined object or error object per entry, in
+    order". No other field is listed (run on JSON too, to show whether a difference is MessagePack's)."""
+    room = f"quiz:mp-err-{uid()}"
+    token = hub.token(f"mp-roomerr-{uid()}", rooms=["quiz:*"])
+    conn, welcome = await open_conn(hub, token, [protocol], hello={"rooms": [{"room": "course:not-mine"}]})
+    try:
+        (entry,) = welcome["rooms"]
+        errors = [("welcome.rooms[0]", entry)]
+        await conn.send({"op": "publish", "room": room, "event": "x", "data": {}})
+        errors.append(("publish before join", await conn.wait(lambda f: f["op"] == "error", 20)))
+        mark = len(conn.frames)
+        await conn.send({"op": "join", "room": "course:not-mine"})
+        errors.append(("join forbidden", await conn.wait(lambda f: f["op"] == "error", 20, mark)))
+        extra = {
+            name: sorted(set(err) - {"op"} - ERROR_FIELDS) for name, err in errors if set(err) - {"op"} - ERROR_FIELDS
+        }
+        assert not extra, f"fields beyond section 2's error fields {sorted(ERROR_FIELDS)}: {extra}; frames {errors}"
+        for _, err in errors:
+            assert err["op"] == "error" and isinstance(err["code"], str) and isinstance(err["message"], str), err
+        conn.assert_clean()
+    finally:
+        await conn.close()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1027,3 +1062,35 @@ async def test_room_publish_limits_are_measured_as_json_on_msgpack(hub: LocalHub
         await conn.ping()
     finally:
         await conn.close()
+
+
+@sync
+async def test_room_data_crosses_between_json_and_msgpack_members_unchanged(hub: LocalHub) -> None:
+    """Section 8 "exactly the object that JSON would carry", across codecs: what a JSON member publishes
+    a MessagePack member receives as the same object (floats stay floats, ints ints, non-ASCII intact),
+    and the other way round."""
+    room = f"quiz:mp-cross-{uid()}"
+    data = {"f": 2.0, "i": 2, "neg": -7, "tiny": 5e-324, "big": 1e300, "s": "é \U0001f600 \u0000", "n": None}
+    data |= {"nested": [{"a": [1.5, True, False]}], "u64": 2**64 - 1}
+    mp, _ = await open_conn(hub, hub.token(f"mp-cross-m-{uid()}", rooms=["quiz:*"]), [MSGPACK])
+    js, _ = await open_conn(hub, hub.token(f"mp-cross-j-{uid()}", rooms=["quiz:*"]), [JSON])
+    try:
+        for conn in (mp, js):
+            await conn.send({"op": "join", "room": room, "presence": False})
+            await conn.wait(lambda f: f["op"] == "joined", 20)
+
+        def typed(v: Any) -> Any:
+            if isinstance(v, dict):
+                return {k: typed(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [typed(x) for x in v]
+            return (type(v).__name__, v)
+
+        for sender, receiver, event in ((js, mp, "from-json"), (mp, js, "from-msgpack")):
+            await sender.send({"op": "publish", "room": room, "event": event, "data": data})
+            got = await receiver.wait_envelope(lambda e, ev=event: e.get("data", {}).get("event") == ev, 20)
+            assert typed(got["data"]["data"]) == typed(data), (event, got)
+        mp.assert_clean()
+    finally:
+        await mp.close()
+        await js.close()
