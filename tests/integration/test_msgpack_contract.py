@@ -26,6 +26,7 @@ import msgpack
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from hub.server import LocalHub
 from tests.conftest import DOCUMENT, SECRET, TOKEN_LEEWAY, scaled
@@ -256,7 +257,8 @@ async def open_conn(
 ) -> tuple[Conn, Frame]:
     """Connect offering `protocols` (default: hub.v1.msgpack alone); with a token, say hello and wait for
     the welcome."""
-    ws = await connect(ws_url(hub), subprotocols=[MSGPACK] if protocols is None else (protocols or None), **kw)  # type: ignore[arg-type]
+    offer = [Subprotocol(p) for p in ([MSGPACK] if protocols is None else protocols)] or None
+    ws = await connect(ws_url(hub), subprotocols=offer, **kw)
     conn = Conn(ws)
     if token is None:
         return conn, {}
@@ -371,7 +373,12 @@ async def test_welcome_pong_and_error_have_exactly_section_2s_fields_over_msgpac
 
         # error: "Unknown ops, wrong field types and extra fields that break the schema get an error
         # frame (non-fatal)": {op, code (str), message (str), ref?}.
-        for bad in [{"op": "nonesuch"}, {"op": "subscribe", "types": "quiz_status"}, {"op": "cancel", "jobId": 3}]:
+        bads: list[Frame] = [
+            {"op": "nonesuch"},
+            {"op": "subscribe", "types": "quiz_status"},
+            {"op": "cancel", "jobId": 3},
+        ]
+        for bad in bads:
             mark = len(conn.frames)
             await conn.send(bad)
             err = await conn.wait(lambda f: f["op"] == "error", 10, mark)
@@ -553,7 +560,8 @@ async def test_well_formed_msgpack_that_is_not_an_op_gets_an_error_frame(hub: Lo
 @sync
 async def test_before_hello_other_frames_close_4400_on_msgpack_too(hub: LocalHub) -> None:
     """Section 2: "Frames before hello, other than hello, close 4400" / 4400: "malformed or missing hello"."""
-    for first in [{"op": "ping", "id": 1}, {"op": "hello"}, {"op": "hello", "token": 5}]:
+    firsts: list[Frame] = [{"op": "ping", "id": 1}, {"op": "hello"}, {"op": "hello", "token": 5}]
+    for first in firsts:
         conn, _ = await open_conn(hub, None)
         try:
             await conn.send(first)
@@ -845,7 +853,7 @@ async def test_hello_with_rooms_over_msgpack_rejoins_and_resumes_the_room(hub: L
 
         for i in range(3):
             await dave.send({"op": "publish", "room": room, "event": f"e{i}", "data": {"i": i}, "id": i})
-            await dave.wait(lambda f, i=i: f["op"] == "ack" and f["id"] == i, 20)
+            await dave.wait(functools.partial(lambda f, i: f["op"] == "ack" and f["id"] == i, i=i), 20)
 
         carol, welcome = await open_conn(
             hub, token, hello={"rooms": [{"room": room, "resume": {"epoch": room_epoch, "seq": room_seq}}]}
@@ -1088,9 +1096,33 @@ async def test_room_data_crosses_between_json_and_msgpack_members_unchanged(hub:
 
         for sender, receiver, event in ((js, mp, "from-json"), (mp, js, "from-msgpack")):
             await sender.send({"op": "publish", "room": room, "event": event, "data": data})
-            got = await receiver.wait_envelope(lambda e, ev=event: e.get("data", {}).get("event") == ev, 20)
+            got = await receiver.wait_envelope(
+                functools.partial(lambda e, ev: e["data"].get("event") == ev, ev=event), 20
+            )
             assert typed(got["data"]["data"]) == typed(data), (event, got)
         mp.assert_clean()
     finally:
         await mp.close()
         await js.close()
+
+
+@sync
+async def test_no_hello_within_the_limit_closes_4408_on_msgpack(hub: LocalHub) -> None:
+    """Section 2: 4408 "no hello within 10 s" (the session hub's limit is shorter: hello_timeout)."""
+    conn, _ = await open_conn(hub, None)
+    try:
+        await asyncio.wait_for(conn.closed.wait(), hub.settings.hello_timeout + scaled(10))
+        assert conn.ws.close_code == 4408, (conn.ws.close_code, conn.frames)
+    finally:
+        await conn.close()
+
+
+@sync
+async def test_a_disallowed_origin_gets_4403_on_msgpack(hub: LocalHub) -> None:
+    """Section 2: 4403 "the Origin is not allowed" (the session hub allows loopback origins only)."""
+    conn, _ = await open_conn(hub, None, origin="https://evil.example")
+    try:
+        await asyncio.wait_for(conn.closed.wait(), scaled(10))
+        assert conn.ws.close_code == 4403, (conn.ws.close_code, conn.frames)
+    finally:
+        await conn.close()
