@@ -646,25 +646,31 @@ async def test_permessage_deflate_on_msgpack_connections(hub: LocalHub, compress
 
 @sync
 async def test_hello_with_resume_over_msgpack_returns_every_missed_message(hub: LocalHub) -> None:
+    """Section 2 "Resume" on a MessagePack connection: resumed true, then every message after the seq,
+    the same objects a JSON connection of the same educator (connected throughout) received; gaps only
+    as counted by `skipped`. Twice: after a clean close while idle, and by dropping mid-job."""
     educator = f"mp-resume-{uid()}"
     token = hub.token(educator)
     api = Http(hub, token)
+    ref, _ = await open_conn(hub, token, [JSON])  # the reference: sees the whole stream
     conn, welcome = await open_conn(hub, token)
-    await asyncio.to_thread(notify, hub, educator, "before")
-    env = await conn.wait_envelope(lambda e: e["data"].get("title") == "before", 20)
-    epoch, last = welcome["epoch"], max(e["seq"] for e in conn.envelopes())
-    assert env["seq"] == last
-    await conn.close()
-
-    # while disconnected: notifications and a whole job
-    titles = [f"missed-{i}" for i in range(5)]
-    for title in titles:
-        await asyncio.to_thread(notify, hub, educator, title)
-    job = await asyncio.to_thread(api.submit_quiz, 2)
-    await asyncio.to_thread(api.wait_done, job)
-
-    again, welcome2 = await open_conn(hub, token, hello={"resume": {"epoch": epoch, "seq": last}})
+    again: Conn | None = None
     try:
+        await asyncio.to_thread(notify, hub, educator, "before")
+        env = await conn.wait_envelope(lambda e: e["data"].get("title") == "before", 20)
+        epoch, last = welcome["epoch"], max(e["seq"] for e in conn.envelopes())
+        assert env["seq"] == last
+        await conn.close()
+
+        # while disconnected: notifications and a whole job
+        titles = [f"missed-{i}" for i in range(5)]
+        for title in titles:
+            await asyncio.to_thread(notify, hub, educator, title)
+        job = await asyncio.to_thread(api.submit_quiz, 2)
+        await asyncio.to_thread(api.wait_done, job)
+        await ref.wait_envelope(terminal(job), 60)
+
+        again, welcome2 = await open_conn(hub, token, hello={"resume": {"epoch": epoch, "seq": last}})
         check_fields(welcome2, WELCOME_FIELDS, WELCOME_FIELDS - {"snapshot"})
         assert welcome2["resumed"] is True and welcome2["epoch"] == epoch, welcome2
         await again.wait_envelope(terminal(job), 30)
@@ -677,14 +683,45 @@ async def test_hello_with_resume_over_msgpack_returns_every_missed_message(hub: 
         assert got_titles[: len(titles)] == titles, got_titles
         statuses = [e["data"]["status"] for e in envs if e["data"].get("jobId") == job]
         assert statuses[0] == "queued" and statuses[-1] == "completed", statuses
-        skipped = sum(f.get("skipped", 0) for f in again.frames if f["op"] == "batch")
-        gaps = sum(b - a - 1 for a, b in zip(seqs, seqs[1:], strict=False))
-        assert gaps <= skipped, f"{gaps} seqs missing but skipped says {skipped}: {seqs}"
-        for e in envs:
-            check_envelope(e)
-        again.assert_clean()
+        _same_as_reference(again, ref, after=last)
+
+        # drop mid-job (no close handshake: the transport just goes), then resume from the last seq seen
+        job2 = await asyncio.to_thread(api.submit_quiz, 5)
+        await again.wait_envelope(lambda e: e["data"].get("jobId") == job2 and e["data"]["status"] == "processing", 60)
+        last2 = max(e["seq"] for e in again.envelopes())
+        again.ws.transport.abort()
+        await again.reader
+        third, welcome3 = await open_conn(hub, token, hello={"resume": {"epoch": epoch, "seq": last2}})
+        try:
+            assert welcome3["resumed"] is True and welcome3["epoch"] == epoch, welcome3
+            await third.wait_envelope(terminal(job2), 120)
+            await ref.wait_envelope(terminal(job2), 60)
+            assert third.envelopes()[0]["seq"] > last2
+            _same_as_reference(third, ref, after=last2)
+            third.assert_clean()
+        finally:
+            await third.close()
     finally:
-        await again.close()
+        await ref.close()
+        if again is not None and not again.closed.is_set():
+            await again.close()
+
+
+def _same_as_reference(conn: Conn, ref: Conn, after: int) -> None:
+    """Every envelope `ref` holds with a seq after `after` (up to the last `conn` got) is in `conn`, equal,
+    except as many as `conn`'s batches say they skipped, and those only superseded `processing` updates."""
+    got = {e["seq"]: e for e in conn.envelopes()}
+    top = max(got)
+    want = {e["seq"]: e for e in ref.envelopes() if after < e["seq"] <= top}
+    for seq in sorted(set(got) & set(want)):
+        assert got[seq] == want[seq], (got[seq], want[seq])
+    missing = sorted(set(want) - set(got))
+    skipped = sum(f.get("skipped", 0) for f in conn.frames if f["op"] == "batch")
+    assert len(missing) <= skipped, f"seqs {missing} lost, skipped says {skipped}"
+    for seq in missing:
+        assert want[seq]["data"].get("status") == "processing", f"a status transition was skipped: {want[seq]}"
+    for e in got.values():
+        check_envelope(e)
 
 
 @sync
@@ -841,6 +878,8 @@ async def test_hello_with_rooms_over_msgpack_rejoins_and_resumes_the_room(hub: L
     carol_id = f"mp-carol-{uid()}"
     token = hub.token(carol_id, rooms=["quiz:*"])
     dave, _ = await open_conn(hub, hub.token(f"mp-dave-{uid()}", rooms=["quiz:*"]), hello={"rooms": [{"room": room}]})
+    erin_hello = {"rooms": [{"room": room, "presence": False}]}  # a JSON member that sees the whole room stream
+    erin, _ = await open_conn(hub, hub.token(f"mp-erin-{uid()}", rooms=["quiz:*"]), [JSON], hello=erin_hello)
     carol, welcome = await open_conn(hub, token, hello={"rooms": [{"room": room}, {"room": "course:no"}]})
     try:
         check_fields(welcome, WELCOME_FIELDS | WELCOME_ROOMS, WELCOME_FIELDS | WELCOME_ROOMS)
@@ -863,11 +902,20 @@ async def test_hello_with_rooms_over_msgpack_rejoins_and_resumes_the_room(hub: L
         await carol.wait_envelope(lambda e: e.get("room") == room and e["data"].get("event") == "e2", 20)
         events = [e["data"]["event"] for e in carol.envelopes() if e["type"] == "room_message"]
         assert events == ["e0", "e1", "e2"], events
+        # the replay holds the same objects, seq for seq, as the live JSON member got; none missing
+        await erin.wait_envelope(lambda e: e.get("room") == room and e["data"].get("event") == "e2", 20)
+        got = {e["seq"]: e for e in carol.envelopes() if e.get("room") == room and "seq" in e}
+        want = {e["seq"]: e for e in erin.envelopes() if e.get("room") == room and room_seq < e["seq"] <= max(got)}
+        assert set(want) <= set(got), (sorted(want), sorted(got))
+        for seq in want:
+            assert got[seq] == want[seq], (got[seq], want[seq])
+            check_envelope(got[seq], room=room)
         carol.assert_clean()
         dave.assert_clean()
     finally:
         await carol.close()
         await dave.close()
+        await erin.close()
 
 
 @pytest.mark.parametrize("protocol", [MSGPACK, JSON])
