@@ -966,10 +966,11 @@ def _check_http_msgpack(reply: httpx.Response) -> Any:
     return msgpack.unpackb(body, raw=False)
 
 
-def test_job_state_and_result_answer_msgpack_with_accept(hub: LocalHub) -> None:
+@pytest.mark.parametrize("questions", [3, 50])
+def test_job_state_and_result_answer_msgpack_with_accept(hub: LocalHub, questions: int) -> None:
     api = Http(hub, hub.token(f"mp-http-{uid()}"))
-    job = api.submit_quiz(3)
-    api.wait_done(job)
+    job = api.submit_quiz(questions)
+    api.wait_done(job, timeout=180)
     for path in (f"/api/jobs/{job}", f"/api/jobs/{job}/result"):
         as_json = api.http.get(path)
         assert as_json.status_code == 200 and as_json.headers["content-type"].startswith("application/json")
