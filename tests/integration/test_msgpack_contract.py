@@ -920,27 +920,34 @@ async def test_hello_with_rooms_over_msgpack_rejoins_and_resumes_the_room(hub: L
 
 @pytest.mark.parametrize("protocol", [MSGPACK, JSON])
 @sync
-async def test_room_error_frames_have_exactly_section_2s_error_fields(hub: LocalHub, protocol: str) -> None:
+async def test_room_error_frames_have_section_2s_error_fields_and_only_the_documented_room(
+    hub: LocalHub, protocol: str
+) -> None:
     """Section 2: error is {code, message, ref?}; section 7: "Errors are error frames with ref = the op and
     code one of ...", and the welcome's `rooms` holds "one joined object or error object per entry, in
-    order". No other field is listed (run on JSON too, to show whether a difference is MessagePack's)."""
+    order". The contract changes only by adding optional fields (its preamble); the one this hub adds,
+    `room` (docs/protocol.md, "Beyond the contract"), must name the op's own room, and nothing else may
+    appear (run on JSON too, to show that MessagePack frames are no different)."""
     room = f"quiz:mp-err-{uid()}"
     token = hub.token(f"mp-roomerr-{uid()}", rooms=["quiz:*"])
     conn, welcome = await open_conn(hub, token, [protocol], hello={"rooms": [{"room": "course:not-mine"}]})
     try:
         (entry,) = welcome["rooms"]
-        errors = [("welcome.rooms[0]", entry)]
+        errors = [("welcome.rooms[0]", entry, "course:not-mine")]
         await conn.send({"op": "publish", "room": room, "event": "x", "data": {}})
-        errors.append(("publish before join", await conn.wait(lambda f: f["op"] == "error", 20)))
+        errors.append(("publish before join", await conn.wait(lambda f: f["op"] == "error", 20), room))
         mark = len(conn.frames)
         await conn.send({"op": "join", "room": "course:not-mine"})
-        errors.append(("join forbidden", await conn.wait(lambda f: f["op"] == "error", 20, mark)))
+        errors.append(("join forbidden", await conn.wait(lambda f: f["op"] == "error", 20, mark), "course:not-mine"))
         extra = {
-            name: sorted(set(err) - {"op"} - ERROR_FIELDS) for name, err in errors if set(err) - {"op"} - ERROR_FIELDS
+            name: sorted(set(err) - {"op", "room"} - ERROR_FIELDS)
+            for name, err, _ in errors
+            if set(err) - {"op", "room"} - ERROR_FIELDS
         }
         assert not extra, f"fields beyond section 2's error fields {sorted(ERROR_FIELDS)}: {extra}; frames {errors}"
-        for _, err in errors:
+        for name, err, its_room in errors:
             assert err["op"] == "error" and isinstance(err["code"], str) and isinstance(err["message"], str), err
+            assert err.get("room", its_room) == its_room, (name, err)
         conn.assert_clean()
     finally:
         await conn.close()
