@@ -89,28 +89,33 @@ def order(rounds: int) -> list[list[str]]:
 
 
 def progress_stream(count: int) -> list[dict[str, Any]]:
-    """`count` quiz_status `data` objects of a 50-question quiz_generation job, as its monitor publishes
-    them (hub.core.jobstate.message_for): progress from 10 to 95 %, the step being done, the ETA."""
+    """`count` quiz_status `data` objects of a 50-question quiz_generation job, in the order its monitor
+    publishes them (jobs.quiz_job.run, hub.core.jobstate.message_for): for each question its three steps
+    ("Generating question k of 50: choosing the key term", ...) and then "Generated k of 50 questions",
+    progress from 10 to 95 %, the ETA going down; past the 200th, from the start again."""
     from hub.core.jobstate import JobState, message_for
+    from jobs.quiz import STEPS
 
-    steps = ("choosing the key term", "finding distractors", "writing the question")
     now = time.time()
     out = []
     for i in range(count):
-        done = i * 3 * QUIZ_QUESTIONS // max(1, count)  # steps done of 150
-        question, step = min(QUIZ_QUESTIONS, done // 3 + 1), steps[done % 3]
-        progress = 10 + 85 * done / (3 * QUIZ_QUESTIONS)
+        question, step = divmod(i % (4 * QUIZ_QUESTIONS), 4)  # 3 steps, then the question is done
+        done = question + (1.0 if step == 3 else step / 3)  # questions done, in fractions
+        if step == 3:
+            message = f"Generated {question + 1} of {QUIZ_QUESTIONS} questions"
+        else:
+            message = f"Generating question {question + 1} of {QUIZ_QUESTIONS}: {STEPS[step].lower()}"
         state = JobState(
             job_id="job-3f2a9c41d7e0",
             kind="quiz_generation",
             educator_id="e",
             quiz_id="quiz-8c1d2e3f4a5b",
             status="processing",
-            progress=progress,
-            message=f"Generating question {question} of {QUIZ_QUESTIONS}: {step}",
+            progress=10 + 85 * done / QUIZ_QUESTIONS,
+            message=message,
             created_at=now,
             updated_at=now,
-            eta_seconds=max(0.5, 40 * (1 - done / 150)),
+            eta_seconds=max(0.5, 40 * (1 - done / QUIZ_QUESTIONS)),
         )
         out.append(message_for(state)[1])
     return out

@@ -34,7 +34,14 @@ def test_the_progress_stream_is_a_quiz_generation_jobs_quiz_status_data() -> Non
     for data in stream:
         assert set(data) == {"jobId", "quizId", "status", "progress", "message", "etaSeconds"}  # PROTOCOL.md 3
         assert data["status"] == "processing" and 10 <= data["progress"] <= 95
-        assert data["message"].startswith("Generating question ") and " of 50: " in data["message"]
+        assert data["message"].startswith(("Generating question ", "Generated "))
+    assert [d["message"] for d in stream[:5]] == [
+        "Generating question 1 of 50: choosing the key term",
+        "Generating question 1 of 50: finding distractors",
+        "Generating question 1 of 50: writing the question",
+        "Generated 1 of 50 questions",
+        "Generating question 2 of 50: choosing the key term",
+    ]
     progress = [d["progress"] for d in stream]
     assert progress == sorted(progress) and len(set(progress)) > 1
     assert protocols.progress_stream(60) == stream  # the same payload for every cell and every run
