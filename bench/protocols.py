@@ -8,10 +8,11 @@ measured one after another in rounds that reverse the order (ABCD DCBA ...), so 
 machine favours none, and each figure is the median over the rounds.
 
 1. Fan-out of a realistic `quiz_status` progress stream (hub.core.jobstate.message_for of a 50-question
-   quiz_generation job: progress, "Generating question k of 50: <step>", etaSeconds), MESSAGES
-   messages at RATE a second, each to CONNS connections a cell, in two shapes: one educator with CONNS
-   connections (one envelope a message: the ingress packs it once for all, hub.core.codecs) and CONNS
-   educators with one connection each (an envelope per educator: packed once per delivery). The
+   quiz_generation job: progress, "Generating question k of 50: <step>", etaSeconds), `messages`
+   messages at `rate` a second (plan: slow enough for a frame a message), each to `conns` connections a
+   cell, in two shapes: one educator with `conns` connections (one envelope a message: the ingress packs
+   it once for all, hub.core.codecs) and `conns` educators with one connection each (an envelope per
+   educator: packed once per delivery). The
    messages enter at the registry shards, as job monitors' do (`publish_message` over the data plane):
    `POST /api/publish` carries only analytics_update and notification, and its request parsing would be
    ingress CPU that is the same in every cell.
@@ -19,17 +20,18 @@ machine favours none, and each figure is the median over the rounds.
    options on the multiple-choice half, answer, source sentence, explanation): `GET
    /api/jobs/{id}/result` as JSON and with `Accept: application/msgpack` (raw bytes; the hub has no
    HTTP compression, so the zlib-deflated size, level 6, is computed here for reference), and the same
-   result in one WebSocket message (an analytics_update `{"updates": {"quiz": result}}` to one educator's
-   LARGE_CONNS connections, entering at the shard as above) per cell.
+   result in one WebSocket message (an analytics_update `{"updates": {"quiz": result}}`, `large_messages`
+   of them to one educator's `large_conns` connections, entering at the shard as above) per cell.
 
 Figures: bytes read from each client's TCP socket (frame headers and payloads, compressed where
 deflate is on) per delivery; the ingress process's CPU (bench.common.RoleCpu: its threads' exact
-scheduler time) over each window per delivery; the client processes' CPU per delivery and the part of
-it spent decoding frames (json.loads or msgpack.unpackb); and, in this process, the hub's own encoding
-functions timed alone (server encode per delivery) and the clients' decoding of the same frames.
+scheduler time) over each window, less the idle ingress's over as long, per delivery; the client
+processes' CPU per delivery and the part of it spent decoding frames (json.loads or msgpack.unpackb);
+and, in this process, the hub's own encoding functions timed alone (server encode per delivery) and
+the clients' decoding of the same frames.
 
-    python bench/protocols.py --quick    # what `make bench` runs (bench/run.py), under 90 s on 2 cores
-    python bench/protocols.py            # more messages and rounds
+    python bench/protocols.py --quick    # what `make bench` runs (bench/run.py): about 70 s on 2 cores
+    python bench/protocols.py            # 100 connections a cell and shape, 250 messages (not yet run)
 """
 
 from __future__ import annotations
