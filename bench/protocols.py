@@ -21,7 +21,8 @@ machine favours none, and each figure is the median over the rounds.
    /api/jobs/{id}/result` as JSON and with `Accept: application/msgpack` (raw bytes; the hub has no
    HTTP compression, so the zlib-deflated size, level 6, is computed here for reference), and the same
    result in one WebSocket message (an analytics_update `{"updates": {"quiz": result}}`, `large_messages`
-   of them to one educator's `large_conns` connections, entering at the shard as above) per cell.
+   of them at `large_rate` a second to one educator's `large_conns` connections, entering at the shard
+   as above) per cell.
 
 Figures: bytes read from each client's TCP socket (frame headers and payloads, compressed where
 deflate is on) per delivery; the ingress process's CPU (bench.common.RoleCpu: its threads' exact
@@ -31,7 +32,7 @@ and, in this process, the hub's own encoding functions timed alone (server encod
 the clients' decoding of the same frames.
 
     python bench/protocols.py --quick    # what `make bench` runs (bench/run.py): about 70 s on 2 cores
-    python bench/protocols.py            # 100 connections a cell and shape, 250 messages (not yet run)
+    python bench/protocols.py            # 100 connections a cell and shape, 250 messages: about 4 minutes
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ IDLE_SECONDS = 2.0  # the idle ingress's CPU is measured over this long, and tak
 
 def plan(quick: bool) -> dict[str, int]:
     """Sizes: connections a cell and shape, messages a window and their rate, rounds, the large result's
-    connections and messages, GETs of each format. Quick: about a minute on 2 cores (with the 50-question
+    connections, messages and their rate, GETs of each format. Quick: about a minute on 2 cores (with the 50-question
     job); the rate is low enough that each message goes in a frame of its own on a quiet machine (a busy
     one batches some: the reports' frames / delivery)."""
     if quick:
@@ -70,7 +71,8 @@ def plan(quick: bool) -> dict[str, int]:
             "rate": 50,
             "rounds": 4,
             "large_conns": 5,
-            "large_messages": 10,
+            "large_messages": 40,
+            "large_rate": 40,
             "gets": 20,
         }
     return {
@@ -79,7 +81,8 @@ def plan(quick: bool) -> dict[str, int]:
         "rate": 50,
         "rounds": 4,
         "large_conns": 10,
-        "large_messages": 50,
+        "large_messages": 100,
+        "large_rate": 40,
         "gets": 50,
     }
 
@@ -268,7 +271,7 @@ def measure(base: str, pid: int, quick: bool) -> dict[str, Any]:
             await asyncio.sleep(IDLE_SECONDS)
         idle[0] = cpu.seconds / IDLE_SECONDS
         fan_rows = await _windows(pool, pid, fan, progress, p, idle[0])
-        large_plan = {**p, "messages": p["large_messages"], "rate": 20}
+        large_plan = {**p, "messages": p["large_messages"], "rate": p["large_rate"]}
         large_rows = await _windows(pool, pid, large_groups, large, large_plan, idle[0])
         return fan_rows, large_rows
 

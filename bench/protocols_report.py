@@ -143,7 +143,8 @@ def write(result: dict[str, Any], out: Path) -> None:
         ),
         "",
         f"The same result in one WebSocket message (`analytics_update` `{{updates: {{quiz: result}}}}`, "
-        f"{p['large_messages']} messages at 20 a second to one educator's {p['large_conns']} connections a cell):",
+        f"{p['large_messages']} messages at {p['large_rate']} a second to one educator's {p['large_conns']} "
+        "connections a cell):",
         "",
         *HEAD,
         *_rows(large, large_expected),

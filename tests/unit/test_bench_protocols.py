@@ -128,7 +128,16 @@ def test_the_report_writes_markdown_and_json(tmp_path: Path) -> None:
         for k in ("json", "msgpack")
     }
     result = {
-        "plan": {"conns": 2, "messages": 5, "rate": 50, "rounds": 1, "large_conns": 1, "large_messages": 10, "gets": 1},
+        "plan": {
+            "conns": 2,
+            "messages": 5,
+            "rate": 50,
+            "rounds": 1,
+            "large_conns": 1,
+            "large_messages": 10,
+            "large_rate": 40,
+            "gets": 1,
+        },
         "connections": 20,
         "job_s": 1.0,
         "idle_ingress_cpu_per_s": 0.004,
