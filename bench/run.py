@@ -2,10 +2,11 @@
 
 One hub (`hub serve`, its own local Ray) serves every hub workload, in an order that keeps each
 measurement honest: idle connections first (the ingress's RSS growth, on a fresh process), then job
-start, fan-out, end-to-end latency, streaming against polling and rooms (issue 16). Then the bare FastAPI peer (idle
-connections on its fresh process, then fan-out) and the python-socketio peer (fan-out). Reports go
-to bench/results/ (Markdown and JSON), the chart to bench/results/benchmarks.png. A workload that
-fails is reported and the others still run; the exit status says so.
+start, fan-out, end-to-end latency, streaming against polling, rooms (issue 16) and JSON against
+MessagePack (issue 17). Then the bare FastAPI peer (idle connections on its fresh process, then
+fan-out) and the python-socketio peer (fan-out). Reports go to bench/results/ (Markdown and JSON),
+the chart to bench/results/benchmarks.png. A workload that fails is reported and the others still
+run; the exit status says so.
 
     python bench/run.py --quick
     python bench/run.py --full
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench import chart, connections, fanout, job_start, latency, polling, rooms  # noqa: E402
+from bench import chart, connections, fanout, job_start, latency, polling, protocols, rooms  # noqa: E402
 from bench.common import RESULTS, hub_server, joined_ray, peer_server  # noqa: E402
 
 TIMINGS: dict[str, float] = {}
@@ -59,7 +60,10 @@ def main() -> None:
     start_jobs = 3 if quick else 10
 
     conns, fans = [], []
-    per_token = max(2 * latency.CONNECTIONS, int(rooms.HUB_ENV["HUB_MAX_CONNECTIONS_PER_TOKEN"]))
+    per_token = max(
+        2 * latency.CONNECTIONS,
+        *(int(m.HUB_ENV["HUB_MAX_CONNECTIONS_PER_TOKEN"]) for m in (rooms, protocols)),
+    )
     hub_env = {"HUB_MAX_CONNECTIONS_PER_TOKEN": str(per_token), **connections.HUB_ENV}
     with hub_server(**hub_env) as (base, hub), joined_ray(hub.pid):  # one Ray join for every workload
         TIMINGS["hub start"] = time.time() - began
@@ -69,6 +73,7 @@ def main() -> None:
         lat = step("latency", lambda: latency.measure(base, hub.pid, plan))
         polled = step("streaming vs polling", lambda: polling.measure(base, hub.pid, jobs, watchers, seconds))
         roomed = step("rooms", lambda: rooms.measure(base, hub.pid, quick))
+        coded = step("JSON vs MessagePack", lambda: protocols.measure(base, hub.pid, quick))
     with peer_server() as (base, bare):
         conns.append(step("connections: bare FastAPI", lambda: connections.measure_bare(base, bare.pid, count)))
         fans.append(
@@ -94,6 +99,8 @@ def main() -> None:
         polling.write(polled, jobs, watchers, seconds, RESULTS / "polling.md")
     if roomed:
         rooms.write(roomed, RESULTS / "rooms.md")
+    if coded:
+        protocols.write(coded, RESULTS / "protocols.md")
     step("chart", chart.draw)
     print("\n".join(f"{name}: {took:.0f} s" for name, took in TIMINGS.items()))
     print(f"total: {time.time() - began:.0f} s" + (f"; FAILED: {', '.join(FAILED)}" if FAILED else ""))
