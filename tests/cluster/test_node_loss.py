@@ -64,9 +64,15 @@ def test_removing_a_worker_node_mid_job_restarts_its_monitors_elsewhere(
         candidates = {s["node"] for s in shards} & workers or workers
         https = [api(hub_cluster.ingresses[i % 2], tokens[e]) for i, e in enumerate(EDUCATORS)]
 
+        seen: dict[str, str] = {}  # job -> the node it reported (kept: once finished, its message no longer says)
+
         def node_of(job_id: str) -> str | None:
-            found = NODE_IN_MESSAGE.search(clients[(run.owner[job_id], 0)].jobs.get(job_id, {}).get("message", ""))
-            return found.group(1) if found else None
+            if job_id not in seen:
+                message = clients[(run.owner[job_id], 0)].jobs.get(job_id, {}).get("message", "")
+                found = NODE_IN_MESSAGE.search(message)
+                if found:
+                    seen[job_id] = found.group(1)
+            return seen.get(job_id)
 
         async def start_jobs(educators: list[int]) -> None:
             for i in educators:
