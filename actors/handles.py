@@ -240,6 +240,21 @@ class StoreClient(_Client):
         """`JobStore.delete` over Ray. UpstreamError as save."""
         await self._call("delete", job_id)
 
+    async def keyed_job(self, educator_id: str, key: str, ttl: float) -> tuple[str, str] | None:
+        """`JobStore.keyed_job` over Ray: (jobId, digest), or None. UpstreamError as get."""
+        found = await self._call("keyed_job", educator_id, key, ttl)
+        return None if found is None else (found[0], found[1])
+
+    async def save_keyed(self, state: dict[str, Any], key: str, digest: str, ttl: float) -> tuple[str, str] | None:
+        """`JobStore.save_keyed` over Ray: None when recorded, else the (jobId, digest) holding the key.
+        UpstreamError as save."""
+        held = await self._call("save_keyed", state, key, digest, ttl)
+        return None if held is None else (held[0], held[1])
+
+    async def forget_keys(self, job_id: str) -> None:
+        """`JobStore.forget_keys` over Ray. UpstreamError as save."""
+        await self._call("forget_keys", job_id)
+
     async def get(self, job_id: str) -> JobState | None:
         """`JobStore.get` over Ray: the job's JobState, or None. UpstreamError when the store does not answer."""
         return await self._call("get", job_id)

@@ -138,6 +138,19 @@ class StoreHandle(Protocol):
         """Remove a job record that never ran (a submission undone before its `queued` went out)."""
         ...
 
+    async def keyed_job(self, educator_id: str, key: str, ttl: float) -> tuple[str, str] | None:
+        """The (jobId, body digest) an educator's idempotency key names, claimed less than `ttl` seconds ago."""
+        ...
+
+    async def save_keyed(self, state: dict[str, Any], key: str, digest: str, ttl: float) -> tuple[str, str] | None:
+        """Record a new job under an educator's idempotency key, atomically: None when recorded, else the
+        (jobId, digest) already holding the key (nothing written)."""
+        ...
+
+    async def forget_keys(self, job_id: str) -> None:
+        """Free the idempotency key that names a job whose monitor never started."""
+        ...
+
     async def get(self, job_id: str) -> JobState | None:
         """A job's stored state, None when unknown."""
         ...
