@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from hub.core import strictjson
 from hub.core.errors import UpstreamError
+from hub.core.idempotency import Held
 from hub.core.jobstate import JobState
 from hub.core.records import DocumentRecord, Outline, QuizRecord
 
@@ -197,22 +198,23 @@ class JobStore:
 
     # -- idempotency keys (PROTOCOL.md section 9; the rules: hub.core.idempotency) ---------------
 
-    def keyed_job(self, educator_id: str, key: str, ttl: float) -> tuple[str, str] | None:
-        """The (jobId, body digest) that `educator_id`'s idempotency `key` names, when it was claimed less
-        than `ttl` seconds ago and its job is still recorded; None otherwise (a key older than `ttl` is
-        forgotten, whether or not the sweep in `save_keyed` has deleted it yet)."""
+    def keyed_job(self, educator_id: str, key: str, ttl: float) -> Held | None:
+        """The Held (jobId, body digest, the job's status now) that `educator_id`'s idempotency `key`
+        names, when it was claimed less than `ttl` seconds ago and its job is still recorded; None
+        otherwise (a key older than `ttl` is forgotten, whether or not the sweep in `save_keyed` has
+        deleted it yet)."""
         row = self.db.execute(
-            """SELECT k.job_id, k.digest FROM idempotency_keys k JOIN jobs j ON j.job_id = k.job_id
+            """SELECT k.job_id, k.digest, j.status FROM idempotency_keys k JOIN jobs j ON j.job_id = k.job_id
                WHERE k.educator_id = ? AND k.key = ? AND k.created_at > ?""",
             (educator_id, key, self.clock() - ttl),
         ).fetchone()
-        return (row[0], row[1]) if row else None
+        return Held(row[0], row[1], row[2]) if row else None
 
-    def save_keyed(self, state: dict[str, Any], key: str, digest: str, ttl: float) -> tuple[str, str] | None:
+    def save_keyed(self, state: dict[str, Any], key: str, digest: str, ttl: float) -> Held | None:
         """Record a new job (`state`: its JobState wire dict) under its educator's idempotency `key` with the
         body's `digest` (hub.core.idempotency.body_digest), in one transaction taken with the write lock
         first (BEGIN IMMEDIATE), so of two submissions with the same key exactly one records its job:
-        None when this one did; the (jobId, digest) of the job that already holds the key (claimed
+        None when this one did; the Held of the job that already holds the key (claimed
         less than `ttl` seconds ago) when it did not, with nothing written. Keys older than `ttl` are
         deleted on the way (the sweep: one index range scan). StoreBusy as save."""
         educator_id = state["educatorId"]

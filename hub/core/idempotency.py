@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 128  # characters (PROTOCOL.md section 9: 1-128 printable ASCII characters)
@@ -47,6 +47,16 @@ def body_digest(kind: str, params: dict[str, Any]) -> str:
         {"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Held(NamedTuple):
+    """What an educator's idempotency key names in the job store: the job's id, the digest of the body
+    that first used the key (body_digest), and the job's status as last recorded (the store records
+    every status change)."""
+
+    job_id: str
+    digest: str
+    status: str
 
 
 CONFLICT = (

@@ -100,11 +100,10 @@ def build_router(
         problem = key_problem(keys)
         if problem is not None:
             raise InvalidParams([{"loc": ["header", HEADER], "msg": problem, "type": "value_error"}])
-        state, repeated = await desk.submit_once(who, body.kind, body.params, keys[0] if keys else None)
+        job_id, status, repeated = await desk.submit_once(who, body.kind, body.params, keys[0] if keys else None)
         if repeated:
             response.status_code = 200
-            return {"jobId": state.job_id, "status": state.status}
-        return {"jobId": state.job_id, "status": "queued"}
+        return {"jobId": job_id, "status": status}
 
     @router.get("/api/jobs", responses={200: {"headers": PAGE_HEADERS}})
     async def list_jobs(

@@ -23,7 +23,7 @@ from hub.core.errors import (
     new_reference,
 )
 from hub.core.handles import ShardHandle, StoreHandle
-from hub.core.idempotency import CONFLICT, body_digest
+from hub.core.idempotency import CONFLICT, Held, body_digest
 from hub.core.jobstate import JobState
 from hub.core.limits import Buckets
 from hub.core.sharding import shard_of
@@ -118,9 +118,9 @@ class Publish(_Data):
 
 
 class _KeyHeld(Exception):  # noqa: N818 (not an error: the answer of a submission that lost a race)
-    """Another submission already holds the idempotency key (`held`: its jobId and body digest)."""
+    """Another submission already holds the idempotency key (`held`: its jobId, body digest and status)."""
 
-    def __init__(self, held: tuple[str, str]) -> None:
+    def __init__(self, held: Held) -> None:
         super().__init__(held[0])
         self.held = held
 
@@ -155,44 +155,38 @@ class JobDesk:
 
     async def submit(self, who: Identity, kind: str, params: dict[str, Any]) -> JobState:
         """`submit_once` without an idempotency key: the new job's state (`queued`)."""
-        state, _ = await self.submit_once(who, kind, params, None)
-        return state
+        return await self._start(who, kind, params, None)
 
     async def submit_once(
         self, who: Identity, kind: str, params: dict[str, Any], key: str | None
-    ) -> tuple[JobState, bool]:
+    ) -> tuple[str, str, bool]:
         """`_start` under the caller's idempotency `key` (PROTOCOL.md section 9; checked by the HTTP edge:
-        hub.core.idempotency.key_problem; None: no key). Returns (state, repeated): the new job's state and
-        False; or, when the educator's key already names a job claimed less than `idempotency_ttl` seconds
-        ago with the same body (kind and params as canonical JSON: hub.core.idempotency.body_digest),
-        that job's state as it is now and True, with nothing started and no rate-limit token taken.
+        hub.core.idempotency.key_problem; None: no key). Returns (jobId, status, repeated): the new job's
+        and `queued`, False; or, when the educator's key already names a job claimed less than
+        `idempotency_ttl` seconds ago with the same body (kind and params as canonical JSON:
+        hub.core.idempotency.body_digest), that job's id, its status now (as the job store records every
+        status change; read in the same store call as the key, no shard asked) and True, with nothing
+        started, the params not validated again, and no rate-limit token taken.
         Conflict (409) when the key names a job with another body. Two submissions racing with one key
         start one job: the store records the key and the job in one transaction (JobStore.save_keyed)
         before the monitor is started; the loser answers as a repeat. Other errors as `_start`."""
         if key is None:
-            return await self._start(who, kind, params, None), False
+            state = await self._start(who, kind, params, None)
+            return state.job_id, state.status, False
         digest = body_digest(kind, params)
         held = await self.cluster.store.keyed_job(who.sub, key, self.idempotency_ttl)
-        if held is not None:
-            return await self._repeat(who, held, digest), True
-        try:
-            return await self._start(who, kind, params, (key, digest)), False
-        except _KeyHeld as taken:
-            return await self._repeat(who, taken.held, digest), True
-
-    async def _repeat(self, who: Identity, held: tuple[str, str], digest: str) -> JobState:
-        """The state now of the job an idempotency key names (`held`: its jobId and body digest), counted
-        as a repeat; Conflict (409) when the repeat's `digest` differs."""
-        job_id, first = held
-        if first != digest:
+        if held is None:
+            try:
+                state = await self._start(who, kind, params, (key, digest))
+                return state.job_id, state.status, False
+            except _KeyHeld as taken:  # another submission with this key recorded its job first
+                held = taken.held
+        if held.digest != digest:
             self.metrics.idempotency_conflicts.inc()
-            raise Conflict(CONFLICT.format(hours=self.idempotency_ttl / 3600), jobId=job_id)
-        state = await self._find(job_id, who.sub)
-        if state is None:  # recorded with the key in one transaction: only a store that lost it gets here
-            raise UpstreamError("the job this Idempotency-Key names could not be read; try again in a moment")
+            raise Conflict(CONFLICT.format(hours=self.idempotency_ttl / 3600), jobId=held.job_id)
         self.metrics.idempotent_repeats.inc()
-        log.info("job %s: a repeat submission with its idempotency key, nothing started", job_id)
-        return state
+        log.debug("job %s: a repeat submission with its idempotency key, nothing started", held.job_id)
+        return held.job_id, held.status, True
 
     async def _start(self, who: Identity, kind: str, params: dict[str, Any], keyed: tuple[str, str] | None) -> JobState:
         """Validate (InvalidParams: 422, a document over `max_upload` bytes included), record in the job store,
@@ -201,7 +195,8 @@ class JobDesk:
         nothing published; a monitor that cannot be started undoes the record (deleted, or ended
         `failed` with a reference when `queued` already went out) and is UpstreamError too. Returns the
         job's state as recorded (`queued`). `keyed`: (idempotency key, body digest) to record the job
-        under (JobStore.save_keyed); _KeyHeld when another submission already holds that key."""
+        under (JobStore.save_keyed); _KeyHeld when another submission already holds that key (nothing
+        recorded, nothing started)."""
         if self.submit_limit is not None:
             wait = self.submit_limit.take(who.sub, time.monotonic())
             if wait:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from actors.store import JobStore
-from hub.core.idempotency import MAX_KEY, body_digest, key_problem
+from hub.core.idempotency import MAX_KEY, Held, body_digest, key_problem
 from tests.unit.conftest import FakeClock
 
 DAY = 86400.0
@@ -81,8 +81,8 @@ def test_a_key_names_its_first_job_and_a_second_claim_writes_nothing(tmp_path: P
     store = JobStore(tmp_path / "jobs.db", clock)
     assert store.keyed_job("alice", "k1", DAY) is None
     assert store.save_keyed(job("j1"), "k1", "d1", DAY) is None
-    assert store.keyed_job("alice", "k1", DAY) == ("j1", "d1")
-    assert store.save_keyed(job("j2"), "k1", "d2", DAY) == ("j1", "d1")
+    assert store.keyed_job("alice", "k1", DAY) == ("j1", "d1", "queued")
+    assert store.save_keyed(job("j2"), "k1", "d2", DAY) == ("j1", "d1", "queued")
     assert store.get("j2") is None  # the loser's job was never recorded
     assert [s.job_id for s in store.list_jobs("alice")] == ["j1"]
 
@@ -91,19 +91,19 @@ def test_keys_are_per_educator(tmp_path: Path, clock: FakeClock) -> None:
     store = JobStore(tmp_path / "jobs.db", clock)
     assert store.save_keyed(job("a1", "alice"), "same", "d", DAY) is None
     assert store.save_keyed(job("b1", "bob"), "same", "d", DAY) is None
-    assert store.keyed_job("alice", "same", DAY) == ("a1", "d")
-    assert store.keyed_job("bob", "same", DAY) == ("b1", "d")
+    assert store.keyed_job("alice", "same", DAY) == ("a1", "d", "queued")
+    assert store.keyed_job("bob", "same", DAY) == ("b1", "d", "queued")
 
 
 def test_a_key_older_than_the_ttl_is_forgotten_and_swept(tmp_path: Path, clock: FakeClock) -> None:
     store = JobStore(tmp_path / "jobs.db", clock)
     store.save_keyed(job("j1"), "k", "d", DAY)
     clock.advance(DAY - 1)
-    assert store.keyed_job("alice", "k", DAY) == ("j1", "d")
+    assert store.keyed_job("alice", "k", DAY) == ("j1", "d", "queued")
     clock.advance(1)
     assert store.keyed_job("alice", "k", DAY) is None
     assert store.save_keyed(job("j2"), "k", "d", DAY) is None  # the key names the new job now
-    assert store.keyed_job("alice", "k", DAY) == ("j2", "d")
+    assert store.keyed_job("alice", "k", DAY) == ("j2", "d", "queued")
     store.save_keyed(job("j3"), "other", "d", DAY)
     clock.advance(DAY)
     store.save_keyed(job("j4"), "fresh", "d", DAY)  # sweeps every key past the TTL
@@ -119,7 +119,7 @@ def test_keys_survive_reopening_the_store_file(tmp_path: Path, clock: FakeClock)
     store.save(job("j1", status="processing"))
     store.db.close()
     reopened = JobStore(db, clock)
-    assert reopened.keyed_job("alice", "k", DAY) == ("j1", "d")
+    assert reopened.keyed_job("alice", "k", DAY) == ("j1", "d", "processing")  # the status as recorded now
     state = reopened.get("j1")
     assert state is not None and state.status == "processing"
 
@@ -141,7 +141,7 @@ def test_concurrent_claims_on_two_connections_record_one_job(tmp_path: Path) -> 
     JobStore(db)
     stores = [JobStore(db) for _ in range(10)]
     start = threading.Barrier(10)
-    answers: list[tuple[str, str] | None] = [None] * 10
+    answers: list[Held | None] = [None] * 10
 
     def claim(k: int) -> None:
         start.wait()
@@ -154,5 +154,5 @@ def test_concurrent_claims_on_two_connections_record_one_job(tmp_path: Path) -> 
         t.join()
     winners = [k for k, a in enumerate(answers) if a is None]
     assert len(winners) == 1
-    assert {a for a in answers if a is not None} == {(f"j{winners[0]}", "d")}
+    assert {a for a in answers if a is not None} == {(f"j{winners[0]}", "d", "queued")}
     assert [s.job_id for s in stores[0].list_jobs("alice")] == [f"j{winners[0]}"]
