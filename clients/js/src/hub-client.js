@@ -875,8 +875,8 @@ export class HubClient extends Emitter {
   /**
    * POST /api/jobs with an `Idempotency-Key` (PROTOCOL.md section 9): `options.idempotencyKey` (1-128
    * printable ASCII characters; the same key and body within 24 hours gets the first job back, 200),
-   * else a fresh uuid4 for this call. A lost answer (fetch rejected: the request may have reached the
-   * hub), a 503 or a 429 is sent again with the same key, up to `options.retries` (default 2) more
+   * else a fresh uuid4 for this call. A lost answer (fetch rejected with a TypeError, its network
+   * failure: the request may have reached the hub), a 503 or a 429 is sent again with the same key, up to `options.retries` (default 2) more
    * times, after the 429's Retry-After or `options.retryDelay` ms (default 1000); then, or on any other
    * refusal (409: the key was used with another body; 422), it throws (HubHttpError, or fetch's error).
    */
@@ -889,7 +889,7 @@ export class HubClient extends Emitter {
         return await this.request("POST", "/api/jobs", { kind, params }, { "Idempotency-Key": key });
       } catch (err) {
         const retryable = err instanceof HubHttpError ? err.status === 503 || err.status === 429
-          : err?.name !== "AbortError";
+          : err instanceof TypeError; // fetch's network failure: the request may have reached the hub
         if (!retryable || attempt >= retries) throw err;
         const after = err instanceof HubHttpError && err.status === 429 ? Number(err.retryAfter) * 1000 : NaN;
         await new Promise((resolve) => setTimeout(resolve, Number.isFinite(after) ? after : retryDelay));

@@ -456,8 +456,6 @@ describe("HTTP helpers", () => {
 
   test("newIdempotencyKey makes a uuid4 without crypto.randomUUID too", () => {
     assert.match(newIdempotencyKey(), KEY);
-    const saved = Object.getOwnPropertyDescriptor(globalThis.crypto, "randomUUID")
-      ?? Object.getOwnPropertyDescriptor(Object.getPrototypeOf(globalThis.crypto), "randomUUID");
     const crypto = globalThis.crypto;
     const without = Object.create(crypto, { randomUUID: { value: undefined } });
     without.getRandomValues = (a) => crypto.getRandomValues(a);
@@ -469,7 +467,6 @@ describe("HTTP helpers", () => {
     } finally {
       Object.defineProperty(globalThis, "crypto", { value: crypto, configurable: true });
     }
-    void saved;
   });
 });
 
