@@ -21,6 +21,7 @@ from actors.tasklink import LinkServer
 from hub.core.config import DataPlaneConfig, MonitorConfig, ShardConfig
 from hub.core.errors import ClientError, UpstreamError, unwrap
 from hub.core.handles import HelloRequest, RoomJoinRequest, ShardHandle, StoreHandle
+from hub.core.idempotency import Held
 from hub.core.jobstate import JobState
 from hub.core.records import (
     DataPlaneEndpoint,
@@ -239,6 +240,21 @@ class StoreClient(_Client):
     async def delete(self, job_id: str) -> None:
         """`JobStore.delete` over Ray. UpstreamError as save."""
         await self._call("delete", job_id)
+
+    async def keyed_job(self, educator_id: str, key: str, ttl: float) -> Held | None:
+        """`JobStore.keyed_job` over Ray: a Held (jobId, digest, status), or None. UpstreamError as get."""
+        found = await self._call("keyed_job", educator_id, key, ttl)
+        return None if found is None else Held(*found)
+
+    async def save_keyed(self, state: dict[str, Any], key: str, digest: str, ttl: float) -> Held | None:
+        """`JobStore.save_keyed` over Ray: None when recorded, else the Held holding the key.
+        UpstreamError as save."""
+        held = await self._call("save_keyed", state, key, digest, ttl)
+        return None if held is None else Held(*held)
+
+    async def forget_keys(self, job_id: str) -> None:
+        """`JobStore.forget_keys` over Ray. UpstreamError as save."""
+        await self._call("forget_keys", job_id)
 
     async def get(self, job_id: str) -> JobState | None:
         """`JobStore.get` over Ray: the job's JobState, or None. UpstreamError when the store does not answer."""

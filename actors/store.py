@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from hub.core import strictjson
 from hub.core.errors import UpstreamError
+from hub.core.idempotency import Held
 from hub.core.jobstate import JobState
 from hub.core.records import DocumentRecord, Outline, QuizRecord
 
@@ -66,7 +67,24 @@ CREATE TABLE IF NOT EXISTS documents (
     doc_index TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    educator_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (educator_id, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys (created_at);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_job ON idempotency_keys (job_id);
 """
+
+SAVE_JOB = """INSERT INTO jobs (job_id, educator_id, kind, status, created_at, updated_at, state, result)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (job_id) DO UPDATE SET status = excluded.status,
+                 updated_at = excluded.updated_at, state = excluded.state,
+                 result = COALESCE(excluded.result, jobs.result)
+               WHERE jobs.status NOT IN ('completed', 'failed', 'cancelled')"""
 
 STOPPED_REASON = "the hub stopped while this job was running"
 
@@ -83,6 +101,20 @@ def _stored_state(text: str) -> JobState:
     except ValidationError as exc:
         log.warning("job store: a stored job state is taken as it is: %s", exc.errors()[0]["msg"])
         return JobState.model_construct(**json.loads(text))
+
+
+def _job_row(state: dict[str, Any], result: Any = None) -> tuple[Any, ...]:
+    """SAVE_JOB's arguments for a JobState wire dict (and its result, when given)."""
+    return (
+        state["jobId"],
+        state["educatorId"],
+        state["kind"],
+        state["status"],
+        state["createdAt"],
+        state["updatedAt"],
+        _json_text(state, f"job {state['jobId']} state"),
+        None if result is None else _json_text(result, f"job {state['jobId']} result"),
+    )
 
 
 class StoreBusy(UpstreamError):
@@ -118,11 +150,32 @@ class JobStore:
         try:
             self.db.execute(sql, args)
         except sqlite3.OperationalError as exc:
-            took = time.monotonic() - started
-            log.error(
-                "job store: gave up on %s after %.2fs (busy timeout %.2fs): %s", what, took, self.busy_timeout, exc
-            )
-            raise StoreBusy(f"the job store could not write ({exc})") from None
+            raise self._busy(what, started, exc) from None
+        self._waited(what, started)
+
+    def _transaction(self, what: str, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run writing statements as one transaction (all or none), as `_write` runs one."""
+        started = time.monotonic()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    self.db.execute(sql, args)
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise self._busy(what, started, exc) from None
+        self._waited(what, started)
+
+    def _busy(self, what: str, started: float, exc: Exception) -> StoreBusy:
+        took = time.monotonic() - started
+        log.error("job store: gave up on %s after %.2fs (busy timeout %.2fs): %s", what, took, self.busy_timeout, exc)
+        return StoreBusy(f"the job store could not write ({exc})")
+
+    def _waited(self, what: str, started: float) -> None:
         took = time.monotonic() - started
         if took > WAITED_LOG_AFTER:
             log.warning("job store: %s waited %.2fs for the database (busy or slow)", what, took)
@@ -130,29 +183,73 @@ class JobStore:
     def save(self, state: dict[str, Any], result: Any = None) -> None:
         """Insert or update a job record (the result too, when given). StoreBusy when the database
         stayed locked past the busy timeout."""
-        self._write(
-            f"saving job {state['jobId']}",
-            """INSERT INTO jobs (job_id, educator_id, kind, status, created_at, updated_at, state, result)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (job_id) DO UPDATE SET status = excluded.status,
-                 updated_at = excluded.updated_at, state = excluded.state,
-                 result = COALESCE(excluded.result, jobs.result)
-               WHERE jobs.status NOT IN ('completed', 'failed', 'cancelled')""",
-            (
-                state["jobId"],
-                state["educatorId"],
-                state["kind"],
-                state["status"],
-                state["createdAt"],
-                state["updatedAt"],
-                _json_text(state, f"job {state['jobId']} state"),
-                None if result is None else _json_text(result, f"job {state['jobId']} result"),
-            ),
-        )
+        self._write(f"saving job {state['jobId']}", SAVE_JOB, _job_row(state, result))
 
     def delete(self, job_id: str) -> None:
-        """Remove a job record that never ran (a submission undone part-way). StoreBusy as save."""
-        self._write(f"deleting job {job_id}", "DELETE FROM jobs WHERE job_id = ?", (job_id,))
+        """Remove a job record that never ran (a submission undone part-way), and the idempotency key that
+        named it, in one transaction. StoreBusy as save."""
+        self._transaction(
+            f"deleting job {job_id}",
+            [
+                ("DELETE FROM idempotency_keys WHERE job_id = ?", (job_id,)),
+                ("DELETE FROM jobs WHERE job_id = ?", (job_id,)),
+            ],
+        )
+
+    # -- idempotency keys (PROTOCOL.md section 9; the rules: hub.core.idempotency) ---------------
+
+    def keyed_job(self, educator_id: str, key: str, ttl: float) -> Held | None:
+        """The Held (jobId, body digest, the job's status now) that `educator_id`'s idempotency `key`
+        names, when it was claimed less than `ttl` seconds ago and its job is still recorded; None
+        otherwise (a key older than `ttl` is forgotten, whether or not the sweep in `save_keyed` has
+        deleted it yet)."""
+        row = self.db.execute(
+            """SELECT k.job_id, k.digest, j.status FROM idempotency_keys k JOIN jobs j ON j.job_id = k.job_id
+               WHERE k.educator_id = ? AND k.key = ? AND k.created_at > ?""",
+            (educator_id, key, self.clock() - ttl),
+        ).fetchone()
+        return Held(row[0], row[1], row[2]) if row else None
+
+    def save_keyed(self, state: dict[str, Any], key: str, digest: str, ttl: float) -> Held | None:
+        """Record a new job (`state`: its JobState wire dict) under its educator's idempotency `key` with the
+        body's `digest` (hub.core.idempotency.body_digest), in one transaction taken with the write lock
+        first (BEGIN IMMEDIATE), so of two submissions with the same key exactly one records its job:
+        None when this one did; the Held of the job that already holds the key (claimed
+        less than `ttl` seconds ago) when it did not, with nothing written. Keys older than `ttl` are
+        deleted on the way (the sweep: one index range scan). StoreBusy as save."""
+        educator_id = state["educatorId"]
+        now = self.clock()
+        started = time.monotonic()
+        what = f"recording job {state['jobId']} under an idempotency key"
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("DELETE FROM idempotency_keys WHERE created_at <= ?", (now - ttl,))
+                held = self.keyed_job(educator_id, key, ttl)
+                if held is not None:
+                    self.db.execute("ROLLBACK")
+                    return held
+                self.db.execute(
+                    "INSERT OR REPLACE INTO idempotency_keys (educator_id, key, digest, job_id, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (educator_id, key, digest, state["jobId"], now),
+                )
+                self.db.execute(SAVE_JOB, _job_row(state))
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise self._busy(what, started, exc) from None
+        self._waited(what, started)
+        return None
+
+    def forget_keys(self, job_id: str) -> None:
+        """Free the idempotency key that names `job_id` (a submission whose monitor never started: a retry
+        with the same key starts a job again). StoreBusy as save."""
+        what = f"freeing the idempotency key of job {job_id}"
+        self._write(what, "DELETE FROM idempotency_keys WHERE job_id = ?", (job_id,))
 
     def get(self, job_id: str) -> JobState | None:
         """A job's state as last saved, None when the store has no such job."""

@@ -3,7 +3,9 @@
 Runs the hub (`hub serve` with its own local Ray), submits jobs one after another while a real
 WebSocket client listens, and reports medians beside two baselines measured in the same run:
 an empty HTTP round trip (GET /healthz) and starting a bare Ray actor (on the hub's Ray) and
-calling it once.
+calling it once. Then the cost of an idempotent repeat (PROTOCOL.md section 9: `POST /api/jobs` with
+an `Idempotency-Key` the hub already holds, answered 200 with the first job and starting nothing),
+timed alternately with the empty round trip in the same run (target: at most 2 x).
 
     python bench/job_start.py [--jobs 10] [--questions 5] [--out bench/results/job_start.md]
 """
@@ -66,6 +68,31 @@ async def one_job(http: httpx.AsyncClient, listener: Listener, questions: int) -
     return marks
 
 
+async def idempotent_repeats(http: httpx.AsyncClient, listener: Listener, questions: int, runs: int) -> dict:
+    """Submit one job under an Idempotency-Key, wait for it to complete, then time `runs` repeats of that
+    submission (each must be 200 with the same jobId), each followed by an empty round trip
+    (GET /healthz) so that both see the same machine. Seconds each: {"repeat": [...], "rtt": [...]}."""
+    body = {"kind": "quiz_generation", "params": {"text": DOC, "numQuestions": questions}}
+    key = {"Idempotency-Key": f"bench-{time.time_ns()}"}
+    first = await http.post("/api/jobs", json=body, headers=key)
+    job_id = first.json()["jobId"]
+    while (job_id, "completed") not in listener.seen:
+        listener.changed.clear()
+        await asyncio.wait_for(listener.changed.wait(), 60)
+    repeat, rtt = [], []
+    for _ in range(runs + 5):  # the first 5 warm up
+        t0 = time.perf_counter()
+        reply = await http.post("/api/jobs", json=body, headers=key)
+        t1 = time.perf_counter()
+        await http.get("/healthz")
+        t2 = time.perf_counter()
+        if reply.status_code != 200 or reply.json()["jobId"] != job_id:
+            raise RuntimeError(f"an idempotent repeat answered {reply.status_code}: {reply.text}")
+        repeat.append(t1 - t0)
+        rtt.append(t2 - t1)
+    return {"repeat": repeat[5:], "rtt": rtt[5:]}
+
+
 def actor_start_baseline(runs: int) -> list[float]:
     import ray
 
@@ -84,7 +111,9 @@ def actor_start_baseline(runs: int) -> list[float]:
     return times
 
 
-async def measure(url: str, token: str, jobs: int, questions: int) -> tuple[list[dict[str, float]], list[float]]:
+async def measure(
+    url: str, token: str, jobs: int, questions: int
+) -> tuple[list[dict[str, float]], list[float], dict[str, list[float]]]:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
         rtts = []
@@ -99,8 +128,9 @@ async def measure(url: str, token: str, jobs: int, questions: int) -> tuple[list
             reader = asyncio.ensure_future(listener.run())
             await one_job(http, listener, questions)  # warm-up: imports, worker processes
             results = [await one_job(http, listener, questions) for _ in range(jobs)]
+            repeats = await idempotent_repeats(http, listener, questions, runs=50)
             reader.cancel()
-    return results, rtts
+    return results, rtts, repeats
 
 
 def ms(values: list[float]) -> str:
@@ -111,10 +141,17 @@ def run(base: str, hub_pid: int, jobs: int, questions: int) -> dict[str, Any]:
     from hub.auth import issue_token
 
     token = issue_token(SECRET, "bench", ttl=3600, now=time.time())
-    results, rtts = asyncio.run(measure(base, token, jobs, questions))
+    results, rtts, repeats = asyncio.run(measure(base, token, jobs, questions))
     with joined_ray(hub_pid):
         actor = actor_start_baseline(min(jobs, 5))
-    return {"jobs": jobs, "questions": questions, "results": results, "rtts": rtts, "actor": actor}
+    return {
+        "jobs": jobs,
+        "questions": questions,
+        "results": results,
+        "rtts": rtts,
+        "actor": actor,
+        "repeats": repeats,
+    }
 
 
 def write(result: dict[str, Any], out: Path) -> None:
@@ -145,9 +182,24 @@ def write(result: dict[str, Any], out: Path) -> None:
         f"bare Ray actor start + one call {ms(actor)}.",
         "",
     ]
+    repeats = result["repeats"]
+    repeat_ratio = statistics.median(repeats["repeat"]) / statistics.median(repeats["rtt"])
+    lines += [
+        f"Idempotent repeat (`POST /api/jobs` with an `Idempotency-Key` the hub holds: 200, the first job, "
+        f"nothing started), {len(repeats['repeat'])} times, each followed by an empty round trip: "
+        f"{ms(repeats['repeat'])} against GET /healthz {ms(repeats['rtt'])}: **{repeat_ratio:.2f} x** "
+        "(target at most 2 x).",
+        "",
+    ]
     medians = {k: 1000 * statistics.median(v) for k, v in col.items()}
-    baselines = {"http_round_trip": 1000 * base_http, "actor_start": 1000 * base_actor}
-    report(lines, out, {"jobs": result["jobs"], "median_ms": medians, "baseline_ms": baselines})
+    medians["idempotent_repeat"] = 1000 * statistics.median(repeats["repeat"])
+    baselines = {
+        "http_round_trip": 1000 * base_http,
+        "actor_start": 1000 * base_actor,
+        "http_round_trip_beside_repeats": 1000 * statistics.median(repeats["rtt"]),
+    }
+    extra = {"idempotent_repeat_ratio": round(repeat_ratio, 2)}
+    report(lines, out, {"jobs": result["jobs"], "median_ms": medians, "baseline_ms": baselines, **extra})
 
 
 def main() -> None:

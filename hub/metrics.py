@@ -233,6 +233,12 @@ class IngressMetrics:
             "hub_compressors_trimmed_total", "Idle connections whose deflate compressor was freed"
         )
         self.jobs_submitted = counter("hub_jobs_submitted_total", "Jobs submitted by kind", "kind")
+        self.idempotent_repeats = counter(
+            "hub_idempotent_repeats_total", "Job submissions answered with the job their Idempotency-Key already named"
+        )
+        self.idempotency_conflicts = counter(
+            "hub_idempotency_conflicts_total", "Job submissions refused (409): their Idempotency-Key named another body"
+        )
         self.relay_restarts = counter(
             "hub_relay_restarts_total", "Relay tasks (one per registry shard) restarted after a failure", "shard"
         )

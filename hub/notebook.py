@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -203,29 +204,47 @@ class Hub:
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def submit(self, kind: str, **params: Any) -> Job:
-        """Submit a job of `kind` with `params`; its Job. A submission refused for the educator's
-        submit rate (429) is sent again after the hub's `Retry-After`, for up to `retry_budget`
-        seconds in all; HubRefused (status and detail) for any refusal past that."""
+    def submit(self, kind: str, *, idempotency_key: str | None = None, **params: Any) -> Job:
+        """Submit a job of `kind` with `params`; its Job. Every submission carries an `Idempotency-Key`
+        (PROTOCOL.md section 9): `idempotency_key` (1 to 128 printable ASCII characters; send the same one
+        again, from here or elsewhere, within 24 hours to get the same job back instead of a second one),
+        or a fresh uuid4 made for this call. Each retry of this call sends the same key, so a submission
+        the hub recorded but whose answer was lost (the connection broke while reading it) is not run
+        twice: a refusal for the educator's submit rate (429) is sent again after the hub's
+        `Retry-After`, and a lost answer or a hub that answered 503 after 1 s, for up to `retry_budget`
+        seconds in all. HubRefused (status and detail) for any refusal past that (409 when the key was
+        used for another submission; 422 for a malformed key or bad params)."""
+        key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
+        body = {"kind": kind, "params": params}
         waited = 0.0
         while True:
-            reply = self._http.post("/api/jobs", json={"kind": kind, "params": params})
-            if reply.status_code == 202:
+            try:
+                reply = self._http.post("/api/jobs", json=body, headers={"Idempotency-Key": key})
+            except (httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.WriteError) as exc:
+                if waited + 1.0 > self.retry_budget:  # the request may have reached the hub: retry with the key
+                    raise HubError(f"submit: the hub's answer was lost ({type(exc).__name__}); try again") from exc
+                time.sleep(1.0)
+                waited += 1.0
+                continue
+            if reply.status_code in (200, 202):  # 200: the job this key already named
                 return Job(self, reply.json()["jobId"])
-            wait = retry_wait(reply.headers.get("Retry-After"), waited, self.retry_budget)
-            if reply.status_code != 429 or wait is None:
+            retry_after = reply.headers.get("Retry-After") if reply.status_code == 429 else "1"
+            wait = retry_wait(retry_after, waited, self.retry_budget)
+            if reply.status_code not in (429, 503) or wait is None:
                 raise self._refused("submit", reply)
             time.sleep(wait)
             waited += wait
 
-    def submit_quiz(self, text: str, num_questions: int = 10, quiz_id: str | None = None) -> Job:
+    def submit_quiz(
+        self, text: str, num_questions: int = 10, quiz_id: str | None = None, *, idempotency_key: str | None = None
+    ) -> Job:
         """Submit a `quiz_generation` job (PROTOCOL.md section 5): `num_questions` (1 to 50) questions from
-        `text`, for the quiz `quiz_id` (made by the hub when None); its Job. HubRefused as `submit` raises it
-        (422 for params the kind refuses)."""
+        `text`, for the quiz `quiz_id` (made by the hub when None); its Job. `idempotency_key` and
+        HubRefused as `submit` (422 for params the kind refuses)."""
         params: dict[str, Any] = {"text": text, "numQuestions": num_questions}
         if quiz_id:
             params["quizId"] = quiz_id
-        return self.submit("quiz_generation", **params)
+        return self.submit("quiz_generation", idempotency_key=idempotency_key, **params)
 
     def register_kind(self, name: str, fn: Any, params: Any = None, resources: dict[str, float] | None = None) -> None:
         """Make `fn(ctx, params)` a job kind of this hub. It runs in its job's monitor actor: a plain

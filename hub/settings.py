@@ -94,6 +94,8 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     room_op_burst: float = Field(default=20.0, ge=1)
     submit_rate: float = Field(default=1.0, gt=0)  # jobs a second per educator...
     submit_burst: float = Field(default=20.0, ge=1)  # ...with this burst; past it HTTP 429 with Retry-After
+    # seconds an Idempotency-Key on POST /api/jobs names its first job (PROTOCOL.md section 9: 24 hours)
+    idempotency_ttl: float = Field(default=86400.0, gt=0, le=30 * 86400)
     max_body: int = Field(default=28 * 1024 * 1024, ge=1)  # bytes of an HTTP request body (a 20 MiB upload in base64)
     # Bytes of a document upload (`document_processing`'s `content`, decoded): past it the
     # submission is refused with 422. Its base64 (4/3 of it) must fit in max_body.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from hub.core.idempotency import Held
 from hub.core.jobstate import JobState
 from hub.core.records import (
     DocumentRecord,
@@ -136,6 +137,20 @@ class StoreHandle(Protocol):
 
     async def delete(self, job_id: str) -> None:
         """Remove a job record that never ran (a submission undone before its `queued` went out)."""
+        ...
+
+    async def keyed_job(self, educator_id: str, key: str, ttl: float) -> Held | None:
+        """The Held (jobId, body digest, status) an educator's idempotency key names, claimed less than
+        `ttl` seconds ago."""
+        ...
+
+    async def save_keyed(self, state: dict[str, Any], key: str, digest: str, ttl: float) -> Held | None:
+        """Record a new job under an educator's idempotency key, atomically: None when recorded, else the
+        Held already holding the key (nothing written)."""
+        ...
+
+    async def forget_keys(self, job_id: str) -> None:
+        """Free the idempotency key that names a job whose monitor never started."""
         ...
 
     async def get(self, job_id: str) -> JobState | None:

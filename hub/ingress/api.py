@@ -8,14 +8,15 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Identity, verify_token
-from hub.core.errors import AuthError, Forbidden, HubError, RateLimited, TooLarge
+from hub.core.errors import AuthError, Forbidden, HubError, InvalidParams, RateLimited, TooLarge
 from hub.core.handles import ShardHandle
+from hub.core.idempotency import HEADER, MAX_KEY, key_problem
 from hub.core.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, next_link
 from hub.ingress.desk import JobDesk, Publish
 from hub.ingress.polling import MAX_TIMEOUT, poll_events
@@ -25,6 +26,12 @@ from hub.ingress.strict import MSGPACK_TOO, StrictJSONResponse, StrictJSONRoute,
 PAGE_HEADERS = {  # GET /api/jobs: where the next page is (absent on the last page)
     "Link": {"description": 'RFC 8288: `</api/jobs?limit=N&cursor=C>; rel="next"`', "schema": {"type": "string"}},
     "X-Next-Cursor": {"description": "the `cursor` of the next page", "schema": {"type": "string"}},
+}
+
+
+SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "a repeat of an earlier submission's Idempotency-Key and body: that job's `{jobId, status}`"},
+    409: {"description": "the Idempotency-Key was already used with another body"},
 }
 
 
@@ -74,10 +81,29 @@ def build_router(
             raise Forbidden(f"this endpoint needs an educator token, not {who.role}")
         return who
 
-    @router.post("/api/jobs", status_code=202)
-    async def submit(body: SubmitJob, who: Identity = Depends(educator)) -> dict[str, Any]:
-        state = await desk.submit(who, body.kind, body.params)
-        return {"jobId": state.job_id, "status": "queued"}
+    @router.post("/api/jobs", status_code=202, responses=SUBMIT_RESPONSES)
+    async def submit(
+        request: Request,
+        response: Response,
+        body: SubmitJob,
+        who: Identity = Depends(educator),
+        idempotency_key: str | None = Header(
+            default=None,
+            alias=HEADER,
+            description=f"1 to {MAX_KEY} printable ASCII characters: a repeat with the same key and body "
+            "within 24 hours gets the first job (200) and starts nothing (PROTOCOL.md section 9)",
+        ),
+    ) -> dict[str, Any]:
+        """Start a job (202 `{jobId, status: "queued"}`); with an `Idempotency-Key` the caller already used
+        for the same body, the first job's `{jobId, status}` as it is now (200); for another body, 409."""
+        keys = request.headers.getlist(HEADER)
+        problem = key_problem(keys)
+        if problem is not None:
+            raise InvalidParams([{"loc": ["header", HEADER], "msg": problem, "type": "value_error"}])
+        job_id, status, repeated = await desk.submit_once(who, body.kind, body.params, keys[0] if keys else None)
+        if repeated:
+            response.status_code = 200
+        return {"jobId": job_id, "status": status}
 
     @router.get("/api/jobs", responses={200: {"headers": PAGE_HEADERS}})
     async def list_jobs(

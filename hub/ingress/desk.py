@@ -23,6 +23,7 @@ from hub.core.errors import (
     new_reference,
 )
 from hub.core.handles import ShardHandle, StoreHandle
+from hub.core.idempotency import CONFLICT, Held, body_digest
 from hub.core.jobstate import JobState
 from hub.core.limits import Buckets
 from hub.core.sharding import shard_of
@@ -116,13 +117,22 @@ class Publish(_Data):
     broadcast: bool = False
 
 
+class _KeyHeld(Exception):  # noqa: N818 (not an error: the answer of a submission that lost a race)
+    """Another submission already holds the idempotency key (`held`: its jobId, body digest and status)."""
+
+    def __init__(self, held: Held) -> None:
+        super().__init__(held[0])
+        self.held = held
+
+
 class JobDesk:
     """The job and publishing operations behind the HTTP API, the WebSocket `cancel` op and Backend.
 
     `cluster`: the hub's actors (ClusterLike: actors.handles.Cluster). `metrics`: where submissions
     are counted (`hub_jobs_submitted_total{kind}`). `submit_limit`: token buckets per educator for
     submissions (Settings.submit_rate jobs a second, submit_burst; None: no limit). `max_upload`:
-    the most bytes of a document upload (Settings.max_upload; None: no limit here). Errors are
+    the most bytes of a document upload (Settings.max_upload; None: no limit here). `idempotency_ttl`:
+    seconds an Idempotency-Key names its first job (Settings.idempotency_ttl). Errors are
     HubErrors that carry their HTTP status (hub.core.errors); a shard or the store that does not
     answer is UpstreamError (503)."""
 
@@ -133,8 +143,10 @@ class JobDesk:
         submit_limit: Buckets | None = None,
         *,
         max_upload: int | None = None,
+        idempotency_ttl: float = 86400.0,
     ) -> None:
         self.cluster = cluster
+        self.idempotency_ttl = idempotency_ttl  # Settings.idempotency_ttl: seconds a key names its first job
         self.metrics = metrics
         self.submit_limit = submit_limit
         self.max_upload = max_upload  # Settings.max_upload: bytes of a document upload; None: no limit here
@@ -142,12 +154,49 @@ class JobDesk:
     # -- jobs -------------------------------------------------------------------------------
 
     async def submit(self, who: Identity, kind: str, params: dict[str, Any]) -> JobState:
+        """`submit_once` without an idempotency key: the new job's state (`queued`)."""
+        return await self._start(who, kind, params, None)
+
+    async def submit_once(
+        self, who: Identity, kind: str, params: dict[str, Any], key: str | None
+    ) -> tuple[str, str, bool]:
+        """`_start` under the caller's idempotency `key` (PROTOCOL.md section 9; checked by the HTTP edge:
+        hub.core.idempotency.key_problem; None: no key). Returns (jobId, status, repeated): the new job's
+        and `queued`, False; or, when the educator's key already names a job claimed less than
+        `idempotency_ttl` seconds ago with the same body (kind and params as canonical JSON:
+        hub.core.idempotency.body_digest), that job's id, its status now (as the job store records every
+        status change; read in the same store call as the key, no shard asked) and True, with nothing
+        started, the params not validated again, and no rate-limit token taken.
+        Conflict (409) when the key names a job with another body. Two submissions racing with one key
+        start one job: the store records the key and the job in one transaction (JobStore.save_keyed)
+        before the monitor is started; the loser answers as a repeat. Other errors as `_start`."""
+        if key is None:
+            state = await self._start(who, kind, params, None)
+            return state.job_id, state.status, False
+        digest = body_digest(kind, params)
+        held = await self.cluster.store.keyed_job(who.sub, key, self.idempotency_ttl)
+        if held is None:
+            try:
+                state = await self._start(who, kind, params, (key, digest))
+                return state.job_id, state.status, False
+            except _KeyHeld as taken:  # another submission with this key recorded its job first
+                held = taken.held
+        if held.digest != digest:
+            self.metrics.idempotency_conflicts.inc()
+            raise Conflict(CONFLICT.format(hours=self.idempotency_ttl / 3600), jobId=held.job_id)
+        self.metrics.idempotent_repeats.inc()
+        log.debug("job %s: a repeat submission with its idempotency key, nothing started", held.job_id)
+        return held.job_id, held.status, True
+
+    async def _start(self, who: Identity, kind: str, params: dict[str, Any], keyed: tuple[str, str] | None) -> JobState:
         """Validate (InvalidParams: 422, a document over `max_upload` bytes included), record in the job store,
         then publish `queued` and start the job's monitor actor together. Every step either succeeds or leaves no trace:
         a record the store refuses (busy past its timeout, disk full) is UpstreamError (503) with
         nothing published; a monitor that cannot be started undoes the record (deleted, or ended
         `failed` with a reference when `queued` already went out) and is UpstreamError too. Returns the
-        job's state as recorded (`queued`)."""
+        job's state as recorded (`queued`). `keyed`: (idempotency key, body digest) to record the job
+        under (JobStore.save_keyed); _KeyHeld when another submission already holds that key (nothing
+        recorded, nothing started)."""
         if self.submit_limit is not None:
             wait = self.submit_limit.take(who.sub, time.monotonic())
             if wait:
@@ -179,7 +228,12 @@ class JobDesk:
         )
         wire = state.wire()
         try:
-            await self.cluster.store.save(dict(wire))
+            if keyed is None:
+                await self.cluster.store.save(dict(wire))
+            else:
+                held = await self.cluster.store.save_keyed(dict(wire), *keyed, self.idempotency_ttl)
+                if held is not None:
+                    raise _KeyHeld(held)
         except UpstreamError as exc:
             log.warning("job %s (%s) of %s not recorded, so not started: %s", state.job_id, kind, who.sub, exc)
             raise UpstreamError(NOT_RECORDED) from None
@@ -222,6 +276,7 @@ class JobDesk:
             if not announced:
                 await self.cluster.store.delete(job_id)
                 return
+            await self.cluster.store.forget_keys(job_id)  # a retry with the same key starts a job again
             reason = HUB_FAILED.format(reference=reference)
             failed = state.advance(time.time(), status="failed", message=f"Failed: {reason}", error=reason).wire()
             await self.cluster.store.save(dict(failed))

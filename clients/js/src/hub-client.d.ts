@@ -448,6 +448,8 @@ export declare class HubHttpError extends Error {
   readonly status: number;
   /** what the hub answered in `detail` (a string, or FastAPI's validation list) */
   readonly detail: unknown;
+  /** the answer's Retry-After header (a 429's seconds), null without one */
+  retryAfter?: string | null;
 }
 
 /** The pure stream bookkeeping: epoch/seq, dedupe, merged job states and analytics. */
@@ -534,7 +536,22 @@ export interface HubClientOptions {
   fetch?: typeof fetch;
 }
 
-export interface SubmitReply { jobId: string; status: "queued" }
+/** 202 `{jobId, status: "queued"}` for a new job; 200 with the job's status now for a repeat of an
+ * Idempotency-Key (PROTOCOL.md section 9). */
+export interface SubmitReply { jobId: string; status: JobStatus }
+
+export interface SubmitOptions {
+  /** 1-128 printable ASCII characters; default: a fresh uuid4 for this call. The same key and body
+   * within 24 hours gets the first job back; another body with it is a 409. */
+  idempotencyKey?: string;
+  /** times a lost answer, a 503 or a 429 is sent again with the same key (default 2) */
+  retries?: number;
+  /** ms before such a retry when no Retry-After says (default 1000) */
+  retryDelay?: number;
+}
+
+/** A fresh Idempotency-Key (a uuid4). */
+export declare function newIdempotencyKey(): string;
 
 export interface QuizResult {
   quizId: string;
@@ -605,8 +622,9 @@ export declare class HubClient {
   unsubscribe(types: MessageType[]): boolean;
 
   /** An HTTP API call with the bearer token; throws HubHttpError on a non-2xx answer. */
-  request<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
-  submitJob(kind: JobKind, params?: Record<string, unknown>): Promise<SubmitReply>;
+  request<T = unknown>(method: string, path: string, body?: unknown, extraHeaders?: Record<string, string>): Promise<T>;
+  /** POST /api/jobs with an Idempotency-Key (fresh per call unless given), reused on its own retries. */
+  submitJob(kind: JobKind, params?: Record<string, unknown>, options?: SubmitOptions): Promise<SubmitReply>;
   listJobs(): Promise<JobState[]>;
   getJob(jobId: string): Promise<JobState>;
   getResult<T = QuizResult>(jobId: string): Promise<T>;

@@ -195,6 +195,18 @@ export function readEnv() {
 }
 
 /** An HTTP API error: `status` is the HTTP status, `detail` what FastAPI said. */
+/** A fresh Idempotency-Key: a uuid4 (crypto.randomUUID, or made from crypto.getRandomValues where
+ * randomUUID is missing: pages served over plain http from another host). */
+export function newIdempotencyKey() {
+  const c = globalThis.crypto;
+  if (typeof c?.randomUUID === "function") return c.randomUUID();
+  const b = c.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 export class HubHttpError extends Error {
   constructor(status, detail) {
     super(typeof detail === "string" ? detail : `HTTP ${status}: ${JSON.stringify(detail)}`);
@@ -844,19 +856,46 @@ export class HubClient extends Emitter {
 
   // -- HTTP API --------------------------------------------------------------------------------
 
-  async request(method, path, body) {
-    const headers = { Authorization: `Bearer ${await this._token()}` };
+  async request(method, path, body, extraHeaders = undefined) {
+    const headers = { ...extraHeaders, Authorization: `Bearer ${await this._token()}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const reply = await this.fetch(`${this.httpBase}${path}`, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     let payload = null;
     const text = await reply.text();
     if (text) { try { payload = JSON.parse(text); } catch { payload = text; } }
-    if (!reply.ok) throw new HubHttpError(reply.status, payload?.detail ?? payload ?? reply.statusText);
+    if (!reply.ok) {
+      const error = new HubHttpError(reply.status, payload?.detail ?? payload ?? reply.statusText);
+      error.retryAfter = reply.headers?.get?.("Retry-After") ?? null;
+      throw error;
+    }
     return payload;
   }
 
-  submitJob(kind, params = {}) { return this.request("POST", "/api/jobs", { kind, params }); }
+  /**
+   * POST /api/jobs with an `Idempotency-Key` (PROTOCOL.md section 9): `options.idempotencyKey` (1-128
+   * printable ASCII characters; the same key and body within 24 hours gets the first job back, 200),
+   * else a fresh uuid4 for this call. A lost answer (fetch rejected with a TypeError, its network
+   * failure: the request may have reached the hub), a 503 or a 429 is sent again with the same key, up to `options.retries` (default 2) more
+   * times, after the 429's Retry-After or `options.retryDelay` ms (default 1000); then, or on any other
+   * refusal (409: the key was used with another body; 422), it throws (HubHttpError, or fetch's error).
+   */
+  async submitJob(kind, params = {}, options = {}) {
+    const key = options.idempotencyKey ?? newIdempotencyKey();
+    const retries = options.retries ?? 2;
+    const retryDelay = options.retryDelay ?? 1000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.request("POST", "/api/jobs", { kind, params }, { "Idempotency-Key": key });
+      } catch (err) {
+        const retryable = err instanceof HubHttpError ? err.status === 503 || err.status === 429
+          : err instanceof TypeError; // fetch's network failure: the request may have reached the hub
+        if (!retryable || attempt >= retries) throw err;
+        const after = err instanceof HubHttpError && err.status === 429 ? Number(err.retryAfter) * 1000 : NaN;
+        await new Promise((resolve) => setTimeout(resolve, Number.isFinite(after) ? after : retryDelay));
+      }
+    }
+  }
   listJobs() { return this.request("GET", "/api/jobs"); }
   getJob(jobId) { return this.request("GET", `/api/jobs/${encodeURIComponent(jobId)}`); }
   getResult(jobId) { return this.request("GET", `/api/jobs/${encodeURIComponent(jobId)}/result`); }

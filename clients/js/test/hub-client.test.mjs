@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 
 import {
-  HubClient, HubHttpError, StreamState, backoffDelay, httpUrl, wsUrl,
+  HubClient, HubHttpError, StreamState, backoffDelay, httpUrl, newIdempotencyKey, wsUrl,
 } from "../src/hub-client.js";
 
 import { fakeFetch, fakeWebSocket, sleep, waitFor } from "./fakes.mjs";
@@ -396,6 +396,77 @@ describe("HTTP helpers", () => {
     await assert.rejects(client.getResult("j9"), (err) => err.status === 409 && err.message === "not completed");
     await client.cancelJob("j9");
     assert.equal(fetch.calls.at(-1).url.pathname, "/api/jobs/j9/cancel");
+  });
+
+  const KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  const keyOf = (call) => call.init.headers["Idempotency-Key"];
+
+  test("submitJob sends a fresh uuid4 Idempotency-Key per call, or the one given", async () => {
+    const fetch = fakeFetch(() => ({ status: 202, body: { jobId: "j1", status: "queued" } }));
+    const { client } = makeClient({ fetch });
+    await client.submitJob("quiz_generation", { text: "x" });
+    await client.submitJob("quiz_generation", { text: "x" });
+    const [first, second] = fetch.calls.map(keyOf);
+    assert.match(first, KEY);
+    assert.match(second, KEY);
+    assert.notEqual(first, second);
+    await client.submitJob("quiz_generation", { text: "x" }, { idempotencyKey: "order-42" });
+    assert.equal(keyOf(fetch.calls.at(-1)), "order-42");
+    assert.equal(fetch.calls.at(-1).init.headers.Authorization, "Bearer tok");
+  });
+
+  test("a repeat's 200 answer is the first job with its status now", async () => {
+    const fetch = fakeFetch(() => ({ status: 200, body: { jobId: "j1", status: "completed" } }));
+    const { client } = makeClient({ fetch });
+    assert.deepEqual(await client.submitJob("quiz_generation", { text: "x" }, { idempotencyKey: "k" }),
+      { jobId: "j1", status: "completed" });
+  });
+
+  test("its own retries (a lost answer, 503, 429) reuse the same key", async () => {
+    const fetch = fakeFetch((url, init, n) => {
+      if (n === 1) throw new TypeError("fetch failed"); // the answer was lost
+      if (n === 2) return { status: 503, body: { detail: "the hub's job store did not answer" } };
+      return { status: 200, body: { jobId: "j1", status: "queued" } };
+    });
+    const { client } = makeClient({ fetch });
+    const reply = await client.submitJob("quiz_generation", { text: "x" }, { retryDelay: 1 });
+    assert.deepEqual(reply, { jobId: "j1", status: "queued" });
+    assert.equal(fetch.calls.length, 3);
+    const keys = new Set(fetch.calls.map(keyOf));
+    assert.equal(keys.size, 1);
+    assert.match([...keys][0], KEY);
+  });
+
+  test("a 409 (the key named another body) and a 422 are thrown at once, a retry budget spent too", async () => {
+    let status = 409;
+    const fetch = fakeFetch(() => ({ status, body: { detail: "this Idempotency-Key was already used" } }));
+    const { client } = makeClient({ fetch });
+    await assert.rejects(client.submitJob("quiz_generation", { text: "x" }, { idempotencyKey: "k" }),
+      (err) => err instanceof HubHttpError && err.status === 409 && /Idempotency-Key/.test(err.message));
+    assert.equal(fetch.calls.length, 1);
+    status = 422;
+    await assert.rejects(client.submitJob("quiz_generation", {}, { idempotencyKey: "" }), (err) => err.status === 422);
+    assert.equal(fetch.calls.length, 2);
+    status = 503;
+    await assert.rejects(client.submitJob("quiz_generation", {}, { retries: 1, retryDelay: 1 }),
+      (err) => err.status === 503);
+    assert.equal(fetch.calls.length, 4);
+    assert.equal(keyOf(fetch.calls[2]), keyOf(fetch.calls[3]));
+  });
+
+  test("newIdempotencyKey makes a uuid4 without crypto.randomUUID too", () => {
+    assert.match(newIdempotencyKey(), KEY);
+    const crypto = globalThis.crypto;
+    const without = Object.create(crypto, { randomUUID: { value: undefined } });
+    without.getRandomValues = (a) => crypto.getRandomValues(a);
+    Object.defineProperty(globalThis, "crypto", { value: without, configurable: true });
+    try {
+      const made = new Set(Array.from({ length: 50 }, () => newIdempotencyKey()));
+      assert.equal(made.size, 50);
+      for (const key of made) assert.match(key, KEY);
+    } finally {
+      Object.defineProperty(globalThis, "crypto", { value: crypto, configurable: true });
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import HubClientDefault, {
   CLOSE, CLOSE_CODES, FATAL_CLOSE, HubClient, HubHttpError, HubRoomError, JOB_TYPES, MESSAGE_TYPES,
   MSGPACK_SUBPROTOCOL, NO_WEBSOCKET, PROTOCOLS, REFRESH_AT, ROOM_ID, Room, RoomState, STATES, SUBPROTOCOL,
   StreamState, TERMINAL, TYPING_EXPIRY_MS, TYPING_IDLE_MS, TYPING_REPEAT_MS, backoffDelay, httpUrl,
-  refreshDelay, tokenTimes, upgradeDelay, wsUrl,
+  newIdempotencyKey, refreshDelay, tokenTimes, upgradeDelay, wsUrl,
 } from "hub-client";
 import type {
   AckFrame, AnalyticsUpdateData, AnyEnvelope, BatchFrame, ClientOp, CloseCodeInfo, ConnectionState,
@@ -20,7 +20,7 @@ import type {
   JobStatus, JoinOptions, JoinedFrame, LeftFrame, MessageDataMap, MessageType, NotificationData,
   NotificationLevel, PongFrame, PresenceData, PublishOptions, Question, QuestionReplaceData, QuizResult,
   QuizStatusData, RefreshedFrame, ResumePoint, RoomDataMap, RoomEnvelope, RoomErrorCode, RoomErrorEvent,
-  RoomErrorFrame, RoomEvents, RoomId, RoomMember, RoomMessageData, RoomRequest, StateEvent, SubmitReply,
+  RoomErrorFrame, RoomEvents, RoomId, RoomMember, RoomMessageData, RoomRequest, StateEvent, SubmitOptions, SubmitReply,
   TypingData, Unsubscribe, WebSocketLike, WelcomeFrame, WireProtocol,
 } from "hub-client";
 
@@ -141,6 +141,9 @@ stream.applyWelcome({ epoch: "E1", seq: 0, resumed: false, snapshot: [] });
 export async function submitAndWatch(): Promise<JobKind> {
   await hub.start();
   const reply: SubmitReply = await hub.submitJob("quiz_generation", { numQuestions: 5 });
+  const options: SubmitOptions = { idempotencyKey: newIdempotencyKey(), retries: 1, retryDelay: 500 };
+  const again: SubmitReply = await hub.submitJob("quiz_generation", { numQuestions: 5 }, options);
+  void again.status;
   try {
     const result: QuizResult = await hub.getResult(reply.jobId);
     void result.questions.length;
