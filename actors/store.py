@@ -7,11 +7,12 @@ meets an educator for the first time and by the HTTP API for what the shards no 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,13 +156,22 @@ class JobStore:
 
     def _transaction(self, what: str, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         """Run writing statements as one transaction (all or none), as `_write` runs one."""
+        with self._immediate(what):
+            for sql, args in statements:
+                self.db.execute(sql, args)
+
+    @contextlib.contextmanager
+    def _immediate(self, what: str) -> Iterator[None]:
+        """One transaction around the block, taken with the write lock first (BEGIN IMMEDIATE): committed
+        at its end unless the block rolled back itself, rolled back if it raises; StoreBusy (`what` in its
+        message) when the lock does not come within the busy timeout."""
         started = time.monotonic()
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                for sql, args in statements:
-                    self.db.execute(sql, args)
-                self.db.execute("COMMIT")
+                yield
+                if self.db.in_transaction:
+                    self.db.execute("COMMIT")
             except BaseException:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
@@ -219,30 +229,18 @@ class JobStore:
         deleted on the way (the sweep: one index range scan). StoreBusy as save."""
         educator_id = state["educatorId"]
         now = self.clock()
-        started = time.monotonic()
-        what = f"recording job {state['jobId']} under an idempotency key"
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.execute("DELETE FROM idempotency_keys WHERE created_at <= ?", (now - ttl,))
-                held = self.keyed_job(educator_id, key, ttl)
-                if held is not None:
-                    self.db.execute("ROLLBACK")
-                    return held
-                self.db.execute(
-                    "INSERT OR REPLACE INTO idempotency_keys (educator_id, key, digest, job_id, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (educator_id, key, digest, state["jobId"], now),
-                )
-                self.db.execute(SAVE_JOB, _job_row(state))
-                self.db.execute("COMMIT")
-            except BaseException:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise
-        except sqlite3.OperationalError as exc:
-            raise self._busy(what, started, exc) from None
-        self._waited(what, started)
+        with self._immediate(f"recording job {state['jobId']} under an idempotency key"):
+            self.db.execute("DELETE FROM idempotency_keys WHERE created_at <= ?", (now - ttl,))
+            held = self.keyed_job(educator_id, key, ttl)
+            if held is not None:
+                self.db.execute("ROLLBACK")  # nothing written
+                return held
+            self.db.execute(
+                "INSERT OR REPLACE INTO idempotency_keys (educator_id, key, digest, job_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (educator_id, key, digest, state["jobId"], now),
+            )
+            self.db.execute(SAVE_JOB, _job_row(state))
         return None
 
     def forget_keys(self, job_id: str) -> None:

@@ -50,22 +50,13 @@ export interface WebSocketServiceLike {
   listenerCount(type: string): number;
 }
 
-/** The page's connection to the hub: one HubClient shared by every subscriber and hook. */
-export declare class WebSocketService implements WebSocketServiceLike {
+/** The page's connection to the hub: one HubClient shared by every subscriber and hook. Its members are
+ * WebSocketServiceLike's (the class merges with the interface of the same name). */
+export declare class WebSocketService {
   constructor(options?: WebSocketServiceOptions);
-  readonly isConnected: boolean;
-  readonly state: ConnectionState;
-  readonly client: HubClient | null;
-  configure(options?: WebSocketServiceOptions): this;
-  connect(): Promise<void>;
-  disconnect(): void;
-  send(message: ClientOp): void;
-  subscribe<T extends MessageType>(type: T, handler: (data: MessageDataMap[T], envelope: Envelope<T>) => void): Unsubscribe;
-  subscribe(type: "*", handler: (data: AnyEnvelope["data"], envelope: AnyEnvelope) => void): Unsubscribe;
-  subscribe<E extends ServiceEvent>(type: E, handler: (event: ServiceEventMap[E], same: ServiceEventMap[E]) => void): Unsubscribe;
-  subscribe(type: string, handler: (data: any, envelope: any) => void): Unsubscribe;
-  listenerCount(type: string): number;
 }
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface WebSocketService extends WebSocketServiceLike {}
 
 /** The page's one service (a fake one after hub-client/testing's installFakeWebSocketService). */
 export declare function getWebSocketService(): WebSocketService;

@@ -472,39 +472,8 @@ describe("HTTP helpers", () => {
 
 // -- React bindings (react.js) against a tiny fake of React's hooks ----------------------------
 
-function fakeReact() {
-  const slots = [];
-  const pending = [];
-  let index = 0;
-  const R = {
-    useRef(init) { const k = index++; slots[k] ??= { current: init }; return slots[k]; },
-    useState(init) {
-      const k = index++;
-      if (!slots[k]) slots[k] = { value: typeof init === "function" ? init() : init };
-      const slot = slots[k];
-      return [slot.value, (value) => { slot.value = value; }];
-    },
-    useEffect(effect, deps) {
-      const k = index++;
-      const prev = slots[k];
-      if (prev && deps && deps.length === prev.deps.length && deps.every((d, j) => d === prev.deps[j])) return;
-      pending.push(() => { prev?.cleanup?.(); slots[k] = { deps: deps ?? [], cleanup: effect() }; });
-    },
-    render(component) { index = 0; const out = component(); pending.splice(0).forEach((run) => run()); return out; },
-    unmount() { slots.forEach((slot) => slot?.cleanup?.()); },
-  };
-  return R;
-}
-
 describe("React bindings", async () => {
-  const { register } = await import("node:module");
-  const shim = "const R = () => globalThis.__fakeReact; export const useEffect = (...a) => R().useEffect(...a); "
-    + "export const useRef = (...a) => R().useRef(...a); export const useState = (...a) => R().useState(...a);";
-  const hooks = `export async function resolve(specifier, context, next) {
-    if (specifier === "react") return { url: ${JSON.stringify(`data:text/javascript,${encodeURIComponent(shim)}`)}, shortCircuit: true };
-    return next(specifier, context);
-  }`;
-  register(`data:text/javascript,${encodeURIComponent(hooks)}`);
+  const { fakeReact } = await import("./fake-react.mjs");
   const { useHubMessages, useHubState, useHubJobs } = await import("../src/react.js");
   const listeners = (client, event) => client._handlers.get(event)?.size ?? 0;
 
