@@ -444,3 +444,24 @@ def self_signed_tls(directory: str | Path) -> tuple[Path, Path]:
     from actors.dataplane.keys import ServerKeys
 
     return ServerKeys("127.0.0.1").files(directory)
+
+
+def run_alone(
+    doc: str | None,
+    out_name: str,
+    hub_env: dict[str, str],
+    measure: Callable[[str, int, bool], dict[str, Any]],
+    write: Callable[[dict[str, Any], Path], None],
+) -> None:
+    """A workload's own command line (`python bench/<name>.py [--quick] [--out PATH]`): its own hub
+    (`hub_server(**hub_env)`), `measure(base_url, hub_pid, quick)`, then `write(result, out)`; the report
+    goes to bench/results/`out_name` unless --out says otherwise. `doc`: the module's docstring (--help)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS / out_name)
+    args = parser.parse_args()
+    with hub_server(**hub_env) as (base, hub):
+        result = measure(base, hub.pid, args.quick)
+    write(result, args.out)

@@ -37,7 +37,6 @@ the clients' decoding of the same frames.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -49,7 +48,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import INGRESS, NAMESPACE, RESULTS, SECRET, RoleCpu, hub_server, joined_ray, offer  # noqa: E402
+from bench.common import INGRESS, NAMESPACE, SECRET, RoleCpu, joined_ray, offer, run_alone  # noqa: E402
 from bench.protocol_clients import CELLS, ClientPool  # noqa: E402
 from bench.protocols_micro import median_cpu_us, micro  # noqa: E402
 from bench.protocols_report import write  # noqa: E402
@@ -295,13 +294,7 @@ def measure(base: str, pid: int, quick: bool) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS / "protocols.md")
-    args = parser.parse_args()
-    with hub_server(**HUB_ENV) as (base, hub):
-        result = measure(base, hub.pid, args.quick)
-    write(result, args.out)
+    run_alone(__doc__, "protocols.md", HUB_ENV, measure, write)
 
 
 if __name__ == "__main__":

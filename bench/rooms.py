@@ -29,7 +29,6 @@ the same hub:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -44,7 +43,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.clients import greeted_hub, open_hub, start_clients  # noqa: E402
-from bench.common import INGRESS, RESULTS, SECRET, RoleCpu, hub_server, offer, percentiles_ms, report  # noqa: E402
+from bench.common import INGRESS, SECRET, RoleCpu, offer, percentiles_ms, report, run_alone  # noqa: E402
 
 ROOM = "bench:fanout"
 PRESENCE_ROOM = "bench:presence"
@@ -510,13 +509,7 @@ def write(result: dict[str, Any], out: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS / "rooms.md")
-    args = parser.parse_args()
-    with hub_server(**HUB_ENV) as (base, hub):
-        result = measure(base, hub.pid, args.quick)
-    write(result, args.out)
+    run_alone(__doc__, "rooms.md", HUB_ENV, measure, write)
 
 
 if __name__ == "__main__":
