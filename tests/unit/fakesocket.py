@@ -50,17 +50,20 @@ def make_connection(
     writer: FrameWriter | None = None,
     start: bool = True,
     frames: Frames | None = None,
+    educator: str = "alice",
+    session: str = "s",
+    metrics: IngressMetrics | None = None,
 ) -> Connection:
-    """Alice's connection on `ws` (a new FakeSocket when None), with an outbox of `limit` messages
-    conflating past `conflate_after`; started at position ("e", 0) unless `start` is False."""
+    """`educator`'s connection (session `session`) on `ws` (a new FakeSocket when None), with an outbox of
+    `limit` messages conflating past `conflate_after`; started at position ("e", 0) unless `start` is False."""
     conn = Connection(
         ws if ws is not None else FakeSocket(),  # type: ignore[arg-type]
-        session="s",
-        educator_id="alice",
+        session=session,
+        educator_id=educator,
         types=types,  # type: ignore[arg-type]
         outbox=Outbox(limit, conflate_after),
         batch_max=500,
-        metrics=IngressMetrics(),
+        metrics=metrics if metrics is not None else IngressMetrics(),
         writer=writer,
         **({"frames": frames} if frames is not None else {}),
     )

@@ -11,14 +11,12 @@ from typing import Any
 
 from actors.registry import RegistryShard
 from hub.core.config import ShardConfig
-from hub.core.outbox import Outbox
 from hub.core.protocol import control_frame
-from hub.core.stream import StreamPosition
 from hub.ingress.connection import Connection
 from hub.ingress.relay import Relay
 from hub.ingress.roomops import joined_of
 from hub.metrics import IngressMetrics
-from tests.unit.fakesocket import FakeSocket
+from tests.unit.fakesocket import make_connection
 
 ROOM = "quiz:q-42"
 
@@ -69,18 +67,10 @@ class SameRead:
 
 
 def connect(relay: Relay, educator: str, order: list[tuple[str, str]]) -> Connection:
-    conn = Connection(
-        FakeSocket(),  # type: ignore[arg-type]
-        session=f"s-{educator}",
-        educator_id=educator,
-        types=None,
-        outbox=Outbox(1000, 1000),
-        batch_max=500,
-        metrics=relay.metrics,
-        writer=OrderedWriter(educator, order),
+    conn = make_connection(
+        educator=educator, session=f"s-{educator}", metrics=relay.metrics, writer=OrderedWriter(educator, order)
     )
     relay.conns.setdefault(educator, set()).add(conn)
-    conn.start('{"op":"welcome"}', StreamPosition("e", 0), [])
     return conn
 
 

@@ -20,14 +20,13 @@ from actors.store import JobStore
 from hub.core import strictjson
 from hub.core.config import ShardConfig
 from hub.core.errors import BadFrame, HubError
-from hub.core.outbox import Outbox
 from hub.core.protocol import dumps, error_frame, parse_client_frame, pong_frame, welcome_frame
 from hub.core.records import FeedBatch
-from hub.core.stream import StreamPosition
 from hub.ingress.connection import Connection, close_frame, fit_reason
 from hub.ingress.relay import Relay
 from hub.metrics import IngressMetrics
 from tests.strict_values import CONSTANTS, OVERFLOWS, SURROGATE_FRAMES, lenient_text, values
+from tests.unit.fakesocket import make_connection
 
 
 def is_strict(text: str) -> bool:
@@ -279,18 +278,14 @@ class BrokenWriter:
 
 
 def connect(relay: Relay, educator: str, writer: Any = None) -> Connection:
-    conn = Connection(
-        FakeSocket(),  # type: ignore[arg-type]
+    conn = make_connection(
+        FakeSocket(),  # type: ignore[arg-type]  # (this file's: records raw text)
+        educator=educator,
         session=f"s-{educator}-{id(writer)}",
-        educator_id=educator,
-        types=None,
-        outbox=Outbox(1000, 1000),
-        batch_max=500,
         metrics=relay.metrics,
         writer=writer,
     )
     relay.conns.setdefault(educator, set()).add(conn)
-    conn.start('{"op":"welcome"}', StreamPosition("e", 0), [])
     return conn
 
 
