@@ -31,11 +31,11 @@ class NodeResources(NamedTuple):
 
 class PendingTasks(NamedTuple):
     """A job's Ray tasks that Ray has not placed on a node: the resources each `asks` (Ray's names),
-    how many (`count`) ask for exactly that, and `since` (seconds since the epoch) the first of them
+    how many (`tasks`) ask for exactly that, and `since` (seconds since the epoch) the first of them
     has waited for a node."""
 
     asks: Mapping[str, float]
-    count: int
+    tasks: int
     since: float
 
 
@@ -58,6 +58,15 @@ def describe(resource: str, amount: float) -> str:
     if resource in _BYTES:
         return f"{_size(amount)} of {_BYTES[resource]}"
     return f"{_amount(amount)} {resource}"
+
+
+def _less(resource: str, amount: float) -> str:
+    """What a node lacking `amount` of `resource` has: "no GPU", "no some_custom_resource", "fewer than 4 CPUs"."""
+    if amount == 1 and resource not in _BYTES:
+        return f"no {_NAMED[resource][0] if resource in _NAMED else resource}"
+    return (
+        f"less than {describe(resource, amount)}" if resource in _BYTES else f"fewer than {describe(resource, amount)}"
+    )
 
 
 def _join(parts: Sequence[str]) -> str:
@@ -102,7 +111,7 @@ def waiting_reason(asks: Mapping[str, float], nodes: Sequence[NodeResources], ta
             clauses.append(
                 "the cluster's one node has none"
                 if single
-                else f"the cluster's one node has no {_join([describe(r, asked[r]) for r in missing])}"
+                else f"the cluster's one node has {_join([_less(r, asked[r]) for r in missing])}"
             )
         else:
             clauses.append(
@@ -124,13 +133,13 @@ def tasks_reason(pending: Sequence[PendingTasks], nodes: Sequence[NodeResources]
     live `nodes`: the sentence of the largest group that cannot be placed for lack of resources (with
     how many more wait for other resources), and since when the first of those waits; None when
     none of them waits for resources."""
-    waiting = [(group, waiting_reason(group.asks, nodes, group.count)) for group in pending]
+    waiting = [(group, waiting_reason(group.asks, nodes, group.tasks)) for group in pending]
     blocked = [(group, reason) for group, reason in waiting if reason is not None]
     if not blocked:
         return None
-    blocked.sort(key=lambda item: -item[0].count)
+    blocked.sort(key=lambda item: -item[0].tasks)
     group, reason = blocked[0]
-    others = sum(g.count for g, _ in blocked[1:])
+    others = sum(g.tasks for g, _ in blocked[1:])
     if others:
         reason = f"{reason} (and {others} more {'task' if others == 1 else 'tasks'} waiting for other resources)"
     return reason, min(g.since for g, _ in blocked)

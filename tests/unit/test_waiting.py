@@ -137,3 +137,11 @@ def test_waiting_goes_when_the_job_starts_or_ends() -> None:
 def test_waiting_needs_a_reason() -> None:
     with pytest.raises(ValueError):
         Waiting(reason="", since=1.0)
+
+
+def test_one_node_lacking_several() -> None:
+    nodes = [node({"CPU": 2.0})]
+    assert waiting_reason({"CPU": 4, "GPU": 1, "memory": 2**40}, nodes) == (
+        "waiting for 4 CPUs, 1 GPU and 1024.0 GiB of memory: the cluster's one node has fewer than 4 CPUs, "
+        "no GPU and less than 1024.0 GiB of memory"
+    )
