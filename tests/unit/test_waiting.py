@@ -145,3 +145,26 @@ def test_one_node_lacking_several() -> None:
         "waiting for 4 CPUs, 1 GPU and 1024.0 GiB of memory: the cluster's one node has fewer than 4 CPUs, "
         "no GPU and less than 1024.0 GiB of memory"
     )
+
+
+def test_the_python_client_keeps_waiting_while_it_lasts() -> None:
+    from hub.client import HubClient
+    from tests.unit.test_server_frames import batch, welcome
+
+    client = HubClient("http://127.0.0.1:1", "a-token")
+    client._receive(welcome())
+    why = {"reason": WAITING.reason, "since": 5.0}
+    client._receive(batch(8, status="queued", progress=0, waiting=why))
+    assert client.jobs["j-1"]["waiting"] == why
+    client._receive(batch(9, status="processing", progress=1))
+    assert "waiting" not in client.jobs["j-1"] and client.jobs["j-1"]["status"] == "processing"
+
+
+def test_the_notebook_status_line_says_why_a_job_waits() -> None:
+    from hub.notebook import status_line
+
+    why = {"reason": "waiting for 1 GPU: none free on the cluster's 3 nodes", "since": 5.0}
+    line = status_line({"status": "queued", "message": "Waiting to start", "waiting": why}, width=200)
+    assert line == "queued: waiting for 1 GPU: none free on the cluster's 3 nodes"
+    assert status_line({"status": "processing", "message": "Step 2", "waiting": why}).startswith("processing: waiting")
+    assert status_line({"status": "cancelled", "message": "Cancelled", "waiting": why}) == "cancelled: Cancelled"
