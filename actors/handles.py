@@ -16,7 +16,7 @@ from actors.dataplane.client import Broken, DataPlaneClient, Failed, NoSocket, N
 from actors.dataplane.server import DataPlaneServer
 from actors.job_monitor import JobMonitor
 from actors.names import STORE_NAME, job_actor_name, shard_name
-from actors.registry import RegistryShard
+from actors.registry import Placement, RegistryShard
 from actors.store import JobStore
 from actors.tasklink import LinkServer
 from hub.core.config import DataPlaneConfig, MonitorConfig, ShardConfig
@@ -87,13 +87,13 @@ class RegistryShardActor(RegistryShard):
         """The Ray node this shard runs on (operators and the cluster tests ask)."""
         return str(ray.get_runtime_context().get_node_id())
 
-    async def monitor_placement(self, job_id: str) -> tuple[dict[str, float], list[NodeResources]] | None:
+    async def monitor_placement(self, job_id: str) -> Placement:
         """RegistryShard.monitor_placement from Ray's state (actors.raystate, off the event loop): the
         resources the job's monitor asks while its GCS actor-table entry is PENDING_CREATION, with
-        the cluster's live nodes; None when it is placed or there is none."""
+        the cluster's live nodes; "placed" once it is not; "absent" while Ray has no such actor."""
         asks = await asyncio.to_thread(raystate.pending_actor, job_actor_name(job_id), self.namespace)
-        if asks is None:
-            return None
+        if isinstance(asks, str):
+            return asks
         nodes, _ = await asyncio.to_thread(raystate.cluster_nodes)
         return asks, nodes
 

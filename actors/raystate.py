@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from hub.core.waiting import NodeResources, PendingTasks
 
@@ -56,9 +56,10 @@ def cluster_nodes() -> tuple[list[NodeResources], bool]:
     return nodes, len(state.pending_resource_requests) > 0
 
 
-def pending_actor(name: str, namespace: str) -> dict[str, float] | None:
+def pending_actor(name: str, namespace: str) -> dict[str, float] | Literal["placed", "absent"]:
     """The resources the named actor asks for while Ray has not placed it (its GCS actor-table state is
-    PENDING_CREATION); None when there is no such actor or it is placed (alive, restarting, dead)."""
+    PENDING_CREATION); "absent" when Ray has no actor of that name, "placed" otherwise (alive,
+    restarting, dead)."""
     import ray
     from ray.core.generated import gcs_pb2 as _gcs_pb2
 
@@ -66,13 +67,13 @@ def pending_actor(name: str, namespace: str) -> dict[str, float] | None:
     try:
         handle = ray.get_actor(name, namespace=namespace)
     except ValueError:
-        return None
+        return "absent"
     info = _accessor().get_actor_info(handle._actor_id)
     if info is None:
-        return None
+        return "absent"
     data = gcs_pb2.ActorTableData.FromString(info)
     if data.state != gcs_pb2.ActorTableData.PENDING_CREATION:
-        return None
+        return "placed"
     return dict(data.required_resources)
 
 

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from actors.coalesce import Coalescer
 from actors.rooms import ShardRooms
@@ -44,6 +44,13 @@ def _strict(value: Any, what: str) -> Any:
 
 
 MONITOR_LOST = "the job's monitor stopped unexpectedly"
+
+# What a shard learns of a queued job's monitor from Ray (RegistryShard.monitor_placement): what it
+# asks while Ray cannot place it, with the cluster's live nodes; "placed"; or "absent" (no such actor).
+Placement = tuple[dict[str, float], list[NodeResources]] | Literal["placed", "absent"]
+# Readings (HUB_WAITING_INTERVAL apart) that find no monitor actor before a shard stops looking: a
+# submission registers its monitor with Ray while its `queued` goes out, which may take seconds.
+MONITOR_REGISTERED_WITHIN = 5
 
 
 class RegistryShard(ShardRooms):
@@ -190,8 +197,9 @@ class RegistryShard(ShardRooms):
         resources (`monitor_placement`), and publish the job's `waiting` (hub.core.waiting) when it
         changes: set while the monitor waits (since the job's `createdAt`: its monitor was asked of
         Ray then), gone once it is placed. Stops when the job leaves `queued` (the monitor's
-        `processing` carries no `waiting`), or once its monitor is placed or absent (a job a back
-        end drives has none)."""
+        `processing` carries no `waiting`), once its monitor is placed, or when Ray has no monitor for
+        it MONITOR_REGISTERED_WITHIN readings in a row (a job a back end drives has none)."""
+        absent = 0
         try:
             await asyncio.sleep(self.config.waiting_grace)
             while True:
@@ -207,21 +215,29 @@ class RegistryShard(ShardRooms):
                 state = self.jobs.get(job_id)
                 if state is None or state.status != "queued":
                     return  # it started (or ended) while Ray was asked
-                reason = None if found is None else waiting_reason(*found)
+                if found == "absent":
+                    # not registered with Ray yet (its submission still starting it), or none at all (a
+                    # job a back end drives): looked for again for up to MONITOR_REGISTERED_WITHIN readings
+                    absent += 1
+                    if absent > MONITOR_REGISTERED_WITHIN:
+                        return
+                    await asyncio.sleep(self.config.waiting_interval)
+                    continue
+                reason = None if found == "placed" else waiting_reason(*found)
                 waiting = next_waiting(state.waiting, reason, state.created_at)
                 if waiting != state.waiting:
                     self._apply(state.waiting_as(self.clock(), waiting), transition=True)
-                if found is None:
+                if found == "placed":
                     return
                 await asyncio.sleep(self.config.waiting_interval)
         finally:
             self._placing.pop(job_id, None)
 
-    async def monitor_placement(self, job_id: str) -> tuple[dict[str, float], list[NodeResources]] | None:
+    async def monitor_placement(self, job_id: str) -> Placement:
         """What the job's monitor actor asks Ray for while Ray has not placed it, with the cluster's
-        live nodes; None when it is placed or there is none. The Ray edge reads Ray's state
-        (actors.raystate); this plain class has no Ray: None."""
-        return None
+        live nodes; "placed" once Ray placed it, "absent" while Ray has no such actor. The Ray edge
+        reads Ray's state (actors.raystate); this plain class has no Ray: "absent"."""
+        return "absent"
 
     def _apply(self, state: JobState, transition: bool, extra: dict[str, Any] | None = None) -> int:
         self.jobs[state.job_id] = state

@@ -62,8 +62,8 @@ def test_ray_state_apis(hub: LocalHub) -> None:
     ref = needs_missing.remote()
     try:
         assert raystate.pending_actor(name, hub.settings.namespace) == {MISSING: 1.0}
-        assert raystate.pending_actor("no-such-actor", hub.settings.namespace) is None
-        assert raystate.pending_actor(hub_shard_name(), hub.settings.namespace) is None  # alive: placed
+        assert raystate.pending_actor("no-such-actor", hub.settings.namespace) == "absent"
+        assert raystate.pending_actor(hub_shard_name(), hub.settings.namespace) == "placed"  # alive
         deadline = time.monotonic() + scaled(15)
         while True:
             nodes, pending = raystate.cluster_nodes()

@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from actors.job_monitor import JobMonitor
-from actors.registry import RegistryShard
+from actors.registry import MONITOR_REGISTERED_WITHIN, Placement, RegistryShard
 from hub.core.config import MonitorConfig, ShardConfig
 from hub.core.stream import Envelope
 from hub.core.waiting import NodeResources, PendingTasks
@@ -28,7 +28,7 @@ class PlacingShard(RegistryShard):
         self.answers = answers
         self.reads = 0
 
-    async def monitor_placement(self, job_id: str) -> tuple[dict[str, float], list[NodeResources]] | None:
+    async def monitor_placement(self, job_id: str) -> Placement:
         self.reads += 1
         answer = self.answers[min(self.reads, len(self.answers)) - 1]
         if isinstance(answer, Exception):
@@ -47,7 +47,7 @@ async def messages(shard: RegistryShard) -> list[dict[str, Any]]:
 
 def test_shard_says_why_a_queued_monitor_waits_then_stops_once_it_is_placed(clock: FakeClock) -> None:
     async def go() -> None:
-        shard = PlacingShard(clock, [({"some_custom_resource": 1.0}, NODES)] * 3 + [None])
+        shard = PlacingShard(clock, ["absent"] + [({"some_custom_resource": 1.0}, NODES)] * 3 + ["placed"])
         await shard.attach("ing", ["alice"])
         await shard.publish([job("queued")])
         await asyncio.sleep(0.1)
@@ -57,7 +57,7 @@ def test_shard_says_why_a_queued_monitor_waits_then_stops_once_it_is_placed(cloc
         reason = "waiting for 1 some_custom_resource: the cluster's one node has none"
         assert data[1]["waiting"] == {"reason": reason, "since": 100.0}  # since: its monitor was asked for
         assert "waiting" not in data[2]  # placed: gone, and no more reads
-        assert shard.reads == 4
+        assert shard.reads == 5
         state = await shard.job("j1")
         assert state is not None and state.waiting is None
 
@@ -82,6 +82,18 @@ def test_shard_stops_reading_when_the_monitor_starts_and_its_processing_carries_
     asyncio.run(go())
 
 
+def test_shard_stops_looking_for_a_monitor_ray_never_had(clock: FakeClock) -> None:
+    async def go() -> None:
+        shard = PlacingShard(clock, ["absent"])  # a job a back end drives: no monitor
+        await shard.attach("ing", ["alice"])
+        await shard.publish([job("queued")])
+        await asyncio.sleep(0.2)
+        assert shard.reads == MONITOR_REGISTERED_WITHIN + 1 and not shard._placing
+        assert [d.get("waiting") for d in await messages(shard)] == [None]
+
+    asyncio.run(go())
+
+
 def test_cancelling_a_waiting_job_drops_waiting(clock: FakeClock) -> None:
     async def go() -> None:
         shard = PlacingShard(clock, [({"GPU": 1.0}, NODES)])
@@ -100,7 +112,7 @@ def test_cancelling_a_waiting_job_drops_waiting(clock: FakeClock) -> None:
 def test_shard_goes_on_after_an_unreadable_ray_and_skips_placeable_monitors(clock: FakeClock) -> None:
     async def go() -> None:
         placeable = ({"CPU": 1.0}, NODES)  # pending but a node has it free: not waiting for resources
-        shard = PlacingShard(clock, [RuntimeError("GCS away"), placeable, ({"CPU": 4.0}, NODES)])
+        shard = PlacingShard(clock, [RuntimeError("GCS away"), placeable, ({"CPU": 4.0}, NODES), "placed"])
         await shard.attach("ing", ["alice"])
         await shard.publish([job("queued")])
         await asyncio.sleep(0.1)
@@ -108,6 +120,7 @@ def test_shard_goes_on_after_an_unreadable_ray_and_skips_placeable_monitors(cloc
         assert [d.get("waiting", {}).get("reason") for d in data] == [
             None,
             "waiting for 4 CPUs: the cluster's one node has fewer than 4 CPUs",
+            None,  # placed
         ]
 
     asyncio.run(go())
