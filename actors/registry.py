@@ -495,4 +495,5 @@ class RegistryShard(ShardRooms):
             room_members=members,
             presence_changes=self.presence_changes,
             room_messages=self.room_messages,
+            jobs_waiting=sum(1 for state in self.jobs.values() if state.waiting is not None),
         )

@@ -64,6 +64,24 @@ def test_shard_says_why_a_queued_monitor_waits_then_stops_once_it_is_placed(cloc
     asyncio.run(go())
 
 
+def test_shard_counts_its_waiting_jobs_for_metrics(clock: FakeClock) -> None:
+    from hub.metrics import IngressMetrics, shard_families
+
+    async def go() -> None:
+        shard = PlacingShard(clock, [({"GPU": 1.0}, NODES)])
+        await shard.attach("ing", ["alice"])
+        await shard.publish([job("queued"), {**job("queued"), "jobId": "j2"}])
+        await asyncio.sleep(0.05)
+        stats = await shard.stats()
+        assert stats.jobs_waiting == 2
+        text = IngressMetrics().render(shard_families([stats], "ing"))
+        assert 'hub_jobs_waiting{shard="0"} 2.0' in text
+        await shard.update_job("j2", {"status": "cancelled"})
+        assert (await shard.stats()).jobs_waiting == 1
+
+    asyncio.run(go())
+
+
 def test_shard_stops_reading_when_the_monitor_starts_and_its_processing_carries_no_waiting(clock: FakeClock) -> None:
     async def go() -> None:
         shard = PlacingShard(clock, [({"GPU": 1.0}, NODES)])
