@@ -151,3 +151,44 @@ def test_a_job_whose_task_cannot_be_placed_is_processing_saying_why(
     assert got["createdAt"] <= got["waiting"]["since"] <= time.time()  # when Ray began to wait for a node
     assert msgs[-1]["status"] == "cancelled" and "waiting" not in msgs[-1]
     assert "waiting" not in educator.http.get(f"/api/jobs/{job_id}").json()
+
+
+def test_a_restarted_shard_reads_again_why_a_queued_job_waits(
+    hub: LocalHub, educator: Api, waiting_kinds: None
+) -> None:
+    """A queued job's `waiting` lives in its shard, read from Ray: a shard that restarts (and loses it)
+    reads it again for the queued jobs it loads from the store, and the Python client, re-synced,
+    carries it again."""
+    from actors.names import shard_name
+    from hub.client import HubClient
+    from hub.core.sharding import shard_of
+    from tests.conftest import until
+
+    index = shard_of(educator.educator_id, hub.settings.shards)
+
+    async def go() -> tuple[str, dict[str, Any], str]:
+        client = HubClient(hub.url, educator.token, base_delay=0.1)
+        await client.start()
+        try:
+            reply = await asyncio.to_thread(
+                educator.http.post, "/api/jobs", json={"kind": "needs_missing_monitor", "params": {}}
+            )
+            job_id = reply.json()["jobId"]
+            await until(lambda: "waiting" in client.jobs.get(job_id, {}), 30, "waiting")
+            before = client.epoch or ""
+            ray.kill(ray.get_actor(shard_name(index), namespace=hub.settings.namespace), no_restart=False)
+            await until(lambda: client.epoch not in (None, before), 60, "a re-sync with the restarted shard")
+            await until(lambda: "waiting" in client.jobs.get(job_id, {}), 30, "waiting read again")
+            again = dict(client.jobs[job_id])
+            cancel = await asyncio.to_thread(educator.http.post, f"/api/jobs/{job_id}/cancel")
+            assert cancel.status_code == 202, cancel.text
+            await until(lambda: client.jobs[job_id]["status"] == "cancelled", 30, "the cancel")
+            assert "waiting" not in client.jobs[job_id]
+            return job_id, again, before
+        finally:
+            await client.close()
+
+    job_id, again, _ = asyncio.run(go())
+    assert again["status"] == "queued"
+    assert again["waiting"]["reason"] == f"waiting for 1 {MISSING}: the cluster's one node has none"
+    assert again["waiting"]["since"] == again["createdAt"]
