@@ -6,6 +6,7 @@ And the private Ray APIs actors.raystate reads, so that a Ray upgrade that chang
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -40,11 +41,29 @@ async def waits_on_a_task(ctx: Any, params: NoParams) -> dict[str, Any]:
     return {"got": await ctx.track(needs_missing.remote())}
 
 
+class CrowdParams(BaseModel):
+    tasks: int
+    seconds: float
+
+
+@ray.remote(num_cpus=1)
+def holds_a_cpu(seconds: float) -> int:
+    time.sleep(seconds)
+    return 1
+
+
+async def crowds_the_cpus(ctx: Any, params: CrowdParams) -> dict[str, Any]:
+    ctx.progress(5, f"Running {params.tasks} tasks")
+    refs = [ctx.track(holds_a_cpu.remote(params.seconds)) for _ in range(params.tasks)]
+    return {"done": sum(await asyncio.gather(*refs))}
+
+
 @pytest.fixture(scope="module")
 def waiting_kinds(hub: LocalHub) -> None:
     nb = connect(hub.url, hub.token("waiting-registrar"), namespace=hub.settings.namespace)
     nb.register_kind("needs_missing_monitor", never_runs, NoParams, resources={MISSING: 1})
     nb.register_kind("needs_missing_task", waits_on_a_task, NoParams)
+    nb.register_kind("crowds_the_cpus", crowds_the_cpus, CrowdParams)
     nb.close()
 
 
@@ -192,3 +211,33 @@ def test_a_restarted_shard_reads_again_why_a_queued_job_waits(
     assert again["status"] == "queued"
     assert again["waiting"]["reason"] == f"waiting for 1 {MISSING}: the cluster's one node has none"
     assert again["waiting"]["since"] == again["createdAt"]
+
+
+def test_more_tasks_than_cpus_wait_for_a_free_one_and_the_wait_goes_once_they_run(
+    hub: LocalHub, educator: Api, waiting_kinds: None
+) -> None:
+    """A job with more CPU tasks than the cluster has CPUs: the ones Ray holds back make it say so
+    ("none free", the node has CPUs), and once they run, while the job still runs, it no longer does."""
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    seconds = scaled(1) + hub.settings.waiting_grace + 2 * hub.settings.waiting_interval
+
+    async def go() -> list[dict[str, Any]]:
+        ws, _ = await open_ws(hub, {"token": educator.token})
+        try:
+            body = {"kind": "crowds_the_cpus", "params": {"tasks": cpus + 1, "seconds": seconds}}
+            reply = await asyncio.to_thread(educator.http.post, "/api/jobs", json=body)
+            job_id = reply.json()["jobId"]
+            envelopes, _ = await messages_until(ws, terminal(job_id), timeout=120)
+            return [e["data"] for e in envelopes if e["data"].get("jobId") == job_id]
+        finally:
+            await ws.close()
+
+    msgs = asyncio.run(go())
+    assert msgs[-1]["status"] == "completed" and "waiting" not in msgs[-1]
+    waits = [i for i, m in enumerate(msgs) if "waiting" in m]
+    assert waits, [m.get("message") for m in msgs]
+    reason = msgs[waits[0]]["waiting"]["reason"]
+    assert re.fullmatch(r"\d+ tasks? waiting for 1 CPU( each)?: none free on the cluster's one node", reason), reason
+    assert all(msgs[i]["status"] == "processing" for i in waits)
+    cleared = [m for m in msgs[waits[-1] + 1 :] if m["status"] == "processing"]
+    assert cleared and "waiting" not in cleared[0]  # gone while the job still ran
