@@ -199,3 +199,16 @@ def test_monitor_without_tracked_tasks_reads_nothing() -> None:
 
     shard = run_monitor({"steps": 3})
     assert all("waiting" not in u for u in shard.updates)
+
+
+def test_the_store_keeps_waiting_like_other_fields_and_recovery_ends_it(tmp_path: Any, clock: FakeClock) -> None:
+    from actors.store import JobStore
+
+    store = JobStore(tmp_path / "jobs.db", clock)
+    why = {"reason": "1 task waiting for 1 GPU: the cluster's one node has none", "since": 90.0}
+    store.save(job("processing", progress=5.0, waiting=why))
+    kept = store.get("j1")
+    assert kept is not None and kept.waiting is not None and kept.waiting.wire() == why
+    store.recover(alive=lambda job_id: False)  # the hub stopped under it: failed, no longer waiting
+    ended = store.get("j1")
+    assert ended is not None and ended.status == "failed" and ended.waiting is None
