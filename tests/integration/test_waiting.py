@@ -76,6 +76,11 @@ def test_ray_state_apis(hub: LocalHub) -> None:
         def ping(self) -> int:
             return 1
 
+    from ray.core.generated import autoscaler_pb2, common_pb2
+
+    assert common_pb2.TaskStatus.Value("PENDING_NODE_ASSIGNMENT") == raystate.PENDING_NODE_ASSIGNMENT
+    live = {autoscaler_pb2.NodeStatus.Value("RUNNING"), autoscaler_pb2.NodeStatus.Value("IDLE")}
+    assert live == raystate.LIVE_NODE_STATUSES
     name = f"raystate-probe-{time.monotonic_ns()}"
     actor = Unplaceable.options(name=name, namespace=hub.settings.namespace).remote()  # type: ignore[attr-defined]
     ref = needs_missing.remote()
