@@ -11,11 +11,12 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError, RayError
 
+from actors import raystate
 from actors.dataplane.client import Broken, DataPlaneClient, Failed, NoSocket, NotCarried
 from actors.dataplane.server import DataPlaneServer
 from actors.job_monitor import JobMonitor
 from actors.names import STORE_NAME, job_actor_name, shard_name
-from actors.registry import RegistryShard
+from actors.registry import Placement, RegistryShard
 from actors.store import JobStore
 from actors.tasklink import LinkServer
 from hub.core.config import DataPlaneConfig, MonitorConfig, ShardConfig
@@ -36,6 +37,7 @@ from hub.core.records import (
     ShardStats,
 )
 from hub.core.sharding import shard_of
+from hub.core.waiting import NodeResources, PendingTasks
 
 log = logging.getLogger("hub.ray")
 
@@ -84,6 +86,16 @@ class RegistryShardActor(RegistryShard):
     async def node_id(self) -> str:
         """The Ray node this shard runs on (operators and the cluster tests ask)."""
         return str(ray.get_runtime_context().get_node_id())
+
+    async def monitor_placement(self, job_id: str) -> Placement:
+        """RegistryShard.monitor_placement from Ray's state (actors.raystate, off the event loop): the
+        resources the job's monitor asks while its GCS actor-table entry is PENDING_CREATION, with
+        the cluster's live nodes; "placed" once it is not; "absent" while Ray has no such actor."""
+        asks = await asyncio.to_thread(raystate.pending_actor, job_actor_name(job_id), self.namespace)
+        if isinstance(asks, str):
+            return asks
+        nodes, _ = await asyncio.to_thread(raystate.cluster_nodes)
+        return asks, nodes
 
     async def monitor_gone(self, job_id: str) -> None:
         """Return when the job's monitor is gone for good: it ended the job (and exit_actor), or it
@@ -175,6 +187,19 @@ class JobMonitorActor(JobMonitor):
         if self._link_server is not None:
             await self._link_server.close()
 
+    async def _tasks_waiting(self, refs: list[Any]) -> tuple[list[PendingTasks], list[NodeResources]] | None:
+        """JobMonitor._tasks_waiting from Ray's state (actors.raystate, off the event loop): the
+        unfinished tracked tasks (ray.wait with no timeout, local) that Ray's task events show
+        unplaced, asked only while Ray's resource state has requests it cannot place."""
+        unfinished = _unfinished(refs)
+        if not unfinished:
+            return None
+        nodes, pending = await asyncio.to_thread(raystate.cluster_nodes)
+        if not pending:
+            return [], nodes
+        ids = [task for task in map(raystate.task_id_of, unfinished) if task is not None]
+        return await asyncio.to_thread(raystate.pending_tasks, ids), nodes
+
     def cancel_tasks(self, refs: list[Any]) -> None:
         """Cancel each Ray task in `refs` (ray.cancel with force=True: its worker is killed); a task already
         finished or not cancellable is skipped (logged at debug)."""
@@ -196,6 +221,21 @@ class JobMonitorActor(JobMonitor):
     async def exit_now(self) -> None:
         """End this actor's process (ray.actor.exit_actor); its name is freed."""
         ray.actor.exit_actor()
+
+
+def _unfinished(refs: list[Any]) -> list[Any]:
+    """The refs (ObjectRefs, streaming generators) whose task has not finished, without waiting."""
+    plain = [r for r in refs if isinstance(r, ray.ObjectRef)]
+    done: set[Any] = set()
+    if plain:
+        ready, _ = ray.wait(plain, num_returns=len(plain), timeout=0, fetch_local=False)
+        done = set(ready)
+    return [
+        r
+        for r in refs
+        if (isinstance(r, ray.ObjectRef) and r not in done)
+        or (isinstance(r, ray.ObjectRefGenerator) and not r.is_finished())
+    ]
 
 
 class _Client:

@@ -18,6 +18,7 @@ from hub.core.jobstate import JobState, estimate_eta
 from hub.core.pacing import UpdateCoalescer
 from hub.core.records import DataPlaneEndpoint
 from hub.core.tasklink import LinkFrameError, Links
+from hub.core.waiting import NodeResources, PendingTasks, next_waiting, tasks_reason
 from jobs.context import JobCancelled
 from jobs.kinds import resolve_kind
 from jobs.tasklink import TaskLink
@@ -77,6 +78,7 @@ class JobMonitor:
         self._done = asyncio.Event()
         self._links = Links()  # the task links this job made (JobContext.link)
         self._link_closed = asyncio.Event()  # set whenever a link's connection ends
+        self._waiting_reader: asyncio.Task[None] | None = None  # reads why the job's tasks wait
 
     # -- JobContext ---------------------------------------------------------------------------
 
@@ -114,12 +116,46 @@ class JobMonitor:
             raise JobCancelled(self.job_id)
 
     def track(self, ref: Any) -> Any:
-        """Remember a Ray task (ref or streaming generator) so that cancelling the job stops it."""
+        """Remember a Ray task (ref or streaming generator) so that cancelling the job stops it, and
+        so that the job says when Ray cannot place it (`waiting`: `_read_waiting`). Call it on the
+        monitor's event loop."""
         self._tasks.append(ref)
+        if self._waiting_reader is None:
+            self._waiting_reader = asyncio.get_running_loop().create_task(self._read_waiting())
         return ref
 
     def cancel_tasks(self, refs: list[Any]) -> None:
         """Stop the job's tasks; the Ray edge (actors.handles) implements it."""
+
+    # -- why the job's tasks wait (PROTOCOL.md section 9) ---------------------------------------
+
+    async def _read_waiting(self) -> None:
+        """From MonitorConfig.waiting_grace seconds after the job's first tracked task until the job
+        ends, every MonitorConfig.waiting_interval seconds: whether Ray cannot place some of its
+        unfinished tracked tasks for lack of resources (`_tasks_waiting`), and the job's `waiting`
+        (hub.core.waiting.tasks_reason: the sentence, since when the first of them waits as Ray
+        recorded it) updated when that changes: set while they wait, gone once they run. A reading
+        that fails is logged and tried again at the next."""
+        await asyncio.sleep(self.config.waiting_grace)
+        while not self.state.terminal:
+            try:
+                found = await self._tasks_waiting(list(self._tasks))
+            except Exception as exc:  # Ray's state unreadable for now: try again later
+                log.warning("job %s: could not read why its tasks wait: %s", self.job_id, exc)
+                found = None
+            if self.state.terminal:
+                return
+            reason = tasks_reason(*found) if found is not None else None
+            waiting = next_waiting(self.state.waiting, reason[0] if reason else None, reason[1] if reason else 0.0)
+            if waiting != self.state.waiting and self.state.status == "processing":
+                self._update(waiting=waiting)
+            await asyncio.sleep(self.config.waiting_interval)
+
+    async def _tasks_waiting(self, refs: list[Any]) -> tuple[list[PendingTasks], list[NodeResources]] | None:
+        """Of the tracked tasks `refs`, those Ray has not placed for lack of resources (grouped by
+        what they ask) and the cluster's live nodes; None when there is nothing to read (no task
+        unfinished). The Ray edge (actors.handles) reads Ray's state; off Ray: None."""
+        return None
 
     # -- task links (hub.core.tasklink) -----------------------------------------------------------
 

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from actors.coalesce import Coalescer
 from actors.rooms import ShardRooms
@@ -30,6 +30,7 @@ from hub.core.jobstate import JobState, check_transition, message_for
 from hub.core.records import FeedBatch, HelloReply, PublishReply, RoomMember, ShardStats
 from hub.core.stream import EducatorStream, Envelope, StreamPosition
 from hub.core.strictjson import made_safe
+from hub.core.waiting import NodeResources, next_waiting, waiting_reason
 
 log = logging.getLogger("hub.shard")
 
@@ -43,6 +44,13 @@ def _strict(value: Any, what: str) -> Any:
 
 
 MONITOR_LOST = "the job's monitor stopped unexpectedly"
+
+# What a shard learns of a queued job's monitor from Ray (RegistryShard.monitor_placement): what it
+# asks while Ray cannot place it, with the cluster's live nodes; "placed"; or "absent" (no such actor).
+Placement = tuple[dict[str, float], list[NodeResources]] | Literal["placed", "absent"]
+# Readings (HUB_WAITING_INTERVAL apart) that find no monitor actor before a shard stops looking: a
+# submission registers its monitor with Ray while its `queued` goes out, which may take seconds.
+MONITOR_REGISTERED_WITHIN = 5
 
 
 class RegistryShard(ShardRooms):
@@ -71,6 +79,7 @@ class RegistryShard(ShardRooms):
         self._loads: Coalescer[str, list[dict[str, Any]]] = Coalescer(self._load_many, max_batch=200)
         self._loaded: dict[str, asyncio.Future[None]] = {}
         self._watched: dict[str, asyncio.Task[None]] = {}  # job -> the task waiting on its monitor
+        self._placing: dict[str, asyncio.Task[None]] = {}  # queued job -> the task reading why it waits
         self.epoch = uuid.uuid4().hex[:16]  # a new incarnation: every stream's history is new
         self._feeds_made = 0  # feeds made since start: with the epoch, each feed's identity
         self.streams: dict[str, EducatorStream] = {}
@@ -148,6 +157,8 @@ class RegistryShard(ShardRooms):
             seqs.append(self._apply(state, transition, extra))
             if state.status == "processing" and state.job_id not in self._watched:
                 self._watched[state.job_id] = asyncio.get_running_loop().create_task(self._watch(state.job_id))
+            if state.status == "queued":
+                self._watch_placement(state.job_id)
         return PublishReply(self.epoch, seqs)
 
     async def _watch(self, job_id: str) -> None:
@@ -172,6 +183,61 @@ class RegistryShard(ShardRooms):
     async def monitor_gone(self, job_id: str) -> None:
         """Return when the job's monitor actor is gone; the Ray edge waits on the actor itself."""
         await asyncio.Event().wait()
+
+    # -- why a queued job waits (PROTOCOL.md section 9) ---------------------------------------
+
+    def _watch_placement(self, job_id: str) -> None:
+        """Start reading why the queued job's monitor waits (`_read_placement`), once per job."""
+        if job_id not in self._placing:
+            self._placing[job_id] = asyncio.get_running_loop().create_task(self._read_placement(job_id))
+
+    async def _read_placement(self, job_id: str) -> None:
+        """While the job is `queued` past ShardConfig.waiting_grace, read every
+        ShardConfig.waiting_interval seconds whether Ray cannot place its monitor for lack of
+        resources (`monitor_placement`), and publish the job's `waiting` (hub.core.waiting) when it
+        changes: set while the monitor waits (since the job's `createdAt`: its monitor was asked of
+        Ray then), gone once it is placed. Stops when the job leaves `queued` (the monitor's
+        `processing` carries no `waiting`), once its monitor is placed, or when Ray has no monitor for
+        it MONITOR_REGISTERED_WITHIN readings in a row (a job a back end drives has none)."""
+        absent = 0
+        try:
+            await asyncio.sleep(self.config.waiting_grace)
+            while True:
+                state = self.jobs.get(job_id)
+                if state is None or state.status != "queued":
+                    return
+                try:
+                    found = await self.monitor_placement(job_id)
+                except Exception as exc:  # Ray's state unreadable for now: try again later
+                    log.warning("shard %d: could not read why job %s waits: %s", self.index, job_id, exc)
+                    await asyncio.sleep(self.config.waiting_interval)
+                    continue
+                state = self.jobs.get(job_id)
+                if state is None or state.status != "queued":
+                    return  # it started (or ended) while Ray was asked
+                if found == "absent":
+                    # not registered with Ray yet (its submission still starting it), or none at all (a
+                    # job a back end drives): looked for again for up to MONITOR_REGISTERED_WITHIN readings
+                    absent += 1
+                    if absent > MONITOR_REGISTERED_WITHIN:
+                        return
+                    await asyncio.sleep(self.config.waiting_interval)
+                    continue
+                reason = None if found == "placed" else waiting_reason(*found)
+                waiting = next_waiting(state.waiting, reason, state.created_at)
+                if waiting != state.waiting:
+                    self._apply(state.waiting_as(self.clock(), waiting), transition=True)
+                if found == "placed":
+                    return
+                await asyncio.sleep(self.config.waiting_interval)
+        finally:
+            self._placing.pop(job_id, None)
+
+    async def monitor_placement(self, job_id: str) -> Placement:
+        """What the job's monitor actor asks Ray for while Ray has not placed it, with the cluster's
+        live nodes; "placed" once Ray placed it, "absent" while Ray has no such actor. The Ray edge
+        reads Ray's state (actors.raystate); this plain class has no Ray: "absent"."""
+        return "absent"
 
     def _apply(self, state: JobState, transition: bool, extra: dict[str, Any] | None = None) -> int:
         self.jobs[state.job_id] = state
@@ -223,6 +289,8 @@ class RegistryShard(ShardRooms):
                         self.jobs[state.job_id] = state
                         self._unstreamed.add(state.job_id)
                         self._remember(state)
+                        if state.status == "queued":
+                            self._watch_placement(state.job_id)
                 pending.set_result(None)
             except Exception as exc:  # go on without history; the next sight of them tries again
                 del self._loaded[educator_id]
@@ -427,4 +495,5 @@ class RegistryShard(ShardRooms):
             room_members=members,
             presence_changes=self.presence_changes,
             room_messages=self.room_messages,
+            jobs_waiting=sum(1 for state in self.jobs.values() if state.waiting is not None),
         )

@@ -305,6 +305,7 @@ class JobStore:
                 continue
             state.update(status="failed", error=STOPPED_REASON, message=f"Failed: {STOPPED_REASON}", updatedAt=now)
             state.pop("etaSeconds", None)
+            state.pop("waiting", None)  # an ended job no longer waits
             self.save(state)
             fixed.append(state)
         if fixed:

@@ -606,7 +606,10 @@ class HubClient(RoomClient):
                     self.position = self.position._replace(seq=env.seq)
             job_id = env.data.get("jobId") if env.room is None else None
             if isinstance(job_id, str):
-                self.jobs[job_id] = {**self.jobs.get(job_id, {}), **env.data}
+                job = {**self.jobs.get(job_id, {}), **env.data}
+                if "waiting" not in env.data:  # a job message carries the whole state: no longer waits
+                    job.pop("waiting", None)
+                self.jobs[job_id] = job
             self._emit(env.type, wire)
             self._emit("*", wire)
 

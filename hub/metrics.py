@@ -140,6 +140,11 @@ def shard_families(stats: list[ShardStats | None], ingress_id: str) -> list[Metr
         ("hub_rooms", "Rooms a shard holds (PROTOCOL.md section 7)", lambda s: s.rooms),
         ("hub_room_members", "Present members of a shard's rooms, summed over its rooms", lambda s: s.room_members),
         (
+            "hub_jobs_waiting",
+            "Jobs a shard holds that wait for resources Ray cannot place (their state carries `waiting`)",
+            lambda s: s.jobs_waiting,
+        ),
+        (
             "hub_shard_feed_pending_all",
             "Messages a shard holds for every ingress, not yet pulled",
             lambda s: sum(s.pending.values()),

@@ -89,8 +89,13 @@ def default_educator() -> str:
 
 def status_line(state: dict[str, Any], width: int = 80) -> str:
     """What the progress bar shows after the bar: "processing: Generating question 2 of 5" (the
-    status alone when there is no message), cut to `width` characters."""
+    status alone when there is no message), cut to `width` characters. A queued or processing job
+    that waits for resources (its `waiting`, PROTOCOL.md section 9) shows why instead of its
+    message: "queued: waiting for 1 GPU: none free on the cluster's 3 nodes"."""
     status, message = str(state.get("status") or ""), str(state.get("message") or "")
+    waiting = state.get("waiting")
+    if isinstance(waiting, dict) and waiting.get("reason") and status in ("queued", "processing"):
+        message = str(waiting["reason"])
     return (f"{status}: {message}" if message else status)[:width]
 
 

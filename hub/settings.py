@@ -38,7 +38,8 @@ def base64_size(n: int) -> int:
 class Settings(BaseSettings, ShardConfig, MonitorConfig):
     """Every operator setting of a hub process: environment `HUB_<FIELD>` (any case), then
     command-line options. The fields of `ShardConfig` (history_max, history_age, feed_limit,
-    poll_timeout, ingress_lease, jobs_per_educator, room_members_listed) and `MonitorConfig` (progress_interval,
+    poll_timeout, ingress_lease, jobs_per_educator, room_members_listed; with MonitorConfig, waiting_grace and
+    waiting_interval) and `MonitorConfig` (progress_interval,
     progress_burst, task_link_max_frame, task_link_drain, task_link_token_ttl, job_slow_after,
     job_store_interval, job_announce_interval, job_publish_retries) are declared
     there, once, and inherited here; `shard_config()` and `monitor_config()` hand them to the actors.

@@ -37,7 +37,22 @@ class DataPlaneConfig(BaseModel):
     dataplane_token_ttl: float = Field(default=300.0, gt=0)
 
 
-class ShardConfig(DataPlaneConfig):
+class WaitingConfig(BaseModel):
+    """When the hub reads Ray's state to say why a job waits (PROTOCOL.md section 9, "Why a job
+    waits"): a registry shard for its queued jobs' monitors, a job's monitor for its Ray tasks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Seconds a job is `queued` (its monitor asked of Ray), or a job's task unfinished, before Ray's
+    # state is first read for why it waits: most are placed well within it, and cost no reading.
+    waiting_grace: float = Field(default=1.0, ge=0)
+    # Seconds between readings of Ray's state while a job is queued past the grace, or has unfinished
+    # tasks (each reading: one or two small requests to Ray's control store; the task events, which
+    # list every task Ray keeps, only while Ray reports requests it cannot place).
+    waiting_interval: float = Field(default=3.0, gt=0)
+
+
+class ShardConfig(DataPlaneConfig, WaitingConfig):
     """What a registry shard needs. Frozen, plain values: it crosses into the shard actor as it is."""
 
     # Messages each educator's stream keeps for resumes; a client further behind gets a snapshot.
@@ -65,7 +80,7 @@ class ShardConfig(DataPlaneConfig):
     room_members_listed: int = Field(default=1000, ge=1)
 
 
-class MonitorConfig(DataPlaneConfig):
+class MonitorConfig(DataPlaneConfig, WaitingConfig):
     """What a job's monitor actor needs. Frozen, plain values: it crosses into the actor as it is."""
 
     # Seconds between a job's progress messages to its shard: ticks in between are coalesced

@@ -59,6 +59,18 @@ class CamelModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
+class Waiting(CamelModel):
+    """Why a `queued` or `processing` job waits (PROTOCOL.md section 9, "Why a job waits"): its monitor
+    or tasks cannot be placed on the cluster for lack of resources. `reason`: a sentence
+    (hub.core.waiting.waiting_reason, e.g. "waiting for 1 GPU: none free on the cluster's 3 nodes");
+    `since`: seconds since the epoch, like `createdAt`, when the wait began (kept while it lasts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: str = Field(min_length=1)
+    since: float
+
+
 class JobState(CamelModel):
     """A job's state as snapshots, `GET /api/jobs/{jobId}` and the job store hold it (PROTOCOL.md 4).
 
@@ -89,6 +101,9 @@ class JobState(CamelModel):
     # Which run of the job this is: absent on the first, 2 on from a monitor restarted after its node
     # or process was lost (an added optional field: PROTOCOL.md allows those).
     attempt: int | None = Field(default=None, ge=2)
+    # Why the job waits for resources (PROTOCOL.md section 9); absent (None) once it runs, and on
+    # every status change unless the change sets it (`advance`).
+    waiting: Waiting | None = None
 
     @property
     def terminal(self) -> bool:
@@ -96,10 +111,20 @@ class JobState(CamelModel):
         return self.status in TERMINAL
 
     def advance(self, now: float, **changes: Any) -> JobState:
-        """A copy with `changes` applied, checked against the transition table."""
+        """A copy with `changes` applied, checked against the transition table. A status change drops
+        `waiting` unless `changes` sets it: a job that starts or ends no longer waits."""
         new_status = changes.get("status", self.status)
         check_transition(self.status, new_status)
+        if new_status != self.status and "waiting" not in changes:
+            changes = {**changes, "waiting": None}
         return self.model_copy(update={**changes, "updated_at": now})
+
+    def waiting_as(self, now: float, waiting: Waiting | None) -> JobState:
+        """A copy that waits for `waiting` (None: no longer waits), same status; `updatedAt` is `now`.
+        Only a `queued` or `processing` job waits: a terminal one is returned unchanged."""
+        if self.terminal:
+            return self
+        return self.model_copy(update={"waiting": waiting, "updated_at": now})
 
 
 def message_type_of(kind: str) -> str:
@@ -131,6 +156,8 @@ def message_for(state: JobState) -> tuple[str, dict[str, Any]]:
         data["etaSeconds"] = round(state.eta_seconds, 1)
     if state.error is not None:
         data["error"] = state.error
+    if state.waiting is not None and not state.terminal:
+        data["waiting"] = state.waiting.wire()
     return mtype, data
 
 

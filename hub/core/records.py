@@ -128,6 +128,7 @@ class ShardStats(NamedTuple):
     room_members: int = 0
     presence_changes: int = 0
     room_messages: int = 0
+    jobs_waiting: int = 0  # queued or processing jobs whose state carries `waiting` (PROTOCOL.md section 9)
 
 
 class Outline(NamedTuple):

@@ -172,6 +172,8 @@ function buildRow(jobId) {
       el("time", { class: "job-time muted" })),
     el("div", { class: "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100,
       "aria-label": "Progress" }, el("div", { class: "bar" })),
+    // why the job waits for resources (PROTOCOL.md section 9), shown instead of a bar stuck at 0 %
+    el("p", { class: "job-waiting", role: "status", hidden: true }),
     el("div", { class: "job-foot" },
       el("span", { class: "job-message" }),
       el("span", { class: "eta muted" })),
@@ -203,6 +205,7 @@ function fillRow(row, job) {
   bar.querySelector(".bar").style.width = `${progress}%`;
   row.querySelector(".job-message").textContent = job.message || "";
   row.querySelector(".eta").textContent = running ? formatEta(job.etaSeconds) : `${Math.round(progress)}%`;
+  fillWaiting(row, running ? job.waiting : null, progress);
   const error = row.querySelector(".job-error");
   error.hidden = !job.error;
   error.textContent = job.error ?? "";
@@ -210,6 +213,20 @@ function fillRow(row, job) {
   cancel.hidden = !running;
   if (!running) cancel.disabled = false;
   row.querySelector(".view").hidden = !(job.status === "completed" && job.kind === "quiz_generation");
+}
+
+// Why a queued or processing job waits (its `waiting`, or null): the reason in place of a bar that has not
+// moved yet, or under a bar that has (some of its tasks run, others wait).
+function fillWaiting(row, waiting, progress) {
+  const note = row.querySelector(".job-waiting");
+  const reason = waiting && typeof waiting.reason === "string" ? waiting.reason : "";
+  row.toggleAttribute("data-waiting", Boolean(reason));
+  row.querySelector(".progress").hidden = Boolean(reason) && progress <= 1;
+  note.hidden = !reason;
+  note.textContent = reason ? reason.charAt(0).toUpperCase() + reason.slice(1) : "";
+  note.title = reason && waiting.since ? `Waiting since ${formatTime(waiting.since)}` : "";
+  // an estimate made before the wait means nothing while it lasts: say since when it waits instead
+  if (reason) row.querySelector(".eta").textContent = waiting.since ? `waiting since ${formatTime(waiting.since)}` : "";
 }
 
 function renderJob() { // a job changed: draw the list again at the end of this turn (once for a batch)

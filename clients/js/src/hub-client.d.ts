@@ -47,6 +47,15 @@ export type NotificationLevel = "info" | "success" | "warning" | "error";
 export type MessageType =
   | "quiz_status" | "question_replace" | "document_processing" | "analytics_update" | "notification";
 
+/** Why a queued or processing job waits (PROTOCOL.md section 9): its monitor or tasks cannot be
+ * placed on the cluster for lack of resources. Absent once they run. */
+export interface Waiting {
+  /** a sentence, e.g. "waiting for 1 GPU: none free on the cluster's 3 nodes" */
+  reason: string;
+  /** seconds since the epoch, when the wait began */
+  since: number;
+}
+
 export interface QuizStatusData {
   jobId: string;
   quizId: string;
@@ -56,6 +65,8 @@ export interface QuizStatusData {
   message: string;
   etaSeconds?: number;
   error?: string;
+  /** while its monitor or tasks cannot be placed (PROTOCOL.md section 9) */
+  waiting?: Waiting;
   /** present for custom job kinds, which report quiz_status-shaped messages */
   kind?: string;
 }
@@ -83,6 +94,8 @@ export interface QuestionReplaceData {
   question?: Question;
   etaSeconds?: number;
   error?: string;
+  /** while its monitor or tasks cannot be placed (PROTOCOL.md section 9) */
+  waiting?: Waiting;
 }
 
 export interface DocumentProcessingData {
@@ -94,6 +107,8 @@ export interface DocumentProcessingData {
   message: string;
   etaSeconds?: number;
   error?: string;
+  /** while its monitor or tasks cannot be placed (PROTOCOL.md section 9) */
+  waiting?: Waiting;
 }
 
 export interface AnalyticsUpdateData {
@@ -149,6 +164,8 @@ export interface JobState {
   etaSeconds?: number;
   stage?: DocumentStage;
   question?: Question;
+  /** while its monitor or tasks cannot be placed (PROTOCOL.md section 9) */
+  waiting?: Waiting;
   [key: string]: unknown;
 }
 

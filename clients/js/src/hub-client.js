@@ -260,6 +260,7 @@ export class StreamState {
         // job messages carry the whole current state: an absent eta or error is no longer there
         if (!("etaSeconds" in data)) delete job.etaSeconds;
         if (!("error" in data)) delete job.error;
+        if (!("waiting" in data)) delete job.waiting; // it runs now (PROTOCOL.md section 9)
       }
       this.jobs.set(data.jobId, job);
     }

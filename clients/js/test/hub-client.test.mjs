@@ -77,6 +77,16 @@ describe("StreamState", () => {
     assert.deepEqual(s.resume(), { epoch: "E", seq: 5 });
   });
 
+  test("a job's waiting (PROTOCOL.md section 9) is kept while it waits and gone once a message lacks it", () => {
+    const s = new StreamState();
+    s.applyWelcome({ epoch: "E", seq: 0, resumed: false, snapshot: [] });
+    const waiting = { reason: "waiting for 1 GPU: none free on the cluster's 3 nodes", since: 1700000000 };
+    s.accept(env(1, "quiz_status", quiz("j1", "queued", 0, { waiting })));
+    assert.deepEqual(s.jobs.get("j1").waiting, waiting);
+    s.accept(env(2, "quiz_status", quiz("j1", "processing", 1)));
+    assert.equal("waiting" in s.jobs.get("j1"), false, "no stale waiting on a job that runs");
+  });
+
   test("analytics updates merge; snapshot replaces jobs; resumed keeps them", () => {
     const s = new StreamState();
     s.applyWelcome({ epoch: "E", seq: 3, resumed: false, snapshot: [{ jobId: "a", status: "queued" }] });

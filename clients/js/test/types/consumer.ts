@@ -21,7 +21,7 @@ import type {
   NotificationLevel, PongFrame, PresenceData, PublishOptions, Question, QuestionReplaceData, QuizResult,
   QuizStatusData, RefreshedFrame, ResumePoint, RoomDataMap, RoomEnvelope, RoomErrorCode, RoomErrorEvent,
   RoomErrorFrame, RoomEvents, RoomId, RoomMember, RoomMessageData, RoomRequest, StateEvent, SubmitOptions, SubmitReply,
-  TypingData, Unsubscribe, WebSocketLike, WelcomeFrame, WireProtocol,
+  TypingData, Unsubscribe, Waiting, WebSocketLike, WelcomeFrame, WireProtocol,
 } from "hub-client";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -73,7 +73,10 @@ const offQuiz: Unsubscribe = hub.on("quiz_status", (env: Envelope<"quiz_status">
   const data: QuizStatusData = env.data;
   const status: JobStatus = data.status;
   const progress: number = data.progress;
-  void [status, progress, env.seq, env.ts];
+  const waiting: Waiting | undefined = data.waiting; // PROTOCOL.md section 9: why it waits
+  const why: string | undefined = waiting?.reason;
+  const since: number | undefined = waiting?.since;
+  void [status, progress, why, since, env.seq, env.ts];
 });
 hub.on("question_replace", (env) => {
   const data: QuestionReplaceData = env.data;
