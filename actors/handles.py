@@ -237,6 +237,14 @@ class StoreClient(_Client):
         (StoreBusy in the store)."""
         await self._call("save", state, result)
 
+    async def save_items(self, state: dict[str, Any], items: list[tuple[int, int | None, Any]]) -> None:
+        """`JobStore.save_items` over Ray. UpstreamError as save."""
+        await self._call("save_items", state, items)
+
+    async def items(self, job_id: str) -> list[tuple[int, int | None, Any]]:
+        """`JobStore.items` over Ray: (index, total, value) in the order kept. UpstreamError as get."""
+        return list(await self._call("items", job_id))
+
     async def delete(self, job_id: str) -> None:
         """`JobStore.delete` over Ray. UpstreamError as save."""
         await self._call("delete", job_id)

@@ -135,6 +135,15 @@ class StoreHandle(Protocol):
         """Record a job's state (a JobState wire dict), with its result when it has one."""
         ...
 
+    async def save_items(self, state: dict[str, Any], items: list[tuple[int, int | None, Any]]) -> None:
+        """Keep a running job's finished items ((index, total, value) triples) with its state, in one
+        transaction."""
+        ...
+
+    async def items(self, job_id: str) -> list[tuple[int, int | None, Any]]:
+        """The finished items kept for a job that has not ended, (index, total, value) in the order kept."""
+        ...
+
     async def delete(self, job_id: str) -> None:
         """Remove a job record that never ran (a submission undone before its `queued` went out)."""
         ...

@@ -89,6 +89,9 @@ class JobState(CamelModel):
     # Which run of the job this is: absent on the first, 2 on from a monitor restarted after its node
     # or process was lost (an added optional field: PROTOCOL.md allows those).
     attempt: int | None = Field(default=None, ge=2)
+    # Partial results (PROTOCOL.md section 9): how many of the job's items (a quiz's questions) are
+    # done and kept; absent for a job of a kind that reports no items (an added optional field).
+    items_done: int | None = Field(default=None, ge=0)
 
     @property
     def terminal(self) -> bool:
@@ -131,6 +134,8 @@ def message_for(state: JobState) -> tuple[str, dict[str, Any]]:
         data["etaSeconds"] = round(state.eta_seconds, 1)
     if state.error is not None:
         data["error"] = state.error
+    if state.items_done is not None and mtype == "quiz_status":  # partial results (PROTOCOL.md section 9)
+        data["itemsDone"] = state.items_done
     return mtype, data
 
 
