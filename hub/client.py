@@ -606,7 +606,11 @@ class HubClient(RoomClient):
                     self.position = self.position._replace(seq=env.seq)
             job_id = env.data.get("jobId") if env.room is None else None
             if isinstance(job_id, str):
-                self.jobs[job_id] = {**self.jobs.get(job_id, {}), **env.data}
+                # the job's newest state; an `item` (a finished question: PROTOCOL.md section 9) is the
+                # message's, not the state's: handlers get it with the envelope
+                state = {**self.jobs.get(job_id, {}), **env.data}
+                state.pop("item", None)
+                self.jobs[job_id] = state
             self._emit(env.type, wire)
             self._emit("*", wire)
 

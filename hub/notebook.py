@@ -94,6 +94,15 @@ def status_line(state: dict[str, Any], width: int = 80) -> str:
     return (f"{status}: {message}" if message else status)[:width]
 
 
+def item_line(index: int, value: Any, total: int | None, width: int = 100) -> str:
+    """The line `Job.watch` shows under the bar for a finished item: "  question 2 of 8: What ..." for a
+    quiz's question (its prompt), "  item 3: <value>" for another kind's, cut to `width` characters."""
+    of = f" of {total}" if total is not None else ""
+    if isinstance(value, dict) and isinstance(value.get("prompt"), str):
+        return f"  question {index + 1}{of}: {value['prompt']}"[:width]
+    return f"  item {index + 1}{of}: {value!r}"[:width]
+
+
 class Hub:
     """A connection to a running hub: HTTP for commands, one WebSocket for every job's updates.
     Jobs are filed under `educator_id` (the token's subject): the educator whose dashboard shows them.
@@ -144,8 +153,10 @@ class Hub:
             self._http.close()
             raise HubError(str(self._refused("connecting", refused)))
         self._changed = threading.Condition()
+        self._items: dict[str, dict[int, Any]] = {}  # job -> its finished items seen on the stream
         self._runner = ThreadedClient(HubClient(self.url, self._fresh_token if self._make_token else self.token))
         self.client = self._runner.client
+        self.client.on("*", self._keep_item)  # before _on_message wakes the waiting: items first
         self.client.on("*", self._on_message)
         self.client.on("snapshot", self._on_message)
         self._runner.start()
@@ -189,6 +200,28 @@ class Hub:
                 "give connect() the hub's data_dir, or a token from its `hub token`"
             )
         return HubRefused(what, reply.status_code, str(detail))
+
+    def _keep_item(self, envelope: dict[str, Any]) -> None:
+        """Keep the `item` a job's status message carries (partial results: PROTOCOL.md section 9)."""
+        data = envelope.get("data")
+        item = data.get("item") if isinstance(data, dict) else None
+        if isinstance(item, dict) and isinstance(item.get("index"), int) and isinstance(data.get("jobId"), str):
+            value = item["question"] if "question" in item else item.get("value")
+            with self._changed:
+                self._items.setdefault(data["jobId"], {})[item["index"]] = (value, item.get("total"))
+
+    def items(self, job_id: str) -> dict[int, Any]:
+        """The finished items of a job seen on the stream so far (a quiz's questions, a custom kind's
+        `ctx.item` values), {index: value} in index order; empty before the first. Items sent while
+        this connection was away and not replayed to it (a resume past the hub's history) are not here:
+        the job's result holds them all."""
+        with self._changed:
+            kept = self._items.get(job_id, {})
+            return {index: kept[index][0] for index in sorted(kept)}
+
+    def _item_totals(self, job_id: str) -> dict[int, int | None]:
+        with self._changed:
+            return {index: total for index, (_, total) in self._items.get(job_id, {}).items()}
 
     def _on_message(self, _: dict[str, Any]) -> None:
         with self._changed:
@@ -353,19 +386,57 @@ class Job:
         """Block until the job ends (from the stream); returns its final state."""
         return self._follow(timeout, None)
 
-    def watch(self, timeout: float | None = None) -> dict[str, Any]:
-        """Show a live progress bar until the job ends; returns its final state."""
+    @property
+    def items(self) -> dict[int, Any]:
+        """The job's finished items seen so far, {index: value} in index order: a quiz's questions as
+        each is done, before the job completes (partial results: PROTOCOL.md section 9)."""
+        return self.hub.items(self.id)
+
+    def watch(
+        self,
+        timeout: float | None = None,
+        *,
+        show_items: bool = True,
+        on_item: Callable[[int, Any], None] | None = None,
+    ) -> dict[str, Any]:
+        """Show a live progress bar until the job ends; returns its final state. A job that reports
+        finished items (a quiz: each question as it is done) gets a line per item under the bar
+        (`show_items`), and `on_item(index, value)` is called for each, in the order they come, on
+        this thread."""
         from tqdm.auto import tqdm
 
         # The status goes in `desc`, after the bar: tqdm puts ", " before a postfix.
         bar_format = f"job {self.id[:8]}: {{percentage:3.0f}}%|{{bar}}| {{desc}}"
         with tqdm(total=100, unit="%", desc="", bar_format=bar_format) as bar:
-            return self._follow(timeout, bar)
+            return self._follow(timeout, bar, show_items, on_item)
 
-    def _follow(self, timeout: float | None, bar: Any) -> dict[str, Any]:
+    def _new_items(
+        self, shown: set[int], bar: Any, show_items: bool, on_item: Callable[[int, Any], None] | None
+    ) -> None:
+        """Show (and hand to `on_item`) the items not shown yet."""
+        totals = self.hub._item_totals(self.id)
+        for index, value in self.items.items():
+            if index in shown:
+                continue
+            shown.add(index)
+            if bar is not None and show_items:
+                bar.write(item_line(index, value, totals.get(index)))
+            if on_item is not None:
+                on_item(index, value)
+
+    def _follow(
+        self,
+        timeout: float | None,
+        bar: Any,
+        show_items: bool = False,
+        on_item: Callable[[int, Any], None] | None = None,
+    ) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
+        shown: set[int] = set()
         while True:
             state = self.hub.latest(self.id)
+            if show_items or on_item is not None:
+                self._new_items(shown, bar, show_items, on_item)
             if state is not None:
                 if bar is not None:
                     bar.n = float(state.get("progress", 0))

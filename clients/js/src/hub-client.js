@@ -261,6 +261,9 @@ export class StreamState {
         if (!("etaSeconds" in data)) delete job.etaSeconds;
         if (!("error" in data)) delete job.error;
       }
+      // an `item` (a finished question: PROTOCOL.md section 9) is the message's, not the job state's:
+      // handlers get it with the envelope
+      delete job.item;
       this.jobs.set(data.jobId, job);
     }
     return true;
