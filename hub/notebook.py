@@ -204,11 +204,13 @@ class Hub:
     def _keep_item(self, envelope: dict[str, Any]) -> None:
         """Keep the `item` a job's status message carries (partial results: PROTOCOL.md section 9)."""
         data = envelope.get("data")
-        item = data.get("item") if isinstance(data, dict) else None
-        if isinstance(item, dict) and isinstance(item.get("index"), int) and isinstance(data.get("jobId"), str):
+        if not isinstance(data, dict):
+            return
+        item, job_id = data.get("item"), data.get("jobId")
+        if isinstance(item, dict) and isinstance(item.get("index"), int) and isinstance(job_id, str):
             value = item["question"] if "question" in item else item.get("value")
             with self._changed:
-                self._items.setdefault(data["jobId"], {})[item["index"]] = (value, item.get("total"))
+                self._items.setdefault(job_id, {})[item["index"]] = (value, item.get("total"))
 
     def items(self, job_id: str) -> dict[int, Any]:
         """The finished items of a job seen on the stream so far (a quiz's questions, a custom kind's
