@@ -52,8 +52,12 @@ class CountedTask:
 
 
 async def counted_quiz(ctx: Any, params: CountedQuizParams) -> dict[str, Any]:
-    """The built-in quiz runner with the counted question task."""
+    """The built-in quiz runner with the counted question task; each run leaves a marker
+    `monitor-<node id>-<random>` saying on which node its monitor runs."""
     from jobs import quiz_job
+
+    node = ray.get_runtime_context().get_node_id()
+    (Path(params.marker_dir) / f"monitor-{node}-{uuid.uuid4().hex}").touch()
 
     return await quiz_job.generate(ctx, params, question_task=CountedTask(params.marker_dir, params.delay))
 
@@ -66,4 +70,10 @@ def register(notebook: Any, resources: dict[str, float] | None = None) -> str:
 
 def runs(marker_dir: str | Path) -> Counter[int]:
     """How many times the question task ran for each slot."""
-    return Counter(int(p.name.split("-")[0]) for p in Path(marker_dir).iterdir())
+    return Counter(int(p.name.split("-")[0]) for p in Path(marker_dir).iterdir() if p.name[0].isdigit())
+
+
+def monitor_nodes(marker_dir: str | Path) -> list[str]:
+    """The node of each run of the job's monitor, as they started (by the markers' times)."""
+    found = sorted(Path(marker_dir).glob("monitor-*"), key=lambda p: p.stat().st_mtime_ns)
+    return [p.name.split("-")[1] for p in found]
