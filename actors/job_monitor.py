@@ -400,8 +400,9 @@ class JobMonitor(JobItems):
         return self.state.status
 
     async def _attempt_after_restart(self) -> int | None:
-        """A restarted monitor runs the job again from the start, as the next attempt after the one
-        the job store last recorded; None when the job had already ended (it takes that state)."""
+        """A restarted monitor runs the job again (going on from its kept items and progress:
+        `_resume_start`), as the next attempt after the one the job store last recorded; None when the
+        job had already ended (it takes that state)."""
         stored = await self._retry("store", lambda: self.store.get(self.job_id))
         last: JobState = stored if stored is not None else self.state
         if last.terminal:
