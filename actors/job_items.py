@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from hub.core import strictjson
 from hub.core.errors import UpstreamError
 from hub.core.handles import ShardHandle, StoreHandle
 from hub.core.items import check_item, item_payload, resumed_progress
@@ -61,6 +62,11 @@ class JobItems:
         if index in self._items:
             log.debug("job %s: item %d was kept already; not sent again", self.job_id, index)
             return
+        # As a result is: what strict JSON cannot carry (a set, NaN, an object) is made safe here, so the
+        # store, every client and a restarted run's done_items hold the same value.
+        value, unsafe = strictjson.made_safe(value)
+        if unsafe is not None:
+            log.warning("job %s: item %d made safe for strict JSON: %s", self.job_id, index, unsafe)
         self._items[index] = value
         payload = item_payload(self.state.kind, index, value, self._items_total)
         self._update(

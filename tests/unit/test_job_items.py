@@ -194,6 +194,18 @@ def test_an_index_already_kept_is_not_sent_again() -> None:
     assert items_of(shard.updates) == [{"index": 0, "total": 2, "value": "a"}, {"index": 1, "total": 2, "value": "b"}]
 
 
+def test_an_item_strict_json_cannot_carry_is_made_safe_before_it_is_kept() -> None:
+    async def odd(ctx: JobContext, params: ItemParams) -> dict[str, Any]:
+        ctx.item(0, {"score": float("nan"), "tags": {"a"}}, total=1)
+        return {}
+
+    register_kind(JobKind("unit_items_odd", ItemParams, odd))
+    shard, _ = run_items("unit_items_odd", {})
+    kept = shard.store.kept[0][2]
+    assert kept["score"] is None and items_of(shard.updates)[0]["value"] == kept
+    assert shard.updates[-1]["status"] == "completed"
+
+
 # -- a monitor restarted with items kept -----------------------------------------------------------
 
 
