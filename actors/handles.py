@@ -22,6 +22,7 @@ from hub.core.config import DataPlaneConfig, MonitorConfig, ShardConfig
 from hub.core.errors import ClientError, UpstreamError, unwrap
 from hub.core.handles import HelloRequest, RoomJoinRequest, ShardHandle, StoreHandle
 from hub.core.idempotency import Held
+from hub.core.items import KeptItem
 from hub.core.jobstate import JobState
 from hub.core.records import (
     DataPlaneEndpoint,
@@ -237,13 +238,13 @@ class StoreClient(_Client):
         (StoreBusy in the store)."""
         await self._call("save", state, result)
 
-    async def save_items(self, state: dict[str, Any], items: list[tuple[int, int | None, Any]]) -> None:
+    async def save_items(self, state: dict[str, Any], items: list[KeptItem]) -> None:
         """`JobStore.save_items` over Ray. UpstreamError as save."""
         await self._call("save_items", state, items)
 
-    async def items(self, job_id: str) -> list[tuple[int, int | None, Any]]:
+    async def items(self, job_id: str) -> list[KeptItem]:
         """`JobStore.items` over Ray: (index, total, value) in the order kept. UpstreamError as get."""
-        return list(await self._call("items", job_id))
+        return [KeptItem(*item) for item in await self._call("items", job_id)]
 
     async def delete(self, job_id: str) -> None:
         """`JobStore.delete` over Ray. UpstreamError as save."""

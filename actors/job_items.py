@@ -13,7 +13,7 @@ from typing import Any
 from hub.core import strictjson
 from hub.core.errors import UpstreamError
 from hub.core.handles import ShardHandle, StoreHandle
-from hub.core.items import check_item, item_payload, resumed_progress
+from hub.core.items import KeptItem, check_item, item_payload, resumed_progress
 from hub.core.jobstate import JobState
 from jobs.words import plural
 
@@ -42,7 +42,7 @@ class JobItems:
         self._items: dict[int, Any] = {}
         self._items_total: int | None = None
         self._progress_base = 0.0
-        self._unsent: list[tuple[int, int | None, Any]] = []
+        self._unsent: list[KeptItem] = []
 
     def item(self, index: int, value: Any, total: int | None = None) -> None:
         """JobContext.item: item `index` (from 0) of the job's result is done with `value` (a quiz's
@@ -73,7 +73,7 @@ class JobItems:
             status="processing",
             items_done=len(self._items),
             extra={"item": payload},
-            keep=(index, self._items_total, value),
+            keep=KeptItem(index, self._items_total, value),
         )
 
     async def done_items(self) -> dict[int, Any]:

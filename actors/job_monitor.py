@@ -16,7 +16,7 @@ from hub.core import strictjson
 from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput, UpstreamError, new_reference, public_reason
 from hub.core.handles import ShardHandle, StoreHandle
-from hub.core.items import resumed_eta
+from hub.core.items import KeptItem, resumed_eta
 from hub.core.jobstate import JobState
 from hub.core.pacing import UpdateCoalescer
 from hub.core.records import DataPlaneEndpoint
@@ -198,7 +198,7 @@ class JobMonitor(JobItems):
         self,
         result: Any = None,
         extra: dict[str, Any] | None = None,
-        keep: tuple[int, int | None, Any] | None = None,
+        keep: KeptItem | None = None,
         **changes: Any,
     ) -> None:
         old = self.state

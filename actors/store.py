@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from hub.core import strictjson
 from hub.core.errors import UpstreamError
 from hub.core.idempotency import Held
+from hub.core.items import KeptItem
 from hub.core.jobstate import JobState
 from hub.core.records import DocumentRecord, Outline, QuizRecord
 
@@ -230,7 +231,7 @@ class JobStore:
 
     # -- partial results (PROTOCOL.md section 9) -------------------------------------------------
 
-    def save_items(self, state: dict[str, Any], items: list[tuple[int, int | None, Any]]) -> None:
+    def save_items(self, state: dict[str, Any], items: list[KeptItem]) -> None:
         """Keep finished items of a running job, `items` ((index, total or None, value) triples: a quiz's
         questions, a custom kind's `ctx.item` values; an index kept before is replaced), with the job's
         `state` (a JobState wire dict that counts them in `itemsDone`) in one transaction: a state that
@@ -244,14 +245,14 @@ class JobStore:
         statements.append((SAVE_JOB, _job_row(state)))
         self._transaction(f"saving items of job {job_id}", statements)
 
-    def items(self, job_id: str) -> list[tuple[int, int | None, Any]]:
+    def items(self, job_id: str) -> list[KeptItem]:
         """The finished items kept for a job that has not ended, as (index, total, value) triples in the
         order they were kept (`save_items`; a replaced index counts as kept when replaced); empty when
         none, or once the job has ended."""
         rows = self.db.execute(
             "SELECT item_index, total, value FROM job_items WHERE job_id = ? ORDER BY rowid", (job_id,)
         ).fetchall()
-        return [(index, total, json.loads(value)) for index, total, value in rows]
+        return [KeptItem(index, total, json.loads(value)) for index, total, value in rows]
 
     # -- idempotency keys (PROTOCOL.md section 9; the rules: hub.core.idempotency) ---------------
 

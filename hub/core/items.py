@@ -4,9 +4,20 @@ follows to go on from the items kept. Pure: no clock, no I/O."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from hub.core.jobstate import estimate_eta
+
+
+class KeptItem(NamedTuple):
+    """A finished item as the job store keeps it (JobStore.save_items, .items) and it crosses between a
+    job's monitor and the store: its `item_index` (from 0; `index` would hide tuple.index), the job's `total` items when the kind gave it
+    (None otherwise), and its `value` (a quiz's question dict; strict JSON)."""
+
+    item_index: int
+    total: int | None
+    value: Any
+
 
 # The key an item's value goes under, by job kind: a quiz's items are its questions (the contract's
 # `item: {index, total, question}`); a custom kind's are `value`.
