@@ -26,6 +26,7 @@ from hub.client import HubClient, ThreadedClient
 from hub.clientrooms import SyncRoom
 from hub.core.errors import HubError
 from hub.core.jobstate import TERMINAL
+from hub.notebookitems import ItemBook
 from hub.raycluster import RECORD_FILE, hub_running, join_hub, read_record
 from hub.settings import NotebookSettings
 
@@ -94,15 +95,6 @@ def status_line(state: dict[str, Any], width: int = 80) -> str:
     return (f"{status}: {message}" if message else status)[:width]
 
 
-def item_line(index: int, value: Any, total: int | None, width: int = 100) -> str:
-    """The line `Job.watch` shows under the bar for a finished item: "  question 2 of 8: What ..." for a
-    quiz's question (its prompt), "  item 3: <value>" for another kind's, cut to `width` characters."""
-    of = f" of {total}" if total is not None else ""
-    if isinstance(value, dict) and isinstance(value.get("prompt"), str):
-        return f"  question {index + 1}{of}: {value['prompt']}"[:width]
-    return f"  item {index + 1}{of}: {value!r}"[:width]
-
-
 class Hub:
     """A connection to a running hub: HTTP for commands, one WebSocket for every job's updates.
     Jobs are filed under `educator_id` (the token's subject): the educator whose dashboard shows them.
@@ -153,10 +145,10 @@ class Hub:
             self._http.close()
             raise HubError(str(self._refused("connecting", refused)))
         self._changed = threading.Condition()
-        self._items: dict[str, dict[int, Any]] = {}  # job -> its finished items seen on the stream
+        self._items = ItemBook()  # each job's finished items seen on the stream
         self._runner = ThreadedClient(HubClient(self.url, self._fresh_token if self._make_token else self.token))
         self.client = self._runner.client
-        self.client.on("*", self._keep_item)  # before _on_message wakes the waiting: items first
+        self.client.on("*", self._items.take)  # before _on_message wakes the waiting: items first
         self.client.on("*", self._on_message)
         self.client.on("snapshot", self._on_message)
         self._runner.start()
@@ -201,29 +193,12 @@ class Hub:
             )
         return HubRefused(what, reply.status_code, str(detail))
 
-    def _keep_item(self, envelope: dict[str, Any]) -> None:
-        """Keep the `item` a job's status message carries (partial results: PROTOCOL.md section 9)."""
-        data = envelope.get("data")
-        if not isinstance(data, dict):
-            return
-        item, job_id = data.get("item"), data.get("jobId")
-        if isinstance(item, dict) and isinstance(item.get("index"), int) and isinstance(job_id, str):
-            value = item["question"] if "question" in item else item.get("value")
-            with self._changed:
-                self._items.setdefault(job_id, {})[item["index"]] = (value, item.get("total"))
-
     def items(self, job_id: str) -> dict[int, Any]:
         """The finished items of a job seen on the stream so far (a quiz's questions, a custom kind's
         `ctx.item` values), {index: value} in index order; empty before the first. Items sent while
         this connection was away and not replayed to it (a resume past the hub's history) are not here:
         the job's result holds them all."""
-        with self._changed:
-            kept = self._items.get(job_id, {})
-            return {index: kept[index][0] for index in sorted(kept)}
-
-    def _item_totals(self, job_id: str) -> dict[int, int | None]:
-        with self._changed:
-            return {index: total for index, (_, total) in self._items.get(job_id, {}).items()}
+        return self._items.items(job_id)
 
     def _on_message(self, _: dict[str, Any]) -> None:
         with self._changed:
@@ -416,13 +391,9 @@ class Job:
         self, shown: set[int], bar: Any, show_items: bool, on_item: Callable[[int, Any], None] | None
     ) -> None:
         """Show (and hand to `on_item`) the items not shown yet."""
-        totals = self.hub._item_totals(self.id)
-        for index, value in self.items.items():
-            if index in shown:
-                continue
-            shown.add(index)
+        for index, value, line in self.hub._items.lines(self.id, shown):
             if bar is not None and show_items:
-                bar.write(item_line(index, value, totals.get(index)))
+                bar.write(line)
             if on_item is not None:
                 on_item(index, value)
 

@@ -4,12 +4,11 @@ item, and the notebook keeps each job's items by index and shows a line per item
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from hub.client import HubClient
 from hub.core.protocol import WireEnvelope
-from hub.notebook import Hub, item_line
+from hub.notebookitems import ItemBook, item_line
 
 QUESTION = {"id": "q2", "type": "cloze", "prompt": "Plants turn light into ____.", "answer": "sugar"}
 
@@ -31,17 +30,16 @@ def test_the_client_hands_an_item_to_handlers_and_keeps_items_done_in_the_job_st
 
 
 def test_the_notebook_keeps_items_by_index_and_shows_a_line_each() -> None:
-    hub = Hub.__new__(Hub)  # only the item bookkeeping: no connection
-    hub._changed = threading.Condition()
-    hub._items = {}
-    hub._keep_item(envelope(1, item={"index": 2, "total": 3, "question": {**QUESTION, "id": "q3"}}))
-    hub._keep_item(envelope(2, item={"index": 0, "total": 3, "question": QUESTION}))
-    hub._keep_item(envelope(3))  # no item
-    hub._keep_item(
-        {"seq": 4, "type": "quiz_status", "ts": 1.0, "data": {"jobId": "j2", "item": {"index": 0, "value": 7}}}
-    )
-    assert list(hub.items("j1")) == [0, 2] and hub.items("j1")[2]["id"] == "q3"
-    assert hub.items("j2") == {0: 7} and hub.items("other") == {}
+    book = ItemBook()
+    book.take(envelope(1, item={"index": 2, "total": 3, "question": {**QUESTION, "id": "q3"}}))
+    book.take(envelope(2, item={"index": 0, "total": 3, "question": QUESTION}))
+    book.take(envelope(3))  # no item
+    book.take({"seq": 4, "type": "quiz_status", "ts": 1.0, "data": {"jobId": "j2", "item": {"index": 0, "value": 7}}})
+    assert list(book.items("j1")) == [0, 2] and book.items("j1")[2]["id"] == "q3"
+    assert book.items("j2") == {0: 7} and book.items("other") == {}
     assert item_line(0, QUESTION, 3) == "  question 1 of 3: Plants turn light into ____."
     assert item_line(4, {"words": 12}, None) == "  item 5: {'words': 12}"
     assert len(item_line(0, "x" * 500, None)) == 100
+    shown = {0}
+    assert book.lines("j1", shown) == [(2, {**QUESTION, "id": "q3"}, "  question 3 of 3: " + QUESTION["prompt"])]
+    assert shown == {0, 2} and book.lines("j1", shown) == []
