@@ -149,3 +149,17 @@ def test_a_monitor_killed_mid_quiz_goes_on_from_its_finished_questions(
     wait_status(educator, whole, "completed")
     assert educator.http.get(f"/api/jobs/{whole}/result").json()["questions"] == result["questions"]
     assert json.dumps(result["questions"])  # plain JSON
+
+
+def test_a_notebook_watch_hands_each_question_to_on_item_as_it_comes(hub: LocalHub, educator: Api) -> None:
+    nb = connect(hub.url, educator.token, namespace=hub.settings.namespace)
+    try:
+        job = nb.submit_quiz(DOCUMENT, num_questions=6)
+        got: list[tuple[int, Any]] = []
+        final = job.watch(timeout=scaled(60), show_items=False, on_item=lambda i, q: got.append((i, q)))
+        result = job.result()
+        assert final["status"] == "completed" and final["itemsDone"] == 6
+        assert sorted(i for i, _ in got) == list(range(6)) and len(got) == 6  # each once
+        assert dict(got) == dict(enumerate(result["questions"])) == job.items
+    finally:
+        nb.close()
