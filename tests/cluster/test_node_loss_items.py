@@ -32,18 +32,18 @@ def educator_on(shard: int) -> str:
 
 def test_a_node_lost_mid_quiz_keeps_its_finished_questions(hub_cluster: HubCluster, tmp_path: Path) -> None:
     shards = hub_cluster.shard_stats()
-    # The educator's stream on a shard the removal leaves alone (on the head): its clients keep their
-    # stream, so every message they get is one of the job's (a moved shard would send a snapshot).
-    head_shards = [k for k, s in enumerate(shards) if s["node"] == hub_cluster.head_id]
-    if not head_shards:
-        pytest.skip("no registry shard on the head node this run (SPREAD placed them on the workers)")
-    educator = educator_on(head_shards[0])
+    # The educator's stream on a shard the removal leaves alone: its clients keep their stream, so every
+    # message they get is one of the job's (a moved shard would send a snapshot). One on the head if
+    # any; else one on a worker, and the job's monitor is placed on the other one (below).
+    on_head = [k for k, s in enumerate(shards) if s["node"] == hub_cluster.head_id]
+    shard = on_head[0] if on_head else 0
+    avoid = None if on_head else shards[shard]["node"]  # the node the monitor must not be on
+    educator = educator_on(shard)
     token = hub_cluster.token(educator)
     nb = connect(hub_cluster.ingresses[0].url, token, namespace=NAMESPACE)
     kind = counted_quiz.register(nb, resources={"worker": 1})  # its monitor on a worker node
     nb.close()
-    markers = tmp_path / "runs"
-    markers.mkdir()
+    markers = tmp_path
     urls = [i.url for i in hub_cluster.ingresses]
     seen: dict[int, list[dict[str, Any]]] = {0: [], 1: []}  # per client: quiz_status data, in order
     job: dict[str, Any] = {}
@@ -53,11 +53,21 @@ def test_a_node_lost_mid_quiz_keeps_its_finished_questions(hub_cluster: HubClust
         for k, client in enumerate(clients):
             client.on("quiz_status", lambda env, k=k: seen[k].append(env["data"]))
         await asyncio.gather(*(c.start() for c in clients))
-        params = {"text": DOCUMENT, "numQuestions": QUESTIONS, "markerDir": str(markers), "delay": DELAY}
-        with api(hub_cluster.ingresses[0], token) as http:
-            reply = await asyncio.to_thread(http.post, "/api/jobs", json={"kind": kind, "params": params})
-        assert reply.status_code == 202, reply.text
-        job["id"] = reply.json()["jobId"]
+        nonlocal markers
+        for attempt in range(8):  # SPREAD is not round robin: until the monitor is on a node not `avoid`
+            markers = tmp_path / f"runs-{attempt}"
+            markers.mkdir()
+            params = {"text": DOCUMENT, "numQuestions": QUESTIONS, "markerDir": str(markers), "delay": DELAY}
+            with api(hub_cluster.ingresses[0], token) as http:
+                reply = await asyncio.to_thread(http.post, "/api/jobs", json={"kind": kind, "params": params})
+                assert reply.status_code == 202, reply.text
+                job["id"] = reply.json()["jobId"]
+                await until(lambda m=markers: counted_quiz.monitor_nodes(m), 60, "the job's monitor to start")
+                if counted_quiz.monitor_nodes(markers)[0] != avoid:
+                    break
+                await asyncio.to_thread(http.post, f"/api/jobs/{job['id']}/cancel")
+        else:
+            pytest.fail(f"every monitor was placed on {avoid}, the node of the educator's shard")
 
         def items_seen() -> list[dict[str, Any]]:
             return [d["item"] for d in seen[0] if "item" in d and d["jobId"] == job["id"]]
