@@ -77,14 +77,25 @@ def test_a_client_resuming_from_an_offset_gets_the_items_it_missed(hub: LocalHub
         assert answer["resumed"] is True, answer
         replayed, _ = await messages_until(again, terminal(job_id))
         await again.close()
+        welcome_of["epoch"] = welcome["epoch"]
         return seen, replayed, job_id
 
+    welcome_of: dict[str, str] = {}
     seen, replayed, job_id = asyncio.run(go())
     assert items(seen, job_id) == []
     result = educator.http.get(f"/api/jobs/{job_id}/result").json()
     got = items(replayed, job_id)
     assert sorted(i["index"] for i in got) == list(range(6))
     assert [got_one["question"] for got_one in sorted(got, key=lambda i: i["index"])] == result["questions"]
+    # the long-poll fallback replays them from the same offset too
+    epoch, after = welcome_of["epoch"], seen[-1]["seq"]
+    polled: list[dict[str, Any]] = []
+    while not any(terminal(job_id)(e) for e in polled):
+        reply = educator.http.get("/api/events", params={"epoch": epoch, "after": after, "timeout": 5}).json()
+        assert reply["resumed"] is True and reply["messages"], reply
+        polled += reply["messages"]
+        after = reply["messages"][-1]["seq"]
+    assert sorted(i["index"] for i in items(polled, job_id)) == list(range(6))
 
 
 def wait_status(api: Api, job_id: str, status: str, timeout: float = 60.0) -> dict[str, Any]:
