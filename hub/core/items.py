@@ -11,8 +11,9 @@ from hub.core.jobstate import estimate_eta
 
 class KeptItem(NamedTuple):
     """A finished item as the job store keeps it (JobStore.save_items, .items) and it crosses between a
-    job's monitor and the store: its `item_index` (from 0; `index` would hide tuple.index), the job's `total` items when the kind gave it
-    (None otherwise), and its `value` (a quiz's question dict; strict JSON)."""
+    job's monitor and the store: its `item_index` (from 0; `index` would hide tuple.index), the job's
+    `total` items when the kind gave it (None otherwise), and its `value` (a quiz's question dict;
+    strict JSON)."""
 
     item_index: int
     total: int | None
