@@ -23,6 +23,7 @@ from hub.core.config import DataPlaneConfig, MonitorConfig, ShardConfig
 from hub.core.errors import ClientError, UpstreamError, unwrap
 from hub.core.handles import HelloRequest, RoomJoinRequest, ShardHandle, StoreHandle
 from hub.core.idempotency import Held
+from hub.core.items import KeptItem
 from hub.core.jobstate import JobState
 from hub.core.records import (
     DataPlaneEndpoint,
@@ -276,6 +277,14 @@ class StoreClient(_Client):
         """`JobStore.save` over Ray. UpstreamError when the store does not answer or refused the write
         (StoreBusy in the store)."""
         await self._call("save", state, result)
+
+    async def save_items(self, state: dict[str, Any], items: list[KeptItem]) -> None:
+        """`JobStore.save_items` over Ray. UpstreamError as save."""
+        await self._call("save_items", state, items)
+
+    async def items(self, job_id: str) -> list[KeptItem]:
+        """`JobStore.items` over Ray: (index, total, value) in the order kept. UpstreamError as get."""
+        return [KeptItem(*item) for item in await self._call("items", job_id)]
 
     async def delete(self, job_id: str) -> None:
         """`JobStore.delete` over Ray. UpstreamError as save."""

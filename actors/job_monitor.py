@@ -10,11 +10,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from actors.job_items import RESTARTED as RESTARTED  # re-exported: what a restarted run says
+from actors.job_items import JobItems
 from hub.core import strictjson
 from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput, UpstreamError, new_reference, public_reason
 from hub.core.handles import ShardHandle, StoreHandle
-from hub.core.jobstate import JobState, estimate_eta
+from hub.core.items import KeptItem, resumed_eta
+from hub.core.jobstate import JobState
 from hub.core.pacing import UpdateCoalescer
 from hub.core.records import DataPlaneEndpoint
 from hub.core.tasklink import LinkFrameError, Links
@@ -26,10 +29,8 @@ from jobs.words import plural
 
 log = logging.getLogger("hub.job")
 
-RESTARTED = "Restarted after losing its node or worker process (attempt {attempt}): starting over"
 
-
-class JobMonitor:
+class JobMonitor(JobItems):
     """One job's monitor (a Ray actor at the edge: actors.handles.JobMonitorActor); it is the JobContext
     (jobs.context) the job kind's runner gets.
 
@@ -79,6 +80,7 @@ class JobMonitor:
         self._links = Links()  # the task links this job made (JobContext.link)
         self._link_closed = asyncio.Event()  # set whenever a link's connection ends
         self._waiting_reader: asyncio.Task[None] | None = None  # reads why the job's tasks wait
+        self._init_items()  # partial results (actors.job_items)
 
     # -- JobContext ---------------------------------------------------------------------------
 
@@ -101,7 +103,7 @@ class JobMonitor:
             status="processing",
             progress=percent,
             message=message,
-            eta_seconds=estimate_eta(self.started_at, now, percent),
+            eta_seconds=resumed_eta(self.started_at, now, percent, self._progress_base),
             **fields,
         )
 
@@ -228,15 +230,25 @@ class JobMonitor:
 
     # -- publishing ---------------------------------------------------------------------------
 
-    def _update(self, result: Any = None, extra: dict[str, Any] | None = None, **changes: Any) -> None:
+    def _update(
+        self,
+        result: Any = None,
+        extra: dict[str, Any] | None = None,
+        keep: KeptItem | None = None,
+        **changes: Any,
+    ) -> None:
         old = self.state
         self.state = old.advance(self.clock(), **changes)
-        transition = self.state.status != old.status or self.state.stage != old.stage
+        # An update that carries `extra` (a finished item, a completed job's question) is never merged
+        # with a tick: every client gets every item.
+        transition = self.state.status != old.status or self.state.stage != old.stage or bool(extra)
         update = self.state.wire()
         if result is not None:
             update["result"] = result
         if extra:
             update["extra"] = extra
+        if keep is not None:
+            update["keep"] = keep  # an item to store with this state (`item`), before it is published
         self._coalescer.add(update, transition)
         self._wake.set()
         if self._publisher is None:
@@ -281,13 +293,16 @@ class JobMonitor:
             # A status change is in the store before any client can see it (a completed job's
             # result is there when `completed` arrives); progress goes out first, its store write
             # (at most once a second) after, off the progress path's latency.
-            progress_only = self._sent_status == "processing" and all(u["status"] == "processing" for u in batch)
+            progress_only = self._sent_status == "processing" and all(
+                u["status"] == "processing" and "keep" not in u for u in batch
+            )
             if not progress_only:
                 write = self._record(batch)
                 if write is not None:
                     await write  # and every write made before it
             for update in batch:
                 update.pop("result", None)
+                update.pop("keep", None)
             reply = await self._retry("publish", lambda: self.shard.publish(batch))
             self._published_at = self.clock()
             if reply is not None:
@@ -303,23 +318,35 @@ class JobMonitor:
         (the newest write, None before the first) ends when this one and all before it have."""
         last = batch[-1]
         now = self.clock()
+        keeps = [(u["keep"], self._bare(u)) for u in batch if "keep" in u]
         if (
             last["status"] == "processing"
             and len(batch) == 1
+            and not keeps
             and now - self._stored_at < self.config.job_store_interval
         ):
             return self._last_write
         self._stored_at = now
-        state = {k: v for k, v in last.items() if k not in ("result", "extra")}
+        state = self._bare(last)
         previous = self._last_write
 
         async def write() -> None:
             if previous is not None:
                 await asyncio.wait([previous])
+            if keeps:  # the items with the newest state that counts them, in one transaction
+                items = [item for item, _ in keeps]
+                await self._retry("store", lambda: self.store.save_items(keeps[-1][1], items))
+                if "keep" in last:
+                    return
             await self._retry("store", lambda: self.store.save(state, last.get("result")))
 
         self._last_write = asyncio.get_running_loop().create_task(write())
         return self._last_write
+
+    @staticmethod
+    def _bare(update: dict[str, Any]) -> dict[str, Any]:
+        """An update as the store keeps it: the JobState wire dict, without what rides along."""
+        return {k: v for k, v in update.items() if k not in ("result", "extra", "keep")}
 
     async def _retry(self, what: str, call: Callable[[], Any]) -> Any:
         for attempt in range(self.config.job_publish_retries):
@@ -344,14 +371,14 @@ class JobMonitor:
     async def run(self) -> str:
         """Run the job to its end and publish every status; returns the final status."""
         log.info("job %s (%s) of %s starting", self.job_id, self.state.kind, self.educator_id)
-        start: dict[str, Any] = {"message": "Starting"}
+        start: dict[str, Any] = {"message": "Starting", "progress": 1.0}
         if self.restarted:
             attempt = await self._attempt_after_restart()
             if attempt is None:
                 log.info("job %s had ended %s before its monitor was lost", self.job_id, self.state.status)
                 self._done.set()
                 return self.state.status
-            start = {"message": RESTARTED.format(attempt=attempt), "attempt": attempt}
+            start = await self._resume_start(attempt)
         try:
             if self._cancelled:
                 raise JobCancelled(self.job_id)
@@ -362,7 +389,10 @@ class JobMonitor:
                 )
             params = kind.params.model_validate(self.raw_params)
             self.check_cancelled()  # cancel() may have come while the kind was being looked up
-            self._update(status="processing", progress=1.0, **start)
+            if getattr(kind, "reports_items", False) or self._items:
+                start["items_done"] = len(self._items)
+            self._update(status="processing", **start)
+            self._publish_unsent()
             self._runner = asyncio.get_running_loop().create_task(kind.call(self, params))
             result = await self._runner
             self.check_cancelled()  # a job that noticed the cancel and returned early
@@ -406,8 +436,9 @@ class JobMonitor:
         return self.state.status
 
     async def _attempt_after_restart(self) -> int | None:
-        """A restarted monitor runs the job again from the start, as the next attempt after the one
-        the job store last recorded; None when the job had already ended (it takes that state)."""
+        """A restarted monitor runs the job again (going on from its kept items and progress:
+        `_resume_start`), as the next attempt after the one the job store last recorded; None when the
+        job had already ended (it takes that state)."""
         stored = await self._retry("store", lambda: self.store.get(self.job_id))
         last: JobState = stored if stored is not None else self.state
         if last.terminal:

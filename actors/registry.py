@@ -133,7 +133,8 @@ class RegistryShard(ShardRooms):
 
     async def publish(self, updates: list[dict[str, Any]]) -> PublishReply:
         """Apply job-state updates from job monitors (JobState wire dicts; an optional `extra` dict
-        is added to the message's data) in order. Returns this shard's epoch (a monitor that sees
+        is added to the message's data, and makes the message one never conflated: a finished item,
+        PROTOCOL.md section 9) in order. Returns this shard's epoch (a monitor that sees
         it change re-announces its job) and the seqs (0 for an update the transition table
         refuses: a stale update after a terminal status)."""
         seqs = []
@@ -150,6 +151,7 @@ class RegistryShard(ShardRooms):
             try:
                 transition = check_transition(old.status if old else None, state.status)
                 transition = transition or (old is not None and old.stage != state.stage)  # a new stage
+                transition = transition or bool(extra)  # an item (PROTOCOL.md section 9): never a tick
             except InvalidTransition as exc:  # never let a late update undo a terminal status
                 log.warning("shard %d: dropped update of job %s: %s", self.index, state.job_id, exc)
                 seqs.append(0)

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from hub.core import strictjson
 from hub.core.errors import UpstreamError
 from hub.core.idempotency import Held
+from hub.core.items import KeptItem
 from hub.core.jobstate import JobState
 from hub.core.records import DocumentRecord, Outline, QuizRecord
 
@@ -78,6 +79,13 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys (created_at);
 CREATE INDEX IF NOT EXISTS idempotency_keys_by_job ON idempotency_keys (job_id);
+CREATE TABLE IF NOT EXISTS job_items (
+    job_id TEXT NOT NULL,
+    item_index INTEGER NOT NULL,
+    total INTEGER,
+    value TEXT NOT NULL,
+    PRIMARY KEY (job_id, item_index)
+);
 """
 
 SAVE_JOB = """INSERT INTO jobs (job_id, educator_id, kind, status, created_at, updated_at, state, result)
@@ -86,6 +94,12 @@ SAVE_JOB = """INSERT INTO jobs (job_id, educator_id, kind, status, created_at, u
                  updated_at = excluded.updated_at, state = excluded.state,
                  result = COALESCE(excluded.result, jobs.result)
                WHERE jobs.status NOT IN ('completed', 'failed', 'cancelled')"""
+
+# An item of a job that has ended is not kept (its result holds them all).
+SAVE_ITEM = """INSERT OR REPLACE INTO job_items (job_id, item_index, total, value)
+               SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE job_id = ?1
+                 AND status IN ('completed', 'failed', 'cancelled'))"""
+TERMINAL_STATUSES = ("completed", "failed", "cancelled")
 
 STOPPED_REASON = "the hub stopped while this job was running"
 
@@ -191,9 +205,17 @@ class JobStore:
             log.warning("job store: %s waited %.2fs for the database (busy or slow)", what, took)
 
     def save(self, state: dict[str, Any], result: Any = None) -> None:
-        """Insert or update a job record (the result too, when given). StoreBusy when the database
-        stayed locked past the busy timeout."""
-        self._write(f"saving job {state['jobId']}", SAVE_JOB, _job_row(state, result))
+        """Insert or update a job record (the result too, when given); the state that ends a job also
+        deletes the items kept for it (`save_items`: its result holds them), in one transaction.
+        StoreBusy when the database stayed locked past the busy timeout."""
+        job_id = state["jobId"]
+        if state["status"] not in TERMINAL_STATUSES:
+            self._write(f"saving job {job_id}", SAVE_JOB, _job_row(state, result))
+            return
+        self._transaction(
+            f"saving job {job_id}",
+            [(SAVE_JOB, _job_row(state, result)), ("DELETE FROM job_items WHERE job_id = ?", (job_id,))],
+        )
 
     def delete(self, job_id: str) -> None:
         """Remove a job record that never ran (a submission undone part-way), and the idempotency key that
@@ -202,9 +224,35 @@ class JobStore:
             f"deleting job {job_id}",
             [
                 ("DELETE FROM idempotency_keys WHERE job_id = ?", (job_id,)),
+                ("DELETE FROM job_items WHERE job_id = ?", (job_id,)),
                 ("DELETE FROM jobs WHERE job_id = ?", (job_id,)),
             ],
         )
+
+    # -- partial results (PROTOCOL.md section 9) -------------------------------------------------
+
+    def save_items(self, state: dict[str, Any], items: list[KeptItem]) -> None:
+        """Keep finished items of a running job, `items` ((index, total or None, value) triples: a quiz's
+        questions, a custom kind's `ctx.item` values; an index kept before is replaced), with the job's
+        `state` (a JobState wire dict that counts them in `itemsDone`) in one transaction: a state that
+        counts an item is never stored without it. Nothing is kept for a job that has ended. StoreBusy
+        as save."""
+        job_id = state["jobId"]
+        statements = [
+            (SAVE_ITEM, (job_id, index, total, _json_text(value, f"job {job_id} item {index}")))
+            for index, total, value in items
+        ]
+        statements.append((SAVE_JOB, _job_row(state)))
+        self._transaction(f"saving items of job {job_id}", statements)
+
+    def items(self, job_id: str) -> list[KeptItem]:
+        """The finished items kept for a job that has not ended, as (index, total, value) triples in the
+        order they were kept (`save_items`; a replaced index counts as kept when replaced); empty when
+        none, or once the job has ended."""
+        rows = self.db.execute(
+            "SELECT item_index, total, value FROM job_items WHERE job_id = ? ORDER BY rowid", (job_id,)
+        ).fetchall()
+        return [KeptItem(index, total, json.loads(value)) for index, total, value in rows]
 
     # -- idempotency keys (PROTOCOL.md section 9; the rules: hub.core.idempotency) ---------------
 

@@ -606,7 +606,10 @@ class HubClient(RoomClient):
                     self.position = self.position._replace(seq=env.seq)
             job_id = env.data.get("jobId") if env.room is None else None
             if isinstance(job_id, str):
+                # the job's newest state; an `item` (a finished question: PROTOCOL.md section 9) is the
+                # message's, not the state's: handlers get it with the envelope
                 job = {**self.jobs.get(job_id, {}), **env.data}
+                job.pop("item", None)
                 if "waiting" not in env.data:  # a job message carries the whole state: no longer waits
                     job.pop("waiting", None)
                 self.jobs[job_id] = job

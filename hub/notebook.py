@@ -26,6 +26,7 @@ from hub.client import HubClient, ThreadedClient
 from hub.clientrooms import SyncRoom
 from hub.core.errors import HubError
 from hub.core.jobstate import TERMINAL
+from hub.notebookitems import ItemBook
 from hub.raycluster import RECORD_FILE, hub_running, join_hub, read_record
 from hub.settings import NotebookSettings
 
@@ -149,8 +150,10 @@ class Hub:
             self._http.close()
             raise HubError(str(self._refused("connecting", refused)))
         self._changed = threading.Condition()
+        self._items = ItemBook()  # each job's finished items seen on the stream
         self._runner = ThreadedClient(HubClient(self.url, self._fresh_token if self._make_token else self.token))
         self.client = self._runner.client
+        self.client.on("*", self._items.take)  # before _on_message wakes the waiting: items first
         self.client.on("*", self._on_message)
         self.client.on("snapshot", self._on_message)
         self._runner.start()
@@ -194,6 +197,13 @@ class Hub:
                 "give connect() the hub's data_dir, or a token from its `hub token`"
             )
         return HubRefused(what, reply.status_code, str(detail))
+
+    def items(self, job_id: str) -> dict[int, Any]:
+        """The finished items of a job seen on the stream so far (a quiz's questions, a custom kind's
+        `ctx.item` values), {index: value} in index order; empty before the first. Items sent while
+        this connection was away and not replayed to it (a resume past the hub's history) are not here:
+        the job's result holds them all."""
+        return self._items.items(job_id)
 
     def _on_message(self, _: dict[str, Any]) -> None:
         with self._changed:
@@ -358,19 +368,53 @@ class Job:
         """Block until the job ends (from the stream); returns its final state."""
         return self._follow(timeout, None)
 
-    def watch(self, timeout: float | None = None) -> dict[str, Any]:
-        """Show a live progress bar until the job ends; returns its final state."""
+    @property
+    def items(self) -> dict[int, Any]:
+        """The job's finished items seen so far, {index: value} in index order: a quiz's questions as
+        each is done, before the job completes (partial results: PROTOCOL.md section 9)."""
+        return self.hub.items(self.id)
+
+    def watch(
+        self,
+        timeout: float | None = None,
+        *,
+        show_items: bool = True,
+        on_item: Callable[[int, Any], None] | None = None,
+    ) -> dict[str, Any]:
+        """Show a live progress bar until the job ends; returns its final state. A job that reports
+        finished items (a quiz: each question as it is done) gets a line per item under the bar
+        (`show_items`), and `on_item(index, value)` is called for each, in the order they come, on
+        this thread."""
         from tqdm.auto import tqdm
 
         # The status goes in `desc`, after the bar: tqdm puts ", " before a postfix.
         bar_format = f"job {self.id[:8]}: {{percentage:3.0f}}%|{{bar}}| {{desc}}"
         with tqdm(total=100, unit="%", desc="", bar_format=bar_format) as bar:
-            return self._follow(timeout, bar)
+            return self._follow(timeout, bar, show_items, on_item)
 
-    def _follow(self, timeout: float | None, bar: Any) -> dict[str, Any]:
+    def _new_items(
+        self, shown: set[int], bar: Any, show_items: bool, on_item: Callable[[int, Any], None] | None
+    ) -> None:
+        """Show (and hand to `on_item`) the items not shown yet."""
+        for index, value, line in self.hub._items.lines(self.id, shown):
+            if bar is not None and show_items:
+                bar.write(line)
+            if on_item is not None:
+                on_item(index, value)
+
+    def _follow(
+        self,
+        timeout: float | None,
+        bar: Any,
+        show_items: bool = False,
+        on_item: Callable[[int, Any], None] | None = None,
+    ) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
+        shown: set[int] = set()
         while True:
             state = self.hub.latest(self.id)
+            if show_items or on_item is not None:
+                self._new_items(shown, bar, show_items, on_item)
             if state is not None:
                 if bar is not None:
                     bar.n = float(state.get("progress", 0))

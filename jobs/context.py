@@ -50,3 +50,18 @@ class JobContext(Protocol):
     async def drained(self, link: TaskLink) -> None:
         """Returns once every item the task sent through `link` has been handled: await it after
         the task's result, before acting on it."""
+
+    # Partial results (PROTOCOL.md section 9; README "Partial results").
+
+    def item(self, index: int, value: Any, total: int | None = None) -> None:
+        """Item `index` (from 0) of the job's result is done, with `value` (any JSON value; a quiz's
+        question dict): kept in the job store, then sent to the job's clients as the `item` of a status
+        message ({index, total, value}; {index, total, question} for quiz_generation), never merged
+        away, so a monitor restarted after losing its node does not compute it again. `total`: how
+        many items the job makes (once is enough). An index already kept is not sent again; ValueError
+        for an index that is not a whole number from 0 below `total`."""
+
+    async def done_items(self) -> dict[int, Any]:
+        """The items kept so far, {index: value}: on a monitor restarted after losing its node, those
+        its earlier run finished, which the runner skips (empty on a first run). A plain-function
+        runner calls it without `await` (it blocks)."""

@@ -55,6 +55,9 @@ class JobKind:
     # Refuses at submission, with InvalidInput (422), what the job store already shows to be wrong
     # (a quiz or document that is not the educator's): async (store, educator_id, params) -> None.
     check: Callable[[StoreHandle, str, Any], Awaitable[None]] | None = None
+    # Partial results (PROTOCOL.md section 9): a job of the kind reports its finished items
+    # (`ctx.item`), so its state carries `itemsDone` from its start (0), not only from its first item.
+    reports_items: bool = False
 
     async def call(self, ctx: Any, params: Any) -> Any:
         """Run the kind's runner with (ctx, params) and return its result (the job's result): awaited
@@ -91,6 +94,19 @@ class _ThreadContext:
     def drained(self, link: Any) -> None:
         """JobContext.drained from the thread: blocks until the link's items are handled."""
         asyncio.run_coroutine_threadsafe(self._ctx.drained(link), self._loop).result()
+
+    def item(self, index: int, value: Any, total: int | None = None) -> None:
+        """JobContext.item from the thread: returns once the monitor's loop has taken the item (it is
+        then kept and published in the order of the calls); ValueError as there."""
+
+        async def take() -> None:
+            self._ctx.item(index, value, total)
+
+        asyncio.run_coroutine_threadsafe(take(), self._loop).result()
+
+    def done_items(self) -> dict[int, Any]:
+        """JobContext.done_items from the thread (not awaitable here): blocks for {index: value}."""
+        return dict(asyncio.run_coroutine_threadsafe(self._ctx.done_items(), self._loop).result())
 
     @property
     def cancelled(self) -> bool:
@@ -167,6 +183,7 @@ def _load_builtin() -> None:
             quiz_job.run,
             lambda p: {"quiz_id": p.quiz_id, "document_id": p.document_id},
             check=quiz_job.check_quiz,
+            reports_items=True,
         )
     )
     register_kind(

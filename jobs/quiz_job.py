@@ -71,16 +71,20 @@ async def _build(
     seed: int,
     avoid: frozenset[str],
     on_step: Any,
+    task: Any = None,
 ) -> dict[str, Any]:
-    """One question as a Ray task, reporting each of its steps through `on_step(fraction, text)`."""
+    """One question as a Ray task (`task`: jobs.tasks.generate_question unless another is given),
+    reporting each of its steps through `on_step(fraction, text)`."""
     from jobs.tasks import generate_question
+
+    remote = generate_question if task is None else task
 
     def step(item: Any) -> None:
         on_step(float(item[0]), str(item[1]))
 
     link = await ctx.link(step)
     question: dict[str, Any] = await ctx.track(
-        generate_question.remote(analysis, slot, sentence_index, seed, avoid, link)  # type: ignore[attr-defined]
+        remote.remote(analysis, slot, sentence_index, seed, avoid, link)  # type: ignore[attr-defined]
     )
     await ctx.drained(link)
     ctx.check_cancelled()
@@ -88,10 +92,23 @@ async def _build(
 
 
 async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
-    """The `quiz_generation` job: analyse the text (`params.text`, or the processed document
-    `params.document_id`) in a Ray task, build up to `params.num_questions` questions, one Ray task
-    each, in parallel, reporting progress (percent of the whole and what is being done), and save
-    the quiz under `params.quiz_id`.
+    """The `quiz_generation` job: `generate` with the built-in question task."""
+    return await generate(ctx, params)
+
+
+async def generate(ctx: JobContext, params: QuizGenerationParams, question_task: Any = None) -> dict[str, Any]:
+    """Analyse the text (`params.text`, or the processed document `params.document_id`) in a Ray task,
+    build up to `params.num_questions` questions, one Ray task each, in parallel, reporting progress
+    (percent of the whole and what is being done), and save the quiz under `params.quiz_id`.
+    `question_task`: the Ray remote function that builds one question, with jobs.tasks.generate_question's
+    arguments and result (that one when None): a custom kind may give its own (one that asks for other
+    resources, or counts its runs).
+
+    Each question is a partial result (PROTOCOL.md section 9): `ctx.item(slot, question, total)` as soon
+    as it is done. On a monitor restarted after losing its node, the questions its earlier run finished
+    (`ctx.done_items()`) are taken as they are, not built again, and count as done in the progress: the
+    analysis and the plan are deterministic (the seed comes from the quiz id), so the quiz is the
+    same, in content and order, as an uninterrupted run's.
 
     Returns {"quizId", "documentId", "numQuestions", "questions": [question dict, ...]}; fewer
     questions than asked when the text has material for fewer (the progress message says so).
@@ -108,8 +125,9 @@ async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
         f"Found {plural(len(analysis.ranked), 'informative sentence')}; generating {plural(total, 'question')}{note}",
     )
 
-    fractions = [0.0] * total
-    done = 0
+    kept = {slot: q for slot, q in (await ctx.done_items()).items() if 0 <= slot < total}
+    fractions = [1.0 if slot in kept else 0.0 for slot in range(total)]
+    done = len(kept)
     seed = zlib.crc32((params.quiz_id or "").encode())
 
     def report(message: str) -> None:
@@ -118,14 +136,17 @@ async def run(ctx: JobContext, params: QuizGenerationParams) -> dict[str, Any]:
 
     async def one(slot: int, sentence_index: int) -> dict[str, Any]:
         nonlocal done
+        if slot in kept:
+            return kept[slot]
 
         def step(fraction: float, text: str) -> None:
             fractions[slot] = fraction
             report(f"Generating question {min(done + 1, total)} of {total}: {text.lower()}")
 
-        question = await _build(ctx, analysis, slot, sentence_index, seed + slot, frozenset(), step)
+        question = await _build(ctx, analysis, slot, sentence_index, seed + slot, frozenset(), step, question_task)
         fractions[slot] = 1.0
         done += 1
+        ctx.item(slot, question, total)
         report(f"Generated {done} of {total} questions")
         return question
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from hub.core.idempotency import Held
+from hub.core.items import KeptItem
 from hub.core.jobstate import JobState
 from hub.core.records import (
     DocumentRecord,
@@ -133,6 +134,15 @@ class StoreHandle(Protocol):
 
     async def save(self, state: dict[str, Any], result: Any = None) -> None:
         """Record a job's state (a JobState wire dict), with its result when it has one."""
+        ...
+
+    async def save_items(self, state: dict[str, Any], items: list[KeptItem]) -> None:
+        """Keep a running job's finished items ((index, total, value) triples) with its state, in one
+        transaction."""
+        ...
+
+    async def items(self, job_id: str) -> list[KeptItem]:
+        """The finished items kept for a job that has not ended, (index, total, value) in the order kept."""
         ...
 
     async def delete(self, job_id: str) -> None:

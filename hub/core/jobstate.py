@@ -104,6 +104,9 @@ class JobState(CamelModel):
     # Why the job waits for resources (PROTOCOL.md section 9); absent (None) once it runs, and on
     # every status change unless the change sets it (`advance`).
     waiting: Waiting | None = None
+    # Partial results (PROTOCOL.md section 9): how many of the job's items (a quiz's questions) are
+    # done and kept; absent for a job of a kind that reports no items (an added optional field).
+    items_done: int | None = Field(default=None, ge=0)
 
     @property
     def terminal(self) -> bool:
@@ -158,6 +161,8 @@ def message_for(state: JobState) -> tuple[str, dict[str, Any]]:
         data["error"] = state.error
     if state.waiting is not None and not state.terminal:
         data["waiting"] = state.waiting.wire()
+    if state.items_done is not None and mtype == "quiz_status":  # partial results (PROTOCOL.md section 9)
+        data["itemsDone"] = state.items_done
     return mtype, data
 
 

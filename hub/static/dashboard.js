@@ -26,6 +26,9 @@ const shownQuiz = { jobId: null, quizId: null, result: null };
 const view = { limit: PAGE, educator: "", cleared: new Set(), scheduled: false };
 let figures = {}; // the analytics panel: GET /api/analytics and analytics_update merged, newest last
 let together = null; // the "Working together" panel of the quiz on show
+// Partial results (PROTOCOL.md section 9): jobId -> {total, items: Map(index -> value)}, the finished
+// questions (a custom kind's items) of running jobs, shown one by one under their progress bar.
+const partial = new Map();
 
 // -- small DOM helpers -------------------------------------------------------------------------
 
@@ -178,6 +181,9 @@ function buildRow(jobId) {
       el("span", { class: "job-message" }),
       el("span", { class: "eta muted" })),
     el("p", { class: "job-error error", hidden: true }),
+    el("section", { class: "job-items", hidden: true },
+      el("p", { class: "job-items-count muted" }),
+      el("ol", { class: "job-items-list" })),
     el("div", { class: "job-actions" },
       el("button", { type: "button", class: "cancel secondary", "data-job-id": jobId, text: "Cancel",
         onclick: (event) => cancelJob(jobId, event.currentTarget) }),
@@ -213,6 +219,44 @@ function fillRow(row, job) {
   cancel.hidden = !running;
   if (!running) cancel.disabled = false;
   row.querySelector(".view").hidden = !(job.status === "completed" && job.kind === "quiz_generation");
+  fillItems(row, job, running);
+}
+
+/** Keep the `item` a job's message carries (a question as soon as it is done); false if none. */
+function keepItem(data) {
+  const item = data.item;
+  if (!item || typeof item !== "object" || !Number.isInteger(item.index) || item.index < 0) return false;
+  const kept = partial.get(data.jobId) ?? { total: null, items: new Map() };
+  if (Number.isInteger(item.total)) kept.total = item.total;
+  kept.items.set(item.index, "question" in item ? item.question : item.value);
+  partial.set(data.jobId, kept);
+  return true;
+}
+
+function itemText(value) {
+  if (value && typeof value === "object" && typeof value.prompt === "string") return value.prompt;
+  return formatValue("", value);
+}
+
+/** A running job's finished items under its bar, in index order, each added once as it comes. */
+function fillItems(row, job, running) {
+  const box = row.querySelector(".job-items");
+  const kept = partial.get(job.jobId);
+  if (!running) partial.delete(job.jobId); // the result holds them all ("View quiz")
+  box.hidden = !running || !kept || kept.items.size === 0;
+  if (box.hidden) return;
+  const noun = job.kind === "quiz_generation" ? "question" : "item";
+  const total = kept.total ?? job.itemsDone;
+  box.querySelector(".job-items-count").textContent =
+    `${kept.items.size} of ${total ?? "?"} ${noun}${total === 1 ? "" : "s"} ready`;
+  const list = box.querySelector(".job-items-list");
+  const shown = new Map([...list.children].map((li) => [Number(li.dataset.index), li]));
+  for (const index of [...kept.items.keys()].sort((a, b) => a - b)) {
+    if (shown.has(index)) continue;
+    const li = el("li", { class: "job-item", "data-index": index, value: index + 1, text: itemText(kept.items.get(index)) });
+    const after = [...list.children].find((other) => Number(other.dataset.index) > index) ?? null;
+    list.insertBefore(li, after);
+  }
 }
 
 // Why a queued or processing job waits (its `waiting`, or null): the reason in place of a bar that has not
@@ -381,6 +425,7 @@ async function loadAnalytics() {
 function onJobMessage(env) {
   const data = env.data ?? {};
   const job = client.jobs.get(data.jobId);
+  keepItem(data);
   renderJob();
   if (!TERMINAL.includes(data.status)) return;
   const title = KIND_LABELS[job?.kind] ?? "Job";

@@ -64,7 +64,8 @@ def test_restarted_job_monitor_runs_the_job_again_and_completes(
     hub: LocalHub, educator: Api, slow_registered: None
 ) -> None:
     """A monitor that Ray restarts (as when its node is lost) runs the job again from the start and
-    says so; the shard's death watch waits on the restarted monitor instead of failing the job."""
+    says so, its progress going on from where the job was (PROTOCOL.md section 9: it never goes
+    backwards); the shard's death watch waits on the restarted monitor instead of failing the job."""
 
     async def go() -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
         client = HubClient(hub.url, educator.token)
@@ -83,7 +84,9 @@ def test_restarted_job_monitor_runs_the_job_again_and_completes(
     mine = [m["data"] for m in messages if m["data"].get("jobId") == job_id]
     restarted = [i for i, d in enumerate(mine) if d["message"].startswith("Restarted")]
     assert restarted and "(attempt 2)" in mine[restarted[0]]["message"]
-    assert mine[restarted[0]]["progress"] < mine[restarted[0] - 1]["progress"]  # from the start again
+    assert mine[restarted[0]]["progress"] >= mine[restarted[0] - 1]["progress"]  # not from 0 again
+    progress = [d["progress"] for d in mine]
+    assert progress == sorted(progress)  # never backwards for the client, also across the restart
     state = educator.http.get(f"/api/jobs/{job_id}").json()
     assert state["status"] == "completed" and state["attempt"] == 2
     assert educator.http.get(f"/api/jobs/{job_id}/result").json() == {"steps": 60}

@@ -131,6 +131,8 @@ def test_every_readme_python_block_runs_as_written_against_make_serve(tmp_path: 
         assert "chunk indexed -> 5 questions" in notebook.stdout or "chunks indexed -> 5 questions" in notebook.stdout
         assert "{'words': 2}" in notebook.stdout  # the custom kind ran in the hub's cluster
         assert "{'words_in_a_task': 3}" in notebook.stdout  # and the one whose Ray task reports by a task link
+        assert "{'squares': [0, 1, 4, 9]}" in notebook.stdout  # a custom kind's partial results
+        assert "  question 1 of 5: " in notebook.stdout and "3 questions came before" in notebook.stdout  # watch()
         assert "100%" in notebook.stderr and "| completed" in notebook.stderr  # tqdm's bar (on stderr)
         assert ", completed" not in notebook.stderr and "Traceback" not in notebook.stderr
 

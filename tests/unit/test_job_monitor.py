@@ -55,9 +55,17 @@ register_kind(JobKind("unit_thread", CountParams, slow_count))
 class FakeStore:
     def __init__(self) -> None:
         self.saved: list[tuple[dict[str, Any], Any]] = []
+        self.kept: list[tuple[int, int | None, Any]] = []  # save_items' items, in order
 
     async def save(self, state: dict[str, Any], result: Any = None) -> None:
         self.saved.append((dict(state), result))
+
+    async def save_items(self, state: dict[str, Any], items: list[tuple[int, int | None, Any]]) -> None:
+        self.saved.append((dict(state), None))
+        self.kept.extend(items)
+
+    async def items(self, job_id: str) -> list[tuple[int, int | None, Any]]:
+        return list(self.kept)
 
     async def educator_stats(self, educator_id: str) -> dict[str, Any]:
         return {"jobsToday": len(self.saved)}
@@ -84,6 +92,11 @@ class FakeShard:
 
     async def ping(self) -> str:
         return self.epoch
+
+    async def job(self, job_id: str) -> JobState | None:
+        """The job's state as the last update published it (None before any)."""
+        found = [u for u in self.updates if u["jobId"] == job_id]
+        return JobState.model_validate({k: v for k, v in found[-1].items() if k != "extra"}) if found else None
 
     @property
     def updates(self) -> list[dict[str, Any]]:
@@ -246,7 +259,8 @@ def test_a_restarted_monitor_runs_the_job_again_as_the_next_attempt() -> None:
     assert status == "completed" and shard.store.saved[-1][1] == {"steps": 5}
     first = shard.updates[0]
     assert first["status"] == "processing" and first["message"] == RESTARTED.format(attempt=2)
-    assert first["attempt"] == 2 and first["progress"] == 1.0  # from the start again
+    # from the start again, but its progress goes on from the one stored: it never goes back
+    assert first["attempt"] == 2 and first["progress"] == 60.0
     assert all(u["attempt"] == 2 for u in shard.updates)  # the job state keeps saying which run it is
 
     again, _ = run_restarted({**lost, "attempt": 2})  # lost once more

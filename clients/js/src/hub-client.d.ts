@@ -69,6 +69,22 @@ export interface QuizStatusData {
   waiting?: Waiting;
   /** present for custom job kinds, which report quiz_status-shaped messages */
   kind?: string;
+  /** a finished piece of the result, one message per piece as soon as it is done (PROTOCOL.md section 9):
+   * a quiz's question, or a custom kind's `ctx.item` value */
+  item?: JobItem;
+  /** how many items (questions) are done, for a job of a kind that reports them */
+  itemsDone?: number;
+}
+
+/** A partial result (PROTOCOL.md section 9): item `index` (from 0) of `total`; `question` on a quiz's
+ * (`quiz_generation`) messages, `value` on a custom kind's. Clients key items by `index`. */
+export interface JobItem {
+  index: number;
+  total?: number;
+  /** the question as the result's `questions[index]` will hold it (quiz_generation) */
+  question?: Question;
+  /** a custom kind's item value */
+  value?: unknown;
 }
 
 export interface Question {
@@ -166,6 +182,8 @@ export interface JobState {
   question?: Question;
   /** while its monitor or tasks cannot be placed (PROTOCOL.md section 9) */
   waiting?: Waiting;
+  /** finished items (a quiz's questions) so far, for a job of a kind that reports them (PROTOCOL.md section 9) */
+  itemsDone?: number;
   [key: string]: unknown;
 }
 

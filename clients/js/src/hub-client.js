@@ -262,6 +262,9 @@ export class StreamState {
         if (!("error" in data)) delete job.error;
         if (!("waiting" in data)) delete job.waiting; // it runs now (PROTOCOL.md section 9)
       }
+      // an `item` (a finished question: PROTOCOL.md section 9) is the message's, not the job state's:
+      // handlers get it with the envelope
+      delete job.item;
       this.jobs.set(data.jobId, job);
     }
     return true;

@@ -87,6 +87,18 @@ describe("StreamState", () => {
     assert.equal("waiting" in s.jobs.get("j1"), false, "no stale waiting on a job that runs");
   });
 
+  test("an item (partial results) reaches handlers with its envelope; the job state keeps itemsDone, not the item", () => {
+    const s = new StreamState();
+    s.applyWelcome({ epoch: "E", seq: 0, resumed: false, snapshot: [] });
+    const question = { id: "q1", type: "cloze", prompt: "Plants make ____.", answer: "sugar" };
+    const item = { index: 0, total: 3, question };
+    const got = s.applyBatch([env(1, "quiz_status", quiz("j1", "processing", 40, { itemsDone: 1, item })),
+      env(2, "quiz_status", quiz("j1", "processing", 45, { itemsDone: 1 }))]);
+    assert.deepEqual(got[0].data.item, item, "passed through as it came");
+    assert.equal(s.jobs.get("j1").itemsDone, 1);
+    assert.equal("item" in s.jobs.get("j1"), false, "an item is the message's, not the job's state");
+  });
+
   test("analytics updates merge; snapshot replaces jobs; resumed keeps them", () => {
     const s = new StreamState();
     s.applyWelcome({ epoch: "E", seq: 3, resumed: false, snapshot: [{ jobId: "a", status: "queued" }] });

@@ -16,7 +16,7 @@ import HubClientDefault, {
 } from "hub-client";
 import type {
   AckFrame, AnalyticsUpdateData, AnyEnvelope, BatchFrame, ClientOp, CloseCodeInfo, ConnectionState,
-  DocumentProcessingData, DocumentStage, Envelope, HubClientOptions, HubErrorEvent, JobKind, JobState,
+  DocumentProcessingData, DocumentStage, Envelope, HubClientOptions, HubErrorEvent, JobItem, JobKind, JobState,
   JobStatus, JoinOptions, JoinedFrame, LeftFrame, MessageDataMap, MessageType, NotificationData,
   NotificationLevel, PongFrame, PresenceData, PublishOptions, Question, QuestionReplaceData, QuizResult,
   QuizStatusData, RefreshedFrame, ResumePoint, RoomDataMap, RoomEnvelope, RoomErrorCode, RoomErrorEvent,
@@ -76,7 +76,10 @@ const offQuiz: Unsubscribe = hub.on("quiz_status", (env: Envelope<"quiz_status">
   const waiting: Waiting | undefined = data.waiting; // PROTOCOL.md section 9: why it waits
   const why: string | undefined = waiting?.reason;
   const since: number | undefined = waiting?.since;
-  void [status, progress, why, since, env.seq, env.ts];
+  const item: JobItem | undefined = data.item; // partial results: one finished question per message
+  const prompt: string | undefined = item?.question?.prompt;
+  const done: number | undefined = data.itemsDone;
+  void [status, progress, why, since, env.seq, env.ts, item?.index, item?.total, prompt, done];
 });
 hub.on("question_replace", (env) => {
   const data: QuestionReplaceData = env.data;
