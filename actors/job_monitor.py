@@ -13,13 +13,14 @@ from typing import Any
 from hub.core import strictjson
 from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput, UpstreamError, new_reference, public_reason
+from hub.core.eta import KindPace, eta_seconds, pace_of, prior_seconds
 from hub.core.handles import ShardHandle, StoreHandle
-from hub.core.jobstate import JobState, estimate_eta
+from hub.core.jobstate import JobState
 from hub.core.pacing import UpdateCoalescer
 from hub.core.records import DataPlaneEndpoint
 from hub.core.tasklink import LinkFrameError, Links
 from jobs.context import JobCancelled
-from jobs.kinds import resolve_kind
+from jobs.kinds import KINDS, JobKind, job_size, load_kind
 from jobs.tasklink import TaskLink
 from jobs.words import plural
 
@@ -77,6 +78,11 @@ class JobMonitor:
         self._done = asyncio.Event()
         self._links = Links()  # the task links this job made (JobContext.link)
         self._link_closed = asyncio.Event()  # set whenever a link's connection ends
+        # The ETA (hub.core.eta): the kind's recorded pace (seconds per item; None: none yet), the job's
+        # size (items; None: unknown) and the clock at its first `processing` message.
+        self._pace: float | None = None
+        self._size: float | None = None
+        self._processing_since: float | None = None
 
     # -- JobContext ---------------------------------------------------------------------------
 
@@ -84,9 +90,10 @@ class JobMonitor:
         """JobContext.progress: the job is `processing` at `percent` (0-100, held between its last
         progress and 99: it never goes back, and 100 comes only with `completed`) with `message`, plus
         any other JobState `fields` (e.g. `stage` for document processing); the ETA (seconds) comes
-        from the rate so far. Past MonitorConfig.job_slow_after seconds the message says the job is
-        still working. A tick goes at once unless the job has sent MonitorConfig.progress_burst more
-        than one every MonitorConfig.progress_interval seconds; then ticks are coalesced to that rate
+        from its kind's recorded pace and the rate so far (hub.core.eta). Past
+        MonitorConfig.job_slow_after seconds the message says the job is still working. A tick goes
+        at once unless the job has sent MonitorConfig.progress_burst more than one every
+        MonitorConfig.progress_interval seconds; then ticks are coalesced to that rate
         (hub.core.pacing). A new stage goes out at once. Ignored once the job has ended. Call it on
         the monitor's event loop."""
         if self.state.terminal:
@@ -99,7 +106,7 @@ class JobMonitor:
             status="processing",
             progress=percent,
             message=message,
-            eta_seconds=estimate_eta(self.started_at, now, percent),
+            eta_seconds=self._eta(now, percent),
             **fields,
         )
 
@@ -319,14 +326,15 @@ class JobMonitor:
         try:
             if self._cancelled:
                 raise JobCancelled(self.job_id)
-            kind = await resolve_kind(self.state.kind, self.store)
+            kind = await self._kind_and_pace()
             if kind is None:
                 raise InvalidInput(
                     f"the job kind {self.state.kind!r} is no longer registered with the hub; register it again"
                 )
             params = kind.params.model_validate(self.raw_params)
+            self._size = job_size(params)
             self.check_cancelled()  # cancel() may have come while the kind was being looked up
-            self._update(status="processing", progress=1.0, **start)
+            self._update(status="processing", progress=1.0, eta_seconds=self._eta(self.clock(), 1.0), **start)
             self._runner = asyncio.get_running_loop().create_task(kind.call(self, params))
             result = await self._runner
             self.check_cancelled()  # a job that noticed the cancel and returned early
@@ -365,7 +373,7 @@ class JobMonitor:
             await self.flush()
         self._done.set()
         if self.state.status == "completed":
-            await self._publish_analytics()
+            await asyncio.gather(self._publish_analytics(), self._record_pace())
         log.info("job %s ended %s in %.2fs", self.job_id, self.state.status, self.clock() - self.started_at)
         return self.state.status
 
@@ -379,6 +387,62 @@ class JobMonitor:
             return None
         log.warning("job %s: monitor restarted after losing its node or process; running it again", self.job_id)
         return (last.attempt or 1) + 1
+
+    # -- the ETA before the first progress (hub.core.eta) ----------------------------------------
+
+    async def _kind_and_pace(self) -> JobKind | None:
+        """The job's kind (built in, or the custom one the job store holds: None when it has none) and,
+        in the same store call (StoreHandle.kind_pace), the kind's recorded pace for the ETA. A
+        built-in kind's pace is waited for at most MonitorConfig.eta_pace_wait seconds, so a slow
+        store does not hold up `processing`: a later answer reaches the job's next message; a failed
+        read leaves the job without a prior (logged). A custom kind's read fails the job as its
+        lookup always did (it cannot run without its code)."""
+        name = self.state.kind
+        kind = KINDS.get(name)
+        read = asyncio.ensure_future(self.store.kind_pace(name, kind is None, self.config.eta_pace_jobs))
+        if kind is None:
+            found = await read
+            self._pace = found.seconds_per_item
+            return load_kind(found.blob)
+        await asyncio.wait([read], timeout=self.config.eta_pace_wait)
+        if read.done():
+            self._take_pace(read)
+        else:
+            wait = self.config.eta_pace_wait
+            log.info("job %s: its kind's pace did not come within %.2fs: the ETA comes later", self.job_id, wait)
+            read.add_done_callback(self._take_pace)
+        return kind
+
+    def _take_pace(self, read: asyncio.Future[KindPace]) -> None:
+        """Keep the pace `read` answered (a failed read is logged: no prior)."""
+        if read.cancelled():
+            return
+        failed = read.exception()
+        if failed is not None:
+            log.info("job %s: no ETA before its progress: its kind's pace could not be read: %s", self.job_id, failed)
+            return
+        self._pace = read.result().seconds_per_item
+
+    def _eta(self, now: float, percent: float) -> float | None:
+        """The ETA (seconds) at `now` and `percent`: hub.core.eta.eta_seconds from the kind's pace x the job's
+        size, counted from the job's first `processing` message (this call's first `now`)."""
+        if self._processing_since is None:
+            self._processing_since = now
+        return eta_seconds(prior_seconds(self._pace, self._size), now - self._processing_since, percent)
+
+    async def _record_pace(self) -> None:
+        """Record a completed job's pace (seconds per item: hub.core.eta.pace_of) in the job store for
+        the next jobs of its kind; not for a restarted attempt (its time counts from the restart) nor
+        a job of no valid size. A store that does not answer loses this one pace (logged)."""
+        if self.state.attempt is not None or self._processing_since is None:
+            return
+        pace = pace_of(self.state.updated_at - self._processing_since, self._size)
+        if pace is None:
+            return
+        try:
+            await self.store.record_pace(self.job_id, self.state.kind, pace, self.config.eta_pace_jobs)
+        except UpstreamError as exc:
+            log.warning("job %s: its pace not recorded: %s", self.job_id, exc)
 
     async def _publish_analytics(self) -> None:
         try:

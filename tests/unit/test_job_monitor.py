@@ -10,6 +10,7 @@ import pytest
 from actors.job_monitor import JobMonitor
 from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput
+from hub.core.eta import KindPace
 from hub.core.jobstate import JobState
 from hub.core.records import PublishReply
 from jobs.context import JobContext
@@ -53,8 +54,11 @@ register_kind(JobKind("unit_thread", CountParams, slow_count))
 
 
 class FakeStore:
-    def __init__(self) -> None:
+    def __init__(self, pace: float | None = None) -> None:
         self.saved: list[tuple[dict[str, Any], Any]] = []
+        self.pace = pace  # the kinds' recorded pace (seconds per item) kind_pace answers
+        self.pace_reads: list[tuple[str, bool, int]] = []
+        self.paces: list[tuple[str, str, float, int]] = []  # record_pace calls
 
     async def save(self, state: dict[str, Any], result: Any = None) -> None:
         self.saved.append((dict(state), result))
@@ -64,6 +68,13 @@ class FakeStore:
 
     async def kind(self, name: str) -> Any:
         return None
+
+    async def kind_pace(self, name: str, blob: bool, last: int) -> KindPace:
+        self.pace_reads.append((name, blob, last))
+        return KindPace(self.pace, None)
+
+    async def record_pace(self, job_id: str, kind: str, seconds_per_item: float, keep: int) -> None:
+        self.paces.append((job_id, kind, seconds_per_item, keep))
 
 
 class FakeShard:
