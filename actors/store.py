@@ -420,12 +420,14 @@ class JobStore:
 
     def record_pace(self, job_id: str, kind: str, seconds_per_item: float, keep: int) -> None:
         """Record the pace of a completed job of `kind` (seconds per item of its size: hub.core.eta.pace_of),
-        once per job (a repeat of the call changes nothing), and forget the kind's paces older than its
-        newest `keep` (Settings.eta_pace_jobs), in one transaction. StoreBusy as save."""
+        once per job (a repeat of the call changes nothing) and only for a job this store holds as
+        `completed` (its monitor saved that first), and forget the kind's paces older than its newest
+        `keep` (Settings.eta_pace_jobs), in one transaction. StoreBusy as save."""
         with self._immediate(f"recording the pace of job {job_id}"):
             self.db.execute(
-                "INSERT OR IGNORE INTO kind_paces (job_id, kind, seconds_per_item, finished_at) VALUES (?, ?, ?, ?)",
-                (job_id, kind, seconds_per_item, self.clock()),
+                """INSERT OR IGNORE INTO kind_paces (job_id, kind, seconds_per_item, finished_at)
+                   SELECT job_id, kind, ?, ? FROM jobs WHERE job_id = ? AND kind = ? AND status = 'completed'""",
+                (seconds_per_item, self.clock(), job_id, kind),
             )
             self.db.execute(
                 """DELETE FROM kind_paces WHERE kind = ? AND job_id NOT IN (
