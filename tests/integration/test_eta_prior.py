@@ -1,0 +1,45 @@
+"""The ETA before the first tick against the real hub (Ray, the job store actor on its SQLite file, real
+monitors, a WebSocket client): once a quiz job has completed, the first `processing` message of the next
+quiz jobs carries `etaSeconds` from the recorded pace, scaled by their questions (hub/core/eta.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hub.server import LocalHub
+from tests.integration.conftest import Api, messages_until, open_ws, terminal
+
+
+def first_processing(envelopes: list[dict[str, Any]], job_id: str) -> dict[str, Any]:
+    mine = [e["data"] for e in envelopes if e["data"].get("jobId") == job_id]
+    return next(data for data in mine if data["status"] == "processing")
+
+
+def test_after_a_completed_quiz_the_next_quizzes_first_processing_carries_a_scaled_eta(
+    hub: LocalHub, educator: Api
+) -> None:
+    async def go() -> tuple[list[dict[str, Any]], str, str]:
+        ws, _ = await open_ws(hub, {"token": educator.token})
+        first = await asyncio.to_thread(educator.submit_quiz, n=2)
+        done, _ = await messages_until(ws, terminal(first))
+        assert done[-1]["data"]["status"] == "completed", done[-1]
+        # Two more quizzes together, so that both read the same recorded paces: 3 and 6 questions.
+        small = await asyncio.to_thread(educator.submit_quiz, n=3)
+        large = await asyncio.to_thread(educator.submit_quiz, n=6)
+        seen: set[str] = set()
+
+        def both_ended(envelope: dict[str, Any]) -> bool:
+            if terminal(small)(envelope) or terminal(large)(envelope):
+                seen.add(envelope["data"]["jobId"])
+            return seen == {small, large}
+
+        envelopes, _ = await messages_until(ws, both_ended)
+        await ws.close()
+        return envelopes, small, large
+
+    envelopes, small, large = asyncio.run(go())
+    three, six = first_processing(envelopes, small), first_processing(envelopes, large)
+    assert three["progress"] == 1 and six["progress"] == 1  # the very first `processing`, before any tick
+    assert three["etaSeconds"] > 0 and six["etaSeconds"] > 0, (three, six)
+    assert 1.6 < six["etaSeconds"] / three["etaSeconds"] < 2.4, (three, six)  # twice the questions
