@@ -54,11 +54,8 @@ register_kind(JobKind("unit_thread", CountParams, slow_count))
 
 
 class FakeStore:
-    def __init__(self, pace: float | None = None) -> None:
+    def __init__(self) -> None:
         self.saved: list[tuple[dict[str, Any], Any]] = []
-        self.pace = pace  # the kinds' recorded pace (seconds per item) kind_pace answers
-        self.pace_reads: list[tuple[str, bool, int]] = []
-        self.paces: list[tuple[str, str, float, int]] = []  # record_pace calls
 
     async def save(self, state: dict[str, Any], result: Any = None) -> None:
         self.saved.append((dict(state), result))
@@ -70,11 +67,10 @@ class FakeStore:
         return None
 
     async def kind_pace(self, name: str, blob: bool, last: int) -> KindPace:
-        self.pace_reads.append((name, blob, last))
-        return KindPace(self.pace, None)
+        return KindPace(None, None)  # no kind has a recorded pace here (test_job_monitor_eta.py: with one)
 
     async def record_pace(self, job_id: str, kind: str, seconds_per_item: float, keep: int) -> None:
-        self.paces.append((job_id, kind, seconds_per_item, keep))
+        pass
 
 
 class FakeShard:
