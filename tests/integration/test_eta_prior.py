@@ -24,9 +24,9 @@ def test_after_a_completed_quiz_the_next_quizzes_first_processing_carries_a_scal
         first = await asyncio.to_thread(educator.submit_quiz, n=2)
         done, _ = await messages_until(ws, terminal(first))
         assert done[-1]["data"]["status"] == "completed", done[-1]
-        # Two more quizzes together, so that both read the same recorded paces: 3 and 6 questions.
-        small = await asyncio.to_thread(educator.submit_quiz, n=3)
-        large = await asyncio.to_thread(educator.submit_quiz, n=6)
+        # Two more quizzes together, so that both read the same recorded paces: 5 and 10 questions.
+        small = await asyncio.to_thread(educator.submit_quiz, n=5)
+        large = await asyncio.to_thread(educator.submit_quiz, n=10)
         seen: set[str] = set()
 
         def both_ended(envelope: dict[str, Any]) -> bool:
@@ -39,7 +39,7 @@ def test_after_a_completed_quiz_the_next_quizzes_first_processing_carries_a_scal
         return envelopes, small, large
 
     envelopes, small, large = asyncio.run(go())
-    three, six = first_processing(envelopes, small), first_processing(envelopes, large)
-    assert three["progress"] == 1 and six["progress"] == 1  # the very first `processing`, before any tick
-    assert three["etaSeconds"] > 0 and six["etaSeconds"] > 0, (three, six)
-    assert 1.6 < six["etaSeconds"] / three["etaSeconds"] < 2.4, (three, six)  # twice the questions
+    five, ten = first_processing(envelopes, small), first_processing(envelopes, large)
+    assert five["progress"] == 1 and ten["progress"] == 1  # the very first `processing`, before any tick
+    assert five["etaSeconds"] > 0 and ten["etaSeconds"] > 0, (five, ten)
+    assert 1.6 < ten["etaSeconds"] / five["etaSeconds"] < 2.4, (five, ten)  # twice the questions
