@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,8 @@ from jobs.params import (
 )
 
 Runner = Callable[[JobContext, Any], Any]
+
+log = logging.getLogger("hub.job")
 
 
 @dataclass(frozen=True)
@@ -153,9 +156,13 @@ def job_size(params: Any) -> float | None:
     if not isinstance(params, Params):
         return 1.0
     try:
-        return valid_size(params.job_size())
+        size = params.job_size()
     except Exception:
+        log.warning("%s.job_size() failed: no ETA before its jobs' progress", type(params).__name__, exc_info=True)
         return None
+    if valid_size(size) is None:
+        log.warning("%s.job_size() gave %r, not a number > 0: no ETA before progress", type(params).__name__, size)
+    return valid_size(size)
 
 
 def pack_kind(kind: JobKind) -> bytes:

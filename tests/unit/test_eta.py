@@ -3,6 +3,7 @@ settings: pure, no clock, no Ray."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -170,11 +171,17 @@ class Plain(BaseModel):
     n: int = 3
 
 
-def test_a_custom_kind_is_1_unless_its_params_declare_a_size() -> None:
+def test_a_custom_kind_is_1_unless_its_params_declare_a_size(caplog: pytest.LogCaptureFixture) -> None:
     assert job_size(AnyParams.model_validate({"anything": [1, 2]})) == 1
     assert job_size(Plain()) == 1  # a params model not built on Params
     assert job_size(Pages(pages=12)) == 12
-    assert job_size(Broken()) is None and job_size(Zero()) is None  # no prior, no pace recorded
+    with caplog.at_level(logging.WARNING, logger="hub.job"):
+        assert job_size(Broken()) is None and job_size(Zero()) is None  # no prior, no pace recorded
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "Broken.job_size() failed: no ETA before its jobs' progress",
+        "Zero.job_size() gave 0.0, not a number > 0: no ETA before progress",
+    ]
 
 
 # -- settings --------------------------------------------------------------------------------------
