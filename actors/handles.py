@@ -21,6 +21,7 @@ from actors.store import JobStore
 from actors.tasklink import LinkServer
 from hub.core.config import DataPlaneConfig, MonitorConfig, ShardConfig
 from hub.core.errors import ClientError, UpstreamError, unwrap
+from hub.core.eta import KindPace
 from hub.core.handles import HelloRequest, RoomJoinRequest, ShardHandle, StoreHandle
 from hub.core.idempotency import Held
 from hub.core.items import KeptItem
@@ -373,6 +374,15 @@ class StoreClient(_Client):
     async def kind_names(self) -> list[str]:
         """`JobStore.kind_names` over Ray: the sorted names. UpstreamError as get."""
         return await self._call("kind_names")
+
+    async def kind_pace(self, name: str, blob: bool, last: int) -> KindPace:
+        """`JobStore.kind_pace` over Ray: a KindPace (pace, blob). UpstreamError as get."""
+        found = await self._call("kind_pace", name, blob, last)
+        return KindPace(*found)
+
+    async def record_pace(self, job_id: str, kind: str, seconds_per_item: float, keep: int) -> None:
+        """`JobStore.record_pace` over Ray. UpstreamError as save."""
+        await self._call("record_pace", job_id, kind, seconds_per_item, keep)
 
 
 class ShardClient(_Client):

@@ -15,15 +15,16 @@ from actors.job_items import JobItems
 from hub.core import strictjson
 from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput, UpstreamError, new_reference, public_reason
+from hub.core.eta import KindPace, pace_of, run_eta
 from hub.core.handles import ShardHandle, StoreHandle
-from hub.core.items import KeptItem, resumed_eta
+from hub.core.items import KeptItem
 from hub.core.jobstate import JobState
 from hub.core.pacing import UpdateCoalescer
 from hub.core.records import DataPlaneEndpoint
 from hub.core.tasklink import LinkFrameError, Links
 from hub.core.waiting import NodeResources, PendingTasks, next_waiting, tasks_reason
 from jobs.context import JobCancelled
-from jobs.kinds import resolve_kind
+from jobs.kinds import KINDS, JobKind, job_size, load_kind
 from jobs.tasklink import TaskLink
 from jobs.words import plural
 
@@ -81,6 +82,11 @@ class JobMonitor(JobItems):
         self._link_closed = asyncio.Event()  # set whenever a link's connection ends
         self._waiting_reader: asyncio.Task[None] | None = None  # reads why the job's tasks wait
         self._init_items()  # partial results (actors.job_items)
+        # The ETA (hub.core.eta): the kind's recorded pace (seconds per item; None: none yet), the job's
+        # size (items; None: unknown) and the clock at its first `processing` message.
+        self._pace: float | None = None
+        self._size: float | None = None
+        self._processing_since: float | None = None
 
     # -- JobContext ---------------------------------------------------------------------------
 
@@ -88,9 +94,10 @@ class JobMonitor(JobItems):
         """JobContext.progress: the job is `processing` at `percent` (0-100, held between its last
         progress and 99: it never goes back, and 100 comes only with `completed`) with `message`, plus
         any other JobState `fields` (e.g. `stage` for document processing); the ETA (seconds) comes
-        from the rate so far. Past MonitorConfig.job_slow_after seconds the message says the job is
-        still working. A tick goes at once unless the job has sent MonitorConfig.progress_burst more
-        than one every MonitorConfig.progress_interval seconds; then ticks are coalesced to that rate
+        from its kind's recorded pace and the rate so far (hub.core.eta). Past
+        MonitorConfig.job_slow_after seconds the message says the job is still working. A tick goes
+        at once unless the job has sent MonitorConfig.progress_burst more than one every
+        MonitorConfig.progress_interval seconds; then ticks are coalesced to that rate
         (hub.core.pacing). A new stage goes out at once. Ignored once the job has ended. Call it on
         the monitor's event loop."""
         if self.state.terminal:
@@ -103,7 +110,7 @@ class JobMonitor(JobItems):
             status="processing",
             progress=percent,
             message=message,
-            eta_seconds=resumed_eta(self.started_at, now, percent, self._progress_base),
+            eta_seconds=self._eta(now, percent),
             **fields,
         )
 
@@ -382,16 +389,17 @@ class JobMonitor(JobItems):
         try:
             if self._cancelled:
                 raise JobCancelled(self.job_id)
-            kind = await resolve_kind(self.state.kind, self.store)
+            kind = await self._kind_and_pace()
             if kind is None:
                 raise InvalidInput(
                     f"the job kind {self.state.kind!r} is no longer registered with the hub; register it again"
                 )
             params = kind.params.model_validate(self.raw_params)
+            self._size = job_size(params)
             self.check_cancelled()  # cancel() may have come while the kind was being looked up
             if getattr(kind, "reports_items", False) or self._items:
                 start["items_done"] = len(self._items)
-            self._update(status="processing", **start)
+            self._update(status="processing", eta_seconds=self._eta(self.clock(), start["progress"]), **start)
             self._publish_unsent()
             self._runner = asyncio.get_running_loop().create_task(kind.call(self, params))
             result = await self._runner
@@ -431,7 +439,7 @@ class JobMonitor(JobItems):
             await self.flush()
         self._done.set()
         if self.state.status == "completed":
-            await self._publish_analytics()
+            await asyncio.gather(self._publish_analytics(), self._record_pace())
         log.info("job %s ended %s in %.2fs", self.job_id, self.state.status, self.clock() - self.started_at)
         return self.state.status
 
@@ -446,6 +454,64 @@ class JobMonitor(JobItems):
             return None
         log.warning("job %s: monitor restarted after losing its node or process; running it again", self.job_id)
         return (last.attempt or 1) + 1
+
+    # -- the ETA before the first progress (hub.core.eta) ----------------------------------------
+
+    async def _kind_and_pace(self) -> JobKind | None:
+        """The job's kind (built in, or the custom one the job store holds: None when it has none) and,
+        in the same store call (StoreHandle.kind_pace), the kind's recorded pace for the ETA. A
+        built-in kind's pace is waited for at most MonitorConfig.eta_pace_wait seconds, so a slow
+        store does not hold up `processing`: a later answer reaches the job's next message; a failed
+        read leaves the job without a prior (logged). A custom kind's read fails the job as its
+        lookup always did (it cannot run without its code)."""
+        name = self.state.kind
+        kind = KINDS.get(name)
+        read = asyncio.ensure_future(self.store.kind_pace(name, kind is None, self.config.eta_pace_jobs))
+        if kind is None:
+            found = await read
+            self._pace = found.seconds_per_item
+            return load_kind(found.blob)
+        await asyncio.wait([read], timeout=self.config.eta_pace_wait)
+        if read.done():
+            self._take_pace(read)
+        else:
+            wait = self.config.eta_pace_wait
+            log.info("job %s: its kind's pace did not come within %.2fs: the ETA comes later", self.job_id, wait)
+            read.add_done_callback(self._take_pace)
+        return kind
+
+    def _take_pace(self, read: asyncio.Future[KindPace]) -> None:
+        """Keep the pace `read` answered (a failed read is logged: no prior)."""
+        if read.cancelled():
+            return
+        failed = read.exception()
+        if failed is not None:
+            log.info("job %s: no ETA before its progress: its kind's pace could not be read: %s", self.job_id, failed)
+            return
+        self._pace = read.result().seconds_per_item
+
+    def _eta(self, now: float, percent: float) -> float | None:
+        """The ETA (seconds) at `now` and `percent`: hub.core.eta.eta_seconds from the kind's pace x the job's
+        size, counted from this run's first `processing` message (this call's first `now`). A restarted
+        run that went on from `_progress_base` percent (its kept items: actors.job_items) reckons on the
+        share still left: the prior scaled by it, and the rate of this run's own progress over it."""
+        if self._processing_since is None:
+            self._processing_since = now
+        return run_eta(self._pace, self._size, now - self._processing_since, percent, self._progress_base)
+
+    async def _record_pace(self) -> None:
+        """Record a completed job's pace (seconds per item: hub.core.eta.pace_of) in the job store for
+        the next jobs of its kind; not for a restarted attempt (its time counts from the restart) nor
+        a job of no valid size. A store that does not answer loses this one pace (logged)."""
+        if self.state.attempt is not None or self._processing_since is None:
+            return
+        pace = pace_of(self.state.updated_at - self._processing_since, self._size)
+        if pace is None:
+            return
+        try:
+            await self.store.record_pace(self.job_id, self.state.kind, pace, self.config.eta_pace_jobs)
+        except UpstreamError as exc:
+            log.warning("job %s: its pace not recorded: %s", self.job_id, exc)
 
     async def _publish_analytics(self) -> None:
         try:

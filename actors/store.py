@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from hub.core import strictjson
 from hub.core.errors import UpstreamError
+from hub.core.eta import KindPace, median_pace
 from hub.core.idempotency import Held
 from hub.core.items import KeptItem
 from hub.core.jobstate import JobState
@@ -86,6 +87,13 @@ CREATE TABLE IF NOT EXISTS job_items (
     value TEXT NOT NULL,
     PRIMARY KEY (job_id, item_index)
 );
+CREATE TABLE IF NOT EXISTS kind_paces (
+    job_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    seconds_per_item REAL NOT NULL,
+    finished_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kind_paces_by_kind_newest ON kind_paces (kind, finished_at DESC);
 """
 
 SAVE_JOB = """INSERT INTO jobs (job_id, educator_id, kind, status, created_at, updated_at, state, result)
@@ -456,6 +464,39 @@ class JobStore:
             question_ids=[q["id"] for q in json.loads(quiz[1])] if quiz else [],
             document_owner=doc[0] if doc else None,
         )
+
+    # -- kinds' paces (the ETA before a job's first progress: hub.core.eta) -----------------------
+
+    def record_pace(self, job_id: str, kind: str, seconds_per_item: float, keep: int) -> None:
+        """Record the pace of a completed job of `kind` (seconds per item of its size: hub.core.eta.pace_of),
+        once per job (a repeat of the call changes nothing) and only for a job this store holds as
+        `completed` (its monitor saved that first), and forget the kind's paces older than its newest
+        `keep` (Settings.eta_pace_jobs), in one transaction. StoreBusy as save."""
+        with self._immediate(f"recording the pace of job {job_id}"):
+            self.db.execute(
+                """INSERT OR IGNORE INTO kind_paces (job_id, kind, seconds_per_item, finished_at)
+                   SELECT job_id, kind, ?, ? FROM jobs WHERE job_id = ? AND kind = ? AND status = 'completed'""",
+                (seconds_per_item, self.clock(), job_id, kind),
+            )
+            self.db.execute(
+                """DELETE FROM kind_paces WHERE kind = ? AND job_id NOT IN (
+                     SELECT job_id FROM kind_paces WHERE kind = ? ORDER BY finished_at DESC, job_id DESC LIMIT ?)""",
+                (kind, kind, keep),
+            )
+
+    def pace(self, kind: str, last: int) -> float | None:
+        """The median pace (seconds per item) of the newest `last` completed jobs of `kind` that recorded
+        one (hub.core.eta.median_pace); None when there are none."""
+        rows = self.db.execute(
+            "SELECT seconds_per_item FROM kind_paces WHERE kind = ? ORDER BY finished_at DESC, job_id DESC LIMIT ?",
+            (kind, last),
+        ).fetchall()
+        return median_pace([r[0] for r in rows])
+
+    def kind_pace(self, name: str, blob: bool, last: int) -> KindPace:
+        """What a starting job's monitor reads, in one call: `pace(name, last)` and, when `blob`, the custom
+        kind's blob registered under `name` (`kind`)."""
+        return KindPace(self.pace(name, last), self.kind(name) if blob else None)
 
     # -- custom job kinds ---------------------------------------------------------------------
 

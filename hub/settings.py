@@ -41,7 +41,7 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     poll_timeout, ingress_lease, jobs_per_educator, room_members_listed; with MonitorConfig, waiting_grace and
     waiting_interval) and `MonitorConfig` (progress_interval,
     progress_burst, task_link_max_frame, task_link_drain, task_link_token_ttl, job_slow_after,
-    job_store_interval, job_announce_interval, job_publish_retries) are declared
+    job_store_interval, job_announce_interval, job_publish_retries, eta_pace_jobs, eta_pace_wait) are declared
     there, once, and inherited here; `shard_config()` and `monitor_config()` hand them to the actors.
     ValidationError (naming the field) for a value out of bounds."""
 

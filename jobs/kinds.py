@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from hub.core.errors import InvalidInput as InvalidInput  # raised by job kinds: shown as it is
 from hub.core.errors import InvalidParams
+from hub.core.eta import valid_size
 from hub.core.handles import StoreHandle
 from jobs import document_job, quiz_job
 from jobs.context import JobContext
@@ -34,6 +36,8 @@ from jobs.params import (
 )
 
 Runner = Callable[[JobContext, Any], Any]
+
+log = logging.getLogger("hub.job")
 
 
 @dataclass(frozen=True)
@@ -147,12 +151,34 @@ async def resolve_kind(name: str, store: StoreHandle | None) -> JobKind | None:
     """A built-in kind, or a custom one the job store holds (pickled by value: see `pack_kind`)."""
     kind = KINDS.get(name)
     if kind is None and store is not None:
-        blob = await store.kind(name)
-        if blob is not None:
-            from ray import cloudpickle
-
-            kind = cloudpickle.loads(blob)
+        kind = load_kind(await store.kind(name))
     return kind
+
+
+def load_kind(blob: Any) -> JobKind | None:
+    """The custom kind a store's blob holds (pickled by value: `pack_kind`); None for None."""
+    if blob is None:
+        return None
+    from ray import cloudpickle
+
+    kind: JobKind = cloudpickle.loads(blob)
+    return kind
+
+
+def job_size(params: Any) -> float | None:
+    """A job's size in items of its kind's pace (hub.core.eta): `params.job_size()` for a model built on
+    Params (1 unless the kind says otherwise), 1 for any other model; None (no prior, no pace
+    recorded) when a custom kind's job_size raises or is not a finite number > 0."""
+    if not isinstance(params, Params):
+        return 1.0
+    try:
+        size = params.job_size()
+    except Exception:
+        log.warning("%s.job_size() failed: no ETA before its jobs' progress", type(params).__name__, exc_info=True)
+        return None
+    if valid_size(size) is None:
+        log.warning("%s.job_size() gave %r, not a number > 0: no ETA before progress", type(params).__name__, size)
+    return valid_size(size)
 
 
 def pack_kind(kind: JobKind) -> bytes:

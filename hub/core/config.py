@@ -113,3 +113,9 @@ class MonitorConfig(DataPlaneConfig, WaitingConfig):
     # Attempts at a publish or store write whose actor is restarting (backing off 0.05 s doubling
     # to 2 s: 30 attempts span about 50 s) before the monitor gives up on it.
     job_publish_retries: int = Field(default=30, ge=1)
+    # The ETA before a job's first progress (hub.core.eta): the completed jobs of a kind whose paces
+    # (seconds per item of their size) give its median, the newest first; the store keeps this many.
+    eta_pace_jobs: int = Field(default=20, ge=1, le=1000)
+    # Seconds a starting job's `processing` message waits for its kind's pace from the job store; a
+    # slower answer gives the ETA to the job's next message instead.
+    eta_pace_wait: float = Field(default=0.1, ge=0, le=10)

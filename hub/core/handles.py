@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from hub.core.eta import KindPace
 from hub.core.idempotency import Held
 from hub.core.items import KeptItem
 from hub.core.jobstate import JobState
@@ -233,4 +234,13 @@ class StoreHandle(Protocol):
 
     async def kind_names(self) -> list[str]:
         """The names of the custom job kinds registered (sorted; the built-in ones are not listed)."""
+        ...
+
+    async def kind_pace(self, name: str, blob: bool, last: int) -> KindPace:
+        """A starting job's one read (hub.core.eta): the median pace (seconds per item) of the newest `last`
+        completed jobs of kind `name` (None when none), and, when `blob`, the custom kind's blob."""
+        ...
+
+    async def record_pace(self, job_id: str, kind: str, seconds_per_item: float, keep: int) -> None:
+        """Record a completed job's pace (seconds per item), once per job, keeping the kind's newest `keep`."""
         ...

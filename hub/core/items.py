@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from hub.core.jobstate import estimate_eta
-
 
 class KeptItem(NamedTuple):
     """A finished item as the job store keeps it (JobStore.save_items, .items) and it crosses between a
@@ -55,14 +53,3 @@ def resumed_progress(stored: float | None, live: float | None, floor: float = 1.
     progress at a bounded rate; None when the shard did not answer or had forgotten the job), and at
     least `floor` (a first run's starting 1 %). Below 100: only `completed` brings 100."""
     return min(99.0, max(floor, stored or 0.0, live or 0.0))
-
-
-def resumed_eta(started_at: float, now: float, progress: float, base: float) -> float | None:
-    """The ETA (seconds) of a run that started at `started_at` from `base` percent (a restarted monitor
-    goes on from the progress kept), by the rate of this run alone: the progress made since `base` over
-    the time since `started_at` (estimate_eta on the run's own share of what was left). None as estimate_eta."""
-    if base <= 0:
-        return estimate_eta(started_at, now, progress)
-    if base >= 100 or progress <= base:
-        return None
-    return estimate_eta(started_at, now, 100.0 * (progress - base) / (100.0 - base))

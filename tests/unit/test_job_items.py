@@ -13,7 +13,8 @@ import pytest
 from actors.job_monitor import JobMonitor
 from actors.registry import RegistryShard
 from hub.core.config import MonitorConfig, ShardConfig
-from hub.core.items import check_item, item_payload, resumed_eta, resumed_progress, value_key
+from hub.core.eta import run_eta
+from hub.core.items import check_item, item_payload, resumed_progress, value_key
 from hub.core.jobstate import JobState, estimate_eta, message_for
 from hub.core.stream import Envelope
 from jobs.context import JobContext
@@ -50,10 +51,20 @@ def test_a_restarted_run_starts_from_the_highest_progress_any_client_saw() -> No
 
 
 def test_a_restarted_runs_eta_is_reckoned_from_its_own_rate() -> None:
-    assert resumed_eta(0.0, 10.0, 50.0, 0.0) == estimate_eta(0.0, 10.0, 50.0)
+    # without a pace: the first run's is the rate alone; a restarted run's, its own progress since base
+    assert run_eta(None, 8, 10.0, 50.0) == estimate_eta(0.0, 10.0, 50.0)
     # from 60 % to 80 % in 10 s: 20 % left at 2 % a second
-    assert resumed_eta(100.0, 110.0, 80.0, 60.0) == pytest.approx(10.0)
-    assert resumed_eta(100.0, 110.0, 60.0, 60.0) is None  # no progress yet in this run
+    assert run_eta(None, 8, 10.0, 80.0, 60.0) == pytest.approx(10.0)
+    assert run_eta(None, 8, 10.0, 60.0, 60.0) is None  # no progress yet in this run
+    assert run_eta(None, 8, 10.0, 50.0, 60.0) is None  # below where the run started: none
+    assert run_eta(2.0, 8, 0.0, 100.0, 100.0) is None
+
+
+def test_a_restarted_runs_prior_is_the_pace_times_the_share_still_left() -> None:
+    # 8 items at 2 s each is 16 s for a whole run; restarted at 75 % (6 items kept): 4 s
+    assert run_eta(2.0, 8, 0.0, 1.0) == pytest.approx(16.0)
+    assert run_eta(2.0, 8, 0.0, 75.0, 75.0) == pytest.approx(4.0)
+    assert run_eta(2.0, 8, 1.0, 75.0, 75.0) == pytest.approx(3.0)  # counted down as before
 
 
 def test_items_done_is_in_the_job_state_and_in_quiz_status_messages_only_when_reported() -> None:

@@ -10,6 +10,7 @@ import pytest
 from actors.job_monitor import JobMonitor
 from hub.core.config import MonitorConfig
 from hub.core.errors import InvalidInput
+from hub.core.eta import KindPace
 from hub.core.jobstate import JobState
 from hub.core.records import PublishReply
 from jobs.context import JobContext
@@ -72,6 +73,12 @@ class FakeStore:
 
     async def kind(self, name: str) -> Any:
         return None
+
+    async def kind_pace(self, name: str, blob: bool, last: int) -> KindPace:
+        return KindPace(None, None)  # no kind has a recorded pace here (test_job_monitor_eta.py: with one)
+
+    async def record_pace(self, job_id: str, kind: str, seconds_per_item: float, keep: int) -> None:
+        pass
 
 
 class FakeShard:

@@ -13,6 +13,7 @@ import pytest
 
 from actors.job_monitor import JobMonitor
 from hub.core.config import MonitorConfig
+from hub.core.eta import KindPace
 from hub.core.tasklink import LinkFrameError, Links, decode, encode
 from jobs.context import JobContext
 from jobs.kinds import JobKind, Params, register_kind
@@ -122,6 +123,12 @@ class NoStore:
 
     async def kind(self, name: str) -> Any:
         return None
+
+    async def kind_pace(self, name: str, blob: bool, last: int) -> KindPace:
+        return KindPace(None, None)
+
+    async def record_pace(self, job_id: str, kind: str, seconds_per_item: float, keep: int) -> None:
+        pass
 
 
 class LinkParams(Params):
