@@ -110,15 +110,14 @@ def hub_shard_name() -> str:
     return shard_name(0)
 
 
-def test_a_job_whose_monitor_cannot_be_placed_stays_queued_saying_why(
-    hub: LocalHub, educator: Api, waiting_kinds: None
-) -> None:
+def wait_then_cancel(hub: LocalHub, educator: Api, kind: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """Submit a job of `kind` (no params), wait for a message of it carrying `waiting`, read its state,
+    cancel it and wait for its end: (job id, its messages' data in order, the state GET gave then)."""
+
     async def go() -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
         ws, _ = await open_ws(hub, {"token": educator.token})
         try:
-            reply = await asyncio.to_thread(
-                educator.http.post, "/api/jobs", json={"kind": "needs_missing_monitor", "params": {}}
-            )
+            reply = await asyncio.to_thread(educator.http.post, "/api/jobs", json={"kind": kind, "params": {}})
             job_id = reply.json()["jobId"]
             envelopes, _ = await messages_until(
                 ws, lambda e: e["data"].get("jobId") == job_id and "waiting" in e["data"], timeout=30
@@ -131,7 +130,13 @@ def test_a_job_whose_monitor_cannot_be_placed_stays_queued_saying_why(
         finally:
             await ws.close()
 
-    job_id, msgs, got = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_a_job_whose_monitor_cannot_be_placed_stays_queued_saying_why(
+    hub: LocalHub, educator: Api, waiting_kinds: None
+) -> None:
+    job_id, msgs, got = wait_then_cancel(hub, educator, "needs_missing_monitor")
     first = msgs[0]
     assert first["status"] == "queued" and "waiting" not in first  # nothing known yet at submission
     waiting = next(m for m in msgs if "waiting" in m)
@@ -147,25 +152,7 @@ def test_a_job_whose_monitor_cannot_be_placed_stays_queued_saying_why(
 def test_a_job_whose_task_cannot_be_placed_is_processing_saying_why(
     hub: LocalHub, educator: Api, waiting_kinds: None
 ) -> None:
-    async def go() -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
-        ws, _ = await open_ws(hub, {"token": educator.token})
-        try:
-            reply = await asyncio.to_thread(
-                educator.http.post, "/api/jobs", json={"kind": "needs_missing_task", "params": {}}
-            )
-            job_id = reply.json()["jobId"]
-            envelopes, _ = await messages_until(
-                ws, lambda e: e["data"].get("jobId") == job_id and "waiting" in e["data"], timeout=30
-            )
-            got = (await asyncio.to_thread(educator.http.get, f"/api/jobs/{job_id}")).json()
-            cancel = await asyncio.to_thread(educator.http.post, f"/api/jobs/{job_id}/cancel")
-            assert cancel.status_code == 202, cancel.text
-            ended, _ = await messages_until(ws, terminal(job_id), timeout=30)
-            return job_id, [e["data"] for e in envelopes + ended if e["data"].get("jobId") == job_id], got
-        finally:
-            await ws.close()
-
-    job_id, msgs, got = asyncio.run(go())
+    job_id, msgs, got = wait_then_cancel(hub, educator, "needs_missing_task")
     started = next(m for m in msgs if m["status"] == "processing")
     assert "waiting" not in started  # the monitor's first `processing` carries no stale waiting
     waiting = next(m for m in msgs if "waiting" in m)

@@ -18,6 +18,7 @@ from hub.core.jobstate import JobState
 from hub.core.records import PublishReply
 from jobs.context import JobContext
 from jobs.kinds import JobKind, Params, register_kind
+from tests.unit import test_job_monitor
 
 
 class SizedParams(Params):
@@ -101,16 +102,7 @@ class Store:
 
 
 def queued(kind: str = SIZED.name) -> dict[str, Any]:
-    return {
-        "jobId": "j1",
-        "kind": kind,
-        "educatorId": "alice",
-        "status": "queued",
-        "progress": 0,
-        "message": "",
-        "createdAt": 1.0,
-        "updatedAt": 1.0,
-    }
+    return test_job_monitor.queued(kind)
 
 
 def run(
