@@ -93,6 +93,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     app = create_documented_app(title="hub", version=__version__, lifespan=lifespan)  # /docs with no CDN
     app.state.relay = relay
     app.state.metrics = metrics
+    app.state.cluster = cluster  # its warm monitor pool (actors.pool), for operators and tests
     install_error_handlers(app, metrics)
     app.add_middleware(BodyLimit, max_body=settings.max_body, metrics=metrics)
     install_edge(app, settings)  # HEAD as GET, then CORS outermost (hub/ingress/edge.py)
