@@ -189,6 +189,11 @@ class MonitorPool:
         with self._lock:
             return [job_actor_name(w.job_id) for w in self.books.idle]
 
+    def ready_job_ids(self) -> list[str]:
+        """The job ids of the warm monitors ready for a job (operators and tests)."""
+        with self._lock:
+            return [w.job_id for w in self.books.idle if w.ready]
+
     def close(self) -> None:
         """Stop the pool's thread and end every warm monitor that has no job (blocking: a thread)."""
         self._stop.set()
