@@ -77,9 +77,12 @@ class WarmMonitorActor:
             if isinstance(failed, BaseException):
                 log.info("warm monitor: a warm-up call failed (%s); its job makes it again", failed)
 
-    async def renew(self, lease: float) -> None:
-        """Keep this idle warm monitor for `lease` seconds more (its ingress is alive)."""
+    async def renew(self, lease: float) -> bool:
+        """Keep this idle warm monitor for `lease` seconds more (its ingress is alive). Returns whether
+        Ray restarted it (its node was lost while it waited): it has used a restart its job would
+        need, so its ingress ends it and starts another."""
         self._lease_until = max(self._lease_until, time.monotonic() + lease)
+        return _was_restarted()
 
     async def run_job(self, state: dict[str, Any], params: dict[str, Any], shard: str) -> str:
         """Run the job (`state`: its JobState wire dict as recorded `queued`; `params`: the validated
@@ -150,6 +153,7 @@ class MonitorPool:
         self.max_restarts = max_restarts
         self.books: WarmPool[Any] = WarmPool(size, lease)
         self._ready_refs: dict[str, Any] = {}  # job id -> its `ready` call, while starting
+        self._renewals: dict[str, Any] = {}  # job id -> its last `renew` call, not yet answered
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -233,9 +237,10 @@ class MonitorPool:
             self._ready_refs.pop(warm.job_id, None)
             self._end(warm.handle)
         for warm in due:
-            warm.handle.renew.remote(self.books.lease)
+            self._renewals[warm.job_id] = warm.handle.renew.remote(self.books.lease)
             with self._lock:
                 self.books.renewed(warm, now)
+        self._check_renewals()
         if refs:
             done, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=0)
             for job_id, ref in refs.items():
@@ -255,6 +260,27 @@ class MonitorPool:
             if self._stop.is_set():
                 return
             self._start_one()
+
+    def _check_renewals(self) -> None:
+        """Drop the idle warm monitors whose `renew` says Ray restarted them, or failed (dead for good:
+        their node was lost past their restarts), so that no job is handed to one of them."""
+        if not self._renewals:
+            return
+        done, _ = ray.wait(list(self._renewals.values()), num_returns=len(self._renewals), timeout=0)
+        for job_id, ref in list(self._renewals.items()):
+            if ref not in done:
+                continue
+            del self._renewals[job_id]
+            try:
+                restarted = bool(ray.get(ref))
+            except RayError as exc:
+                log.info("warm monitor %s is gone (%s): replaced", job_id, type(exc).__name__)
+                restarted = True
+            if restarted:
+                with self._lock:
+                    warm = self.books.forget(job_id)
+                if warm is not None:
+                    self._end(warm.handle)
 
     def _start_one(self) -> None:
         job_id = uuid.uuid4().hex
