@@ -223,7 +223,7 @@ class MonitorPool:
                 log.exception("warm monitor pool: a round failed")
             with self._lock:
                 starting = bool(self.books.starting())
-            self._wake.wait(0.05 if starting else lease / 8)
+            self._wake.wait(0.1 if starting else lease / 8)
             self._wake.clear()
 
     def _tick(self) -> None:

@@ -221,7 +221,13 @@ def ms(values: list[float]) -> str:
     return f"{1000 * statistics.median(values):.0f} ms (min {1000 * min(values):.0f}, max {1000 * max(values):.0f})"
 
 
-def run(base: str, hub_pid: int, jobs: int, questions: int, pool: int | None, restart_questions: int) -> dict[str, Any]:
+def run(
+    base: str, hub_pid: int, jobs: int, questions: int, pool: int | None = None, restart_questions: int = 20
+) -> dict[str, Any]:
+    """Everything the report holds (write): the jobs' marks, the baselines, the idempotent repeats,
+    then, joined to the hub's Ray, the warm monitors' memory, a bare actor's, and the restart case
+    (lost at 0 % and at 50 %) with jobs of `restart_questions` questions. `pool`: the hub's
+    HUB_MONITOR_POOL, for the report (None: its default)."""
     from hub.auth import issue_token
 
     token = issue_token(SECRET, "bench", ttl=3600, now=time.time())
