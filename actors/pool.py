@@ -229,7 +229,7 @@ class MonitorPool:
     def _tick(self) -> None:
         now = time.monotonic()
         with self._lock:
-            lapsed = self.books.lapsed(now)
+            lapsed = self.books.lapsed(now) + self.books.abandoned(now)
             due = self.books.renew_due(now)
             wanted = self.books.wanted()
             refs = dict(self._ready_refs)

@@ -31,6 +31,7 @@ class Warm(Generic[H]):
     handle: H
     renewed_at: float
     ready: bool = False
+    reserved_at: float | None = None  # when a job's submission took it (`take`)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class WarmPool(Generic[H]):
         for k, warm in enumerate(self.idle):
             if warm.ready and now - warm.renewed_at < self.lease * TAKE_WITHIN:
                 del self.idle[k]
+                warm.reserved_at = now
                 self.reserved[warm.job_id] = warm
                 return warm.job_id
         return None
@@ -96,9 +98,19 @@ class WarmPool(Generic[H]):
         if warm is None:
             return None
         if now - warm.renewed_at < self.lease * TAKE_WITHIN:
+            warm.reserved_at = None
             self.idle.append(warm)
             return None
         return warm
+
+    def abandoned(self, now: float) -> list[Warm[H]]:
+        """Reserved warm monitors neither claimed nor released within a `lease` (the submission that
+        took one failed in between, or hangs): dropped and returned for the caller to end. Never
+        handed out again: their job id may already be recorded."""
+        gone = [w for w in self.reserved.values() if w.reserved_at is not None and now - w.reserved_at >= self.lease]
+        for warm in gone:
+            del self.reserved[warm.job_id]
+        return gone
 
     def renew_due(self, now: float) -> list[Warm[H]]:
         """The idle and reserved warm monitors whose lease is due for renewal (every RENEW_EVERY of it);

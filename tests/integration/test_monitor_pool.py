@@ -22,7 +22,7 @@ from actors.handles import Cluster
 from actors.names import job_actor_name
 from actors.pool import MonitorPool
 from hub.server import LocalHub
-from tests.conftest import scaled
+from tests.conftest import free_port, scaled
 from tests.integration.conftest import Api
 from tests.integration.test_kinds import cancel_via_http, kinds_registered, run_job, statuses  # noqa: F401
 
@@ -144,7 +144,7 @@ def test_warm_monitors_of_a_killed_ingress_end_when_their_lease_lapses(hub: Loca
     namespace = hub.settings.namespace
     before = named_job_actors(namespace)
     lease = 3.0
-    port = 19_500 + os.getpid() % 400
+    port = free_port()
     env = {
         **os.environ,
         "HUB_NAMESPACE": namespace,

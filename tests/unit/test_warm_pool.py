@@ -107,3 +107,14 @@ def test_drain_gives_every_monitor_without_a_job_and_leaves_none() -> None:
     left = pool.drain()
     assert sorted(w.job_id for w in left) == sorted(["j2", reserved])
     assert pool.idle == [] and pool.reserved == {}
+
+
+def test_a_reservation_neither_claimed_nor_released_within_a_lease_is_ended_not_reused() -> None:
+    pool = ready_pool(size=2)
+    job_id = pool.take(1.0)
+    assert job_id is not None
+    assert pool.abandoned(LEASE) == []
+    gone = pool.abandoned(LEASE + 1.0)
+    assert [w.job_id for w in gone] == [job_id]
+    assert pool.claim(job_id) is None  # its job (if recorded) starts its own monitor
+    assert job_id not in [w.job_id for w in pool.idle]
