@@ -95,6 +95,10 @@ def test_jobs_start_on_warm_monitors_one_after_another_and_the_pool_refills(hub:
     refilled = ready_ids(pool, size)
     assert not refilled & {first, second}
     assert gone_within([job_actor_name(first), job_actor_name(second)], hub.settings.namespace, scaled(10)) == []
+    lines = httpx.get(hub.url + "/metrics").text.splitlines()
+    exposed = dict(line.split(" ", 1) for line in lines if line.startswith("hub_monitor"))
+    assert float(exposed["hub_monitor_pool_handed"]) == pool.handed >= handed + 2
+    assert float(exposed["hub_monitor_pool_ready"]) == len(pool.ready_job_ids())
 
 
 def test_a_job_on_a_warm_monitor_is_cancelled_while_processing(
