@@ -173,6 +173,7 @@ class FakeCluster:
         self.runs: dict[str, asyncio.Task[str]] = {}
         self.spawned: list[dict[str, Any]] = []  # the params of every job spawned, in order
         self.released: list[str] = []  # job ids given back to new_job_id's pool (none here)
+        self.issued: list[tuple[str, Any]] = []  # (job id, the kind's resources) new_job_id gave out
         self.spawn_error: Exception | None = None  # spawn_job raises it (a monitor Ray cannot create)
         self.store = Remote(JobStore(path / "jobs.db"), "job store", log=self.log)
         self.shards = [Remote(self._make_shard(shard_type, k), "registry shard", k, self.log) for k in range(shards)]
@@ -202,7 +203,9 @@ class FakeCluster:
         return loop
 
     def new_job_id(self, resources: Any = None) -> str:
-        return uuid.uuid4().hex  # no warm monitors here: every id is fresh
+        job_id = uuid.uuid4().hex  # no warm monitors here: every id is fresh
+        self.issued.append((job_id, resources))
+        return job_id
 
     def release_job_id(self, job_id: str) -> None:
         self.released.append(job_id)
