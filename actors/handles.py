@@ -571,12 +571,15 @@ class Cluster:
         """Ask the job's monitor to cancel it; False when there is no monitor to ask (the caller
         ends the record). A job not `started` (still `queued`) may have a monitor that Ray cannot
         place (its resources are nowhere free), which would take the cancel only once placed, so
-        it is killed instead (never restarted), and the caller ends the record: False."""
+        it is killed instead (never restarted), and the caller ends the record: False. A warm
+        monitor (actors.pool, known by its `run_job` method) is placed and running already: it is
+        asked like a started one (it cancels a job whose hand-over it has not had yet as that comes),
+        since killing it could race its `processing` (the shard would end the job `failed`)."""
         try:
             actor = ray.get_actor(job_actor_name(job_id), namespace=self.namespace)
         except ValueError:
             return False
-        if not started:
+        if not started and not hasattr(actor, "run_job"):
             ray.kill(actor, no_restart=True)
             return False
         actor.cancel.remote()

@@ -124,6 +124,28 @@ def test_a_job_on_a_warm_monitor_is_cancelled_while_processing(
     assert gone_within([job_actor_name(submitted[0])], hub.settings.namespace, scaled(10)) == []
 
 
+def test_a_job_on_a_warm_monitor_cancelled_at_once_ends_cancelled_never_failed(
+    hub: LocalHub,
+    educator: Api,
+    kinds_registered: None,  # noqa: F811
+) -> None:
+    """Cancel right after the 202, while the job is `queued` and its warm monitor may or may not have
+    had the hand-over yet: the monitor is asked (Cluster.cancel_job: a warm one is not killed, which
+    could race its `processing` and leave the shard to end the job `failed`, as
+    test_kinds.test_cancel_while_queued once saw), and the job ends `cancelled` whichever comes first."""
+    pool = pool_of(hub)
+    for delay in (0.0, 0.05, 0.1):
+        warm = ready_ids(pool, 1)
+        reply = educator.http.post("/api/jobs", json={"kind": "slow_steps", "params": {"steps": 400}})
+        job_id = reply.json()["jobId"]
+        assert job_id in warm
+        time.sleep(delay)
+        cancel = educator.http.post(f"/api/jobs/{job_id}/cancel")
+        assert cancel.status_code == 202, cancel.text
+        assert wait_for_status(educator, job_id, "cancelled")["status"] == "cancelled"
+        assert gone_within([job_actor_name(job_id)], hub.settings.namespace, scaled(10)) == []
+
+
 def test_a_kind_asking_for_resources_starts_its_own_monitor(hub: LocalHub) -> None:
     pool = pool_of(hub)
     cluster: Cluster = hub.app.state.cluster
