@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 import warnings
 from typing import Any
 
@@ -143,25 +144,14 @@ def _actor_exists(name: str, namespace: str) -> bool:
         return False
 
 
-# Restarts are set per job by Cluster.spawn_job (Settings.job_max_restarts); Ray re-runs __init__
-# with the same arguments on another node and retries the pending `run_and_exit` call there.
-@ray.remote(num_cpus=0, max_restarts=0)
-class JobMonitorActor(JobMonitor):
-    """JobMonitor as a named Ray actor (`job_actor_name(job_id)`, made by Cluster.spawn_job, which sets
-    its restarts and resources). Finds the shard actor named `shard` and the store in `namespace`;
-    `restarted` is read from Ray (this incarnation replaces one whose node or process was lost)."""
+class RayJobMonitor(JobMonitor):
+    """JobMonitor with its Ray edge: task links served on a socket of this node, the job's Ray tasks
+    cancelled by ray.cancel, its own actor handle for the tasks' actor-call path. The monitor object
+    of a job monitor actor: JobMonitorActor (started for its job) or actors.pool.WarmMonitorActor
+    (started before it)."""
 
-    def __init__(
-        self, state: dict[str, Any], params: dict[str, Any], shard: str, namespace: str, config: MonitorConfig
-    ) -> None:
-        super().__init__(
-            state,
-            params,
-            ShardClient(ray.get_actor(shard, namespace=namespace), dataplane=config),
-            StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)),
-            config=config,
-            restarted=_was_restarted(),
-        )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._link_server: LinkServer | None = None
         self._link_lock = asyncio.Lock()
 
@@ -210,6 +200,27 @@ class JobMonitorActor(JobMonitor):
                 ray.cancel(ref, force=True)
             except Exception as exc:  # already finished, or not cancellable: nothing left to stop
                 log.debug("cancel %s: %s", ref, exc)
+
+
+# Restarts are set per job by Cluster.spawn_job (Settings.job_max_restarts); Ray re-runs __init__
+# with the same arguments on another node and retries the pending `run_and_exit` call there.
+@ray.remote(num_cpus=0, max_restarts=0)
+class JobMonitorActor(RayJobMonitor):
+    """JobMonitor as a named Ray actor (`job_actor_name(job_id)`, made by Cluster.spawn_job, which sets
+    its restarts and resources). Finds the shard actor named `shard` and the store in `namespace`;
+    `restarted` is read from Ray (this incarnation replaces one whose node or process was lost)."""
+
+    def __init__(
+        self, state: dict[str, Any], params: dict[str, Any], shard: str, namespace: str, config: MonitorConfig
+    ) -> None:
+        super().__init__(
+            state,
+            params,
+            ShardClient(ray.get_actor(shard, namespace=namespace), dataplane=config),
+            StoreClient(ray.get_actor(STORE_NAME, namespace=namespace)),
+            config=config,
+            restarted=_was_restarted(),
+        )
 
     async def run_and_exit(self) -> str:
         """JobMonitor.run, then this actor's exit in a call of its own (`exit_now`, never retried);
@@ -542,6 +553,8 @@ class Cluster:
         monitor: MonitorConfig = MonitorConfig(),  # noqa: B008 (frozen: one shared default is safe)
         job_max_restarts: int = 1,
         dataplane: DataPlaneConfig | None = None,
+        pool: int = 0,
+        pool_lease: float = 20.0,
     ) -> None:
         self.namespace = namespace
         self.monitor = monitor  # each job's monitor gets it (Settings.monitor_config())
@@ -550,6 +563,27 @@ class Cluster:
             ShardClient(ray.get_actor(shard_name(k), namespace=namespace), k, dataplane) for k in range(shards)
         ]
         self.store: StoreHandle = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
+        self.pool: Any = None  # an actors.pool.MonitorPool (Settings.monitor_pool), or None
+        if pool > 0:
+            from actors.pool import MonitorPool  # it builds on this module's monitor class
+
+            self.pool = MonitorPool(pool, pool_lease, namespace, shards, monitor, job_max_restarts)
+
+    def new_job_id(self, resources: dict[str, float] | None = None) -> str:
+        """A new job's id: that of a ready warm monitor (actors.pool) reserved for it when the pool has
+        one and the job's kind asks for no `resources` (warm monitors hold none), else a fresh one.
+        The job is then recorded under it and `spawn_job`ed, or `release_job_id`ed if not recorded."""
+        if self.pool is not None and not resources:
+            job_id = self.pool.new_job_id()
+            if job_id is not None:
+                return str(job_id)
+        return uuid.uuid4().hex
+
+    def release_job_id(self, job_id: str) -> None:
+        """A job id from `new_job_id` whose job was not recorded: its warm monitor, if any, goes back to
+        the pool."""
+        if self.pool is not None:
+            self.pool.release(job_id)
 
     def shard_for(self, educator_id: str) -> ShardHandle:
         """The client of the shard that holds `educator_id`'s stream (hub.core.sharding.shard_of over
@@ -562,8 +596,14 @@ class Cluster:
         """Start the job's monitor actor and its run; returns without waiting for the process.
         `resources` ({"num_cpus": 1, "num_gpus": 1, "memory": ..., or custom resources}) place it;
         monitors spread over the nodes that have them. A monitor whose node is lost is restarted
-        (up to job_max_restarts times) and its calls, the run among them, retried there."""
+        (up to job_max_restarts times) and its calls, the run among them, retried there. A job whose
+        id `new_job_id` reserved from the warm pool is handed to that warm monitor instead (one
+        actor call, not waited on)."""
         shard = shard_name(shard_of(state["educatorId"], len(self.shards)))
+        warm = self.pool.claim(state["jobId"]) if self.pool is not None else None
+        if warm is not None:  # started before the job, named for it (new_job_id): hand it over
+            warm.run_job.remote(state, params, shard)
+            return
         wanted = dict(resources or {})
         placement = {k: wanted.pop(k) for k in ("num_cpus", "num_gpus", "memory") if k in wanted}
         actor = JobMonitorActor.options(  # type: ignore[attr-defined]
@@ -580,19 +620,25 @@ class Cluster:
 
     async def close(self) -> None:
         """Close this process's data-plane connections to the shards (an ingress that is stopping, after
-        Relay.stop); calls still in flight fail as after a broken socket."""
+        Relay.stop); calls still in flight fail as after a broken socket. End the warm monitors that
+        have no job (actors.pool): jobs running keep theirs."""
+        if self.pool is not None:
+            await asyncio.to_thread(self.pool.close)
         await asyncio.gather(*(s.plane.close() for s in self.shards if isinstance(s, ShardClient) and s.plane))
 
     def cancel_job(self, job_id: str, *, started: bool = True) -> bool:
         """Ask the job's monitor to cancel it; False when there is no monitor to ask (the caller
         ends the record). A job not `started` (still `queued`) may have a monitor that Ray cannot
         place (its resources are nowhere free), which would take the cancel only once placed, so
-        it is killed instead (never restarted), and the caller ends the record: False."""
+        it is killed instead (never restarted), and the caller ends the record: False. A warm
+        monitor (actors.pool, known by its `run_job` method) is placed and running already: it is
+        asked like a started one (it cancels a job whose hand-over it has not had yet as that comes),
+        since killing it could race its `processing` (the shard would end the job `failed`)."""
         try:
             actor = ray.get_actor(job_actor_name(job_id), namespace=self.namespace)
         except ValueError:
             return False
-        if not started:
+        if not started and not hasattr(actor, "run_job"):
             ray.kill(actor, no_restart=True)
             return False
         actor.cancel.remote()

@@ -7,7 +7,17 @@ calling it once. Then the cost of an idempotent repeat (PROTOCOL.md section 9: `
 an `Idempotency-Key` the hub already holds, answered 200 with the first job and starting nothing),
 timed alternately with the empty round trip in the same run (target: at most 2 x).
 
-    python bench/job_start.py [--jobs 10] [--questions 5] [--out bench/results/job_start.md]
+Then, joined to the hub's Ray: the memory at rest of the warm job monitors (Settings.monitor_pool:
+the RSS and USS of each `ray::WarmMonitorActor` process, against one bare actor's), and the restart
+case: a job whose monitor is lost (its process killed, which Ray handles as a lost node: the monitor
+restarts and its retried `run_job` runs the job again), timed from the loss to `completed`, once
+lost before any item was done and once after half of them (with the items the hub kept then:
+`itemsDone` in the job state, where the hub keeps them; none kept: the run starts over).
+
+    python bench/job_start.py [--jobs 10] [--questions 5] [--pool N] [--out bench/results/job_start.md]
+
+`--pool N` runs the hub with HUB_MONITOR_POOL=N (0: every job starts its own monitor, the hub before
+warm monitors); without it, the hub's default.
 """
 
 from __future__ import annotations
@@ -93,7 +103,9 @@ async def idempotent_repeats(http: httpx.AsyncClient, listener: Listener, questi
     return {"repeat": repeat[5:], "rtt": rtt[5:]}
 
 
-def actor_start_baseline(runs: int) -> list[float]:
+def actor_start_baseline(runs: int) -> tuple[list[float], dict[str, float]]:
+    """Seconds to start a bare actor and call it once, `runs` times; and the memory of one at rest
+    (memory_of: its process's RSS and USS, MiB)."""
     import ray
 
     @ray.remote(num_cpus=0)
@@ -102,13 +114,85 @@ def actor_start_baseline(runs: int) -> list[float]:
             return 1
 
     times = []
-    for _ in range(runs):
+    memory: dict[str, float] = {}
+    for k in range(runs):
         t0 = time.perf_counter()
         actor = Bare.remote()  # type: ignore[attr-defined]
         ray.get(actor.ping.remote())
         times.append(time.perf_counter() - t0)
+        if k == runs - 1:
+            time.sleep(1.0)
+            found = memory_of("ray::Bare")
+            memory = found[0] if found else {}
         ray.kill(actor)
-    return times
+    return times, memory
+
+
+def memory_of(title: str) -> list[dict[str, float]]:
+    """RSS and USS (MiB) of each process whose command line (its Ray process title) starts with `title`.
+    USS counts only the pages that process alone holds: what ending it would give back."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if " ".join(proc.info["cmdline"] or []).startswith(title):
+                info = proc.memory_full_info()
+                found.append({"rss": info.rss / 2**20, "uss": info.uss / 2**20})
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def warm_at_rest(settle: float = 3.0) -> list[dict[str, float]]:
+    """The warm monitors' memory (memory_of) once the pool has refilled after the jobs."""
+    time.sleep(settle)
+    return memory_of("ray::WarmMonitorActor")
+
+
+async def restart_case(url: str, token: str, questions: int, at_progress: float) -> dict[str, Any]:
+    """One `quiz_generation` job of `questions` questions whose monitor is lost (ray.kill, restarted by
+    Ray as after losing its node) once its progress reaches `at_progress` % (0: at its first
+    `processing` frame). Seconds from the loss to `completed`, the items the hub holds done at the
+    loss (`itemsDone`, None where the hub keeps none) and the attempt it completed as."""
+    import ray
+
+    from actors.names import job_actor_name
+    from bench.common import NAMESPACE
+
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+        async with connect(url.replace("http", "ws", 1) + "/ws", compression="deflate") as ws:
+            await ws.send(json.dumps({"op": "hello", "token": token}))
+            await ws.recv()
+            body = {"kind": "quiz_generation", "params": {"text": DOC, "numQuestions": questions}}
+            job_id = (await http.post("/api/jobs", json=body)).json()["jobId"]
+            lost_at = None
+            async for raw in ws:
+                for env in json.loads(raw).get("messages", []):
+                    data = env["data"]
+                    if data.get("jobId") != job_id:
+                        continue
+                    if data["status"] in ("failed", "cancelled"):
+                        raise RuntimeError(data)
+                    if lost_at is None and data["status"] == "processing" and data["progress"] >= at_progress:
+                        state = (await http.get(f"/api/jobs/{job_id}")).json()
+                        done = state.get("itemsDone")
+                        ray.kill(ray.get_actor(job_actor_name(job_id), namespace=NAMESPACE), no_restart=False)
+                        lost_at = time.perf_counter()
+                    if lost_at is not None and data["status"] == "completed":
+                        final = (await http.get(f"/api/jobs/{job_id}")).json()
+                        return {
+                            "seconds": time.perf_counter() - lost_at,
+                            "progress_at_loss": at_progress,
+                            "items_done_at_loss": None
+                            if done is None
+                            else len(done)
+                            if isinstance(done, list)
+                            else done,
+                            "attempt": final.get("attempt"),
+                        }
+    raise RuntimeError("the stream ended before the job completed")
 
 
 async def measure(
@@ -137,14 +221,27 @@ def ms(values: list[float]) -> str:
     return f"{1000 * statistics.median(values):.0f} ms (min {1000 * min(values):.0f}, max {1000 * max(values):.0f})"
 
 
-def run(base: str, hub_pid: int, jobs: int, questions: int) -> dict[str, Any]:
+def run(
+    base: str, hub_pid: int, jobs: int, questions: int, pool: int | None = None, restart_questions: int = 20
+) -> dict[str, Any]:
+    """Everything the report holds (write): the jobs' marks, the baselines, the idempotent repeats,
+    then, joined to the hub's Ray, the warm monitors' memory, a bare actor's, and the restart case
+    (lost at 0 % and at 50 %) with jobs of `restart_questions` questions. `pool`: the hub's
+    HUB_MONITOR_POOL, for the report (None: its default)."""
     from hub.auth import issue_token
 
     token = issue_token(SECRET, "bench", ttl=3600, now=time.time())
     results, rtts, repeats = asyncio.run(measure(base, token, jobs, questions))
     with joined_ray(hub_pid):
-        actor = actor_start_baseline(min(jobs, 5))
+        warm = warm_at_rest()
+        actor, bare_memory = actor_start_baseline(min(jobs, 5))
+        restarts = [asyncio.run(restart_case(base, token, restart_questions, at)) for at in (0.0, 50.0)]
     return {
+        "pool": pool,
+        "warm_memory": warm,
+        "bare_memory": bare_memory,
+        "restarts": restarts,
+        "restart_questions": restart_questions,
         "jobs": jobs,
         "questions": questions,
         "results": results,
@@ -199,17 +296,74 @@ def write(result: dict[str, Any], out: Path) -> None:
         "http_round_trip_beside_repeats": 1000 * statistics.median(repeats["rtt"]),
     }
     extra = {"idempotent_repeat_ratio": round(repeat_ratio, 2)}
-    report(lines, out, {"jobs": result["jobs"], "median_ms": medians, "baseline_ms": baselines, **extra})
+    pool = "the hub's default" if result["pool"] is None else str(result["pool"])
+    processing_ratio = statistics.median(col["processing"]) / base_actor
+    lines += [
+        f"Warm job monitors (HUB_MONITOR_POOL: {pool}): first `processing` frame at **{processing_ratio:.2f} x** "
+        "a bare actor start + call (target at most 0.25 x).",
+        "",
+    ]
+    warm, bare = result["warm_memory"], result["bare_memory"]
+    if warm and bare:
+        rss, uss = sum(w["rss"] for w in warm), sum(w["uss"] for w in warm)
+        lines += [
+            f"Memory at rest: {len(warm)} warm monitor processes, RSS {rss:.0f} MiB in all "
+            f"({rss / len(warm):.0f} each), USS {uss:.0f} MiB ({uss / len(warm):.0f} each); one bare actor: "
+            f"RSS {bare['rss']:.0f} MiB, USS {bare['uss']:.0f} MiB: **{uss / len(warm) / bare['uss']:.2f} x** "
+            "a bare actor's USS per warm monitor.",
+            "",
+        ]
+    else:
+        lines += [f"Memory at rest: {len(warm)} warm monitor processes (none: the hub runs without a pool).", ""]
+    lines += [
+        f"Restart case: a `quiz_generation` job of {result['restart_questions']} questions whose monitor is lost "
+        "(its process killed; Ray restarts it as after a lost node and its retried `run_job` runs the job again), "
+        "time from the loss to `completed`:",
+        "",
+        "| lost at | items kept at the loss | loss to `completed` | completed as attempt |",
+        "|---|---|---|---|",
+        *(
+            f"| {r['progress_at_loss']:.0f} % | "
+            f"{'none (this hub keeps no items)' if r['items_done_at_loss'] is None else r['items_done_at_loss']} | "
+            f"{1000 * r['seconds']:.0f} ms | {r['attempt']} |"
+            for r in result["restarts"]
+        ),
+        "",
+    ]
+    memory = {
+        "warm_monitors": len(warm),
+        "warm_rss_mib": round(sum(w["rss"] for w in warm), 1),
+        "warm_uss_mib": round(sum(w["uss"] for w in warm), 1),
+        "bare_actor_rss_mib": round(bare.get("rss", float("nan")), 1),
+        "bare_actor_uss_mib": round(bare.get("uss", float("nan")), 1),
+    }
+    report(
+        lines,
+        out,
+        {
+            "jobs": result["jobs"],
+            "pool": result["pool"],
+            "median_ms": medians,
+            "baseline_ms": baselines,
+            **extra,
+            "processing_ratio": round(processing_ratio, 2),
+            "memory_at_rest": memory,
+            "restart": [{**r, "seconds": round(r["seconds"], 3)} for r in result["restarts"]],
+        },
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=10)
     parser.add_argument("--questions", type=int, default=5)
+    parser.add_argument("--pool", type=int, default=None, help="HUB_MONITOR_POOL for the hub (default: its own)")
+    parser.add_argument("--restart-questions", type=int, default=20, help="questions of the restart case's jobs")
     parser.add_argument("--out", type=Path, default=RESULTS / "job_start.md")
     args = parser.parse_args()
-    with hub_server() as (base, hub):
-        result = run(base, hub.pid, args.jobs, args.questions)
+    env = {} if args.pool is None else {"HUB_MONITOR_POOL": str(args.pool)}
+    with hub_server(**env) as (base, hub):
+        result = run(base, hub.pid, args.jobs, args.questions, args.pool, args.restart_questions)
     write(result, args.out)
 
 

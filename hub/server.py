@@ -120,7 +120,15 @@ def build(settings: Settings, *, create_secret: bool = True, lock: DataDirLock |
         settings.shards, settings.namespace, settings.shard_config(), str(settings.db_path), settings.store_busy_timeout
     )
     monitor = settings.monitor_config()
-    cluster = Cluster(settings.shards, settings.namespace, monitor, settings.job_max_restarts, dataplane=monitor)
+    cluster = Cluster(
+        settings.shards,
+        settings.namespace,
+        monitor,
+        settings.job_max_restarts,
+        dataplane=monitor,
+        pool=settings.monitor_pool,
+        pool_lease=settings.monitor_pool_lease,
+    )
     return create_app(settings, secret, cluster), secret
 
 

@@ -82,6 +82,16 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     # Times Ray restarts a job's monitor actor whose node or process was lost (it runs the job
     # again from the start); past them, or at 0, the job fails. -1: without limit.
     job_max_restarts: int = Field(default=1, ge=-1)
+    # Warm job monitors each ingress process keeps ready (actors.pool): processes started, modules
+    # imported, store and shard handles looked up, so that a job's `processing` comes without an
+    # actor start on its path. Each is one idle Ray worker process (about one bare actor's memory).
+    # 0: every job starts its own monitor actor (the job waits for it). Kinds asking for resources
+    # (a GPU, custom resources) always start their own.
+    monitor_pool: int = Field(default=2, ge=0, le=64)
+    # Seconds an idle warm monitor lives without its ingress renewing its lease (renewed every
+    # quarter of it): how long warm monitors outlive an ingress that was killed (a stopping one ends
+    # them at once).
+    monitor_pool_lease: float = Field(default=20.0, ge=1, le=3600)
     max_connections: int = Field(default=15_000, ge=1)  # per ingress process (open files are capped at 20,000)
     max_connections_per_token: int = Field(default=20, ge=1)
     inbound_rate: float = Field(default=20.0, gt=0)  # client frames a second per connection...

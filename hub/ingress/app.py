@@ -59,6 +59,10 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
         "hub_connections", "Open WebSocket connections and waiting long-polls", lambda: relay.connection_count
     )
     metrics.gauge("hub_educators", "Educators with an open connection here", lambda: len(relay.conns))
+    pool = getattr(cluster, "pool", None)  # warm job monitors (actors.pool), when the hub keeps them
+    if pool is not None:
+        metrics.gauge("hub_monitor_pool_ready", "Warm job monitors ready for a job", lambda: len(pool.ready_job_ids()))
+        metrics.gauge("hub_monitor_pool_handed", "Jobs this ingress started on a warm monitor", lambda: pool.handed)
     metrics.gauge(
         "hub_send_queue_messages",
         "Messages waiting in send queues",
@@ -93,6 +97,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
     app = create_documented_app(title="hub", version=__version__, lifespan=lifespan)  # /docs with no CDN
     app.state.relay = relay
     app.state.metrics = metrics
+    app.state.cluster = cluster  # its warm monitor pool (actors.pool), for operators and tests
     install_error_handlers(app, metrics)
     app.add_middleware(BodyLimit, max_body=settings.max_body, metrics=metrics)
     install_edge(app, settings)  # HEAD as GET, then CORS outermost (hub/ingress/edge.py)

@@ -54,6 +54,17 @@ class ClusterLike(Protocol):
         len(shards))."""
         ...
 
+    def new_job_id(self, resources: dict[str, float] | None = None) -> str:
+        """A new job's id (32 hex digits), for a job whose kind asks for `resources`: one a warm job
+        monitor is named for when one is ready (Settings.monitor_pool: the job then starts on it),
+        else a fresh one. Not blocking. The job is then recorded and `spawn_job`ed under it, or the
+        id is given back (`release_job_id`) when the job is not recorded."""
+        ...
+
+    def release_job_id(self, job_id: str) -> None:
+        """An id from `new_job_id` whose job was not recorded: its warm monitor serves another job."""
+        ...
+
     def spawn_job(
         self, state: dict[str, Any], params: dict[str, Any], resources: dict[str, float] | None = None
     ) -> None:
@@ -216,7 +227,7 @@ class JobDesk:
             await job_kind.check(self.cluster.store, who.sub, valid)
         now = time.time()
         state = JobState(
-            job_id=uuid.uuid4().hex,
+            job_id=self.cluster.new_job_id(job_kind.resources),
             kind=kind,
             educator_id=who.sub,
             created_at=now,
@@ -233,8 +244,10 @@ class JobDesk:
             else:
                 held = await self.cluster.store.save_keyed(dict(wire), *keyed, self.idempotency_ttl)
                 if held is not None:
+                    self.cluster.release_job_id(state.job_id)
                     raise _KeyHeld(held)
         except UpstreamError as exc:
+            self.cluster.release_job_id(state.job_id)
             log.warning("job %s (%s) of %s not recorded, so not started: %s", state.job_id, kind, who.sub, exc)
             raise UpstreamError(NOT_RECORDED) from None
         # Creating a named actor waits on Ray's control store: off the event loop, so the

@@ -22,6 +22,7 @@ import os
 import pickle
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,8 @@ class FakeCluster:
         self.monitors: dict[str, JobMonitor] = {}
         self.runs: dict[str, asyncio.Task[str]] = {}
         self.spawned: list[dict[str, Any]] = []  # the params of every job spawned, in order
+        self.released: list[str] = []  # job ids given back to new_job_id's pool (none here)
+        self.issued: list[tuple[str, Any]] = []  # (job id, the kind's resources) new_job_id gave out
         self.spawn_error: Exception | None = None  # spawn_job raises it (a monitor Ray cannot create)
         self.store = Remote(JobStore(path / "jobs.db"), "job store", log=self.log)
         self.shards = [Remote(self._make_shard(shard_type, k), "registry shard", k, self.log) for k in range(shards)]
@@ -198,6 +201,14 @@ class FakeCluster:
         loop = self.store.loop or next((s.loop for s in self.shards if s.loop is not None), None)
         assert loop is not None, "no call reached the cluster yet"
         return loop
+
+    def new_job_id(self, resources: Any = None) -> str:
+        job_id = uuid.uuid4().hex  # no warm monitors here: every id is fresh
+        self.issued.append((job_id, resources))
+        return job_id
+
+    def release_job_id(self, job_id: str) -> None:
+        self.released.append(job_id)
 
     # Called by the job desk on a worker thread (asyncio.to_thread), as the Ray calls it stands for.
     def spawn_job(self, state: dict[str, Any], params: dict[str, Any], resources: Any = None) -> None:

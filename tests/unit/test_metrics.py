@@ -70,7 +70,9 @@ def test_dataplane_families_say_which_shards_are_reached_by_ray_calls() -> None:
 
 def test_every_documented_metric_is_exposed_and_parses() -> None:
     metrics = IngressMetrics()
-    for name in ("hub_connections", "hub_educators", "hub_send_queue_messages"):
+    # the live gauges the app wires (hub/ingress/app.py; the warm pool's when the hub keeps one)
+    live = ("hub_connections", "hub_educators", "hub_send_queue_messages")
+    for name in (*live, "hub_monitor_pool_ready", "hub_monitor_pool_handed"):
         metrics.gauge(name, "live", lambda: 4)
     text = scrape(metrics)
     families = {(f.name, f.type) for f in text_string_to_metric_families(text)}  # a valid exposition
