@@ -51,7 +51,7 @@ class Backend:
         `asyncio.run` long (a socket would outlive them)."""
         import ray
 
-        from actors.handles import Cluster, discover_shards
+        from actors.cluster import Cluster, discover_shards
         from hub.raycluster import join, join_hub
         from hub.settings import NotebookSettings
 

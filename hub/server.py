@@ -103,7 +103,7 @@ def build(settings: Settings, *, create_secret: bool = True, lock: DataDirLock |
     first claim the data dir (see claim_data_dir); the caller releases it at stop."""
     import ray
 
-    from actors.handles import Cluster, start_actors
+    from actors.cluster import Cluster, start_actors
     from actors.shardcount import settle_shard_count
     from hub.ingress.app import create_app
 

@@ -43,7 +43,7 @@ NOT_STARTED = "The job could not be started (the hub failed; reference {referenc
 
 
 class ClusterLike(Protocol):
-    """The hub's view of its actors (actors.handles.Cluster): the registry shards, the job store, and
+    """The hub's view of its actors (actors.cluster.Cluster): the registry shards, the job store, and
     the starting and cancelling of job monitors."""
 
     shards: list[ShardHandle]
@@ -139,7 +139,7 @@ class _KeyHeld(Exception):  # noqa: N818 (not an error: the answer of a submissi
 class JobDesk:
     """The job and publishing operations behind the HTTP API, the WebSocket `cancel` op and Backend.
 
-    `cluster`: the hub's actors (ClusterLike: actors.handles.Cluster). `metrics`: where submissions
+    `cluster`: the hub's actors (ClusterLike: actors.cluster.Cluster). `metrics`: where submissions
     are counted (`hub_jobs_submitted_total{kind}`). `submit_limit`: token buckets per educator for
     submissions (Settings.submit_rate jobs a second, submit_burst; None: no limit). `max_upload`:
     the most bytes of a document upload (Settings.max_upload; None: no limit here). `idempotency_ttl`:

@@ -1,7 +1,7 @@
 """In-process stand-ins for the hub's Ray actors, built from the real plain classes.
 
 The ingress (hub.ingress.app.create_app) is given a `FakeCluster` where the real hub gives it
-`actors.handles.Cluster`: its registry shards are real `actors.registry.RegistryShard`s, its job
+`actors.cluster.Cluster`: its registry shards are real `actors.registry.RegistryShard`s, its job
 store a real `actors.store.JobStore` (SQLite in the test's tmp_path), and job monitors, for the
 job kinds that can run without Ray (`RUNS_IN_PROCESS`), real `actors.job_monitor.JobMonitor`s.
 Only the Ray hop is faked, by `Remote`: each call is awaited on the app's event loop with its
@@ -155,7 +155,7 @@ RUNS_IN_PROCESS = frozenset({STEPS.name})
 
 
 class FakeCluster:
-    """What `create_app` needs of `actors.handles.Cluster`: `shards`, `store`, `shard_for`,
+    """What `create_app` needs of `actors.cluster.Cluster`: `shards`, `store`, `shard_for`,
     `spawn_job`, `cancel_job`. Monitors run on the app's loop for the kinds in `RUNS_IN_PROCESS`;
     a job of another kind (the built-in ones run Ray tasks) gets a monitor that never starts, as one
     Ray cannot place: it stays `queued` (its spawn is recorded in `spawned`)."""

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import ray
 
-from actors.handles import Cluster
+from actors.cluster import Cluster
 from actors.names import job_actor_name
 from actors.pool import MonitorPool
 from hub.server import LocalHub
