@@ -177,6 +177,10 @@ class RayJobMonitor(JobMonitor):
         if self._link_server is not None:
             await self._link_server.close()
 
+    def _tasks_unfinished(self) -> bool:
+        """JobMonitor._tasks_unfinished: ray.wait with no timeout on the tracked tasks (local, no fetch)."""
+        return bool(_unfinished(self._tasks))
+
     async def _tasks_waiting(self, refs: list[Any]) -> tuple[list[PendingTasks], list[NodeResources]] | None:
         """JobMonitor._tasks_waiting from Ray's state (actors.raystate, off the event loop): the
         unfinished tracked tasks (ray.wait with no timeout, local) that Ray's task events show

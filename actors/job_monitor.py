@@ -160,6 +160,12 @@ class JobMonitor(JobItems):
                 self._update(waiting=waiting)
             await asyncio.sleep(self.config.waiting_interval)
 
+    def _tasks_unfinished(self) -> bool:
+        """Whether some tracked task has not finished (without waiting); while none is, the job's
+        `waiting` is dropped from its next update, not left until the next reading (PROTOCOL.md section
+        9: absent once they run). The Ray edge (actors.handles) asks Ray; off Ray: True (readings only)."""
+        return True
+
     async def _tasks_waiting(self, refs: list[Any]) -> tuple[list[PendingTasks], list[NodeResources]] | None:
         """Of the tracked tasks `refs`, those Ray has not placed for lack of resources (grouped by
         what they ask) and the cluster's live nodes; None when there is nothing to read (no task
@@ -245,6 +251,8 @@ class JobMonitor(JobItems):
         **changes: Any,
     ) -> None:
         old = self.state
+        if old.waiting is not None and "waiting" not in changes and not self._tasks_unfinished():
+            changes["waiting"] = None  # every tracked task has run: none of them waits any more
         self.state = old.advance(self.clock(), **changes)
         # An update that carries `extra` (a finished item, a completed job's question) is never merged
         # with a tick: every client gets every item.

@@ -160,9 +160,11 @@ register_kind(JobKind("unit_waits_on_tasks", WaitParams, waits_on_tasks))
 
 
 class WaitingMonitor(JobMonitor):
-    def __init__(self, shard: FakeShard, answers: list[Any]) -> None:
-        config = MonitorConfig(progress_interval=0.0, waiting_grace=0.0, waiting_interval=0.02)
-        super().__init__(queued("unit_waits_on_tasks"), {}, shard, shard.store, config=config)  # type: ignore[arg-type]
+    def __init__(
+        self, shard: FakeShard, answers: list[Any], kind: str = "unit_waits_on_tasks", interval: float = 0.02
+    ) -> None:
+        config = MonitorConfig(progress_interval=0.0, waiting_grace=0.0, waiting_interval=interval)
+        super().__init__(queued(kind), {}, shard, shard.store, config=config)  # type: ignore[arg-type]
         self.answers = answers
         self.reads = 0
 
@@ -212,3 +214,43 @@ def test_the_store_keeps_waiting_like_other_fields_and_recovery_ends_it(tmp_path
     store.recover(alive=lambda job_id: False)  # the hub stopped under it: failed, no longer waiting
     ended = store.get("j1")
     assert ended is not None and ended.status == "failed" and ended.waiting is None
+
+
+class FinishingMonitor(WaitingMonitor):
+    """Its tracked task waits at every reading, until the task has finished (`finished`): as Ray's task
+    events would still say for a while after the task ran."""
+
+    finished = False
+
+    def _tasks_unfinished(self) -> bool:
+        return not self.finished
+
+
+async def waits_then_runs(ctx: JobContext, params: WaitParams) -> dict[str, Any]:
+    ctx.track("task-1")
+    await asyncio.sleep(0.2)  # the readings find it waiting
+    monitor: Any = ctx
+    monitor.finished = True  # the task has run
+    ctx.progress(95, "Ran")
+    return {}
+
+
+register_kind(JobKind("unit_waits_then_runs", WaitParams, waits_then_runs))
+
+
+def test_monitor_drops_waiting_from_the_first_update_after_its_tasks_ran() -> None:
+    """PROTOCOL.md section 9: `waiting` is absent once they run, not left until the next reading."""
+    shard = FakeShard()
+    gpu = [PendingTasks({"GPU": 1.0}, 1, 123.0)]
+
+    async def go() -> None:
+        # one reading at once, the next long after the job has ended
+        monitor = FinishingMonitor(shard, [(gpu, NODES)], "unit_waits_then_runs", interval=10.0)
+        assert await monitor.run() == "completed"
+        assert monitor.reads == 1
+
+    asyncio.run(go())
+    waits = [u for u in shard.updates if "waiting" in u]
+    assert waits and all(u["progress"] < 95 for u in waits)  # it waited, before it ran
+    ran = next(u for u in shard.updates if u["progress"] == 95)
+    assert ran["status"] == "processing" and "waiting" not in ran
