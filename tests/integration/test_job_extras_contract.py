@@ -21,9 +21,11 @@ from typing import Any
 import httpx
 import msgpack
 import pytest
+import ray
 from websockets.asyncio.client import ClientConnection, connect
 
 from hub.server import LocalHub
+from jobs.kinds import Params
 from tests.conftest import DOCUMENT, scaled
 
 pytestmark = pytest.mark.integration
@@ -304,6 +306,39 @@ def test_another_educators_same_key_is_their_own_job(hub: LocalHub) -> None:
         who.wait_terminal(reply.json()["jobId"])
 
 
+def test_the_key_of_a_refused_submission_names_no_job(hub: LocalHub) -> None:
+    """A submission refused with 422 (section 5) starts no job, so its key names none: the corrected body under
+    that key is a first submission (202), not a repeat of something that never started."""
+    alice = Client(hub, "idem-422")
+    key = f"fixed-{uuid.uuid4()}"
+    bad = alice.post({"kind": "quiz_generation", "params": {"text": DOCUMENT, "numQuestions": 0}}, key)
+    assert bad.status_code == 422, bad.text
+    good = alice.post(quiz(1), key)
+    assert good.status_code == 202, good.text
+    assert alice.post(quiz(1), key).json()["jobId"] == good.json()["jobId"]
+    alice.wait_terminal(good.json()["jobId"])
+
+
+def test_the_same_body_serialized_differently_is_a_repeat(hub: LocalHub) -> None:
+    """'a repeat whose body differs answers 409': the body is a JSON object (section 5's `{kind, params}`); the
+    same object with its keys in another order and other whitespace is the same body, so a repeat (200)."""
+    alice = Client(hub, "idem-reorder")
+    key = f"reorder-{uuid.uuid4()}"
+    first = alice.http.post(
+        "/api/jobs",
+        content=json.dumps({"kind": "quiz_generation", "params": {"text": DOCUMENT, "numQuestions": 1}}),
+        headers={"Idempotency-Key": key, "Content-Type": "application/json"},
+    )
+    assert first.status_code == 202, first.text
+    again = alice.http.post(
+        "/api/jobs",
+        content=json.dumps({"params": {"numQuestions": 1, "text": DOCUMENT}, "kind": "quiz_generation"}, indent=2),
+        headers={"Idempotency-Key": key, "Content-Type": "application/json"},
+    )
+    assert again.status_code == 200 and again.json()["jobId"] == first.json()["jobId"], again.text
+    alice.wait_terminal(first.json()["jobId"])
+
+
 def test_concurrent_repeats_start_one_job(hub: LocalHub) -> None:
     """A client's retries may overlap its first try: of submissions with one key at once, exactly one job starts
     and every other answers 200 with it ('A repeat with the same key ... starts nothing')."""
@@ -451,8 +486,6 @@ async def test_a_restarted_monitor_keeps_its_finished_items_and_progress_never_g
     """'A job whose monitor is restarted keeps its finished items and runs only the rest: its progress never goes
     backwards.' The restart is provoked as tests/integration/test_faults.py does (the monitor actor is named
     `hub-job-<jobId>`, docs/operations.md); section 4's `attempt` is then 2."""
-    import ray
-
     alice = Client(hub, "items-restart")
     ws, _ = await alice.open()
     reply = await asyncio.to_thread(alice.post, quiz(12))
@@ -480,7 +513,7 @@ async def test_a_restarted_monitor_keeps_its_finished_items_and_progress_never_g
     for index, question in kept.items():
         assert questions[index] == question, f"item {index} was not kept across the restart"
     items = [m["data"]["item"] for m in msgs if "item" in m["data"]]
-    assert sorted({i["index"] for i in items}) == list(range(len(questions))), items
+    assert sorted(i["index"] for i in items) == list(range(len(questions))), f"not one item per question: {items}"
     for item in items:
         assert item["question"] == questions[item["index"]], item
     assert final.get("itemsDone") == len(questions), final
@@ -503,6 +536,111 @@ def widget_kind(hub: LocalHub) -> str:
     nb.register_kind("needs_widget", idle, resources={MISSING_RESOURCE: 1})
     nb.close()
     return "needs_widget"
+
+
+@ray.remote(num_cpus=0, resources={MISSING_RESOURCE: 1}, max_retries=0)
+def widget_task() -> int:
+    return 1
+
+
+async def tracks_a_widget_task(ctx: Any, params: Any) -> dict[str, int]:
+    ctx.progress(5, "Asking for a widget")
+    return {"ran": await ctx.track(widget_task.remote())}
+
+
+@pytest.fixture(scope="module")
+def widget_task_kind(hub: LocalHub) -> str:
+    """A custom kind whose monitor runs but whose Ray task asks for a resource no node has."""
+    from jobs import connect as connect_notebook
+
+    nb = connect_notebook(hub.url, hub.token("contract-registrar-2"), namespace=hub.settings.namespace)
+    nb.register_kind("needs_widget_task", tracks_a_widget_task)
+    nb.close()
+    return "needs_widget_task"
+
+
+@sync
+async def test_a_job_whose_task_cannot_be_placed_says_why_while_processing(
+    hub: LocalHub, widget_task_kind: str
+) -> None:
+    """'... while its monitor or tasks cannot be placed': a processing job whose tracked task waits carries
+    `waiting` naming the resource; cancelling it ends it without `waiting`."""
+    alice = Client(hub, "waits-task")
+    ws, _ = await alice.open()
+    reply = await asyncio.to_thread(alice.post, {"kind": widget_task_kind, "params": {}})
+    assert reply.status_code == 202, reply.text
+    job_id = reply.json()["jobId"]
+    seen: dict[int, Obj] = {}
+    await read_until(ws, lambda e: e["data"].get("jobId") == job_id and "waiting" in e["data"], seen, timeout=40)
+    said = [m for m in of_job(seen, job_id) if "waiting" in m["data"]][0]["data"]
+    assert said["status"] == "processing" and MISSING_RESOURCE in said["waiting"]["reason"], said
+    state = await asyncio.to_thread(alice.state, job_id)
+    assert state["status"] == "processing" and MISSING_RESOURCE in state.get("waiting", {}).get("reason", ""), state
+    cancel = await asyncio.to_thread(alice.http.post, f"/api/jobs/{job_id}/cancel")
+    assert cancel.status_code == 202, cancel.text
+    await read_until(ws, ended(job_id), seen, timeout=30)
+    await ws.close()
+    msgs = of_job(seen, job_id)
+    assert msgs[-1]["data"]["status"] == "cancelled" and "waiting" not in msgs[-1]["data"], msgs[-1]
+    final = await asyncio.to_thread(alice.state, job_id)
+    assert final["status"] == "cancelled" and "waiting" not in final, final
+
+
+class HogParams(Params):
+    seconds: float = 1.0
+
+
+@ray.remote(max_retries=0)
+def hog(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+async def hogs_every_cpu(ctx: Any, params: HogParams) -> dict[str, float]:
+    cpus = ray.cluster_resources().get("CPU", 1)
+    ctx.progress(5, "Asking for every CPU")
+    took = await ctx.track(hog.options(num_cpus=cpus).remote(params.seconds))
+    ctx.progress(95, "Ran")
+    return {"slept": took}
+
+
+@pytest.fixture(scope="module")
+def hog_kind(hub: LocalHub) -> str:
+    """A custom kind whose task asks for every CPU of the cluster: a second one waits for the first."""
+    from jobs import connect as connect_notebook
+
+    nb = connect_notebook(hub.url, hub.token("contract-registrar-3"), namespace=hub.settings.namespace)
+    nb.register_kind("hogs_every_cpu", hogs_every_cpu, HogParams)
+    nb.close()
+    return "hogs_every_cpu"
+
+
+@sync
+async def test_waiting_is_gone_once_the_task_runs(hub: LocalHub, hog_kind: str) -> None:
+    """'... it is absent once they run': a job whose task waits for CPUs another job holds carries `waiting`,
+    and once its task is placed its later messages and its state carry none."""
+    alice = Client(hub, "waits-then-runs")
+    ws, _ = await alice.open()
+    first = await asyncio.to_thread(alice.post, {"kind": hog_kind, "params": {"seconds": scaled(4)}})
+    first_id = first.json()["jobId"]
+    seen: dict[int, Obj] = {}
+    await read_until(ws, lambda e: e["data"].get("jobId") == first_id and e["data"]["progress"] >= 5, seen)
+    await asyncio.sleep(0.5)
+    second = await asyncio.to_thread(alice.post, {"kind": hog_kind, "params": {"seconds": 0.1}})
+    second_id = second.json()["jobId"]
+    await read_until(ws, ended(second_id), seen, timeout=120)
+    await read_until(ws, ended(first_id), seen) if not any(ended(first_id)(e) for e in seen.values()) else None
+    await ws.close()
+    msgs = of_job(seen, second_id)
+    assert msgs[-1]["data"]["status"] == "completed", msgs[-1]
+    flagged = [i for i, m in enumerate(msgs) if "waiting" in m["data"]]
+    assert flagged, f"no `waiting` on a task that waited for the CPUs another job held: {msgs}"
+    assert "cpu" in msgs[flagged[0]]["data"]["waiting"]["reason"].lower(), msgs[flagged[0]]
+    ran = [i for i, m in enumerate(msgs) if m["data"]["message"] == "Ran"]
+    after = [(m["seq"], m["data"]) for m in msgs[ran[0] :]] if ran else msgs
+    assert ran and all("waiting" not in data for _, data in after), f"`waiting` after the task ran: {after}"
+    final = await asyncio.to_thread(alice.state, second_id)
+    assert final["status"] == "completed" and "waiting" not in final, final
 
 
 @sync
