@@ -679,6 +679,14 @@ async def test_a_job_that_cannot_be_placed_says_why_and_cancels_cleanly(hub: Loc
     check_state(unpacked)
     assert MISSING_RESOURCE in unpacked.get("waiting", {}).get("reason", ""), unpacked
 
+    polled = await asyncio.to_thread(alice.http.get, "/api/events", params={"timeout": 0})
+    assert polled.status_code == 200, polled.text
+    snap = [s for s in polled.json().get("snapshot") or [] if s["jobId"] == job_id]  # section 5's long-poll
+    assert snap and MISSING_RESOURCE in snap[0].get("waiting", {}).get("reason", ""), polled.json()
+    await asyncio.sleep(scaled(2))  # `since` is when the wait began: later readings keep it
+    later = await asyncio.to_thread(alice.state, job_id)
+    assert later.get("waiting", {}).get("since") == waiting["since"], (waiting, later)
+
     watcher, welcome = await alice.open()  # a fresh snapshot holds the job state, `waiting` and all
     snap = [s for s in welcome["snapshot"] if s["jobId"] == job_id]
     assert snap and MISSING_RESOURCE in snap[0].get("waiting", {}).get("reason", ""), welcome["snapshot"]
