@@ -267,7 +267,8 @@ class Hub:
         reports, `ctx.cancelled` says when to stop. `params` is a pydantic model (jobs.kinds.Params)
         or None for any JSON object; `resources` is what its monitor asks Ray for (e.g.
         {"num_cpus": 1, "num_gpus": 1}), so the job is placed where they are. The code travels
-        through Ray, not HTTP: this process joins the hub's Ray cluster first (see `join_ray`)."""
+        through Ray, not HTTP: this process joins the hub's Ray cluster first (see `join_ray`). ValueError (a
+        sentence) for `resources` that are not resource names to amounts >= 0 (jobs.kinds.resources_problem)."""
         import ray
 
         from actors.names import STORE_NAME

@@ -63,6 +63,16 @@ class JobKind:
     # (`ctx.item`), so its state carries `itemsDone` from its start (0), not only from its first item.
     reports_items: bool = False
 
+    def __post_init__(self) -> None:
+        """ValueError (a sentence) for `resources` Ray could not place a monitor with: each amount
+        must be a finite number >= 0 under a resource's name (`num_cpus`, `num_gpus`, `memory` in
+        bytes, or a custom resource), checked here so that a kind is refused when it is registered,
+        not at every submission."""
+        if self.resources is not None:
+            problem = resources_problem(self.resources)
+            if problem is not None:
+                raise ValueError(f"job kind {self.name!r}: {problem}")
+
     async def call(self, ctx: Any, params: Any) -> Any:
         """Run the kind's runner with (ctx, params) and return its result (the job's result): awaited
         when it is async, else on a worker thread with a context whose calls hop back to this
@@ -72,6 +82,22 @@ class JobKind:
         # The thread's context is the JobContext with link and drained blocking instead of awaitable.
         thread_ctx: Any = _ThreadContext(ctx, asyncio.get_running_loop())
         return await asyncio.to_thread(self.runner, thread_ctx, params)
+
+
+def resources_problem(resources: Any) -> str | None:
+    """What is wrong with a kind's `resources` (a sentence), or None: a dict of resource names (str)
+    to amounts (int or float, finite, >= 0), e.g. {"num_cpus": 1, "num_gpus": 1, "my_resource": 2}
+    (Ray's actor options: num_cpus, num_gpus, memory, and custom resources by name)."""
+    example = 'for example {"num_gpus": 1, "my_resource": 2}'
+    if not isinstance(resources, dict):
+        return f"resources must be a dict of resource names to amounts, {example}; not {type(resources).__name__}"
+    for name, amount in resources.items():
+        if not isinstance(name, str) or not name:
+            return f"resources must be named by non-empty strings, {example}; not {name!r}"
+        number = isinstance(amount, int | float) and not isinstance(amount, bool)
+        if not number or amount != amount or amount in (float("inf"), float("-inf")) or amount < 0:
+            return f"resources[{name!r}] is {amount!r}: an amount must be a number >= 0, {example}"
+    return None
 
 
 class _ThreadContext:
