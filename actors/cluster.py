@@ -39,6 +39,7 @@ class Cluster:
         dataplane: DataPlaneConfig | None = None,
         pool: int = 0,
         pool_lease: float = 20.0,
+        pool_refill_delay: float = 0.5,
     ) -> None:
         self.namespace = namespace
         self.monitor = monitor  # each job's monitor gets it (Settings.monitor_config())
@@ -49,7 +50,9 @@ class Cluster:
         self.store: StoreHandle = StoreClient(ray.get_actor(STORE_NAME, namespace=namespace))
         self.pool: MonitorPool | None = None  # Settings.monitor_pool warm monitors, or None
         if pool > 0:
-            self.pool = MonitorPool(pool, pool_lease, namespace, shards, monitor, job_max_restarts)
+            self.pool = MonitorPool(
+                pool, pool_lease, namespace, shards, monitor, job_max_restarts, refill_delay=pool_refill_delay
+            )
 
     def new_job_id(self, resources: dict[str, float] | None = None) -> str:
         """A new job's id: that of a ready warm monitor (actors.pool) reserved for it when the pool has

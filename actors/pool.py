@@ -142,16 +142,27 @@ class MonitorPool:
     """One ingress's warm monitors (hub.core.warmpool.WarmPool keeps the books; a daemon thread of
     this process starts, watches and renews them). `size`: how many to keep ready; `lease`:
     seconds an idle one lives unrenewed; `namespace`, `shards`, `config` (MonitorConfig): what
-    each monitor needs; `max_restarts`: Settings.job_max_restarts. Thread-safe."""
+    each monitor needs; `max_restarts`: Settings.job_max_restarts; `refill_delay`: seconds after a
+    warm monitor is taken before its replacement starts (Settings.monitor_pool_refill_delay).
+    Thread-safe."""
 
     def __init__(
-        self, size: int, lease: float, namespace: str, shards: int, config: MonitorConfig, max_restarts: int
+        self,
+        size: int,
+        lease: float,
+        namespace: str,
+        shards: int,
+        config: MonitorConfig,
+        max_restarts: int,
+        refill_delay: float = 0.5,
     ) -> None:
         self.namespace = namespace
         self.shards = shards
         self.config = config
         self.max_restarts = max_restarts
         self.books: WarmPool[Any] = WarmPool(size, lease)
+        self.refill_delay = refill_delay
+        self._refill_at = 0.0  # monotonic: no replacement starts before then (a job is starting)
         self._ready_refs: dict[str, Any] = {}  # job id -> its `ready` call, while starting
         self._renewals: dict[str, Any] = {}  # job id -> its last `renew` call, not yet answered
         self._lock = threading.Lock()
@@ -165,9 +176,12 @@ class MonitorPool:
     def new_job_id(self) -> str | None:
         """The job id of a ready warm monitor reserved for a job being submitted (the job must be
         recorded under it, then `claim`ed or `release`d), or None when none is ready."""
+        now = time.monotonic()
         with self._lock:
-            job_id = self.books.take(time.monotonic())
-        self._wake.set()  # start its replacement now
+            job_id = self.books.take(now)
+            if job_id is not None:  # its replacement starts once the job has: not competing for a core
+                self._refill_at = now + self.refill_delay
+        self._wake.set()
         return job_id
 
     def claim(self, job_id: str) -> Any:
@@ -223,7 +237,8 @@ class MonitorPool:
                 log.exception("warm monitor pool: a round failed")
             with self._lock:
                 starting = bool(self.books.starting())
-            self._wake.wait(0.1 if starting else lease / 8)
+                refill_in = self._refill_at - time.monotonic()
+            self._wake.wait(0.1 if starting else max(0.01, refill_in) if refill_in > 0 else lease / 8)
             self._wake.clear()
 
     def _tick(self) -> None:
@@ -231,7 +246,7 @@ class MonitorPool:
         with self._lock:
             lapsed = self.books.lapsed(now) + self.books.abandoned(now)
             due = self.books.renew_due(now)
-            wanted = self.books.wanted()
+            wanted = self.books.wanted() if now >= self._refill_at else 0
             refs = dict(self._ready_refs)
         for warm in lapsed:
             self._ready_refs.pop(warm.job_id, None)

@@ -128,6 +128,7 @@ def build(settings: Settings, *, create_secret: bool = True, lock: DataDirLock |
         dataplane=monitor,
         pool=settings.monitor_pool,
         pool_lease=settings.monitor_pool_lease,
+        pool_refill_delay=settings.monitor_pool_refill_delay,
     )
     return create_app(settings, secret, cluster), secret
 

@@ -92,6 +92,11 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     # quarter of it): how long warm monitors outlive an ingress that was killed (a stopping one ends
     # them at once).
     monitor_pool_lease: float = Field(default=20.0, ge=1, le=3600)
+    # Seconds after a warm monitor takes a job before its replacement starts: a new actor process
+    # takes a core for about half a second, which on a small node would slow the very start the pool
+    # is for (bench/job_start.py: `processing` at 0.08-0.09 x a bare actor start with 0.5 s, 0.20-0.25
+    # x with 0, 2 cores, 2026-12-01). A second job within it still takes the pool's next warm monitor.
+    monitor_pool_refill_delay: float = Field(default=0.5, ge=0, le=60)
     max_connections: int = Field(default=15_000, ge=1)  # per ingress process (open files are capped at 20,000)
     max_connections_per_token: int = Field(default=20, ge=1)
     inbound_rate: float = Field(default=20.0, gt=0)  # client frames a second per connection...
