@@ -513,8 +513,9 @@ class ShardClient(_Client):
         return await self._call("states", job_ids)
 
     async def job(self, job_id: str) -> JobState | None:
-        """`RegistryShard.job` over Ray: the JobState, or None. UpstreamError as publish."""
-        return await self._call("job", job_id)
+        """`RegistryShard.job` (data plane, else Ray): the JobState, or None. UpstreamError as publish."""
+        result: JobState | None = await self._hot("job", job_id)
+        return result
 
     async def resend(self, job_id: str) -> int:
         """`RegistryShard.resend` over Ray: the message's seq, 0 for an unknown job. UpstreamError as

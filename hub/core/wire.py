@@ -20,6 +20,7 @@ from typing import Any
 
 import msgpack
 
+from hub.core.jobstate import JobState
 from hub.core.records import FeedBatch, FeedItem, HelloReply, PublishReply, RoomJoinReply
 from hub.core.stream import Envelope, StreamPosition
 
@@ -40,6 +41,7 @@ METHODS: dict[str, int] = {
     "room_publish": 6,
     "room_typing": 4,
     "room_members": 1,
+    "job": 1,
 }
 
 
@@ -296,6 +298,7 @@ REPLY_OUT: dict[str, Callable[[Any], Any]] = {
     "publish": lambda r: [r.epoch, r.seqs],
     "room_join_many": room_joins_out,
     "room_members": list,
+    "job": lambda s: None if s is None else s.wire(),
 }
 REPLY_IN: dict[str, Callable[[Any], Any]] = {
     "pull": feed_in,
@@ -303,6 +306,7 @@ REPLY_IN: dict[str, Callable[[Any], Any]] = {
     "publish": lambda v: PublishReply(v[0], v[1]),
     "room_join_many": room_joins_back,
     "room_members": lambda v: (v[0], v[1]),
+    "job": lambda v: None if v is None else JobState.model_validate(v),
 }
 
 
@@ -339,6 +343,7 @@ _ARGS: dict[str, Callable[[list[Any]], bool]] = {
         and (a[3] is None or isinstance(a[3], str))
     ),
     "ping": lambda a: not a,
+    "job": lambda a: len(a) == 1 and isinstance(a[0], str),
     "room_join_many": lambda a: len(a) == 2 and isinstance(a[0], str) and isinstance(a[1], list),
     "room_leave_many": lambda a: (
         len(a) == 2

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.core import wire
+from hub.core.jobstate import JobState
 from hub.core.records import FeedBatch, HelloReply, PublishReply
 from hub.core.stream import Envelope, StreamPosition
 
@@ -83,6 +84,21 @@ def test_publish_reply_and_plain_replies() -> None:
     assert reply_round_trip("publish", PublishReply("ep", [1, 0, 3])) == PublishReply("ep", [1, 0, 3])
     assert isinstance(reply_round_trip("publish", PublishReply("ep", [])), PublishReply)
     assert reply_round_trip("ping", "ep") == "ep"
+    state = JobState.model_validate(
+        {
+            "jobId": "j",
+            "kind": "quiz_generation",
+            "educatorId": "alice",
+            "status": "processing",
+            "progress": 40,
+            "message": "Generating",
+            "createdAt": 1.0,
+            "updatedAt": 2.5,
+            "itemsDone": 2,
+        }
+    )
+    assert reply_round_trip("job", state) == state  # a job's state over the data plane (idempotent repeats)
+    assert reply_round_trip("job", None) is None
     assert reply_round_trip("attach", "ep") == "ep"
     assert reply_round_trip("detach", None) is None
     assert reply_round_trip("unwatch_many", [None, None]) == [None, None]
@@ -320,6 +336,12 @@ WRONG_ARGS: dict[str, list[list[Any]]] = {
         [None],
         [["quiz:q"]],
     ],
+    "job": [
+        [],
+        [1],
+        [None],
+        ["j1", "j2"],
+    ],
 }
 
 
@@ -359,6 +381,7 @@ RIGHT_ARGS: dict[str, list[Any]] = {
     "room_publish": ["quiz:q", "alice", "s1", "comment", {"text": "hi"}, False],
     "room_typing": ["quiz:q", "alice", "s1", True],
     "room_members": ["quiz:q"],
+    "job": ["j1"],
 }
 
 
