@@ -112,6 +112,10 @@ class Settings(BaseSettings, ShardConfig, MonitorConfig):
     submit_burst: float = Field(default=20.0, ge=1)  # ...with this burst; past it HTTP 429 with Retry-After
     # seconds an Idempotency-Key on POST /api/jobs names its first job (PROTOCOL.md section 9: 24 hours)
     idempotency_ttl: float = Field(default=86400.0, gt=0, le=30 * 86400)
+    # Idempotency keys each ingress remembers of those it recorded (least recently used go first), so
+    # that a repeat is answered without a job-store call (its status from the shard); 0: always ask
+    # the store. About 200 bytes each.
+    idempotency_memo: int = Field(default=10_000, ge=0, le=10_000_000)
     max_body: int = Field(default=28 * 1024 * 1024, ge=1)  # bytes of an HTTP request body (a 20 MiB upload in base64)
     # Bytes of a document upload (`document_processing`'s `content`, decoded): past it the
     # submission is refused with 422. Its base64 (4/3 of it) must fit in max_body.

@@ -63,3 +63,53 @@ CONFLICT = (
     "this Idempotency-Key was already used by you for a different submission (another kind or other params) "
     "within the last {hours:g} hours; send a new key for a new job"
 )
+
+
+class Recorded(NamedTuple):
+    """A key this ingress recorded with its job (KeyMemo): the job's id, the body's digest and when the
+    key was claimed (seconds since the epoch, the job's `createdAt`)."""
+
+    job_id: str
+    digest: str
+    claimed_at: float
+
+
+class KeyMemo:
+    """The idempotency keys this ingress recorded itself, newest `size` of them (least recently used
+    go first), so that a repeat needs no job-store call: the key's job and body digest never change
+    while the key holds (the store keeps them in one row, written once), only the job's status does,
+    which the educator's registry shard answers. A key is trusted only until `ttl - margin` seconds
+    after it was claimed (the store's own clock decides near the end). Only keys whose job started
+    are put here (a job taken back at its start frees its key in the store before that). Pure: the
+    caller passes the time."""
+
+    def __init__(self, size: int, ttl: float, margin: float = 60.0) -> None:
+        self.size = size
+        self.until = max(0.0, ttl - margin)  # seconds after its claim a key is answered from here
+        self._keys: dict[tuple[str, str], Recorded] = {}  # insertion order: least recently used first
+
+    def put(self, educator_id: str, key: str, recorded: Recorded) -> None:
+        """Remember that `educator_id`'s `key` names `recorded` (its job just recorded by this ingress)."""
+        if self.size <= 0:
+            return
+        slot = (educator_id, key)
+        self._keys.pop(slot, None)
+        self._keys[slot] = recorded
+        while len(self._keys) > self.size:
+            del self._keys[next(iter(self._keys))]
+
+    def get(self, educator_id: str, key: str, now: float) -> Recorded | None:
+        """What `educator_id`'s `key` names, if this ingress recorded it and it is not near its end
+        (`now`: seconds since the epoch); None: ask the store."""
+        slot = (educator_id, key)
+        found = self._keys.get(slot)
+        if found is None:
+            return None
+        if now - found.claimed_at >= self.until:
+            del self._keys[slot]
+            return None
+        self._keys[slot] = self._keys.pop(slot)  # the most recently used now
+        return found
+
+    def __len__(self) -> int:
+        return len(self._keys)

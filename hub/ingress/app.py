@@ -54,6 +54,7 @@ def create_app(settings: Settings, secret: str, cluster: ClusterLike) -> FastAPI
         submit_limit=Buckets(settings.submit_rate, settings.submit_burst),
         max_upload=settings.max_upload,
         idempotency_ttl=settings.idempotency_ttl,
+        idempotency_memo=settings.idempotency_memo,
     )
     metrics.gauge(
         "hub_connections", "Open WebSocket connections and waiting long-polls", lambda: relay.connection_count

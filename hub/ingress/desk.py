@@ -23,7 +23,7 @@ from hub.core.errors import (
     new_reference,
 )
 from hub.core.handles import ShardHandle, StoreHandle
-from hub.core.idempotency import CONFLICT, Held, body_digest
+from hub.core.idempotency import CONFLICT, Held, KeyMemo, Recorded, body_digest
 from hub.core.jobstate import JobState
 from hub.core.limits import Buckets
 from hub.core.sharding import shard_of
@@ -155,9 +155,13 @@ class JobDesk:
         *,
         max_upload: int | None = None,
         idempotency_ttl: float = 86400.0,
+        idempotency_memo: int = 10_000,
     ) -> None:
         self.cluster = cluster
         self.idempotency_ttl = idempotency_ttl  # Settings.idempotency_ttl: seconds a key names its first job
+        # The keys this ingress recorded (Settings.idempotency_memo of them): a repeat of one is
+        # answered with its job's status from the shard, without a job-store call.
+        self.memo = KeyMemo(idempotency_memo, idempotency_ttl)
         self.metrics = metrics
         self.submit_limit = submit_limit
         self.max_upload = max_upload  # Settings.max_upload: bytes of a document upload; None: no limit here
@@ -185,10 +189,13 @@ class JobDesk:
             state = await self._start(who, kind, params, None)
             return state.job_id, state.status, False
         digest = body_digest(kind, params)
-        held = await self.cluster.store.keyed_job(who.sub, key, self.idempotency_ttl)
+        held = await self._remembered(who, key)
+        if held is None:
+            held = await self.cluster.store.keyed_job(who.sub, key, self.idempotency_ttl)
         if held is None:
             try:
                 state = await self._start(who, kind, params, (key, digest))
+                self.memo.put(who.sub, key, Recorded(state.job_id, digest, state.created_at))
                 return state.job_id, state.status, False
             except _KeyHeld as taken:  # another submission with this key recorded its job first
                 held = taken.held
@@ -198,6 +205,22 @@ class JobDesk:
         self.metrics.idempotent_repeats.inc()
         log.debug("job %s: a repeat submission with its idempotency key, nothing started", held.job_id)
         return held.job_id, held.status, True
+
+    async def _remembered(self, who: Identity, key: str) -> Held | None:
+        """What the caller's `key` names when this ingress recorded it (self.memo), with its job's status
+        now from the educator's registry shard; None (ask the store) when this ingress did not, the
+        shard does not hold the job or does not answer, or the job failed (the store knows whether its
+        key still holds)."""
+        found = self.memo.get(who.sub, key, time.time())
+        if found is None:
+            return None
+        try:
+            state = await self.cluster.shard_for(who.sub).job(found.job_id)
+        except UpstreamError:
+            return None
+        if state is None or state.status == "failed":
+            return None
+        return Held(found.job_id, found.digest, state.status)
 
     async def _start(self, who: Identity, kind: str, params: dict[str, Any], keyed: tuple[str, str] | None) -> JobState:
         """Validate (InvalidParams: 422, a document over `max_upload` bytes included), record in the job store,

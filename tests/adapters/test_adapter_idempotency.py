@@ -162,3 +162,39 @@ def test_two_racing_submissions_with_one_key_start_one_job(client: Client) -> No
     assert len({a.json()["jobId"] for a in answers}) == 1
     assert len(cluster.spawned) == 1
     assert len(cluster.store.calls("save_keyed")) == 2
+
+
+def test_a_repeat_of_a_key_this_ingress_recorded_asks_the_shard_not_the_store(client: Client) -> None:
+    """The ingress remembers the keys it recorded (JobDesk.memo): a repeat's job and digest come from
+    there and its status from the educator's shard, so the store is asked once, at the first lookup."""
+    http, cluster = client
+    first = post(http, "alice", "memo", hold=True)
+    assert first.status_code == 202
+    job_id = first.json()["jobId"]
+    for _ in range(3):
+        again = post(http, "alice", "memo", hold=True)
+        assert again.status_code == 200 and again.json()["jobId"] == job_id
+        assert again.json()["status"] in ("queued", "processing")
+    assert post(http, "alice", "memo", steps=9).status_code == 409  # another body: from the memo too
+    assert len(cluster.store.calls("keyed_job")) == 1
+    assert len(cluster.spawned) == 1
+    http.post(f"/api/jobs/{job_id}/cancel", headers=auth("alice"))
+    for _ in range(200):  # a job that ended: its final status, still without the store
+        if post(http, "alice", "memo", hold=True).json()["status"] == "cancelled":
+            break
+        time.sleep(0.05)
+    assert post(http, "alice", "memo", hold=True).json() == {"jobId": job_id, "status": "cancelled"}
+    assert len(cluster.store.calls("keyed_job")) == 1
+
+
+def test_a_key_this_ingress_did_not_record_is_read_from_the_store(tmp_path: Path) -> None:
+    """HUB_IDEMPOTENCY_MEMO=0 (as for a key another ingress recorded): every repeat asks the store,
+    with the same answers."""
+    http, cluster = make_client(tmp_path, idempotency_memo=0)
+    with http:
+        job_id = post(http, "alice", "no-memo", steps=1).json()["jobId"]
+        replies = [post(http, "alice", "no-memo", steps=1) for _ in range(3)]
+        assert all(r.status_code == 200 and r.json()["jobId"] == job_id for r in replies)
+        assert post(http, "alice", "no-memo", steps=2).status_code == 409
+    assert len(cluster.store.calls("keyed_job")) == 5
+    assert len(cluster.spawned) == 1

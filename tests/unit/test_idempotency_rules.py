@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from actors.store import JobStore
-from hub.core.idempotency import MAX_KEY, Held, body_digest, key_problem
+from hub.core.idempotency import MAX_KEY, Held, KeyMemo, Recorded, body_digest, key_problem
 from tests.unit.conftest import FakeClock
 
 DAY = 86400.0
@@ -156,3 +156,30 @@ def test_concurrent_claims_on_two_connections_record_one_job(tmp_path: Path) -> 
     assert len(winners) == 1
     assert {a for a in answers if a is not None} == {(f"j{winners[0]}", "d", "queued")}
     assert [s.job_id for s in stores[0].list_jobs("alice")] == [f"j{winners[0]}"]
+
+
+def test_the_memo_answers_keys_it_was_given_until_near_their_end() -> None:
+    memo = KeyMemo(size=10, ttl=3600.0, margin=60.0)
+    memo.put("alice", "k", Recorded("j1", "d1", 1000.0))
+    assert memo.get("alice", "k", 1000.0) == Recorded("j1", "d1", 1000.0)
+    assert memo.get("bob", "k", 1000.0) is None  # keys are per educator
+    assert memo.get("alice", "k", 1000.0 + 3539.0) is not None
+    assert memo.get("alice", "k", 1000.0 + 3540.0) is None  # near its end the store decides
+    assert len(memo) == 0  # and it is gone from here
+
+
+def test_the_memo_keeps_the_most_recently_used_keys() -> None:
+    memo = KeyMemo(size=2, ttl=3600.0)
+    memo.put("alice", "a", Recorded("ja", "d", 0.0))
+    memo.put("alice", "b", Recorded("jb", "d", 0.0))
+    assert memo.get("alice", "a", 1.0) is not None  # "a" is now the most recently used
+    memo.put("alice", "c", Recorded("jc", "d", 0.0))
+    assert memo.get("alice", "b", 1.0) is None
+    assert memo.get("alice", "a", 1.0) is not None and memo.get("alice", "c", 1.0) is not None
+    assert len(memo) == 2
+
+
+def test_a_memo_of_size_0_keeps_nothing() -> None:
+    memo = KeyMemo(size=0, ttl=3600.0)
+    memo.put("alice", "a", Recorded("ja", "d", 0.0))
+    assert memo.get("alice", "a", 1.0) is None and len(memo) == 0
