@@ -23,7 +23,8 @@ import pickle
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -340,3 +341,18 @@ def publish(http: TestClient, cluster: FakeCluster, educator_id: str, mtype: str
 def notes(n: int, start: int = 0) -> Iterator[dict[str, Any]]:
     for i in range(start, start + n):
         yield {"id": f"n{i}", "level": "info", "title": f"note {i}", "body": "", "broadcast": False}
+
+
+def race_past_the_key_lookup(cluster: FakeCluster, submit: Callable[[], Any]) -> list[Any]:
+    """Run `submit` twice at once so that both pass the Idempotency-Key lookup before either records
+    its job (the store's save_keyed held back until both looked the key up); their answers."""
+    cluster.store.pause("save_keyed")
+    with ThreadPoolExecutor(2) as pool:
+        replies = [pool.submit(submit) for _ in range(2)]
+        deadline = time.monotonic() + 10
+        while len(cluster.store.calls("keyed_job")) < 2:  # both looked the key up and found nothing
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.1)
+        cluster.store.release("save_keyed")
+        return [r.result(timeout=10) for r in replies]

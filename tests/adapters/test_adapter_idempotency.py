@@ -6,14 +6,13 @@ submission whose monitor never started frees its key, and repeats are counted at
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.adapters.fakes import FakeCluster, auth, make_client, strict
+from tests.adapters.fakes import FakeCluster, auth, make_client, race_past_the_key_lookup, strict
 
 Client = tuple[TestClient, FakeCluster]
 
@@ -148,16 +147,7 @@ def test_two_racing_submissions_with_one_key_start_one_job(client: Client) -> No
     """Both pass the key lookup before either records its job (the store's save_keyed held back): the
     store's transaction lets one record it; the other is answered 200 with that job, nothing started."""
     http, cluster = client
-    cluster.store.pause("save_keyed")
-    with ThreadPoolExecutor(2) as pool:
-        replies = [pool.submit(post, http, "alice", "race", steps=1) for _ in range(2)]
-        deadline = time.monotonic() + 10
-        while len(cluster.store.calls("keyed_job")) < 2:  # both looked the key up and found nothing
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        time.sleep(0.1)
-        cluster.store.release("save_keyed")
-        answers = [r.result(timeout=10) for r in replies]
+    answers = race_past_the_key_lookup(cluster, lambda: post(http, "alice", "race", steps=1))
     assert sorted(a.status_code for a in answers) == [200, 202]
     assert len({a.json()["jobId"] for a in answers}) == 1
     assert len(cluster.spawned) == 1

@@ -5,12 +5,9 @@ so its warm monitor serves the next job instead of waiting unused."""
 
 from __future__ import annotations
 
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 from starlette.testclient import TestClient
 
-from tests.adapters.fakes import FakeCluster, auth, strict
+from tests.adapters.fakes import FakeCluster, auth, race_past_the_key_lookup, strict
 
 Client = tuple[TestClient, FakeCluster]
 
@@ -37,18 +34,9 @@ def test_the_id_of_a_racing_submission_that_lost_its_idempotency_key_is_given_ba
     """Two submissions with one key both pass the key lookup (save_keyed held back, as in
     test_adapter_idempotency): the one whose record the store refuses gives its id back."""
     http, cluster = client
-    cluster.store.pause("save_keyed")
     headers = auth("alice") | {"Idempotency-Key": "warm-race"}
     body = {"kind": "adapter_steps", "params": {"steps": 1}}
-    with ThreadPoolExecutor(2) as pool:
-        replies = [pool.submit(http.post, "/api/jobs", json=body, headers=headers) for _ in range(2)]
-        deadline = time.monotonic() + 10
-        while len(cluster.store.calls("keyed_job")) < 2:  # both looked the key up and found nothing
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        time.sleep(0.1)
-        cluster.store.release("save_keyed")
-        answers = [r.result(timeout=10) for r in replies]
+    answers = race_past_the_key_lookup(cluster, lambda: http.post("/api/jobs", json=body, headers=headers))
     assert sorted(a.status_code for a in answers) == [200, 202]
     recorded = answers[0].json()["jobId"]
     issued = [i for i, _ in cluster.issued]

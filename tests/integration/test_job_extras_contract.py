@@ -559,6 +559,21 @@ def widget_task_kind(hub: LocalHub) -> str:
     return "needs_widget_task"
 
 
+async def cancel_without_waiting(alice: Any, ws: Any, seen: dict[int, Obj], job_id: str) -> list[Obj]:
+    """Cancel the waiting job (202), read its messages to its end and close `ws`: the `cancelled`
+    message and the final state carry no `waiting` (section 9: absent once it no longer waits). The
+    job's messages, in order."""
+    cancel = await asyncio.to_thread(alice.http.post, f"/api/jobs/{job_id}/cancel")
+    assert cancel.status_code == 202, cancel.text
+    await read_until(ws, ended(job_id), seen, timeout=30)
+    await ws.close()
+    msgs: list[Obj] = of_job(seen, job_id)
+    assert msgs[-1]["data"]["status"] == "cancelled" and "waiting" not in msgs[-1]["data"], msgs[-1]
+    final = await asyncio.to_thread(alice.state, job_id)
+    assert final["status"] == "cancelled" and "waiting" not in final, final
+    return msgs
+
+
 @sync
 async def test_a_job_whose_task_cannot_be_placed_says_why_while_processing(
     hub: LocalHub, widget_task_kind: str
@@ -576,14 +591,7 @@ async def test_a_job_whose_task_cannot_be_placed_says_why_while_processing(
     assert said["status"] == "processing" and MISSING_RESOURCE in said["waiting"]["reason"], said
     state = await asyncio.to_thread(alice.state, job_id)
     assert state["status"] == "processing" and MISSING_RESOURCE in state.get("waiting", {}).get("reason", ""), state
-    cancel = await asyncio.to_thread(alice.http.post, f"/api/jobs/{job_id}/cancel")
-    assert cancel.status_code == 202, cancel.text
-    await read_until(ws, ended(job_id), seen, timeout=30)
-    await ws.close()
-    msgs = of_job(seen, job_id)
-    assert msgs[-1]["data"]["status"] == "cancelled" and "waiting" not in msgs[-1]["data"], msgs[-1]
-    final = await asyncio.to_thread(alice.state, job_id)
-    assert final["status"] == "cancelled" and "waiting" not in final, final
+    await cancel_without_waiting(alice, ws, seen, job_id)
 
 
 class HogParams(Params):
@@ -694,13 +702,6 @@ async def test_a_job_that_cannot_be_placed_says_why_and_cancels_cleanly(hub: Loc
     assert snap and MISSING_RESOURCE in snap[0].get("waiting", {}).get("reason", ""), welcome["snapshot"]
     await watcher.close()
 
-    cancel = await asyncio.to_thread(alice.http.post, f"/api/jobs/{job_id}/cancel")
-    assert cancel.status_code == 202, cancel.text
-    await read_until(ws, ended(job_id), seen, timeout=30)
-    await ws.close()
-    msgs = of_job(seen, job_id)
-    assert msgs[-1]["data"]["status"] == "cancelled" and "waiting" not in msgs[-1]["data"], msgs[-1]
-    final = await asyncio.to_thread(alice.state, job_id)
-    assert final["status"] == "cancelled" and "waiting" not in final, final
+    msgs = await cancel_without_waiting(alice, ws, seen, job_id)
     for m in msgs:
         assert "waiting" not in m["data"] or m["data"]["status"] in ("queued", "processing"), m
